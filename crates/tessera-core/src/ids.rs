@@ -1,0 +1,200 @@
+//! Identifiers that parse once at the edge, so the inside never re-checks them.
+
+use std::fmt;
+
+use crate::error::ServiceError;
+
+/// The reserved tenant that holds platform-level secrets (integration
+/// defaults, OAuth client secrets). It cannot be created through the API.
+pub const PLATFORM_TENANT: &str = "_platform";
+
+/// A tenant id: `^[a-z0-9][a-z0-9_-]{0,62}$`, or the reserved `_platform`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Parses an id a caller wants to create: the reserved id is refused.
+    pub fn parse_new(raw: &str) -> Result<Self, ServiceError> {
+        if is_slug(raw, 63) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ServiceError::invalid(
+                "invalid_tenant_id",
+                "tenant id must match ^[a-z0-9][a-z0-9_-]{0,62}$",
+                Some("id"),
+            ))
+        }
+    }
+
+    /// Parses an id naming an existing tenant (the reserved one included).
+    pub fn parse(raw: &str) -> Result<Self, ServiceError> {
+        if raw == PLATFORM_TENANT {
+            return Ok(Self::platform());
+        }
+        Self::parse_new(raw).map_err(|_| {
+            ServiceError::invalid(
+                "invalid_tenant_id",
+                "tenant id must match ^[a-z0-9][a-z0-9_-]{0,62}$",
+                Some("tenantId"),
+            )
+        })
+    }
+
+    /// The reserved platform tenant.
+    pub fn platform() -> Self {
+        Self(PLATFORM_TENANT.to_owned())
+    }
+
+    /// Whether this is the reserved platform tenant.
+    pub fn is_platform(&self) -> bool {
+        self.0 == PLATFORM_TENANT
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An integration key in the registry: a slug like `langfuse` or `e2e_secret_test_1a2b`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IntegrationKey(String);
+
+impl IntegrationKey {
+    /// Parses `^[a-z0-9][a-z0-9_-]{0,62}$`.
+    pub fn parse(raw: &str) -> Result<Self, ServiceError> {
+        if is_slug(raw, 63) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ServiceError::invalid(
+                "invalid_integration_key",
+                "integration key must match ^[a-z0-9][a-z0-9_-]{0,62}$",
+                Some("key"),
+            ))
+        }
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IntegrationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The path of a tenant secret: segments of `[A-Za-z0-9._-]` joined by `/`.
+///
+/// Paths whose first segment starts with `_` are Tessera's own (connection
+/// secrets, credentials); callers cannot address them through the secrets API.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SecretPath(String);
+
+/// Longest secret path accepted, in bytes.
+pub const MAX_PATH_LEN: usize = 512;
+
+impl SecretPath {
+    /// Parses a caller-supplied path (reserved `_` prefix refused).
+    pub fn parse_user(raw: &str) -> Result<Self, ServiceError> {
+        let path = Self::parse_any(raw)?;
+        if path.0.starts_with('_') {
+            return Err(ServiceError::invalid(
+                "invalid_secret_path",
+                "secret paths starting with '_' are reserved for Tessera",
+                Some("path"),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// The internal path of a connection's (or the defaults') secret field.
+    pub fn config_field(integration: &IntegrationKey, field: &str) -> Self {
+        Self(format!("_config/{integration}/{field}"))
+    }
+
+    /// The prefix under which every config secret of an integration lives.
+    pub fn config_prefix(integration: &IntegrationKey) -> String {
+        format!("_config/{integration}/")
+    }
+
+    fn parse_any(raw: &str) -> Result<Self, ServiceError> {
+        let bad = || {
+            ServiceError::invalid(
+                "invalid_secret_path",
+                "secret path must be 1-512 bytes of segments [A-Za-z0-9._-] separated by '/', with no empty, '.' or '..' segment",
+                Some("path"),
+            )
+        };
+        let trimmed = raw.trim_matches('/');
+        if trimmed.is_empty() || trimmed.len() > MAX_PATH_LEN {
+            return Err(bad());
+        }
+        for seg in trimmed.split('/') {
+            let ok = !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+            if !ok {
+                return Err(bad());
+            }
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `raw` is a slug `^[a-z0-9][a-z0-9_-]{0,max-1}$`.
+pub fn is_slug(raw: &str, max: usize) -> bool {
+    let bytes = raw.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= max
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_slugs_and_the_platform_id_cannot_be_created() {
+        assert!(TenantId::parse_new("acme-corp").is_ok());
+        assert!(TenantId::parse_new("a").is_ok());
+        assert!(TenantId::parse_new(&"a".repeat(63)).is_ok());
+        for bad in ["", "Acme", "-acme", "_platform", "acme corp", "acme/x", &"a".repeat(64)] {
+            assert!(TenantId::parse_new(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(TenantId::parse("_platform").expect("reserved id names a tenant").is_platform());
+    }
+
+    #[test]
+    fn secret_paths_refuse_traversal_and_reserved_prefixes() {
+        assert_eq!(
+            SecretPath::parse_user("stripe/STRIPE_SECRET_KEY").expect("ok").as_str(),
+            "stripe/STRIPE_SECRET_KEY"
+        );
+        assert_eq!(SecretPath::parse_user("/a/b/").expect("trimmed").as_str(), "a/b");
+        for bad in ["", "a//b", "a/../b", "..", "a/./b", "_config/x", "a b", "a:b", "a\0b"] {
+            assert!(SecretPath::parse_user(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

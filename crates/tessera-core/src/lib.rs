@@ -1,0 +1,23 @@
+//! Tessera's domain and service layer.
+//!
+//! Where it sits: between the adapters (HTTP, CLI) above and the ports below
+//! ([`ports::MetadataStore`] for rows, [`ports::KeyProvider`] for the
+//! key-encryption key). Every rule lives here once: who may see which
+//! tenant, how a config is validated, split, encrypted and merged, how a secret
+//! is versioned, what is audited.
+//!
+//! What it must never do: speak SQL or HTTP, log or return a secret value
+//! except through the one resolved/secret-read path that audits it.
+
+pub mod access;
+pub mod audit;
+pub mod error;
+pub mod ids;
+pub mod keyring;
+pub mod ports;
+pub mod schema;
+pub mod secret_json;
+pub mod service;
+
+pub use error::{ErrorKind, ServiceError};
+pub use service::{Ctx, Tessera, TesseraOptions};

@@ -1,0 +1,381 @@
+//! Ports: what the service layer needs from the outside world.
+//!
+//! [`MetadataStore`] opens transactions ([`StoreTx`]) over the relational
+//! store (SQLite or PostgreSQL); each area of the data model is one small
+//! repository trait, all of them reachable from one transaction, so a change
+//! and its audit event commit together or not at all. [`KeyProvider`] wraps
+//! and unwraps tenant data keys with the key-encryption key.
+//!
+//! Rows cross this boundary as plain records; ciphertext only, never plaintext.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tessera_crypto::{DataKey, WrappedDataKey};
+
+use crate::error::ServiceError;
+
+/// A failure of the metadata store.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint failed; the payload names the thing.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database cannot be reached.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (logged, shown as an internal error).
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A tenant row.
+#[derive(Debug, Clone)]
+pub struct TenantRecord {
+    /// Slug id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A wrapped data key row.
+#[derive(Clone)]
+pub struct DataKeyRecord {
+    /// Owner.
+    pub tenant_id: String,
+    /// Version, from 1.
+    pub version: u32,
+    /// The data key wrapped by the key provider.
+    pub wrapped: String,
+    /// Which key-encryption key wrapped it.
+    pub kek_id: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A registry entry.
+#[derive(Debug, Clone)]
+pub struct IntegrationRecord {
+    /// Slug key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form category (`observability`, `productivity`, ...).
+    pub category: Option<String>,
+    /// `none`, `api_key`, `basic` or `oauth2`.
+    pub auth_type: String,
+    /// The normalised JSON Schema.
+    pub config_schema: Value,
+    /// Public global defaults (secret defaults live in the secret store).
+    pub defaults: Map<String, Value>,
+    /// Per-key metadata of defaults: `{key: {updatedAt, updatedBy, secret}}`.
+    pub defaults_meta: Map<String, Value>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A tenant's connection to an integration.
+#[derive(Debug, Clone)]
+pub struct ConnectionRecord {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Integration.
+    pub integration_key: String,
+    /// Public overrides (queryable; never a secret field).
+    pub config: Map<String, Value>,
+    /// Per-key metadata of overrides: `{key: {updatedAt, updatedBy, secret}}`.
+    pub config_meta: Map<String, Value>,
+    /// Whether the connection may be used.
+    pub is_enabled: bool,
+    /// `healthy`, `degraded`, `unhealthy` or none yet.
+    pub health_status: Option<String>,
+    /// When health was last checked.
+    pub last_health_check: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Last resolved or used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// The head of a versioned secret.
+#[derive(Debug, Clone)]
+pub struct SecretRecord {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Path.
+    pub path: String,
+    /// Newest version number.
+    pub current_version: u32,
+    /// How many versions are kept.
+    pub max_versions: u32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One version of a secret.
+#[derive(Debug, Clone)]
+pub struct SecretVersionRecord {
+    /// Version number, from 1.
+    pub version: u32,
+    /// `value` (a JSON string or scalar) or `data` (a JSON object).
+    pub kind: String,
+    /// `tsr:v..` ciphertext; none once destroyed.
+    pub ciphertext: Option<String>,
+    /// Written.
+    pub created_at: DateTime<Utc>,
+    /// Written by (principal id).
+    pub created_by: String,
+    /// Soft-deleted at.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// An API key row (the key itself is never stored).
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    /// Public id.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Role name.
+    pub role: String,
+    /// Bound tenant.
+    pub tenant_id: Option<String>,
+    /// SHA-256 of the key.
+    pub key_hash: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Created by (principal id).
+    pub created_by: String,
+}
+
+/// One audit event as stored, with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// Public id.
+    pub id: String,
+    /// When, in microseconds since the epoch.
+    pub at_micros: i64,
+    /// Principal id (or `anonymous`).
+    pub actor: String,
+    /// Principal role.
+    pub actor_role: String,
+    /// Tenant concerned.
+    pub tenant_id: Option<String>,
+    /// `secret.read`, `config.update`, ...
+    pub action: String,
+    /// What was touched (`tenants/acme/secrets/stripe/KEY`).
+    pub resource: String,
+    /// `success`, `denied` or `failure`.
+    pub outcome: String,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Client address.
+    pub client_ip: Option<String>,
+    /// Hash of the previous event (hex), or 64 zeros for the first.
+    pub prev_hash: String,
+    /// This event's hash (hex).
+    pub hash: String,
+}
+
+/// Filter for listing audit events.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this tenant.
+    pub tenant_id: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only at or after this time (micros).
+    pub since_micros: Option<i64>,
+    /// Only events with seq greater than this (paging).
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// The relational store: SQLite or PostgreSQL.
+#[async_trait]
+pub trait MetadataStore: Send + Sync {
+    /// Opens a read-write transaction.
+    async fn begin_write(&self) -> StoreResult<Box<dyn StoreTx>>;
+    /// Opens a transaction for reads only.
+    async fn begin_read(&self) -> StoreResult<Box<dyn StoreTx>>;
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// `sqlite` or `postgres`.
+    fn backend_name(&self) -> &'static str;
+}
+
+/// One transaction over every repository.
+#[async_trait]
+pub trait StoreTx:
+    TenantRepo + KeyRepo + IntegrationRepo + ConnectionRepo + SecretRepo + AccessRepo + AuditRepo + Send
+{
+    /// Commits; nothing is visible to others before this returns Ok.
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// Tenants.
+#[async_trait]
+pub trait TenantRepo {
+    /// Inserts; `Conflict` if the id exists.
+    async fn insert_tenant(&mut self, t: &TenantRecord) -> StoreResult<()>;
+    /// One tenant.
+    async fn get_tenant(&mut self, id: &str) -> StoreResult<Option<TenantRecord>>;
+    /// All tenants but the reserved one, by id.
+    async fn list_tenants(&mut self) -> StoreResult<Vec<TenantRecord>>;
+    /// Deletes the tenant and, by cascade, its keys, connections, secrets and API keys.
+    async fn delete_tenant(&mut self, id: &str) -> StoreResult<bool>;
+}
+
+/// Wrapped data keys and the key-encryption key's check value.
+#[async_trait]
+pub trait KeyRepo {
+    /// Adds a data key version.
+    async fn insert_data_key(&mut self, k: &DataKeyRecord) -> StoreResult<()>;
+    /// One version.
+    async fn get_data_key(&mut self, tenant: &str, version: u32) -> StoreResult<Option<DataKeyRecord>>;
+    /// All versions, oldest first.
+    async fn list_data_keys(&mut self, tenant: &str) -> StoreResult<Vec<DataKeyRecord>>;
+    /// The newest version number.
+    async fn latest_data_key_version(&mut self, tenant: &str) -> StoreResult<Option<u32>>;
+    /// The stored check value of the key-encryption key, if any.
+    async fn get_kek_check(&mut self) -> StoreResult<Option<(String, String)>>;
+    /// Stores the check value (`kek_id`, ciphertext) once.
+    async fn set_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()>;
+}
+
+/// The integration registry and its global defaults.
+#[async_trait]
+pub trait IntegrationRepo {
+    /// Inserts; `Conflict` if the key exists.
+    async fn insert_integration(&mut self, i: &IntegrationRecord) -> StoreResult<()>;
+    /// Replaces name, category, auth type, schema, defaults and their metadata.
+    async fn update_integration(&mut self, i: &IntegrationRecord) -> StoreResult<()>;
+    /// One entry.
+    async fn get_integration(&mut self, key: &str) -> StoreResult<Option<IntegrationRecord>>;
+    /// All entries by key.
+    async fn list_integrations(&mut self) -> StoreResult<Vec<IntegrationRecord>>;
+    /// Deletes the entry and its connections.
+    async fn delete_integration(&mut self, key: &str) -> StoreResult<bool>;
+}
+
+/// Connections (tenant x integration).
+#[async_trait]
+pub trait ConnectionRepo {
+    /// One connection.
+    async fn get_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<Option<ConnectionRecord>>;
+    /// Inserts or replaces.
+    async fn upsert_connection(&mut self, c: &ConnectionRecord) -> StoreResult<()>;
+    /// A tenant's connections.
+    async fn list_tenant_connections(&mut self, tenant: &str) -> StoreResult<Vec<ConnectionRecord>>;
+    /// Every connection of an integration whose public config has each
+    /// `(field, value)` (values compared as JSON).
+    async fn find_connections(
+        &mut self,
+        integration: &str,
+        filters: &[(String, Value)],
+    ) -> StoreResult<Vec<ConnectionRecord>>;
+    /// Deletes one.
+    async fn delete_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<bool>;
+    /// Records a use.
+    async fn touch_connection(&mut self, tenant: &str, integration: &str, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// Versioned secrets in the database backend.
+#[async_trait]
+pub trait SecretRepo {
+    /// The head row.
+    async fn get_secret(&mut self, tenant: &str, path: &str) -> StoreResult<Option<SecretRecord>>;
+    /// Inserts or updates the head row.
+    async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()>;
+    /// Adds a version.
+    async fn insert_secret_version(&mut self, tenant: &str, path: &str, v: &SecretVersionRecord) -> StoreResult<()>;
+    /// One version.
+    async fn get_secret_version(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        version: u32,
+    ) -> StoreResult<Option<SecretVersionRecord>>;
+    /// Every kept version, oldest first.
+    async fn list_secret_versions(&mut self, tenant: &str, path: &str) -> StoreResult<Vec<SecretVersionRecord>>;
+    /// Sets or clears `deleted_at` of one version.
+    async fn set_version_deleted(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        version: u32,
+        at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// Erases the ciphertext of one version.
+    async fn destroy_version(&mut self, tenant: &str, path: &str, version: u32) -> StoreResult<()>;
+    /// Removes versions older than `keep_from`.
+    async fn prune_versions(&mut self, tenant: &str, path: &str, keep_from: u32) -> StoreResult<()>;
+    /// Paths of a tenant starting with `prefix`, sorted.
+    async fn list_secret_paths(&mut self, tenant: &str, prefix: &str) -> StoreResult<Vec<String>>;
+    /// Removes a secret and every version.
+    async fn delete_secret(&mut self, tenant: &str, path: &str) -> StoreResult<()>;
+    /// Removes every secret whose path starts with `prefix`, in every tenant.
+    async fn delete_secrets_with_prefix(&mut self, prefix: &str) -> StoreResult<u64>;
+}
+
+/// API keys.
+#[async_trait]
+pub trait AccessRepo {
+    /// Inserts.
+    async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()>;
+    /// The key whose hash this is.
+    async fn find_api_key_by_hash(&mut self, hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// All keys, or a tenant's.
+    async fn list_api_keys(&mut self, tenant: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// One key.
+    async fn get_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Deletes one.
+    async fn delete_api_key(&mut self, id: &str) -> StoreResult<bool>;
+    /// How many keys exist.
+    async fn count_api_keys(&mut self) -> StoreResult<i64>;
+}
+
+/// The audit chain.
+#[async_trait]
+pub trait AuditRepo {
+    /// Locks and returns the chain head `(seq, hash)`; held until commit, so
+    /// appends are serialised across connections and replicas.
+    async fn lock_audit_head(&mut self) -> StoreResult<(i64, String)>;
+    /// Appends events (already chained) and moves the head to the last.
+    async fn append_audit(&mut self, events: &[AuditRecord]) -> StoreResult<()>;
+    /// Events matching a filter, by seq.
+    async fn list_audit(&mut self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// The current head without locking.
+    async fn audit_head(&mut self) -> StoreResult<(i64, String)>;
+}
+
+/// Wraps and unwraps tenant data keys with a key-encryption key.
+#[async_trait]
+pub trait KeyProvider: Send + Sync {
+    /// Identifies the key-encryption key in use (stored beside each wrapped key).
+    fn kek_id(&self) -> String;
+    /// Wraps a data key for a tenant and version.
+    async fn wrap(&self, tenant: &str, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError>;
+    /// Unwraps it.
+    async fn unwrap(&self, tenant: &str, version: u32, wrapped: &WrappedDataKey) -> Result<DataKey, ServiceError>;
+    /// Makes a check value the provider can later verify (detects a wrong key at start).
+    async fn check_value(&self) -> Result<String, ServiceError>;
+    /// Verifies a check value made by [`KeyProvider::check_value`].
+    async fn verify_check_value(&self, check: &str) -> Result<(), ServiceError>;
+}

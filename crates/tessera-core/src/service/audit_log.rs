@@ -1,0 +1,141 @@
+//! Reading and verifying the audit log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{rfc3339, Ctx, Tessera};
+use crate::access::Role;
+use crate::audit::{verify, VerifyReport};
+use crate::error::ServiceError;
+use crate::ids::TenantId;
+use crate::ports::{AuditFilter, AuditRecord};
+
+/// One audit event as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventView {
+    /// Chain position.
+    pub seq: i64,
+    /// Id.
+    pub id: String,
+    /// RFC 3339.
+    pub at: String,
+    /// Principal id.
+    pub actor: String,
+    /// Principal role.
+    pub actor_role: String,
+    /// Tenant.
+    pub tenant_id: Option<String>,
+    /// Action.
+    pub action: String,
+    /// Resource.
+    pub resource: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Client address.
+    pub client_ip: Option<String>,
+    /// Previous hash.
+    pub prev_hash: String,
+    /// Hash.
+    pub hash: String,
+}
+
+impl From<AuditRecord> for AuditEventView {
+    fn from(r: AuditRecord) -> Self {
+        let at = DateTime::<Utc>::from_timestamp_micros(r.at_micros).unwrap_or_default();
+        Self {
+            seq: r.seq,
+            id: r.id,
+            at: rfc3339(at),
+            actor: r.actor,
+            actor_role: r.actor_role,
+            tenant_id: r.tenant_id,
+            action: r.action,
+            resource: r.resource,
+            outcome: r.outcome,
+            request_id: r.request_id,
+            client_ip: r.client_ip,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+/// `GET /audit` answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEvents {
+    /// Events, oldest first.
+    pub events: Vec<AuditEventView>,
+}
+
+/// Query of `GET /audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Tenant.
+    pub tenant_id: Option<String>,
+    /// Action.
+    pub action: Option<String>,
+    /// RFC 3339 lower bound.
+    pub since: Option<String>,
+    /// Only after this seq.
+    pub after_seq: Option<i64>,
+    /// Max events (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+impl Tessera {
+    /// `GET /audit`: admins and auditors see every tenant; a tenant admin its own.
+    pub async fn list_audit(&self, ctx: &Ctx, q: AuditQuery) -> Result<AuditEvents, ServiceError> {
+        let tenant = match ctx.principal.role {
+            Role::Admin | Role::Auditor => q.tenant_id.as_deref().map(TenantId::parse).transpose()?,
+            Role::TenantAdmin => {
+                let own = ctx.principal.tenant.clone().ok_or_else(ServiceError::tenant_not_found)?;
+                if let Some(t) = q.tenant_id.as_deref() {
+                    self.allow_tenant(ctx, &TenantId::parse(t)?).await?;
+                }
+                Some(own)
+            }
+            Role::TenantService => {
+                self.audit_denial(
+                    ctx,
+                    None,
+                    Err(ServiceError::forbidden("a tenant_service key cannot read the audit log")),
+                )
+                .await?;
+                None
+            }
+        };
+        let since_micros = match q.since.as_deref() {
+            None => None,
+            Some(s) => Some(
+                DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| {
+                        ServiceError::invalid("invalid_since", "since must be an RFC 3339 time", Some("since"))
+                    })?
+                    .timestamp_micros(),
+            ),
+        };
+        let filter = AuditFilter {
+            tenant_id: tenant.map(|t| t.to_string()),
+            action: q.action,
+            since_micros,
+            after_seq: q.after_seq,
+            limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        };
+        let mut tx = self.store.begin_read().await?;
+        let events = tx.list_audit(&filter).await?;
+        tx.commit().await?;
+        Ok(AuditEvents { events: events.into_iter().map(Into::into).collect() })
+    }
+
+    /// `GET /audit/verify` (admins and auditors).
+    pub async fn verify_audit(&self, ctx: &Ctx) -> Result<VerifyReport, ServiceError> {
+        if ctx.principal.role != Role::Auditor {
+            self.allow_admin(ctx).await?;
+        }
+        verify(self.store.as_ref()).await
+    }
+}

@@ -1,0 +1,235 @@
+//! Connections: a tenant's overrides of an integration's config, the
+//! connection view, seed 001's list, the resolved (decrypted) view, and
+//! queries over public config.
+
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use zeroize::Zeroizing;
+
+use super::configs::{apply_change, check_required};
+use super::{ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera};
+use crate::audit::append_in_tx;
+use crate::error::ServiceError;
+use crate::ids::{IntegrationKey, SecretPath, TenantId};
+use crate::ports::ConnectionRecord;
+use crate::schema::ConfigSchema;
+use crate::secret_json::SecretJson;
+
+/// Most `config.<field>=` filters in one connection query.
+const MAX_FILTERS: usize = 8;
+
+impl Tessera {
+    /// `PUT /tenants/{t}/integrations/{key}/config`.
+    pub async fn put_connection_config(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        key: &str,
+        config: Map<String, Value>,
+        is_enabled: Option<bool>,
+    ) -> Result<ConnectionView, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant_write(ctx, &tenant).await?;
+        let key = IntegrationKey::parse(key)?;
+        let mut tx = self.store.begin_write().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let integration = Self::require_integration(tx.as_mut(), &key).await?;
+        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let now = Utc::now();
+        let mut conn = tx.get_connection(tenant.as_str(), key.as_str()).await?.unwrap_or_else(|| ConnectionRecord {
+            tenant_id: tenant.to_string(),
+            integration_key: key.to_string(),
+            config: Map::new(),
+            config_meta: Map::new(),
+            is_enabled: true,
+            health_status: None,
+            last_health_check: None,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+        });
+        let ops = apply_change(&schema, &config, &mut conn.config, &mut conn.config_meta, &ctx.principal.id, now)?;
+        check_required(
+            &schema,
+            &[(&integration.defaults, &integration.defaults_meta), (&conn.config, &conn.config_meta)],
+        )?;
+        self.apply_secret_ops(tx.as_mut(), ctx, &tenant, &key, ops).await?;
+        if let Some(enabled) = is_enabled {
+            conn.is_enabled = enabled;
+        }
+        conn.updated_at = now;
+        tx.upsert_connection(&conn).await?;
+        let fields = config.keys().cloned().collect::<Vec<_>>().join(",");
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event(
+                "config.update",
+                Some(tenant.as_str()),
+                format!("tenants/{tenant}/integrations/{key}/config?fields={fields}"),
+                "success",
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(conn.into())
+    }
+
+    /// `GET /tenants/{t}/integrations/{key}`.
+    pub async fn get_connection(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<ConnectionView, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant(ctx, &tenant).await?;
+        let key = IntegrationKey::parse(key)?;
+        let mut tx = self.store.begin_read().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let conn =
+            tx.get_connection(tenant.as_str(), key.as_str()).await?.ok_or_else(|| no_connection(&tenant, &key))?;
+        tx.commit().await?;
+        Ok(conn.into())
+    }
+
+    /// `DELETE /tenants/{t}/integrations/{key}`: removes the connection and
+    /// its secret values (seed 000: delete encrypted config with the integration).
+    pub async fn delete_connection(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<(), ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant_write(ctx, &tenant).await?;
+        let key = IntegrationKey::parse(key)?;
+        let mut tx = self.store.begin_write().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let conn =
+            tx.get_connection(tenant.as_str(), key.as_str()).await?.ok_or_else(|| no_connection(&tenant, &key))?;
+        for field in conn.config_meta.keys() {
+            tx.delete_secret(tenant.as_str(), SecretPath::config_field(&key, field).as_str()).await?;
+        }
+        tx.delete_connection(tenant.as_str(), key.as_str()).await?;
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event(
+                "connection.delete",
+                Some(tenant.as_str()),
+                format!("tenants/{tenant}/integrations/{key}"),
+                "success",
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /tenants/{t}/integrations` (seed 001): every registered
+    /// integration, with this tenant's connection state.
+    pub async fn list_tenant_integrations(&self, ctx: &Ctx, tenant: &str) -> Result<TenantIntegrations, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant(ctx, &tenant).await?;
+        let mut tx = self.store.begin_read().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let integrations = tx.list_integrations().await?;
+        let connections = tx.list_tenant_connections(tenant.as_str()).await?;
+        tx.commit().await?;
+        let items = integrations
+            .into_iter()
+            .map(|i| {
+                let conn = connections.iter().find(|c| c.integration_key == i.key).cloned().map(ConnectionView::from);
+                TenantIntegrationItem {
+                    name: i.key,
+                    display_name: i.name,
+                    category: i.category,
+                    has_credentials: conn.as_ref().is_some_and(|c| c.has_credentials),
+                    connected: conn.is_some(),
+                    is_enabled: conn.as_ref().map(|c| c.is_enabled),
+                    created_at: conn.as_ref().map(|c| c.created_at.clone()),
+                    expires_at: conn.as_ref().map(|_| None),
+                    health_status: conn.and_then(|c| c.health_status),
+                }
+            })
+            .collect();
+        Ok(TenantIntegrations { tenant_id: tenant.to_string(), integrations: items })
+    }
+
+    /// `GET /tenants/{t}/integrations/{key}/resolved` (seed 003's SDK view):
+    /// `{"tenantId","integration","config"}` with secrets decrypted. Audited;
+    /// the answer is returned only once the audit event is durable.
+    pub async fn resolve(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant(ctx, &tenant).await?;
+        let key = IntegrationKey::parse(key)?;
+        let resource = format!("tenants/{tenant}/integrations/{key}/resolved");
+        let result = self.resolve_inner(&tenant, &key).await;
+        let outcome = if result.is_ok() { "success" } else { "failure" };
+        self.audit.record(ctx.event("config.resolve", Some(tenant.as_str()), resource, outcome)).await?;
+        let config = result?;
+        let mut doc = SecretJson::new();
+        doc.public("tenantId", &json!(tenant.as_str()));
+        doc.public("integration", &json!(key.as_str()));
+        doc.object("config", config);
+        Ok(doc.finish())
+    }
+
+    async fn resolve_inner(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
+        let mut tx = self.store.begin_read().await?;
+        Self::require_tenant(tx.as_mut(), tenant).await?;
+        let integration = Self::require_integration(tx.as_mut(), key).await?;
+        let conn = tx.get_connection(tenant.as_str(), key.as_str()).await?.ok_or_else(|| no_connection(tenant, key))?;
+        if !conn.is_enabled {
+            return Err(ServiceError::conflict(
+                "connection_disabled",
+                format!("the connection of {tenant} to {key} is disabled"),
+            ));
+        }
+        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let doc =
+            self.merge_resolved(tx.as_mut(), &integration, &schema, tenant, (&conn.config, &conn.config_meta)).await?;
+        tx.commit().await?;
+        Ok(doc)
+    }
+
+    /// `GET /integrations/{key}/connections?config.<field>=<value>` (admin):
+    /// tenants whose public config matches every filter. A value is compared
+    /// as JSON when it parses as JSON (`30`, `true`), else as a string.
+    pub async fn find_connections(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        filters: Vec<(String, String)>,
+    ) -> Result<Vec<ConnectionMatch>, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let key = IntegrationKey::parse(key)?;
+        if filters.len() > MAX_FILTERS {
+            return Err(ServiceError::invalid("too_many_filters", "at most 8 config filters", None));
+        }
+        let mut tx = self.store.begin_read().await?;
+        let integration = Self::require_integration(tx.as_mut(), &key).await?;
+        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let mut typed = Vec::with_capacity(filters.len());
+        for (field, raw) in filters {
+            let spec = schema.field(&field).ok_or_else(|| {
+                ServiceError::invalid(
+                    "unknown_field",
+                    format!("{field} is not a property of {key}"),
+                    Some(&format!("config.{field}")),
+                )
+            })?;
+            if spec.secret {
+                return Err(ServiceError::invalid(
+                    "secret_not_queryable",
+                    "secret fields cannot be queried",
+                    Some(&format!("config.{field}")),
+                ));
+            }
+            let value = match spec.field_type {
+                crate::schema::FieldType::String => Value::String(raw),
+                _ => serde_json::from_str(&raw).unwrap_or(Value::String(raw)),
+            };
+            typed.push((field, value));
+        }
+        let found = tx.find_connections(key.as_str(), &typed).await?;
+        tx.commit().await?;
+        Ok(found
+            .into_iter()
+            .map(|c| ConnectionMatch { tenant_id: c.tenant_id, config: c.config, is_enabled: c.is_enabled })
+            .collect())
+    }
+}
+
+fn no_connection(tenant: &TenantId, key: &IntegrationKey) -> ServiceError {
+    ServiceError::not_found("connection_not_found", format!("tenant {tenant} has no connection to {key}"))
+}

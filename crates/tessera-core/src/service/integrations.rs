@@ -1,0 +1,219 @@
+//! The integration registry and its global defaults (admin).
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+use super::configs::{apply_change, meta_is_secret, MASK};
+use super::{Ctx, DefaultsView, IntegrationView, Tessera};
+use crate::audit::append_in_tx;
+use crate::error::ServiceError;
+use crate::ids::{IntegrationKey, SecretPath, TenantId};
+use crate::ports::{IntegrationRecord, StoreError, StoreTx};
+use crate::schema::ConfigSchema;
+
+const AUTH_TYPES: [&str; 4] = ["none", "api_key", "basic", "oauth2"];
+
+/// A registry entry as callers send it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IntegrationInput {
+    /// Slug key (ignored on PUT, where the path names it).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// `none` (default), `api_key`, `basic` or `oauth2`.
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    /// JSON Schema, or seed 003's list `[{"key","type","required"}]`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub config_schema: Value,
+}
+
+impl IntegrationInput {
+    fn validate(&self) -> Result<(ConfigSchema, String), ServiceError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
+        }
+        let auth_type = self.auth_type.clone().unwrap_or_else(|| "none".into());
+        if !AUTH_TYPES.contains(&auth_type.as_str()) {
+            return Err(ServiceError::invalid(
+                "invalid_auth_type",
+                "authType must be none, api_key, basic or oauth2",
+                Some("authType"),
+            ));
+        }
+        Ok((ConfigSchema::from_input(&self.config_schema)?, auth_type))
+    }
+}
+
+impl Tessera {
+    /// Registers an integration.
+    pub async fn create_integration(
+        &self,
+        ctx: &Ctx,
+        input: IntegrationInput,
+    ) -> Result<IntegrationView, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let key = IntegrationKey::parse(input.key.as_deref().unwrap_or_default())?;
+        let (schema, auth_type) = input.validate()?;
+        let now = Utc::now();
+        let record = IntegrationRecord {
+            key: key.to_string(),
+            name: input.name.trim().to_owned(),
+            category: input.category,
+            auth_type,
+            config_schema: schema.normalised().clone(),
+            defaults: Map::new(),
+            defaults_meta: Map::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_integration(&record).await.map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                ServiceError::conflict("integration_exists", format!("integration {key} already exists"))
+            }
+            other => other.into(),
+        })?;
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event("integration.create", None, format!("integrations/{key}"), "success")],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record.into())
+    }
+
+    /// Replaces an integration's name, category, auth type and schema (defaults are kept).
+    pub async fn update_integration(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        input: IntegrationInput,
+    ) -> Result<IntegrationView, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let key = IntegrationKey::parse(key)?;
+        if input.key.as_deref().is_some_and(|k| k != key.as_str()) {
+            return Err(ServiceError::invalid("key_mismatch", "the body's key differs from the path's", Some("key")));
+        }
+        let (schema, auth_type) = input.validate()?;
+        let mut tx = self.store.begin_write().await?;
+        let mut record = Self::require_integration(tx.as_mut(), &key).await?;
+        record.name = input.name.trim().to_owned();
+        record.category = input.category;
+        record.auth_type = auth_type;
+        record.config_schema = schema.normalised().clone();
+        record.updated_at = Utc::now();
+        tx.update_integration(&record).await?;
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event("integration.update", None, format!("integrations/{key}"), "success")],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record.into())
+    }
+
+    /// Every registered integration (any authenticated caller: schemas are not secret).
+    pub async fn list_integrations(&self, _ctx: &Ctx) -> Result<Vec<IntegrationView>, ServiceError> {
+        let mut tx = self.store.begin_read().await?;
+        let all = tx.list_integrations().await?;
+        tx.commit().await?;
+        Ok(all.into_iter().map(Into::into).collect())
+    }
+
+    /// One integration.
+    pub async fn get_integration(&self, _ctx: &Ctx, key: &str) -> Result<IntegrationView, ServiceError> {
+        let key = IntegrationKey::parse(key)?;
+        let mut tx = self.store.begin_read().await?;
+        let record = Self::require_integration(tx.as_mut(), &key).await?;
+        tx.commit().await?;
+        Ok(record.into())
+    }
+
+    /// Removes an integration, every connection to it, and their secrets.
+    pub async fn delete_integration(&self, ctx: &Ctx, key: &str) -> Result<(), ServiceError> {
+        self.allow_admin(ctx).await?;
+        let key = IntegrationKey::parse(key)?;
+        let mut tx = self.store.begin_write().await?;
+        Self::require_integration(tx.as_mut(), &key).await?;
+        tx.delete_secrets_with_prefix(&SecretPath::config_prefix(&key)).await?;
+        tx.delete_integration(key.as_str()).await?;
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event("integration.delete", None, format!("integrations/{key}"), "success")],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `PUT /integrations/{key}/defaults`: global defaults; secret fields are
+    /// encrypted under the platform tenant's key.
+    pub async fn put_defaults(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        config: Map<String, Value>,
+    ) -> Result<DefaultsView, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let key = IntegrationKey::parse(key)?;
+        let mut tx = self.store.begin_write().await?;
+        let mut record = Self::require_integration(tx.as_mut(), &key).await?;
+        let schema = ConfigSchema::from_stored(&record.config_schema)?;
+        let now = Utc::now();
+        let ops =
+            apply_change(&schema, &config, &mut record.defaults, &mut record.defaults_meta, &ctx.principal.id, now)?;
+        self.apply_secret_ops(tx.as_mut(), ctx, &TenantId::platform(), &key, ops).await?;
+        record.updated_at = now;
+        tx.update_integration(&record).await?;
+        let fields = config.keys().cloned().collect::<Vec<_>>().join(",");
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event("config.update", None, format!("integrations/{key}/defaults?fields={fields}"), "success")],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(masked_defaults(&record, &schema))
+    }
+
+    /// `GET /integrations/{key}/defaults`, secrets masked.
+    pub async fn get_defaults(&self, ctx: &Ctx, key: &str) -> Result<DefaultsView, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let key = IntegrationKey::parse(key)?;
+        let mut tx = self.store.begin_read().await?;
+        let record = Self::require_integration(tx.as_mut(), &key).await?;
+        tx.commit().await?;
+        let schema = ConfigSchema::from_stored(&record.config_schema)?;
+        Ok(masked_defaults(&record, &schema))
+    }
+
+    pub(crate) async fn require_integration(
+        tx: &mut dyn StoreTx,
+        key: &IntegrationKey,
+    ) -> Result<IntegrationRecord, ServiceError> {
+        tx.get_integration(key.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::not_found("integration_not_found", format!("no integration {key}")))
+    }
+}
+
+fn masked_defaults(record: &IntegrationRecord, schema: &ConfigSchema) -> DefaultsView {
+    let mut config = Map::new();
+    for (k, v) in &record.defaults {
+        let shown = if schema.is_secret(k) { json!(MASK) } else { v.clone() };
+        config.insert(k.clone(), shown);
+    }
+    for (k, _) in record.defaults_meta.iter().filter(|(_, m)| meta_is_secret(m)) {
+        config.insert(k.clone(), json!(MASK));
+    }
+    DefaultsView { integration: record.key.clone(), config }
+}

@@ -1,0 +1,220 @@
+//! The service: one struct, [`Tessera`], whose methods are every use case.
+//! Adapters call these methods with a [`Ctx`] naming the caller; each method
+//! checks access, validates, opens one transaction, and audits.
+
+mod api_keys;
+mod audit_log;
+mod configs;
+mod connections;
+mod integrations;
+mod keys;
+mod secrets;
+mod tenants;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use secrecy::SecretString;
+
+pub use api_keys::CreatedApiKey;
+pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
+pub use configs::{ConfigEntry, ConfigList};
+pub use integrations::IntegrationInput;
+pub use secrets::{SecretPayload, SecretWrite};
+pub use views::*;
+
+use crate::access::{hash_token, root_token_matches, Principal, Role, API_KEY_PREFIX};
+use crate::audit::{AuditEvent, AuditWriter};
+use crate::error::ServiceError;
+use crate::ids::{TenantId, PLATFORM_TENANT};
+use crate::keyring::Keyring;
+use crate::ports::{KeyProvider, MetadataStore, TenantRecord};
+
+/// Settings of the service layer.
+pub struct TesseraOptions {
+    /// How many versions of a secret are kept.
+    pub max_versions: u32,
+    /// `TESSERA_ROOT_TOKEN`, accepted as an admin token.
+    pub root_token: Option<SecretString>,
+    /// How long an API key lookup is cached (deletions take effect on other
+    /// replicas within this time; on this replica at once).
+    pub principal_cache_ttl: Duration,
+}
+
+impl Default for TesseraOptions {
+    fn default() -> Self {
+        Self { max_versions: 10, root_token: None, principal_cache_ttl: Duration::from_secs(5) }
+    }
+}
+
+/// Who is calling, for access checks and audit rows.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The authenticated caller.
+    pub principal: Principal,
+    /// The request id, if the adapter has one.
+    pub request_id: Option<String>,
+    /// The client's address, if known.
+    pub client_ip: Option<String>,
+}
+
+impl Ctx {
+    /// A context for an admin CLI command.
+    pub fn cli() -> Self {
+        Self { principal: Principal::local_admin(), request_id: None, client_ip: None }
+    }
+
+    pub(crate) fn event(&self, action: &str, tenant: Option<&str>, resource: String, outcome: &str) -> AuditEvent {
+        AuditEvent {
+            actor: self.principal.id.clone(),
+            actor_role: self.principal.role.as_str().to_owned(),
+            tenant_id: tenant.map(str::to_owned),
+            action: action.to_owned(),
+            resource,
+            outcome: outcome.to_owned(),
+            request_id: self.request_id.clone(),
+            client_ip: self.client_ip.clone(),
+        }
+    }
+}
+
+/// The service layer.
+pub struct Tessera {
+    pub(crate) store: Arc<dyn MetadataStore>,
+    pub(crate) keyring: Keyring,
+    pub(crate) audit: AuditWriter,
+    pub(crate) opts: TesseraOptions,
+    principals: moka::sync::Cache<String, Option<Principal>>,
+}
+
+impl Tessera {
+    /// Opens the service: checks the master key against the store (a wrong key
+    /// stops here with a clear error) and makes sure the platform tenant exists.
+    /// Must run inside a Tokio runtime (it starts the audit committer).
+    pub async fn open(
+        store: Arc<dyn MetadataStore>,
+        provider: Arc<dyn KeyProvider>,
+        opts: TesseraOptions,
+    ) -> Result<Self, ServiceError> {
+        let keyring = Keyring::new(provider, 10_000, Duration::from_secs(300));
+        let mut tx = store.begin_write().await?;
+        keyring.verify_or_record_kek(tx.as_mut()).await?;
+        if tx.get_tenant(PLATFORM_TENANT).await?.is_none() {
+            tx.insert_tenant(&TenantRecord {
+                id: PLATFORM_TENANT.to_owned(),
+                name: "Platform".to_owned(),
+                status: "active".to_owned(),
+                created_at: Utc::now(),
+            })
+            .await?;
+            keyring.add_version(tx.as_mut(), PLATFORM_TENANT).await?;
+        }
+        tx.commit().await?;
+        let principals =
+            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(opts.principal_cache_ttl).build();
+        let audit = AuditWriter::spawn(store.clone());
+        Ok(Self { store, keyring, audit, opts, principals })
+    }
+
+    /// The metadata store's backend name.
+    pub fn store_backend(&self) -> &'static str {
+        self.store.backend_name()
+    }
+
+    /// Readiness: the store answers and the key provider works.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.store.ping().await?;
+        let check = self.keyring.provider().check_value().await?;
+        self.keyring.provider().verify_check_value(&check).await
+    }
+
+    /// Resolves a bearer token to a principal; unknown tokens are audited denials.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        request_id: Option<String>,
+        client_ip: Option<String>,
+    ) -> Result<Principal, ServiceError> {
+        if let Some(root) = &self.opts.root_token {
+            if root_token_matches(token, root) {
+                return Ok(Principal::root());
+            }
+        }
+        let principal = if token.starts_with(API_KEY_PREFIX) { self.lookup_api_key(token).await? } else { None };
+        match principal {
+            Some(p) => Ok(p),
+            None => {
+                let ctx = Ctx {
+                    principal: Principal { id: "anonymous".into(), role: Role::Auditor, tenant: None },
+                    request_id,
+                    client_ip,
+                };
+                let mut event = ctx.event("auth.denied", None, "token".into(), "denied");
+                event.actor_role = "none".into();
+                self.audit.record(event).await?;
+                Err(ServiceError::unauthenticated("the bearer token is not valid"))
+            }
+        }
+    }
+
+    async fn lookup_api_key(&self, token: &str) -> Result<Option<Principal>, ServiceError> {
+        let hash = hash_token(token);
+        if let Some(hit) = self.principals.get(&hash) {
+            return Ok(hit);
+        }
+        let mut tx = self.store.begin_read().await?;
+        let found = tx.find_api_key_by_hash(&hash).await?;
+        tx.commit().await?;
+        let principal = match found {
+            Some(rec) => Some(Principal {
+                id: rec.id,
+                role: Role::parse(&rec.role)?,
+                tenant: rec.tenant_id.as_deref().map(TenantId::parse).transpose()?,
+            }),
+            None => None,
+        };
+        self.principals.insert(hash, principal.clone());
+        Ok(principal)
+    }
+
+    /// Checks the caller may read `tenant`; a refusal is an audited denial.
+    pub(crate) async fn allow_tenant(&self, ctx: &Ctx, tenant: &TenantId) -> Result<(), ServiceError> {
+        self.audit_denial(ctx, Some(tenant), ctx.principal.ensure_tenant(tenant)).await
+    }
+
+    /// Checks the caller may change `tenant`; a refusal is an audited denial.
+    pub(crate) async fn allow_tenant_write(&self, ctx: &Ctx, tenant: &TenantId) -> Result<(), ServiceError> {
+        self.audit_denial(ctx, Some(tenant), ctx.principal.ensure_tenant_write(tenant)).await
+    }
+
+    /// Checks the caller is an admin; a refusal is an audited denial.
+    pub(crate) async fn allow_admin(&self, ctx: &Ctx) -> Result<(), ServiceError> {
+        self.audit_denial(ctx, None, ctx.principal.ensure_admin()).await
+    }
+
+    pub(crate) async fn audit_denial(
+        &self,
+        ctx: &Ctx,
+        tenant: Option<&TenantId>,
+        check: Result<(), ServiceError>,
+    ) -> Result<(), ServiceError> {
+        if let Err(denied) = check {
+            let resource = tenant.map_or_else(|| "admin".to_owned(), |t| format!("tenants/{t}"));
+            self.audit.record(ctx.event("auth.denied", tenant.map(TenantId::as_str), resource, "denied")).await?;
+            return Err(denied);
+        }
+        Ok(())
+    }
+
+    /// Forgets a cached principal (after its key is deleted).
+    pub(crate) fn forget_principal(&self, key_hash: &str) {
+        self.principals.invalidate(key_hash);
+    }
+}
+
+/// Timestamps as the API shows them: RFC 3339, UTC, milliseconds.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

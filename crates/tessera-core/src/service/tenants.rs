@@ -1,0 +1,95 @@
+//! Tenants: create (with its first data key), list, read, delete (crypto-shredding).
+
+use chrono::Utc;
+
+use super::{Ctx, TenantView, Tessera};
+use crate::audit::append_in_tx;
+use crate::error::ServiceError;
+use crate::ids::TenantId;
+use crate::ports::TenantRecord;
+
+const MAX_NAME_LEN: usize = 200;
+
+impl Tessera {
+    /// Creates a tenant and its first data key.
+    pub async fn create_tenant(&self, ctx: &Ctx, id: &str, name: &str) -> Result<TenantView, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let id = TenantId::parse_new(id)?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
+        }
+        let record =
+            TenantRecord { id: id.to_string(), name: name.to_owned(), status: "active".into(), created_at: Utc::now() };
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_tenant(&record).await.map_err(|e| match e {
+            crate::ports::StoreError::Conflict(_) => {
+                ServiceError::conflict("tenant_exists", format!("tenant {id} already exists"))
+            }
+            other => other.into(),
+        })?;
+        self.keyring.add_version(tx.as_mut(), id.as_str()).await?;
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event("tenant.create", Some(id.as_str()), format!("tenants/{id}"), "success")],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record.into())
+    }
+
+    /// Tenants the caller may see: all for admins and auditors, its own for a tenant-bound key.
+    pub async fn list_tenants(&self, ctx: &Ctx) -> Result<Vec<TenantView>, ServiceError> {
+        let mut tx = self.store.begin_read().await?;
+        let all = tx.list_tenants().await?;
+        tx.commit().await?;
+        Ok(all
+            .into_iter()
+            .filter(|t| match &ctx.principal.tenant {
+                Some(own) => own.as_str() == t.id,
+                None => true,
+            })
+            .map(Into::into)
+            .collect())
+    }
+
+    /// One tenant.
+    pub async fn get_tenant(&self, ctx: &Ctx, id: &str) -> Result<TenantView, ServiceError> {
+        let id = TenantId::parse(id)?;
+        self.allow_tenant(ctx, &id).await?;
+        let mut tx = self.store.begin_read().await?;
+        let t = tx.get_tenant(id.as_str()).await?.ok_or_else(ServiceError::tenant_not_found)?;
+        tx.commit().await?;
+        Ok(t.into())
+    }
+
+    /// Deletes a tenant: its data keys go first, so its ciphertext is
+    /// unreadable anywhere it may have been copied.
+    pub async fn delete_tenant(&self, ctx: &Ctx, id: &str) -> Result<(), ServiceError> {
+        self.allow_admin(ctx).await?;
+        let id = TenantId::parse(id)?;
+        if id.is_platform() {
+            return Err(ServiceError::conflict("reserved_tenant", "the _platform tenant cannot be deleted"));
+        }
+        let mut tx = self.store.begin_write().await?;
+        if !tx.delete_tenant(id.as_str()).await? {
+            return Err(ServiceError::tenant_not_found());
+        }
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event("tenant.delete", Some(id.as_str()), format!("tenants/{id}"), "success")],
+        )
+        .await?;
+        tx.commit().await?;
+        self.keyring.forget_tenant(id.as_str());
+        Ok(())
+    }
+
+    /// Loads a tenant inside a transaction or answers "no such tenant".
+    pub(crate) async fn require_tenant(
+        tx: &mut dyn crate::ports::StoreTx,
+        id: &TenantId,
+    ) -> Result<TenantRecord, ServiceError> {
+        tx.get_tenant(id.as_str()).await?.ok_or_else(ServiceError::tenant_not_found)
+    }
+}

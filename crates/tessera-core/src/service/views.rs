@@ -1,0 +1,289 @@
+//! What the use cases return: plain, serialisable views with no secret values.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::rfc3339;
+use crate::ports::{ApiKeyRecord, ConnectionRecord, IntegrationRecord, TenantRecord};
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantView {
+    /// Slug id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<TenantRecord> for TenantView {
+    fn from(t: TenantRecord) -> Self {
+        Self { id: t.id, name: t.name, status: t.status, created_at: rfc3339(t.created_at) }
+    }
+}
+
+/// A registry entry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationView {
+    /// Slug key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Category.
+    pub category: Option<String>,
+    /// `none`, `api_key`, `basic` or `oauth2`.
+    pub auth_type: String,
+    /// Normalised JSON Schema.
+    #[schema(value_type = Object)]
+    pub config_schema: Value,
+    /// Created.
+    pub created_at: String,
+    /// Last changed.
+    pub updated_at: String,
+}
+
+impl From<IntegrationRecord> for IntegrationView {
+    fn from(i: IntegrationRecord) -> Self {
+        Self {
+            key: i.key,
+            name: i.name,
+            category: i.category,
+            auth_type: i.auth_type,
+            config_schema: i.config_schema,
+            created_at: rfc3339(i.created_at),
+            updated_at: rfc3339(i.updated_at),
+        }
+    }
+}
+
+/// Global defaults of an integration, secrets masked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultsView {
+    /// Integration key.
+    pub integration: String,
+    /// Defaults; secret fields show `[SECRET]`.
+    #[schema(value_type = Object)]
+    pub config: Map<String, Value>,
+}
+
+/// A tenant's connection to an integration (no secret values).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Integration key.
+    pub integration: String,
+    /// The tenant's public overrides.
+    #[schema(value_type = Object)]
+    pub config: Map<String, Value>,
+    /// Names of the secret fields the tenant has set (values never shown).
+    pub secret_fields: Vec<String>,
+    /// Whether it may be used.
+    pub is_enabled: bool,
+    /// `healthy`, `degraded`, `unhealthy` or null.
+    pub health_status: Option<String>,
+    /// RFC 3339 or null.
+    pub last_health_check: Option<String>,
+    /// Whether any credential or secret field is stored.
+    pub has_credentials: bool,
+    /// Created.
+    pub created_at: String,
+    /// Last changed.
+    pub updated_at: String,
+    /// Last used, if ever.
+    pub last_used_at: Option<String>,
+}
+
+impl From<ConnectionRecord> for ConnectionView {
+    fn from(c: ConnectionRecord) -> Self {
+        let secret_fields: Vec<String> = c
+            .config_meta
+            .iter()
+            .filter(|(_, m)| m.get("secret") == Some(&Value::Bool(true)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        Self {
+            tenant_id: c.tenant_id,
+            integration: c.integration_key,
+            config: c.config,
+            has_credentials: !secret_fields.is_empty(),
+            secret_fields,
+            is_enabled: c.is_enabled,
+            health_status: c.health_status,
+            last_health_check: c.last_health_check.map(rfc3339),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+            last_used_at: c.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// One line of seed 001's tenant integration list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantIntegrationItem {
+    /// Integration key.
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+    /// Category.
+    pub category: Option<String>,
+    /// Whether the tenant has stored credentials or secret fields for it.
+    pub has_credentials: bool,
+    /// Whether the tenant has a connection to it.
+    pub connected: bool,
+    /// Whether that connection is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_enabled: Option<bool>,
+    /// When the connection was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// When its credentials expire (null: never), for connected integrations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<String>>,
+    /// Health, for connected integrations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+}
+
+/// Seed 001's `GET /tenants/{tenantId}/integrations` answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantIntegrations {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Every registered integration.
+    pub integrations: Vec<TenantIntegrationItem>,
+}
+
+/// A match of a connection query.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionMatch {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Public config.
+    #[schema(value_type = Object)]
+    pub config: Map<String, Value>,
+    /// Enabled.
+    pub is_enabled: bool,
+}
+
+/// An API key's public view (never the key or its hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Bound tenant.
+    pub tenant_id: Option<String>,
+    /// Created.
+    pub created_at: String,
+    /// Creator.
+    pub created_by: String,
+}
+
+impl From<ApiKeyRecord> for ApiKeyView {
+    fn from(k: ApiKeyRecord) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            role: k.role,
+            tenant_id: k.tenant_id,
+            created_at: rfc3339(k.created_at),
+            created_by: k.created_by,
+        }
+    }
+}
+
+/// A tenant data key version.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyVersionView {
+    /// Version.
+    pub version: u32,
+    /// Created.
+    pub created_at: String,
+    /// Which key-encryption key wraps it.
+    pub kek_id: String,
+}
+
+/// A tenant's data key versions.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeysView {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Newest version, used for new writes.
+    pub latest_version: u32,
+    /// Every version, oldest first (all still decrypt).
+    pub versions: Vec<KeyVersionView>,
+}
+
+/// Answer to a secret write.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretWritten {
+    /// Path.
+    pub path: String,
+    /// New version.
+    pub version: u32,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// One version's metadata.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretVersionView {
+    /// Version.
+    pub version: u32,
+    /// Created.
+    pub created_at: String,
+    /// Creator.
+    pub created_by: String,
+    /// Soft-deleted at.
+    pub deleted_at: Option<String>,
+    /// Erased for good.
+    pub destroyed: bool,
+}
+
+/// A secret's metadata: versions, never values.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretMetadataView {
+    /// Path.
+    pub path: String,
+    /// Newest version.
+    pub current_version: u32,
+    /// Versions kept.
+    pub max_versions: u32,
+    /// Created.
+    pub created_at: String,
+    /// Last written.
+    pub updated_at: String,
+    /// Kept versions, oldest first.
+    pub versions: Vec<SecretVersionView>,
+}
+
+/// Secret paths under a prefix.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretList {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Paths, sorted.
+    pub paths: Vec<String>,
+}

@@ -1,0 +1,22 @@
+//! Envelope encryption for Tessera, with no I/O.
+//!
+//! Where it sits: below the service layer's keyring and secret paths. A
+//! key-encryption key ([`MasterKey`]) wraps per-tenant data keys ([`DataKey`]);
+//! data keys encrypt values. Both layers use AES-256-GCM with a fresh random
+//! 96-bit nonce and associated data that binds the ciphertext to where it
+//! belongs, so a ciphertext copied to another tenant, path or field fails to
+//! decrypt.
+//!
+//! What it must never do: print key material (no type here implements `Debug`
+//! with key bytes), reuse a nonce, or slice a ciphertext before checking its
+//! length.
+#![deny(missing_docs)]
+
+mod aead;
+mod error;
+mod keys;
+mod value;
+
+pub use error::CryptoError;
+pub use keys::{random_bytes, DataKey, MasterKey, WrappedDataKey, KEY_LEN};
+pub use value::{ciphertext_key_version, Aad, CIPHERTEXT_PREFIX};

@@ -1,0 +1,58 @@
+//! Tessera's HTTP adapter (axum).
+//!
+//! Where it sits: on top of the service layer. It parses requests,
+//! authenticates the bearer token into a [`tessera_core::Ctx`], calls one
+//! service method, and renders the answer or the error. It never touches SQL
+//! or crypto, and never logs a request or response body.
+
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tessera_core::Tessera;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use openapi::openapi_json;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service layer.
+    pub svc: Arc<Tessera>,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Longest a request may take before a 408.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// The whole API as one router.
+pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
+    routes::api()
+        .fallback(error::not_found_fallback)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(AppState { svc })
+        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(error::panic_response))
+}

@@ -1,0 +1,108 @@
+//! `/api-keys` and `/audit`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_core::audit::VerifyReport;
+use tessera_core::service::{AuditEvents, AuditQuery};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiResult;
+use crate::extract::{Body, Caller};
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api-keys", post(create_key).get(list_keys))
+        .route("/api-keys/{id}", delete(delete_key))
+        .route("/audit", get(audit))
+        .route("/audit/verify", get(verify))
+}
+
+/// Body of `POST /api-keys`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewKey {
+    /// Human name.
+    name: String,
+    /// `admin`, `tenant_admin`, `tenant_service` or `auditor`.
+    role: String,
+    /// Required for tenant-bound roles.
+    tenant_id: Option<String>,
+}
+
+/// Creates an API key; the key is in this answer only.
+#[utoipa::path(post, path = "/api-keys", tag = "access", request_body = NewKey,
+    responses((status = 201, description = "{\"id\",\"key\",\"name\",\"role\",\"tenantId\"}"), (status = 400), (status = 403)))]
+pub(crate) async fn create_key(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Body(b): Body<NewKey>,
+) -> ApiResult<impl IntoResponse> {
+    let created = s.svc.create_api_key(&ctx, &b.name, &b.role, b.tenant_id.as_deref()).await?;
+    let body = json!({
+        "id": created.view.id,
+        "key": created.key.expose_secret(),
+        "name": created.view.name,
+        "role": created.view.role,
+        "tenantId": created.view.tenant_id,
+        "createdAt": created.view.created_at,
+    });
+    Ok((StatusCode::CREATED, [(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)))
+}
+
+/// Lists API keys (never the keys themselves).
+#[utoipa::path(get, path = "/api-keys", tag = "access", responses((status = 200, description = "{\"apiKeys\": [...]}")))]
+pub(crate) async fn list_keys(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
+    Ok(Json(json!({"apiKeys": s.svc.list_api_keys(&ctx).await?})))
+}
+
+/// Deletes an API key; it stops working at once on this replica.
+#[utoipa::path(delete, path = "/api-keys/{id}", tag = "access", params(("id" = String, Path)), responses((status = 204), (status = 404)))]
+pub(crate) async fn delete_key(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    s.svc.delete_api_key(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /audit`.
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuditParams {
+    /// Only this tenant.
+    tenant_id: Option<String>,
+    /// Only this action.
+    action: Option<String>,
+    /// RFC 3339 lower bound.
+    since: Option<String>,
+    /// Only events after this seq (paging).
+    after: Option<i64>,
+    /// At most this many (default 100, max 1000).
+    limit: Option<i64>,
+}
+
+/// Audit events, oldest first.
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams), responses((status = 200, body = AuditEvents)))]
+pub(crate) async fn audit(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Query(q): Query<AuditParams>,
+) -> ApiResult<impl IntoResponse> {
+    let query =
+        AuditQuery { tenant_id: q.tenant_id, action: q.action, since: q.since, after_seq: q.after, limit: q.limit };
+    Ok(Json(s.svc.list_audit(&ctx, query).await?))
+}
+
+/// Recomputes the hash chain; `ok: false` names the first broken event.
+#[utoipa::path(get, path = "/audit/verify", tag = "audit", responses((status = 200, body = VerifyReport)))]
+pub(crate) async fn verify(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.verify_audit(&ctx).await?))
+}

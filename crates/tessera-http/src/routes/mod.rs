@@ -1,0 +1,23 @@
+//! Routes, one module per area; [`api`] merges them.
+
+pub(crate) mod access;
+pub(crate) mod connections;
+pub(crate) mod integrations;
+pub(crate) mod secrets;
+pub(crate) mod service;
+pub(crate) mod tenants;
+
+use axum::Router;
+
+use crate::AppState;
+
+/// Every route of the API.
+pub(crate) fn api() -> Router<AppState> {
+    Router::new()
+        .merge(service::router())
+        .merge(tenants::router())
+        .merge(integrations::router())
+        .merge(connections::router())
+        .merge(secrets::router())
+        .merge(access::router())
+}

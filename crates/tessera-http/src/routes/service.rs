@@ -1,0 +1,35 @@
+//! `/healthz`, `/readyz`, `/openapi.json`.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::error::ApiResult;
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/openapi.json", get(openapi))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "alive")))]
+pub(crate) async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the metadata store answers and the key provider works.
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses((status = 200, description = "ready"), (status = 503, description = "a backend is down")))]
+pub(crate) async fn readyz(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+    s.svc.ready().await?;
+    Ok(Json(json!({"status": "ready", "store": s.svc.store_backend()})))
+}
+
+/// The OpenAPI document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, description = "OpenAPI 3.1")))]
+pub(crate) async fn openapi() -> impl IntoResponse {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], crate::openapi_json())
+}

@@ -1,0 +1,96 @@
+//! `/tenants` and `/tenants/{tenantId}`, and tenant data keys.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tessera_core::service::{KeyVersionView, KeysView, TenantView};
+use utoipa::ToSchema;
+
+use crate::error::ApiResult;
+use crate::extract::{Body, Caller};
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants", post(create).get(list))
+        .route("/tenants/{tenant_id}", get(read).delete(remove))
+        .route("/tenants/{tenant_id}/keys", get(keys))
+        .route("/tenants/{tenant_id}/keys/rotate", post(rotate))
+}
+
+/// Body of `POST /tenants`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTenant {
+    /// Slug `^[a-z0-9][a-z0-9_-]{0,62}$`.
+    id: String,
+    /// Display name.
+    name: String,
+}
+
+/// Creates a tenant and its first data key (admin).
+#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = NewTenant,
+    responses((status = 201, body = TenantView), (status = 400), (status = 409)))]
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Body(b): Body<NewTenant>,
+) -> ApiResult<impl IntoResponse> {
+    let t = s.svc.create_tenant(&ctx, &b.id, &b.name).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// Lists the tenants the caller may see.
+#[utoipa::path(get, path = "/tenants", tag = "tenants", responses((status = 200, description = "{\"tenants\": [...]}")))]
+pub(crate) async fn list(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
+    Ok(Json(json!({"tenants": s.svc.list_tenants(&ctx).await?})))
+}
+
+/// One tenant.
+#[utoipa::path(get, path = "/tenants/{tenantId}", tag = "tenants", params(("tenantId" = String, Path)),
+    responses((status = 200, body = TenantView), (status = 404)))]
+pub(crate) async fn read(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.get_tenant(&ctx, &id).await?))
+}
+
+/// Deletes a tenant, its data keys (crypto-shredding) and its rows (admin).
+#[utoipa::path(delete, path = "/tenants/{tenantId}", tag = "tenants", params(("tenantId" = String, Path)),
+    responses((status = 204), (status = 404)))]
+pub(crate) async fn remove(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    s.svc.delete_tenant(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists a tenant's data key versions (admin).
+#[utoipa::path(get, path = "/tenants/{tenantId}/keys", tag = "keys", params(("tenantId" = String, Path)),
+    responses((status = 200, body = KeysView)))]
+pub(crate) async fn keys(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.list_tenant_keys(&ctx, &id).await?))
+}
+
+/// Adds a data key version; new writes use it, old versions still decrypt (admin).
+#[utoipa::path(post, path = "/tenants/{tenantId}/keys/rotate", tag = "keys", params(("tenantId" = String, Path)),
+    responses((status = 200, body = KeyVersionView)))]
+pub(crate) async fn rotate(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.rotate_tenant_key(&ctx, &id).await?))
+}

@@ -1,0 +1,180 @@
+//! API keys and the audit chain.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tessera_core::ports::{AccessRepo, ApiKeyRecord, AuditFilter, AuditRecord, AuditRepo, StoreResult};
+
+use crate::tx::{map_err, micros, time, SqlTx};
+use crate::Dialect;
+
+fn api_key(row: &AnyRow) -> StoreResult<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: row.try_get("id").map_err(map_err)?,
+        name: row.try_get("name").map_err(map_err)?,
+        role: row.try_get("role").map_err(map_err)?,
+        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
+        key_hash: row.try_get("key_hash").map_err(map_err)?,
+        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        created_by: row.try_get("created_by").map_err(map_err)?,
+    })
+}
+
+fn audit(row: &AnyRow) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        seq: row.try_get("seq").map_err(map_err)?,
+        id: row.try_get("id").map_err(map_err)?,
+        at_micros: row.try_get("at").map_err(map_err)?,
+        actor: row.try_get("actor").map_err(map_err)?,
+        actor_role: row.try_get("actor_role").map_err(map_err)?,
+        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
+        action: row.try_get("action").map_err(map_err)?,
+        resource: row.try_get("resource").map_err(map_err)?,
+        outcome: row.try_get("outcome").map_err(map_err)?,
+        request_id: row.try_get("request_id").map_err(map_err)?,
+        client_ip: row.try_get("client_ip").map_err(map_err)?,
+        prev_hash: row.try_get("prev_hash").map_err(map_err)?,
+        hash: row.try_get("hash").map_err(map_err)?,
+    })
+}
+
+const KEY_COLS: &str = "id, name, role, tenant_id, key_hash, created_at, created_by";
+
+#[async_trait]
+impl AccessRepo for SqlTx {
+    async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, role, tenant_id, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&k.id)
+        .bind(&k.name)
+        .bind(&k.role)
+        .bind(k.tenant_id.clone())
+        .bind(&k.key_hash)
+        .bind(micros(k.created_at))
+        .bind(&k.created_by)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_api_key_by_hash(&mut self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1");
+        let row = sqlx::query(&sql).bind(hash).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        row.as_ref().map(api_key).transpose()
+    }
+
+    async fn list_api_keys(&mut self, tenant: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = match tenant {
+            Some(t) => {
+                let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id");
+                sqlx::query(&sql).bind(t).fetch_all(&mut *self.tx).await
+            }
+            None => {
+                let sql = format!("SELECT {KEY_COLS} FROM api_keys ORDER BY created_at, id");
+                sqlx::query(&sql).fetch_all(&mut *self.tx).await
+            }
+        }
+        .map_err(map_err)?;
+        rows.iter().map(api_key).collect()
+    }
+
+    async fn get_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        row.as_ref().map(api_key).transpose()
+    }
+
+    async fn delete_api_key(&mut self, id: &str) -> StoreResult<bool> {
+        let done =
+            sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn count_api_keys(&mut self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys").fetch_one(&mut *self.tx).await.map_err(map_err)?;
+        row.try_get("n").map_err(map_err)
+    }
+}
+
+const AUDIT_COLS: &str =
+    "seq, id, at, actor, actor_role, tenant_id, action, resource, outcome, request_id, client_ip, prev_hash, hash";
+
+#[async_trait]
+impl AuditRepo for SqlTx {
+    async fn lock_audit_head(&mut self) -> StoreResult<(i64, String)> {
+        let sql = match self.dialect {
+            // SQLite write transactions begin IMMEDIATE: they already hold the only write lock.
+            Dialect::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
+            Dialect::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        };
+        let row = sqlx::query(sql).fetch_one(&mut *self.tx).await.map_err(map_err)?;
+        Ok((row.try_get("seq").map_err(map_err)?, row.try_get("hash").map_err(map_err)?))
+    }
+
+    async fn append_audit(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
+        let Some(last) = events.last() else { return Ok(()) };
+        for e in events {
+            let sql = format!("INSERT INTO audit_events ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+            sqlx::query(&sql)
+                .bind(e.seq)
+                .bind(&e.id)
+                .bind(e.at_micros)
+                .bind(&e.actor)
+                .bind(&e.actor_role)
+                .bind(e.tenant_id.clone())
+                .bind(&e.action)
+                .bind(&e.resource)
+                .bind(&e.outcome)
+                .bind(e.request_id.clone())
+                .bind(e.client_ip.clone())
+                .bind(&e.prev_hash)
+                .bind(&e.hash)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        }
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(last.seq)
+            .bind(&last.hash)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+        // Optional filters as "($n IS NULL OR col = $n)" keep one static statement.
+        let sql = format!(
+            "SELECT {AUDIT_COLS} FROM audit_events WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR action = $2) \
+             AND ($3 IS NULL OR at >= $3) AND seq > $4 ORDER BY seq LIMIT $5"
+        );
+        let sql = match self.dialect {
+            Dialect::Sqlite => sql,
+            // PostgreSQL cannot infer the type of a parameter that is only tested for NULL.
+            Dialect::Postgres => sql
+                .replace("($1 IS NULL", "($1::text IS NULL")
+                .replace("($2 IS NULL", "($2::text IS NULL")
+                .replace("($3 IS NULL", "($3::bigint IS NULL"),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(f.tenant_id.clone())
+            .bind(f.action.clone())
+            .bind(f.since_micros)
+            .bind(f.after_seq.unwrap_or(0))
+            .bind(f.limit)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(audit).collect()
+    }
+
+    async fn audit_head(&mut self) -> StoreResult<(i64, String)> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok((row.try_get("seq").map_err(map_err)?, row.try_get("hash").map_err(map_err)?))
+    }
+}

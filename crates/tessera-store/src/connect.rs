@@ -1,0 +1,153 @@
+//! Opening the store: pools, pragmas, migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+use tessera_core::ports::{MetadataStore, StoreError, StoreResult, StoreTx};
+
+use crate::tx::{map_err, SqlTx};
+
+/// Which SQL dialect a store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Embedded SQLite (WAL).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    /// A bound parameter that goes into a JSON column.
+    pub(crate) fn json_param(self, n: u8) -> String {
+        match self {
+            Self::Sqlite => format!("${n}"),
+            Self::Postgres => format!("${n}::jsonb"),
+        }
+    }
+
+    /// A JSON column read back as text.
+    pub(crate) fn json_col(self, col: &'static str) -> String {
+        match self {
+            Self::Sqlite => col.to_owned(),
+            Self::Postgres => format!("{col}::text"),
+        }
+    }
+}
+
+/// The metadata store.
+#[derive(Clone)]
+pub struct SqlStore {
+    /// SQLite: one connection, so our own writers never contend for the lock.
+    /// PostgreSQL: the same pool as `read`.
+    write: AnyPool,
+    read: AnyPool,
+    dialect: Dialect,
+}
+
+/// Connects to `url` (`sqlite://path` or `postgres://...`) and brings the
+/// schema up to date.
+pub async fn connect(url: &str) -> StoreResult<SqlStore> {
+    sqlx::any::install_default_drivers();
+    let dialect = if url.starts_with("sqlite:") {
+        Dialect::Sqlite
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Dialect::Postgres
+    } else {
+        return Err(StoreError::Other("DATABASE_URL must start with sqlite:// or postgres://".into()));
+    };
+    let options = AnyConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
+    let store = match dialect {
+        Dialect::Sqlite => {
+            let pool = |max: u32| {
+                AnyPoolOptions::new().max_connections(max).acquire_timeout(Duration::from_secs(10)).after_connect(
+                    |conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; synchronous=FULL makes a
+                            // commit durable before we answer; foreign keys enforce cascades.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            Ok(())
+                        })
+                    },
+                )
+            };
+            let write = pool(1).connect_with(options.clone()).await.map_err(unavailable)?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run(&write)
+                .await
+                .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            let read = pool(8).connect_with(options).await.map_err(unavailable)?;
+            SqlStore { write, read, dialect }
+        }
+        Dialect::Postgres => {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(unavailable)?;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            SqlStore { write: pool.clone(), read: pool, dialect }
+        }
+    };
+    Ok(store)
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqlStore {
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes the pools (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqlStore {
+    async fn begin_write(&self) -> StoreResult<Box<dyn StoreTx>> {
+        let tx = match self.dialect {
+            // IMMEDIATE takes the write lock at BEGIN, so a transaction never
+            // fails half-way on a lock upgrade when another process writes too.
+            Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.write.begin().await,
+        }
+        .map_err(map_err)?;
+        Ok(Box::new(SqlTx { tx, dialect: self.dialect }))
+    }
+
+    async fn begin_read(&self) -> StoreResult<Box<dyn StoreTx>> {
+        let tx = self.read.begin().await.map_err(map_err)?;
+        Ok(Box::new(SqlTx { tx, dialect: self.dialect }))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    fn backend_name(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The integration registry and tenant connections.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tessera_core::ports::{ConnectionRecord, ConnectionRepo, IntegrationRecord, IntegrationRepo, StoreResult};
+
+use crate::tx::{json_map, json_value, map_err, micros, opt_time, time, to_json, SqlTx};
+use crate::Dialect;
+
+fn integration(row: &AnyRow) -> StoreResult<IntegrationRecord> {
+    Ok(IntegrationRecord {
+        key: row.try_get("integration_key").map_err(map_err)?,
+        name: row.try_get("name").map_err(map_err)?,
+        category: row.try_get("category").map_err(map_err)?,
+        auth_type: row.try_get("auth_type").map_err(map_err)?,
+        config_schema: json_value(&row.try_get::<String, _>("config_schema").map_err(map_err)?)?,
+        defaults: json_map(&row.try_get::<String, _>("defaults").map_err(map_err)?)?,
+        defaults_meta: json_map(&row.try_get::<String, _>("defaults_meta").map_err(map_err)?)?,
+        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        updated_at: time(row.try_get("updated_at").map_err(map_err)?),
+    })
+}
+
+fn connection(row: &AnyRow) -> StoreResult<ConnectionRecord> {
+    Ok(ConnectionRecord {
+        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
+        integration_key: row.try_get("integration_key").map_err(map_err)?,
+        config: json_map(&row.try_get::<String, _>("config").map_err(map_err)?)?,
+        config_meta: json_map(&row.try_get::<String, _>("config_meta").map_err(map_err)?)?,
+        is_enabled: row.try_get::<i64, _>("is_enabled").map_err(map_err)? == 1,
+        health_status: row.try_get("health_status").map_err(map_err)?,
+        last_health_check: opt_time(row.try_get("last_health_check").map_err(map_err)?),
+        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        updated_at: time(row.try_get("updated_at").map_err(map_err)?),
+        last_used_at: opt_time(row.try_get("last_used_at").map_err(map_err)?),
+    })
+}
+
+fn integration_select(d: Dialect) -> String {
+    format!(
+        "SELECT integration_key, name, category, auth_type, {} AS config_schema, {} AS defaults, {} AS defaults_meta, \
+         created_at, updated_at FROM integrations",
+        d.json_col("config_schema"),
+        d.json_col("defaults"),
+        d.json_col("defaults_meta"),
+    )
+}
+
+fn connection_select(d: Dialect) -> String {
+    format!(
+        "SELECT tenant_id, integration_key, {} AS config, {} AS config_meta, is_enabled, health_status, \
+         last_health_check, created_at, updated_at, last_used_at FROM connections",
+        d.json_col("config"),
+        d.json_col("config_meta"),
+    )
+}
+
+#[async_trait]
+impl IntegrationRepo for SqlTx {
+    async fn insert_integration(&mut self, i: &IntegrationRecord) -> StoreResult<()> {
+        let d = self.dialect;
+        let sql = format!(
+            "INSERT INTO integrations (integration_key, name, category, auth_type, config_schema, defaults, defaults_meta, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, {}, {}, {}, $8, $9)",
+            d.json_param(5),
+            d.json_param(6),
+            d.json_param(7),
+        );
+        sqlx::query(&sql)
+            .bind(&i.key)
+            .bind(&i.name)
+            .bind(i.category.clone())
+            .bind(&i.auth_type)
+            .bind(i.config_schema.to_string())
+            .bind(to_json(&i.defaults))
+            .bind(to_json(&i.defaults_meta))
+            .bind(micros(i.created_at))
+            .bind(micros(i.updated_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn update_integration(&mut self, i: &IntegrationRecord) -> StoreResult<()> {
+        let d = self.dialect;
+        let sql = format!(
+            "UPDATE integrations SET name = $2, category = $3, auth_type = $4, config_schema = {}, defaults = {}, \
+             defaults_meta = {}, updated_at = $8 WHERE integration_key = $1",
+            d.json_param(5),
+            d.json_param(6),
+            d.json_param(7),
+        );
+        sqlx::query(&sql)
+            .bind(&i.key)
+            .bind(&i.name)
+            .bind(i.category.clone())
+            .bind(&i.auth_type)
+            .bind(i.config_schema.to_string())
+            .bind(to_json(&i.defaults))
+            .bind(to_json(&i.defaults_meta))
+            .bind(micros(i.updated_at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_integration(&mut self, key: &str) -> StoreResult<Option<IntegrationRecord>> {
+        let sql = format!("{} WHERE integration_key = $1", integration_select(self.dialect));
+        let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        row.as_ref().map(integration).transpose()
+    }
+
+    async fn list_integrations(&mut self) -> StoreResult<Vec<IntegrationRecord>> {
+        let sql = format!("{} ORDER BY integration_key", integration_select(self.dialect));
+        let rows = sqlx::query(&sql).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        rows.iter().map(integration).collect()
+    }
+
+    async fn delete_integration(&mut self, key: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM integrations WHERE integration_key = $1")
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl ConnectionRepo for SqlTx {
+    async fn get_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<Option<ConnectionRecord>> {
+        let sql = format!("{} WHERE tenant_id = $1 AND integration_key = $2", connection_select(self.dialect));
+        let row =
+            sqlx::query(&sql).bind(tenant).bind(integration).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        row.as_ref().map(connection).transpose()
+    }
+
+    async fn upsert_connection(&mut self, c: &ConnectionRecord) -> StoreResult<()> {
+        let d = self.dialect;
+        let sql = format!(
+            "INSERT INTO connections (tenant_id, integration_key, config, config_meta, is_enabled, health_status, \
+             last_health_check, created_at, updated_at, last_used_at) VALUES ($1, $2, {}, {}, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (tenant_id, integration_key) DO UPDATE SET config = excluded.config, \
+             config_meta = excluded.config_meta, is_enabled = excluded.is_enabled, health_status = excluded.health_status, \
+             last_health_check = excluded.last_health_check, updated_at = excluded.updated_at, \
+             last_used_at = excluded.last_used_at",
+            d.json_param(3),
+            d.json_param(4),
+        );
+        sqlx::query(&sql)
+            .bind(&c.tenant_id)
+            .bind(&c.integration_key)
+            .bind(to_json(&c.config))
+            .bind(to_json(&c.config_meta))
+            .bind(i64::from(c.is_enabled))
+            .bind(c.health_status.clone())
+            .bind(c.last_health_check.map(micros))
+            .bind(micros(c.created_at))
+            .bind(micros(c.updated_at))
+            .bind(c.last_used_at.map(micros))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_tenant_connections(&mut self, tenant: &str) -> StoreResult<Vec<ConnectionRecord>> {
+        let sql = format!("{} WHERE tenant_id = $1 ORDER BY integration_key", connection_select(self.dialect));
+        let rows = sqlx::query(&sql).bind(tenant).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        rows.iter().map(connection).collect()
+    }
+
+    async fn find_connections(
+        &mut self,
+        integration: &str,
+        filters: &[(String, Value)],
+    ) -> StoreResult<Vec<ConnectionRecord>> {
+        let base = connection_select(self.dialect);
+        let rows = match self.dialect {
+            Dialect::Postgres => {
+                // One containment test, served by the GIN index.
+                let wanted: Map<String, Value> = filters.iter().cloned().collect();
+                let sql = format!("{base} WHERE integration_key = $1 AND config @> $2::jsonb ORDER BY tenant_id");
+                sqlx::query(&sql)
+                    .bind(integration)
+                    .bind(to_json(&wanted))
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(map_err)?
+            }
+            Dialect::Sqlite => {
+                // Each filter compares JSON type and value at a bound path.
+                let mut sql = format!("{base} WHERE integration_key = $1");
+                for i in 0..filters.len() {
+                    let (p, v) = (2 + 2 * i, 3 + 2 * i);
+                    sql.push_str(&format!(
+                        " AND json_type(config, ${p}) = json_type(${v}, '$') AND json_extract(config, ${p}) IS json_extract(${v}, '$')"
+                    ));
+                }
+                sql.push_str(" ORDER BY tenant_id");
+                let mut q = sqlx::query(&sql).bind(integration);
+                for (field, value) in filters {
+                    q = q.bind(format!("$.\"{field}\"")).bind(value.to_string());
+                }
+                q.fetch_all(&mut *self.tx).await.map_err(map_err)?
+            }
+        };
+        rows.iter().map(connection).collect()
+    }
+
+    async fn delete_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM connections WHERE tenant_id = $1 AND integration_key = $2")
+            .bind(tenant)
+            .bind(integration)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn touch_connection(&mut self, tenant: &str, integration: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE connections SET last_used_at = $3 WHERE tenant_id = $1 AND integration_key = $2")
+            .bind(tenant)
+            .bind(integration)
+            .bind(micros(at))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}

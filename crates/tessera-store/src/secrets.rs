@@ -1,0 +1,186 @@
+//! Versioned secrets of the `database` backend: a head row and its versions.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tessera_core::ports::{SecretRecord, SecretRepo, SecretVersionRecord, StoreResult};
+
+use crate::tx::{like_prefix, map_err, micros, opt_time, time, SqlTx};
+
+fn head(row: &AnyRow) -> StoreResult<SecretRecord> {
+    Ok(SecretRecord {
+        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
+        path: row.try_get("path").map_err(map_err)?,
+        current_version: u32_col(row, "current_version")?,
+        max_versions: u32_col(row, "max_versions")?,
+        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        updated_at: time(row.try_get("updated_at").map_err(map_err)?),
+    })
+}
+
+fn version(row: &AnyRow) -> StoreResult<SecretVersionRecord> {
+    Ok(SecretVersionRecord {
+        version: u32_col(row, "version")?,
+        kind: row.try_get("kind").map_err(map_err)?,
+        ciphertext: row.try_get("ciphertext").map_err(map_err)?,
+        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        created_by: row.try_get("created_by").map_err(map_err)?,
+        deleted_at: opt_time(row.try_get("deleted_at").map_err(map_err)?),
+    })
+}
+
+fn u32_col(row: &AnyRow, col: &str) -> StoreResult<u32> {
+    let v: i64 = row.try_get(col).map_err(map_err)?;
+    Ok(u32::try_from(v).unwrap_or(0))
+}
+
+const VERSION_COLS: &str = "version, kind, ciphertext, created_at, created_by, deleted_at";
+
+#[async_trait]
+impl SecretRepo for SqlTx {
+    async fn get_secret(&mut self, tenant: &str, path: &str) -> StoreResult<Option<SecretRecord>> {
+        let row = sqlx::query(
+            "SELECT tenant_id, path, current_version, max_versions, created_at, updated_at FROM secrets \
+             WHERE tenant_id = $1 AND path = $2",
+        )
+        .bind(tenant)
+        .bind(path)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(head).transpose()
+    }
+
+    async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, path) DO UPDATE SET \
+             current_version = excluded.current_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at",
+        )
+        .bind(&s.tenant_id)
+        .bind(&s.path)
+        .bind(i64::from(s.current_version))
+        .bind(i64::from(s.max_versions))
+        .bind(micros(s.created_at))
+        .bind(micros(s.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn insert_secret_version(&mut self, tenant: &str, path: &str, v: &SecretVersionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO secret_versions (tenant_id, path, version, kind, ciphertext, created_at, created_by, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant)
+        .bind(path)
+        .bind(i64::from(v.version))
+        .bind(&v.kind)
+        .bind(v.ciphertext.clone())
+        .bind(micros(v.created_at))
+        .bind(&v.created_by)
+        .bind(v.deleted_at.map(micros))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_secret_version(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        v: u32,
+    ) -> StoreResult<Option<SecretVersionRecord>> {
+        let sql =
+            format!("SELECT {VERSION_COLS} FROM secret_versions WHERE tenant_id = $1 AND path = $2 AND version = $3");
+        let row = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(path)
+            .bind(i64::from(v))
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(version).transpose()
+    }
+
+    async fn list_secret_versions(&mut self, tenant: &str, path: &str) -> StoreResult<Vec<SecretVersionRecord>> {
+        let sql =
+            format!("SELECT {VERSION_COLS} FROM secret_versions WHERE tenant_id = $1 AND path = $2 ORDER BY version");
+        let rows = sqlx::query(&sql).bind(tenant).bind(path).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        rows.iter().map(version).collect()
+    }
+
+    async fn set_version_deleted(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        v: u32,
+        at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE secret_versions SET deleted_at = $4 WHERE tenant_id = $1 AND path = $2 AND version = $3")
+            .bind(tenant)
+            .bind(path)
+            .bind(i64::from(v))
+            .bind(at.map(micros))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn destroy_version(&mut self, tenant: &str, path: &str, v: u32) -> StoreResult<()> {
+        sqlx::query("UPDATE secret_versions SET ciphertext = NULL WHERE tenant_id = $1 AND path = $2 AND version = $3")
+            .bind(tenant)
+            .bind(path)
+            .bind(i64::from(v))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn prune_versions(&mut self, tenant: &str, path: &str, keep_from: u32) -> StoreResult<()> {
+        sqlx::query("DELETE FROM secret_versions WHERE tenant_id = $1 AND path = $2 AND version < $3")
+            .bind(tenant)
+            .bind(path)
+            .bind(i64::from(keep_from))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_secret_paths(&mut self, tenant: &str, prefix: &str) -> StoreResult<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT path FROM secrets WHERE tenant_id = $1 AND path LIKE $2 ESCAPE '\\' ORDER BY path")
+                .bind(tenant)
+                .bind(like_prefix(prefix))
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        rows.iter().map(|r| r.try_get("path").map_err(map_err)).collect()
+    }
+
+    async fn delete_secret(&mut self, tenant: &str, path: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND path = $2")
+            .bind(tenant)
+            .bind(path)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_secrets_with_prefix(&mut self, prefix: &str) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM secrets WHERE path LIKE $1 ESCAPE '\\'")
+            .bind(like_prefix(prefix))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,73 @@
+//! One transaction over every repository, and the helpers rows share.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::{Any, Transaction};
+use tessera_core::ports::{StoreError, StoreResult, StoreTx};
+
+use crate::Dialect;
+
+/// A transaction; dropped without commit, it rolls back.
+pub(crate) struct SqlTx {
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) dialect: Dialect,
+}
+
+#[async_trait]
+impl StoreTx for SqlTx {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(map_err)
+    }
+}
+
+/// Maps a driver error to the port's error.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("row".into()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn time(m: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(m).unwrap_or_default()
+}
+
+pub(crate) fn opt_time(m: Option<i64>) -> Option<DateTime<Utc>> {
+    m.map(time)
+}
+
+pub(crate) fn to_json(map: &Map<String, Value>) -> String {
+    serde_json::to_string(map).expect("a JSON map serialises")
+}
+
+pub(crate) fn json_map(text: &str) -> StoreResult<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(StoreError::Other("a stored JSON column is not an object".into())),
+    }
+}
+
+pub(crate) fn json_value(text: &str) -> StoreResult<Value> {
+    serde_json::from_str(text).map_err(|_| StoreError::Other("a stored JSON column is not JSON".into()))
+}
+
+/// Escapes `%`, `_` and `\` so a prefix matches literally in `LIKE ... ESCAPE '\'`.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

@@ -1,0 +1,49 @@
+//! Command-line interface.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+
+/// Tessera: a multi-tenant vault for integration configuration and credentials.
+#[derive(Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP API on TESSERA_LISTEN (default 127.0.0.1:7300).
+    Serve,
+    /// Audit log operations.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recomputes the audit hash chain from the database, offline; exits 1 if it is broken.
+    Verify,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => {
+            let settings = Settings::from_env()?;
+            crate::serve::serve(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let settings = Settings::from_env_store_only()?;
+            let store = tessera_store::connect(&settings.database_url).await?;
+            let report = tessera_core::audit::verify(&store).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Settings from the environment, read once at start. A malformed value stops
+//! start-up with one line naming the variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+use tessera_crypto::MasterKey;
+
+/// Everything `serve` needs.
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub master_key: MasterKeySource,
+    pub root_token: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub max_versions: u32,
+}
+
+/// Where the master key came from.
+pub enum MasterKeySource {
+    /// From a variable (named, for messages).
+    Env(Box<MasterKey>, &'static str),
+    /// None set: a dev key file in the data dir.
+    DevFile(PathBuf),
+}
+
+/// Variables that may hold the master key, in order of precedence.
+const MASTER_KEY_VARS: [&str; 3] = ["TESSERA_MASTER_KEY", "PLATFORM_CREDENTIAL_KEY", "CREDENTIAL_ENCRYPTION_KEY"];
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| anyhow::anyhow!("{name} must be a positive number")),
+    }
+}
+
+impl Settings {
+    /// Reads every setting `serve` uses.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let store = Self::from_env_store_only()?;
+        let listen = var("TESSERA_LISTEN").unwrap_or_else(|| "127.0.0.1:7300".into());
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|_| anyhow::anyhow!("TESSERA_LISTEN must be host:port with an IP address, e.g. 127.0.0.1:7300"))?;
+        let mut master_key = None;
+        for name in MASTER_KEY_VARS {
+            if let Some(v) = var(name) {
+                let key = MasterKey::from_text(&v)
+                    .map_err(|_| anyhow::anyhow!("{name} must be base64 (or hex) of exactly 32 bytes"))?;
+                master_key = Some(MasterKeySource::Env(Box::new(key), name));
+                break;
+            }
+        }
+        let master_key = master_key.unwrap_or_else(|| MasterKeySource::DevFile(store.data_dir.join("master.key")));
+        let root_token = match var("TESSERA_ROOT_TOKEN") {
+            Some(t) if t.len() < 32 => bail!("TESSERA_ROOT_TOKEN must be at least 32 characters"),
+            Some(t) => Some(SecretString::from(t)),
+            None => None,
+        };
+        let max_body_bytes = parse_num("TESSERA_MAX_BODY_BYTES", 1024 * 1024)?;
+        let max_versions: u32 = parse_num("TESSERA_MAX_VERSIONS", 10)?;
+        if max_versions == 0 || max_body_bytes == 0 {
+            bail!("TESSERA_MAX_VERSIONS and TESSERA_MAX_BODY_BYTES must be positive");
+        }
+        Ok(Self { listen, master_key, root_token, max_body_bytes, max_versions, ..store })
+    }
+
+    /// Only what opening the store needs (for offline admin commands).
+    pub fn from_env_store_only() -> anyhow::Result<Self> {
+        let data_dir = PathBuf::from(var("TESSERA_DATA_DIR").unwrap_or_else(|| "./tessera-data".into()));
+        let database_url = match var("DATABASE_URL") {
+            Some(url)
+                if url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:") =>
+            {
+                url
+            }
+            Some(_) => bail!("DATABASE_URL must start with sqlite:// or postgres://"),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("tessera.db").display()),
+        };
+        Ok(Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7300)),
+            data_dir,
+            database_url,
+            master_key: MasterKeySource::DevFile(PathBuf::new()),
+            root_token: None,
+            max_body_bytes: 0,
+            max_versions: 10,
+        })
+    }
+}
+
+/// Creates the data dir (0700) if needed.
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create TESSERA_DATA_DIR {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict TESSERA_DATA_DIR {} to 0700", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the dev master key file, creating it (0600) on first start.
+pub fn load_or_create_dev_key(path: &Path) -> anyhow::Result<MasterKey> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.exists() {
+        #[cfg(unix)]
+        {
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                bail!("dev master key file {} has mode {mode:o}; it must be 0600 (chmod 600 it)", path.display());
+            }
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return MasterKey::from_text(&text)
+            .map_err(|_| anyhow::anyhow!("dev master key file {} is not a valid key", path.display()));
+    }
+    let key = MasterKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(key.to_base64().as_bytes())?;
+    f.sync_all()?;
+    Ok(key)
+}
