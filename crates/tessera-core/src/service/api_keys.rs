@@ -52,10 +52,17 @@ impl Tessera {
             }
             (false, None) => None,
         };
-        match (&ctx.principal.role, &tenant) {
-            (Role::Admin, _) => {}
-            (Role::TenantAdmin, Some(t)) => self.allow_tenant_write(ctx, t).await?,
-            _ => self.allow_admin(ctx).await?,
+        if ctx.principal.role != Role::Admin {
+            // Naming another tenant is "not found" before any role check, so
+            // tenant ids cannot be probed; then only a tenant admin may mint
+            // tenant-bound keys, and only for its own tenant.
+            if let Some(t) = &tenant {
+                self.allow_tenant(ctx, t).await?;
+            }
+            match (&ctx.principal.role, &tenant) {
+                (Role::TenantAdmin, Some(t)) => self.allow_tenant_write(ctx, t).await?,
+                _ => self.allow_admin(ctx).await?,
+            }
         }
         let mut tx = self.store.begin_write().await?;
         if let Some(t) = &tenant {

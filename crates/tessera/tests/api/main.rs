@@ -1,0 +1,12 @@
+//! Black-box tests of the HTTP API: each test starts the real `tessera`
+//! binary on a fresh database (SQLite, and PostgreSQL when
+//! `TESSERA_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
+
+mod helpers;
+
+mod access;
+mod audit;
+mod configs;
+mod secrets;
+mod service;
+mod tenants;

@@ -1,0 +1,38 @@
+//! Service routes: health, readiness, OpenAPI, unknown routes.
+
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::TestApp;
+use crate::on_both_databases;
+
+async fn health_and_readiness_need_no_token(app: TestApp) {
+    let h = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(h.status, StatusCode::OK);
+    assert_eq!(h.body["status"], "ok");
+    let r = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "ready");
+}
+
+async fn the_openapi_document_lists_the_routes(app: TestApp) {
+    let r = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let paths = r.body["paths"].as_object().expect("paths");
+    for p in ["/tenants", "/tenants/{tenantId}/integrations/{key}/resolved", "/configs", "/audit/verify", "/api-keys"] {
+        assert!(paths.contains_key(p), "{p} missing from openapi.json");
+    }
+}
+
+async fn unknown_routes_and_methods_answer_json_errors(app: TestApp) {
+    let r = app.call(Method::GET, "/nope", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"]["code"], "route_not_found");
+    let r = app.call(Method::PATCH, "/healthz", None, None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+on_both_databases!(
+    health_and_readiness_need_no_token,
+    the_openapi_document_lists_the_routes,
+    unknown_routes_and_methods_answer_json_errors,
+);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Makes sure the real components the tests use are installed and running,
+# idempotently, and prints the environment variables that point tests at them.
+# Usage: eval "$(scripts/services.sh)"
+set -euo pipefail
+
+log() { echo "services: $*" >&2; }
+
+# PostgreSQL: this machine kind starts it; start it again if it stopped.
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    if command -v pg_ctlcluster >/dev/null 2>&1; then
+        log "starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start >&2 || true
+    fi
+fi
+for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break
+    sleep 1
+done
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo "export TESSERA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test"
+else
+    log "PostgreSQL is not reachable on 127.0.0.1:5432; PostgreSQL tests will skip (and fail in CI)"
+fi
