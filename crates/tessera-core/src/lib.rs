@@ -17,6 +17,7 @@ pub mod keyring;
 pub mod ports;
 pub mod schema;
 pub mod secret_json;
+pub mod secret_store;
 pub mod service;
 
 pub use error::{ErrorKind, ServiceError};

@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
+use tessera_backends::environment::EnvironmentSecrets;
+use tessera_backends::file::FileSecrets;
 use tessera_core::keyring::LocalKeyProvider;
+use tessera_core::secret_store::{DatabaseSecrets, SecretStore};
 use tessera_core::{Tessera, TesseraOptions};
 use tessera_http::HttpOptions;
 use tracing_subscriber::EnvFilter;
 
-use crate::settings::{ensure_data_dir, load_or_create_dev_key, MasterKeySource, Settings};
+use crate::settings::{ensure_data_dir, load_or_create_dev_key, Backend, MasterKeySource, Settings};
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -19,7 +22,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let is_sqlite = settings.database_url.starts_with("sqlite:");
-    if is_sqlite || matches!(settings.master_key, MasterKeySource::DevFile(_)) {
+    if is_sqlite
+        || matches!(settings.master_key, MasterKeySource::DevFile(_))
+        || matches!(settings.backend, Backend::File(_))
+    {
         ensure_data_dir(&settings.data_dir)?;
     }
     let master = match settings.master_key {
@@ -46,7 +52,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         ..TesseraOptions::default()
     };
     let has_root = opts.root_token.is_some();
-    let svc = Tessera::open(Arc::new(store), Arc::new(LocalKeyProvider::new(master)), opts)
+    let secrets: Arc<dyn SecretStore> = match &settings.backend {
+        Backend::Database => Arc::new(DatabaseSecrets),
+        Backend::File(path) => Arc::new(FileSecrets::open(path).map_err(anyhow::Error::msg)?),
+        Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?),
+    };
+    tracing::info!(backend = secrets.name(), "credential backend");
+    let svc = Tessera::open(Arc::new(store), Arc::new(LocalKeyProvider::new(master)), secrets, opts)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     if !has_root {

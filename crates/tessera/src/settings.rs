@@ -17,6 +17,17 @@ pub struct Settings {
     pub root_token: Option<SecretString>,
     pub max_body_bytes: usize,
     pub max_versions: u32,
+    pub backend: Backend,
+}
+
+/// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
+pub enum Backend {
+    /// Rows in the metadata store (default).
+    Database,
+    /// One encrypted file (`CREDENTIAL_FILE_PATH`).
+    File(PathBuf),
+    /// Read-only `PLATFORM_CRED_<KEY>` variables.
+    Environment,
 }
 
 /// Where the master key came from.
@@ -69,7 +80,18 @@ impl Settings {
         if max_versions == 0 || max_body_bytes == 0 {
             bail!("TESSERA_MAX_VERSIONS and TESSERA_MAX_BODY_BYTES must be positive");
         }
-        Ok(Self { listen, master_key, root_token, max_body_bytes, max_versions, ..store })
+        let backend = match var("CREDENTIAL_BACKEND").as_deref().map(str::trim) {
+            None | Some("database") => Backend::Database,
+            Some("file") => Backend::File(
+                var("CREDENTIAL_FILE_PATH").map_or_else(|| store.data_dir.join("credentials.json"), PathBuf::from),
+            ),
+            Some("environment") => Backend::Environment,
+            Some("vault") => bail!(
+                "CREDENTIAL_BACKEND=vault is not available in this version yet; use database, file or environment"
+            ),
+            Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment"),
+        };
+        Ok(Self { listen, master_key, root_token, max_body_bytes, max_versions, backend, ..store })
     }
 
     /// Only what opening the store needs (for offline admin commands).
@@ -92,6 +114,7 @@ impl Settings {
             root_token: None,
             max_body_bytes: 0,
             max_versions: 10,
+            backend: Backend::Database,
         })
     }
 }

@@ -165,7 +165,9 @@ impl Tessera {
                     self.write_version(tx, ctx, write).await?;
                 }
                 SecretOp::Delete(field) => {
-                    tx.delete_secret(owner.as_str(), SecretPath::config_field(integration, &field).as_str()).await?;
+                    self.secrets
+                        .remove(tx, owner.as_str(), SecretPath::config_field(integration, &field).as_str())
+                        .await?;
                 }
             }
         }

@@ -31,6 +31,8 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        let resource = format!("tenants/{tenant}/integrations/{key}/config");
+        self.audit_before_external_write(ctx, "config.update", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let integration = Self::require_integration(tx.as_mut(), &key).await?;
@@ -93,12 +95,14 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        let resource = format!("tenants/{tenant}/integrations/{key}");
+        self.audit_before_external_write(ctx, "connection.delete", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let conn =
             tx.get_connection(tenant.as_str(), key.as_str()).await?.ok_or_else(|| no_connection(&tenant, &key))?;
         for field in conn.config_meta.keys() {
-            tx.delete_secret(tenant.as_str(), SecretPath::config_field(&key, field).as_str()).await?;
+            self.secrets.remove(tx.as_mut(), tenant.as_str(), SecretPath::config_field(&key, field).as_str()).await?;
         }
         tx.delete_connection(tenant.as_str(), key.as_str()).await?;
         append_in_tx(

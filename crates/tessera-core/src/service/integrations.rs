@@ -143,9 +143,11 @@ impl Tessera {
     pub async fn delete_integration(&self, ctx: &Ctx, key: &str) -> Result<(), ServiceError> {
         self.allow_admin(ctx).await?;
         let key = IntegrationKey::parse(key)?;
+        let resource = format!("integrations/{key}");
+        self.audit_before_external_write(ctx, "integration.delete", &TenantId::platform(), &resource).await?;
         let mut tx = self.store.begin_write().await?;
         Self::require_integration(tx.as_mut(), &key).await?;
-        tx.delete_secrets_with_prefix(&SecretPath::config_prefix(&key)).await?;
+        self.secrets.remove_prefix(tx.as_mut(), &SecretPath::config_prefix(&key)).await?;
         tx.delete_integration(key.as_str()).await?;
         append_in_tx(
             tx.as_mut(),
@@ -166,6 +168,8 @@ impl Tessera {
     ) -> Result<DefaultsView, ServiceError> {
         self.allow_admin(ctx).await?;
         let key = IntegrationKey::parse(key)?;
+        let resource = format!("integrations/{key}/defaults");
+        self.audit_before_external_write(ctx, "config.update", &TenantId::platform(), &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let mut record = Self::require_integration(tx.as_mut(), &key).await?;
         let schema = ConfigSchema::from_stored(&record.config_schema)?;

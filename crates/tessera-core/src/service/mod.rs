@@ -31,6 +31,7 @@ use crate::error::ServiceError;
 use crate::ids::{TenantId, PLATFORM_TENANT};
 use crate::keyring::Keyring;
 use crate::ports::{KeyProvider, MetadataStore, TenantRecord};
+use crate::secret_store::SecretStore;
 
 /// Settings of the service layer.
 pub struct TesseraOptions {
@@ -84,6 +85,7 @@ impl Ctx {
 pub struct Tessera {
     pub(crate) store: Arc<dyn MetadataStore>,
     pub(crate) keyring: Keyring,
+    pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) audit: AuditWriter,
     pub(crate) opts: TesseraOptions,
     principals: moka::sync::Cache<String, Option<Principal>>,
@@ -96,9 +98,28 @@ impl Tessera {
     pub async fn open(
         store: Arc<dyn MetadataStore>,
         provider: Arc<dyn KeyProvider>,
+        secrets: Arc<dyn SecretStore>,
         opts: TesseraOptions,
     ) -> Result<Self, ServiceError> {
         let keyring = Keyring::new(provider, 10_000, Duration::from_secs(300));
+        // Replicas starting together on an empty PostgreSQL race to record the
+        // key check and the platform tenant; the loser retries and finds them.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::initialise(store.as_ref(), &keyring).await {
+                Err(e) if e.kind == crate::ErrorKind::Conflict && attempt < 3 => continue,
+                other => other?,
+            }
+            break;
+        }
+        let principals =
+            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(opts.principal_cache_ttl).build();
+        let audit = AuditWriter::spawn(store.clone());
+        Ok(Self { store, keyring, secrets, audit, opts, principals })
+    }
+
+    async fn initialise(store: &dyn MetadataStore, keyring: &Keyring) -> Result<(), ServiceError> {
         let mut tx = store.begin_write().await?;
         keyring.verify_or_record_kek(tx.as_mut()).await?;
         if tx.get_tenant(PLATFORM_TENANT).await?.is_none() {
@@ -112,10 +133,12 @@ impl Tessera {
             keyring.add_version(tx.as_mut(), PLATFORM_TENANT).await?;
         }
         tx.commit().await?;
-        let principals =
-            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(opts.principal_cache_ttl).build();
-        let audit = AuditWriter::spawn(store.clone());
-        Ok(Self { store, keyring, audit, opts, principals })
+        Ok(())
+    }
+
+    /// The credential backend's name.
+    pub fn secret_backend(&self) -> &'static str {
+        self.secrets.name()
     }
 
     /// The metadata store's backend name.
@@ -206,6 +229,24 @@ impl Tessera {
             return Err(denied);
         }
         Ok(())
+    }
+
+    /// With a backend outside the metadata store (file, vault), a change
+    /// cannot commit atomically with its audit event; so that no change is
+    /// ever unaudited, an `attempt` event is made durable first. (With the
+    /// database backend the change and its `success` event share one
+    /// transaction and this does nothing.)
+    pub(crate) async fn audit_before_external_write(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        tenant: &TenantId,
+        resource: &str,
+    ) -> Result<(), ServiceError> {
+        if self.secrets.is_transactional() {
+            return Ok(());
+        }
+        self.audit.record(ctx.event(action, Some(tenant.as_str()), resource.to_owned(), "attempt")).await
     }
 
     /// Forgets a cached principal (after its key is deleted).

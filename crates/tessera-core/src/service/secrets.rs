@@ -11,8 +11,9 @@ use super::{rfc3339, Ctx, SecretList, SecretMetadataView, SecretVersionView, Sec
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{SecretPath, TenantId};
-use crate::ports::{SecretRecord, SecretVersionRecord, StoreTx};
+use crate::ports::{SecretVersionRecord, StoreTx};
 use crate::secret_json::SecretJson;
+use crate::secret_store::NewVersion;
 
 /// What a caller stores: one value, or a map of fields.
 pub enum SecretPayload {
@@ -75,44 +76,10 @@ impl Tessera {
     ) -> Result<(u32, DateTime<Utc>), ServiceError> {
         let VersionWrite { tenant, path, kind, plaintext, cas } = w;
         let now = Utc::now();
-        let head = tx.get_secret(tenant, path).await?;
-        let current = head.as_ref().map_or(0, |h| h.current_version);
-        if let Some(expected) = cas {
-            if expected != current {
-                return Err(ServiceError::conflict(
-                    "cas_mismatch",
-                    format!("check-and-set expected version {expected} but the current version is {current}"),
-                ));
-            }
-        }
-        let version = current + 1;
         let ciphertext = self.keyring.encrypt(tx, tenant, path, kind, plaintext).await?;
-        let max_versions = head.as_ref().map_or(self.opts.max_versions, |h| h.max_versions);
-        tx.upsert_secret(&SecretRecord {
-            tenant_id: tenant.to_owned(),
-            path: path.to_owned(),
-            current_version: version,
-            max_versions,
-            created_at: head.as_ref().map_or(now, |h| h.created_at),
-            updated_at: now,
-        })
-        .await?;
-        tx.insert_secret_version(
-            tenant,
-            path,
-            &SecretVersionRecord {
-                version,
-                kind: kind.to_owned(),
-                ciphertext: Some(ciphertext),
-                created_at: now,
-                created_by: ctx.principal.id.clone(),
-                deleted_at: None,
-            },
-        )
-        .await?;
-        if version > max_versions {
-            tx.prune_versions(tenant, path, version - max_versions + 1).await?;
-        }
+        let new =
+            NewVersion { kind: kind.to_owned(), ciphertext, created_by: ctx.principal.id.clone(), created_at: now };
+        let version = self.secrets.append(tx, tenant, path, new, cas, self.opts.max_versions).await?;
         Ok((version, now))
     }
 
@@ -124,12 +91,13 @@ impl Tessera {
         path: &str,
         version: Option<u32>,
     ) -> Result<Revealed, ServiceError> {
-        let head = tx
-            .get_secret(tenant, path)
+        let head = self
+            .secrets
+            .head(tx, tenant, path)
             .await?
             .ok_or_else(|| ServiceError::not_found("secret_not_found", format!("no secret at {path}")))?;
         let wanted = version.unwrap_or(head.current_version);
-        let v = tx.get_secret_version(tenant, path, wanted).await?.ok_or_else(|| {
+        let v = self.secrets.version(tx, tenant, path, wanted).await?.ok_or_else(|| {
             ServiceError::not_found(
                 "version_not_found",
                 format!("{path} has no version {wanted} (it may have been pruned)"),
@@ -147,7 +115,11 @@ impl Tessera {
                 format!("version {wanted} of {path} was destroyed"),
             ));
         };
-        let plaintext = self.keyring.decrypt(tx, tenant, path, &v.kind, ciphertext).await?;
+        let plaintext = if self.secrets.holds_plaintext() {
+            Zeroizing::new(ciphertext.as_bytes().to_vec())
+        } else {
+            self.keyring.decrypt(tx, tenant, path, &v.kind, ciphertext).await?
+        };
         Ok(Revealed { version: v, plaintext })
     }
 
@@ -162,6 +134,7 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.audit_before_external_write(ctx, "secret.write", &tenant, &secret_resource(&tenant, &path)).await?;
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let plaintext = write.payload.plaintext();
@@ -228,8 +201,13 @@ impl Tessera {
         }
         let mut tx = self.store.begin_read().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let paths: Vec<String> =
-            tx.list_secret_paths(tenant.as_str(), prefix).await?.into_iter().filter(|p| !p.starts_with('_')).collect();
+        let paths: Vec<String> = self
+            .secrets
+            .list_paths(tx.as_mut(), tenant.as_str(), prefix)
+            .await?
+            .into_iter()
+            .filter(|p| !p.starts_with('_'))
+            .collect();
         tx.commit().await?;
         self.audit
             .record(ctx.event(
@@ -254,11 +232,12 @@ impl Tessera {
         let path = SecretPath::parse_user(path)?;
         let mut tx = self.store.begin_read().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let head = tx
-            .get_secret(tenant.as_str(), path.as_str())
+        let head = self
+            .secrets
+            .head(tx.as_mut(), tenant.as_str(), path.as_str())
             .await?
             .ok_or_else(|| ServiceError::not_found("secret_not_found", format!("no secret at {path}")))?;
-        let versions = tx.list_secret_versions(tenant.as_str(), path.as_str()).await?;
+        let versions = self.secrets.versions(tx.as_mut(), tenant.as_str(), path.as_str()).await?;
         tx.commit().await?;
         Ok(SecretMetadataView {
             path: path.to_string(),
@@ -330,25 +309,27 @@ impl Tessera {
                 Some("versions"),
             ));
         }
+        self.audit_before_external_write(ctx, change.action(), &tenant, &secret_resource(&tenant, &path)).await?;
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let head = tx
-            .get_secret(tenant.as_str(), path.as_str())
+        let head = self
+            .secrets
+            .head(tx.as_mut(), tenant.as_str(), path.as_str())
             .await?
             .ok_or_else(|| ServiceError::not_found("secret_not_found", format!("no secret at {path}")))?;
         let versions = versions.unwrap_or_else(|| vec![head.current_version]);
-        let now = Utc::now();
         for v in &versions {
-            if tx.get_secret_version(tenant.as_str(), path.as_str(), *v).await?.is_none() {
+            if self.secrets.version(tx.as_mut(), tenant.as_str(), path.as_str(), *v).await?.is_none() {
                 return Err(ServiceError::not_found("version_not_found", format!("{path} has no version {v}")));
-            }
-            match change {
-                VersionChange::Delete => tx.set_version_deleted(tenant.as_str(), path.as_str(), *v, Some(now)).await?,
-                VersionChange::Undelete => tx.set_version_deleted(tenant.as_str(), path.as_str(), *v, None).await?,
-                VersionChange::Destroy => tx.destroy_version(tenant.as_str(), path.as_str(), *v).await?,
             }
         }
         let resource = format!("{}?versions={}", secret_resource(&tenant, &path), join(&versions));
+        let (t, p) = (tenant.as_str(), path.as_str());
+        match change {
+            VersionChange::Delete => self.secrets.set_deleted(tx.as_mut(), t, p, &versions, Some(Utc::now())).await?,
+            VersionChange::Undelete => self.secrets.set_deleted(tx.as_mut(), t, p, &versions, None).await?,
+            VersionChange::Destroy => self.secrets.destroy(tx.as_mut(), t, p, &versions).await?,
+        }
         append_in_tx(tx.as_mut(), vec![ctx.event(change.action(), Some(tenant.as_str()), resource, "success")]).await?;
         tx.commit().await?;
         Ok(())
@@ -365,6 +346,7 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.audit_before_external_write(ctx, "secret.rollback", &tenant, &secret_resource(&tenant, &path)).await?;
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let old = self.read_version(tx.as_mut(), tenant.as_str(), path.as_str(), Some(version)).await?;

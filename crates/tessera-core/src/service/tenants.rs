@@ -82,6 +82,11 @@ impl Tessera {
         .await?;
         tx.commit().await?;
         self.keyring.forget_tenant(id.as_str());
+        // The data keys are gone: what a backend still holds is unreadable.
+        // Remove it too; a failure here loses nothing and is only logged.
+        if let Err(e) = self.secrets.remove_tenant(id.as_str()).await {
+            tracing::warn!(tenant = %id, error = %e, "could not remove a deleted tenant's ciphertext from the credential backend");
+        }
         Ok(())
     }
 

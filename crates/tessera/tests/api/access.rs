@@ -5,7 +5,7 @@ use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{Resp, TestApp, ROOT_TOKEN};
-use crate::on_both_databases;
+use crate::on_every_store;
 
 const BETA_CONFIG_SECRET: &str = "beta-secret-value-123";
 const BETA_STRIPE_SECRET: &str = "beta-stripe-secret-456";
@@ -556,7 +556,7 @@ async fn a_cross_tenant_attempt_is_audited_as_a_denial_of_the_named_tenant(app: 
     assert!(!r.text.contains("tsr_wrong"), "a presented token is never audited: {}", r.text);
 }
 
-on_both_databases!(
+on_every_store!(
     a_tenant_bound_key_naming_another_tenant_gets_not_found_and_changes_nothing,
     a_tenant_bound_key_reads_its_own_tenant_and_only_a_tenant_admin_writes,
     each_role_gets_exactly_the_routes_it_is_allowed,

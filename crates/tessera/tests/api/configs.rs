@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, ROOT_TOKEN};
 use crate::on_both_databases;
+use crate::on_every_store;
 
 /// Seed 003's integration: a public base_url and a secret api_key, both required.
 async fn secret_integration(app: &TestApp, key: &str) {
@@ -312,13 +313,20 @@ async fn a_ciphertext_moved_to_another_tenant_fails_to_decrypt(app: TestApp) {
     assert!(audit.body["events"].as_array().expect("events").iter().any(|e| e["outcome"] == "failure"));
 }
 
-on_both_databases!(
+on_every_store!(
     secret_defaults_are_encrypted_and_masked_with_type_secret,
     a_secret_default_round_trips_through_the_resolved_view,
     a_tenant_secret_override_wins_while_base_url_comes_from_the_default,
     the_langfuse_example_of_seed_000_works_as_documented,
     wrong_types_unknown_fields_and_missing_requirements_change_nothing,
-    an_empty_or_null_override_falls_back_to_the_default,
     public_config_is_queryable_across_tenants,
-    a_ciphertext_moved_to_another_tenant_fails_to_decrypt,
 );
+
+/// These read the database tables of the `database` backend directly.
+mod db_only {
+    use super::*;
+    on_both_databases!(
+        an_empty_or_null_override_falls_back_to_the_default,
+        a_ciphertext_moved_to_another_tenant_fails_to_decrypt,
+    );
+}

@@ -332,6 +332,28 @@ async fn admin_sql(url: &str, statement: &str) {
     sqlx::query(statement).execute(&mut conn).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
+/// Runs each named scenario on SQLite, PostgreSQL, and the `file` credential
+/// backend (over SQLite): the scenarios that hold for every writable store.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_databases!($($name),*);
+        mod file_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::TestApp::start(
+                        $crate::helpers::Db::Sqlite,
+                        &[("CREDENTIAL_BACKEND", "file")],
+                    )
+                    .await;
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Runs each named scenario `async fn name(app: TestApp)` on SQLite and PostgreSQL.
 #[macro_export]
 macro_rules! on_both_databases {

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, ROOT_TOKEN};
 use crate::on_both_databases;
+use crate::on_every_store;
 
 async fn every_write_is_a_new_version_readable_by_number(app: TestApp) {
     app.tenant("acme").await;
@@ -115,9 +116,14 @@ async fn bad_paths_and_bodies_are_refused(app: TestApp) {
     assert_eq!(app.get("/tenants/acme/secrets", ROOT_TOKEN).await.body["paths"], json!([]), "nothing was written");
 }
 
-on_both_databases!(
+on_every_store!(
     every_write_is_a_new_version_readable_by_number,
-    soft_delete_undelete_destroy_and_rollback_behave_like_kv_v2,
     only_the_newest_versions_are_kept_and_check_and_set_guards_writes,
     bad_paths_and_bodies_are_refused,
 );
+
+/// These read the database tables of the `database` backend directly.
+mod db_only {
+    use super::*;
+    on_both_databases!(soft_delete_undelete_destroy_and_rollback_behave_like_kv_v2,);
+}

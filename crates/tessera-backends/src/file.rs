@@ -1,0 +1,291 @@
+//! The `file` backend: one JSON file holding Tessera ciphertext (and version
+//! metadata), `CREDENTIAL_FILE_PATH`.
+//!
+//! Every change replaces the whole file: write a temporary file (mode 0600),
+//! fsync it, rename it over the old one, fsync the folder. A crash at any
+//! moment leaves the old file or the new one, never a torn one; a change is
+//! acknowledged only after the rename is durable. An exclusive lock on a
+//! sidecar `.lock` file keeps a second process from writing at the same time.
+//! A file (or lock file) readable by group or others is refused at start.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tessera_core::ports::{SecretRecord, SecretVersionRecord, StoreTx};
+use tessera_core::secret_store::{NewVersion, SecretStore};
+use tessera_core::ServiceError;
+use tokio::sync::Mutex;
+
+use crate::records::Secrets;
+
+const FORMAT: &str = "tessera-credentials-v1";
+
+#[derive(Serialize, Deserialize)]
+struct Document {
+    format: String,
+    #[serde(flatten)]
+    secrets: Secrets,
+}
+
+/// Secrets in one atomically replaced file.
+pub struct FileSecrets {
+    path: PathBuf,
+    state: Mutex<Secrets>,
+    // Held for the life of the process: the exclusive lock.
+    _lock: File,
+}
+
+impl FileSecrets {
+    /// Opens (or creates) the file; refuses loose permissions, a corrupt
+    /// file, or a file another process holds.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let name = path.display();
+        let dir = parent(path);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot create {}: {e}", dir.display()))?;
+        let lock_path = path.with_extension("lock");
+        let lock = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot open {}: {e}", lock_path.display()))?;
+        lock.try_lock().map_err(|_| format!("CREDENTIAL_FILE_PATH {name} is in use by another process (locked)"))?;
+        let secrets = if path.exists() {
+            check_private(path)?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot read {name}: {e}"))?;
+            let doc: Document = serde_json::from_str(&text)
+                .map_err(|_| format!("CREDENTIAL_FILE_PATH {name} is not a Tessera credential file (or is corrupt)"))?;
+            if doc.format != FORMAT {
+                return Err(format!("CREDENTIAL_FILE_PATH {name} has format {:?}, expected {FORMAT}", doc.format));
+            }
+            doc.secrets
+        } else {
+            let empty = Secrets::default();
+            persist(path, &empty).map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot create {name}: {e}"))?;
+            empty
+        };
+        Ok(Self { path: path.to_owned(), state: Mutex::new(secrets), _lock: lock })
+    }
+
+    /// Applies a change to a copy, makes the copy durable, then publishes it:
+    /// a failed write leaves memory and disk as they were.
+    async fn change<T>(&self, f: impl FnOnce(&mut Secrets) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
+        let mut state = self.state.lock().await;
+        let mut next = state.clone();
+        let out = f(&mut next)?;
+        let path = self.path.clone();
+        let (next, written) = tokio::task::spawn_blocking(move || {
+            let r = persist(&path, &next);
+            (next, r)
+        })
+        .await
+        .map_err(|_| ServiceError::internal("the credential file writer stopped"))?;
+        written.map_err(|e| {
+            tracing::error!(error = %e, "writing the credential file failed");
+            ServiceError::unavailable(
+                "credential_file_unwritable",
+                "the credential file could not be written; nothing was changed",
+            )
+        })?;
+        *state = next;
+        Ok(out)
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn private_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+fn check_private(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_err(|e| e.to_string())?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "CREDENTIAL_FILE_PATH {} has mode {mode:o}; it must be readable by its owner only (chmod 600)",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Temp file, fsync, rename, fsync the folder.
+fn persist(path: &Path, secrets: &Secrets) -> std::io::Result<()> {
+    let doc = Document { format: FORMAT.to_owned(), secrets: secrets.clone() };
+    let bytes = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
+    let dir = parent(path);
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut f = private_options().write(true).create_new(true).open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[async_trait]
+impl SecretStore for FileSecrets {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    async fn head(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Option<SecretRecord>, ServiceError> {
+        Ok(self.state.lock().await.head(tenant, path))
+    }
+
+    async fn version(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        version: u32,
+    ) -> Result<Option<SecretVersionRecord>, ServiceError> {
+        let state = self.state.lock().await;
+        Ok(state.entry(tenant, path).and_then(|e| e.versions.iter().find(|v| v.version == version)).map(|v| v.record()))
+    }
+
+    async fn versions(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Vec<SecretVersionRecord>, ServiceError> {
+        Ok(self.state.lock().await.versions(tenant, path))
+    }
+
+    async fn append(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        new: NewVersion,
+        cas: Option<u32>,
+        max_versions: u32,
+    ) -> Result<u32, ServiceError> {
+        self.change(|s| s.append(tenant, path, new, cas, max_versions)).await
+    }
+
+    async fn set_deleted(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        versions: &[u32],
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), ServiceError> {
+        let at = at.map(|t| t.timestamp_micros());
+        self.change(|s| {
+            s.change(tenant, path, versions, |v| v.deleted_at = at);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn destroy(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        versions: &[u32],
+    ) -> Result<(), ServiceError> {
+        self.change(|s| {
+            s.change(tenant, path, versions, |v| v.ciphertext = None);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_paths(&self, _tx: &mut dyn StoreTx, tenant: &str, prefix: &str) -> Result<Vec<String>, ServiceError> {
+        Ok(self.state.lock().await.paths(tenant, prefix))
+    }
+
+    async fn remove(&self, _tx: &mut dyn StoreTx, tenant: &str, path: &str) -> Result<(), ServiceError> {
+        self.change(|s| {
+            s.remove(tenant, path);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_prefix(&self, _tx: &mut dyn StoreTx, prefix: &str) -> Result<(), ServiceError> {
+        self.change(|s| {
+            s.remove_prefix(prefix);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_tenant(&self, tenant: &str) -> Result<(), ServiceError> {
+        self.change(|s| {
+            s.tenants.remove(tenant);
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_opener_is_refused_while_the_first_holds_the_lock() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("credentials.json");
+        let first = FileSecrets::open(&path).expect("first opens");
+        let err = FileSecrets::open(&path).err().expect("second refused");
+        assert!(err.contains("in use by another process"), "{err}");
+        drop(first);
+        assert!(FileSecrets::open(&path).is_ok(), "free again once the first is gone");
+    }
+
+    #[test]
+    fn a_file_readable_by_others_or_corrupt_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("credentials.json");
+        drop(FileSecrets::open(&path).expect("created"));
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = FileSecrets::open(&path).err().expect("loose mode refused");
+        assert!(err.contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::write(&path, "{\"torn").expect("write");
+        let err = FileSecrets::open(&path).err().expect("corrupt refused");
+        assert!(err.contains("corrupt"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Credential backends (`CREDENTIAL_BACKEND`) that live outside the metadata
+//! store, behind [`tessera_core::secret_store::SecretStore`]:
+//! [`file::FileSecrets`] (one file of Tessera ciphertext, replaced atomically)
+//! and [`environment::EnvironmentSecrets`] (read-only `PLATFORM_CRED_<KEY>`).
+//! The `database` backend lives in the core, beside the metadata store.
+
+pub mod environment;
+pub mod file;
+mod records;

@@ -1,0 +1,251 @@
+//! The secret store port: where versioned ciphertext lives
+//! (`CREDENTIAL_BACKEND`), and its `database` implementation.
+//!
+//! Operations are coarse (append a version, mark versions deleted, ...) so
+//! each maps to one atomic step of any backend: one SQL transaction, one
+//! atomic file replace, one KV v2 call. The `database` backend works inside
+//! the caller's metadata transaction, so a secret change and its audit event
+//! commit together. A backend only ever sees ciphertext; the read-only
+//! `environment` backend is the one exception, by nature (see
+//! [`SecretStore::holds_plaintext`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::ServiceError;
+use crate::ports::{SecretRecord, SecretVersionRecord, StoreTx};
+
+/// A version to append.
+pub struct NewVersion {
+    /// `value` or `data`.
+    pub kind: String,
+    /// `tsr:v..` ciphertext.
+    pub ciphertext: String,
+    /// Principal id.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where secret versions are kept.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// `database`, `file`, `environment` or `vault`.
+    fn name(&self) -> &'static str;
+
+    /// True when changes commit with the caller's metadata transaction.
+    fn is_transactional(&self) -> bool {
+        false
+    }
+
+    /// True for the read-only `environment` backend, whose values are the
+    /// operator's plaintext JSON rather than Tessera ciphertext.
+    fn holds_plaintext(&self) -> bool {
+        false
+    }
+
+    /// The head of a secret.
+    async fn head(&self, tx: &mut dyn StoreTx, tenant: &str, path: &str) -> Result<Option<SecretRecord>, ServiceError>;
+
+    /// One version.
+    async fn version(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        version: u32,
+    ) -> Result<Option<SecretVersionRecord>, ServiceError>;
+
+    /// Every kept version, oldest first.
+    async fn versions(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Vec<SecretVersionRecord>, ServiceError>;
+
+    /// Appends a version (check-and-set against the current version when
+    /// `cas` is given; 0 means "only if new"), keeps at most `max_versions`,
+    /// and returns the new version number.
+    async fn append(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        new: NewVersion,
+        cas: Option<u32>,
+        max_versions: u32,
+    ) -> Result<u32, ServiceError>;
+
+    /// Sets (or clears, with `None`) the soft-delete time of versions.
+    async fn set_deleted(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        versions: &[u32],
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), ServiceError>;
+
+    /// Erases the ciphertext of versions for good.
+    async fn destroy(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        versions: &[u32],
+    ) -> Result<(), ServiceError>;
+
+    /// Paths of a tenant starting with `prefix`, sorted.
+    async fn list_paths(&self, tx: &mut dyn StoreTx, tenant: &str, prefix: &str) -> Result<Vec<String>, ServiceError>;
+
+    /// Removes a secret with every version.
+    async fn remove(&self, tx: &mut dyn StoreTx, tenant: &str, path: &str) -> Result<(), ServiceError>;
+
+    /// Removes every secret whose path starts with `prefix`, in every tenant.
+    async fn remove_prefix(&self, tx: &mut dyn StoreTx, prefix: &str) -> Result<(), ServiceError>;
+
+    /// Removes every secret of a tenant (after the tenant and its data keys
+    /// are gone, so what is left is unreadable ciphertext).
+    async fn remove_tenant(&self, tenant: &str) -> Result<(), ServiceError>;
+}
+
+/// The refusal every write to a read-only backend gets.
+pub fn read_only(backend: &str) -> ServiceError {
+    ServiceError::conflict(
+        "backend_read_only",
+        format!(
+            "the {backend} credential backend is read-only; switch CREDENTIAL_BACKEND to database, file or vault to store secrets"
+        ),
+    )
+}
+
+/// The check-and-set rule every record-keeping backend applies.
+pub fn check_cas(cas: Option<u32>, current: u32) -> Result<(), ServiceError> {
+    match cas {
+        Some(expected) if expected != current => Err(ServiceError::conflict(
+            "cas_mismatch",
+            format!("check-and-set expected version {expected} but the current version is {current}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The `database` backend: rows in the metadata store, in the caller's transaction.
+pub struct DatabaseSecrets;
+
+#[async_trait]
+impl SecretStore for DatabaseSecrets {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    fn is_transactional(&self) -> bool {
+        true
+    }
+
+    async fn head(&self, tx: &mut dyn StoreTx, tenant: &str, path: &str) -> Result<Option<SecretRecord>, ServiceError> {
+        Ok(tx.get_secret(tenant, path).await?)
+    }
+
+    async fn version(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        version: u32,
+    ) -> Result<Option<SecretVersionRecord>, ServiceError> {
+        Ok(tx.get_secret_version(tenant, path, version).await?)
+    }
+
+    async fn versions(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Vec<SecretVersionRecord>, ServiceError> {
+        Ok(tx.list_secret_versions(tenant, path).await?)
+    }
+
+    async fn append(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        new: NewVersion,
+        cas: Option<u32>,
+        max_versions: u32,
+    ) -> Result<u32, ServiceError> {
+        let head = tx.get_secret(tenant, path).await?;
+        let current = head.as_ref().map_or(0, |h| h.current_version);
+        check_cas(cas, current)?;
+        let version = current + 1;
+        tx.upsert_secret(&SecretRecord {
+            tenant_id: tenant.to_owned(),
+            path: path.to_owned(),
+            current_version: version,
+            max_versions,
+            created_at: head.as_ref().map_or(new.created_at, |h| h.created_at),
+            updated_at: new.created_at,
+        })
+        .await?;
+        let record = SecretVersionRecord {
+            version,
+            kind: new.kind,
+            ciphertext: Some(new.ciphertext),
+            created_at: new.created_at,
+            created_by: new.created_by,
+            deleted_at: None,
+        };
+        tx.insert_secret_version(tenant, path, &record).await?;
+        if version > max_versions {
+            tx.prune_versions(tenant, path, version - max_versions + 1).await?;
+        }
+        Ok(version)
+    }
+
+    async fn set_deleted(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        versions: &[u32],
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), ServiceError> {
+        for v in versions {
+            tx.set_version_deleted(tenant, path, *v, at).await?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        versions: &[u32],
+    ) -> Result<(), ServiceError> {
+        for v in versions {
+            tx.destroy_version(tenant, path, *v).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_paths(&self, tx: &mut dyn StoreTx, tenant: &str, prefix: &str) -> Result<Vec<String>, ServiceError> {
+        Ok(tx.list_secret_paths(tenant, prefix).await?)
+    }
+
+    async fn remove(&self, tx: &mut dyn StoreTx, tenant: &str, path: &str) -> Result<(), ServiceError> {
+        Ok(tx.delete_secret(tenant, path).await?)
+    }
+
+    async fn remove_prefix(&self, tx: &mut dyn StoreTx, prefix: &str) -> Result<(), ServiceError> {
+        tx.delete_secrets_with_prefix(prefix).await?;
+        Ok(())
+    }
+
+    async fn remove_tenant(&self, _tenant: &str) -> Result<(), ServiceError> {
+        // The tenant row's delete cascades to its secrets in the same transaction.
+        Ok(())
+    }
+}
