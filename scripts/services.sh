@@ -22,3 +22,8 @@ if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 else
     log "PostgreSQL is not reachable on 127.0.0.1:5432; PostgreSQL tests will skip (and fail in CI)"
 fi
+
+# `tessera import` tests make their Fernet tokens with Python's cryptography
+# package and their AES-256-GCM values with Node's crypto module.
+python3 -c 'import cryptography.fernet' 2>/dev/null || { log "installing the Python cryptography package"; python3 -m pip install -q cryptography >&2 || log "pip install cryptography failed; import tests will skip (and fail in CI)"; }
+command -v node >/dev/null 2>&1 || log "node is not installed; AES-GCM import tests will skip (and fail in CI)"

@@ -7,3 +7,4 @@
 pub mod environment;
 pub mod file;
 mod records;
+

@@ -66,15 +66,26 @@ pub struct ConfigSchema {
 impl ConfigSchema {
     /// Parses either form a caller may send and normalises it.
     pub fn from_input(input: &Value) -> Result<Self, ServiceError> {
-        match input {
-            Value::Array(items) => Self::from_json_schema(&list_form_to_json_schema(items)?),
-            Value::Object(_) => Self::from_json_schema(input),
-            Value::Null => Self::from_json_schema(&json!({"type": "object", "properties": {}})),
-            _ => Err(bad("configSchema must be a JSON Schema object or a list of {key, type, required}")),
+        let schema = match input {
+            Value::Array(items) => Self::from_json_schema(&list_form_to_json_schema(items)?)?,
+            Value::Object(_) => Self::from_json_schema(input)?,
+            Value::Null => Self::from_json_schema(&json!({"type": "object", "properties": {}}))?,
+            _ => return Err(bad("configSchema must be a JSON Schema object or a list of {key, type, required}")),
+        };
+        // Compiling every property is costly: done once here, on input, not on each read.
+        for (name, spec) in &schema.fields {
+            jsonschema::validator_for(&spec.schema).map_err(|_| {
+                ServiceError::invalid(
+                    "invalid_config_schema",
+                    "this property is not a valid JSON Schema",
+                    Some(&format!("configSchema.properties.{name}")),
+                )
+            })?;
         }
+        Ok(schema)
     }
 
-    /// Parses a stored (already normalised) schema.
+    /// Parses a stored (already normalised and checked) schema.
     pub fn from_stored(stored: &Value) -> Result<Self, ServiceError> {
         Self::from_json_schema(stored)
     }
@@ -107,13 +118,6 @@ impl ConfigSchema {
                 ServiceError::invalid(
                     "invalid_config_schema",
                     "each property must be a JSON Schema object",
-                    Some(&format!("configSchema.properties.{name}")),
-                )
-            })?;
-            jsonschema::validator_for(prop).map_err(|_| {
-                ServiceError::invalid(
-                    "invalid_config_schema",
-                    "this property is not a valid JSON Schema",
                     Some(&format!("configSchema.properties.{name}")),
                 )
             })?;

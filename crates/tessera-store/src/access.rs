@@ -101,6 +101,28 @@ impl AccessRepo for SqlTx {
 const AUDIT_COLS: &str =
     "seq, id, at, actor, actor_role, tenant_id, action, resource, outcome, request_id, client_ip, prev_hash, hash";
 
+const AUDIT_COLUMNS: usize = 13;
+const AUDIT_ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT ... VALUES ($1..$13), ($14..$26), ...` for `rows` rows (placeholders only).
+fn audit_insert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO audit_events ({AUDIT_COLS}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..AUDIT_COLUMNS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", r * AUDIT_COLUMNS + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 #[async_trait]
 impl AuditRepo for SqlTx {
     async fn lock_audit_head(&mut self) -> StoreResult<(i64, String)> {
@@ -115,25 +137,27 @@ impl AuditRepo for SqlTx {
 
     async fn append_audit(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
         let Some(last) = events.last() else { return Ok(()) };
-        for e in events {
-            let sql = format!("INSERT INTO audit_events ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
-            sqlx::query(&sql)
-                .bind(e.seq)
-                .bind(&e.id)
-                .bind(e.at_micros)
-                .bind(&e.actor)
-                .bind(&e.actor_role)
-                .bind(e.tenant_id.clone())
-                .bind(&e.action)
-                .bind(&e.resource)
-                .bind(&e.outcome)
-                .bind(e.request_id.clone())
-                .bind(e.client_ip.clone())
-                .bind(&e.prev_hash)
-                .bind(&e.hash)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
+        // Multi-row inserts: a group commit of hundreds of events is a few statements.
+        for chunk in events.chunks(AUDIT_ROWS_PER_INSERT) {
+            let sql = audit_insert_sql(chunk.len());
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.seq)
+                    .bind(&e.id)
+                    .bind(e.at_micros)
+                    .bind(&e.actor)
+                    .bind(&e.actor_role)
+                    .bind(e.tenant_id.clone())
+                    .bind(&e.action)
+                    .bind(&e.resource)
+                    .bind(&e.outcome)
+                    .bind(e.request_id.clone())
+                    .bind(e.client_ip.clone())
+                    .bind(&e.prev_hash)
+                    .bind(&e.hash);
+            }
+            q.execute(&mut *self.tx).await.map_err(map_err)?;
         }
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(last.seq)

@@ -73,6 +73,8 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Deleted rows (old ciphertext, backfilled plain values) are zeroed on disk.
+                            conn.execute("PRAGMA secure_delete = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             Ok(())
                         })

@@ -18,6 +18,15 @@ pub struct Cli {
 enum Command {
     /// Runs the HTTP API on TESSERA_LISTEN (default 127.0.0.1:7300).
     Serve,
+    /// Encrypts config values stored as plain text in fields the schema now
+    /// marks secret (seed 003 task 3), for defaults and every tenant.
+    Backfill {
+        /// Only count what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Imports secrets encrypted by another system (one JSON object a line).
+    Import(crate::import::ImportArgs),
     /// Audit log operations.
     Audit {
         #[command(subcommand)]
@@ -38,6 +47,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::serve::serve(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backfill { dry_run } => crate::backfill::run(dry_run).await,
+        Command::Import(args) => crate::import::run(args).await,
         Command::Audit { command: AuditCommand::Verify } => {
             let settings = Settings::from_env_store_only()?;
             let store = tessera_store::connect(&settings.database_url).await?;

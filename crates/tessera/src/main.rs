@@ -1,13 +1,25 @@
 //! The `tessera` binary: `serve` runs the HTTP API (and, later, workers);
 //! the other subcommands are admin operations over the same service layer.
 
+mod backfill;
 mod cli;
+mod import;
 mod serve;
+mod service;
 mod settings;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// Logs go to stderr, filtered by `TESSERA_LOG` (default `info`).
+pub(crate) fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("TESSERA_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -99,6 +99,16 @@ pub(crate) fn apply_change(
     Ok(ops)
 }
 
+/// Masks values of fields the schema marks secret that are still stored as
+/// plain config (a field that became secret, until `tessera backfill` runs).
+pub(crate) fn mask_secret_fields(schema: &ConfigSchema, public: &mut Map<String, Value>) {
+    for (k, v) in public.iter_mut() {
+        if schema.is_secret(k) {
+            *v = json!(MASK);
+        }
+    }
+}
+
 fn is_removal(v: &Value) -> bool {
     v.is_null() || v.as_str() == Some("")
 }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use super::configs::{apply_change, check_required};
+use super::configs::{apply_change, check_required, mask_secret_fields};
 use super::{ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
@@ -73,6 +73,7 @@ impl Tessera {
         )
         .await?;
         tx.commit().await?;
+        mask_secret_fields(&schema, &mut conn.config);
         Ok(conn.into())
     }
 
@@ -83,9 +84,11 @@ impl Tessera {
         let key = IntegrationKey::parse(key)?;
         let mut tx = self.store.begin_read().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let conn =
+        let integration = Self::require_integration(tx.as_mut(), &key).await?;
+        let mut conn =
             tx.get_connection(tenant.as_str(), key.as_str()).await?.ok_or_else(|| no_connection(&tenant, &key))?;
         tx.commit().await?;
+        mask_secret_fields(&ConfigSchema::from_stored(&integration.config_schema)?, &mut conn.config);
         Ok(conn.into())
     }
 
@@ -229,7 +232,10 @@ impl Tessera {
         tx.commit().await?;
         Ok(found
             .into_iter()
-            .map(|c| ConnectionMatch { tenant_id: c.tenant_id, config: c.config, is_enabled: c.is_enabled })
+            .map(|mut c| {
+                mask_secret_fields(&schema, &mut c.config);
+                ConnectionMatch { tenant_id: c.tenant_id, config: c.config, is_enabled: c.is_enabled }
+            })
             .collect())
     }
 }

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod audit_log;
+mod backfill;
 mod configs;
 mod connections;
 mod integrations;
@@ -20,6 +21,7 @@ use secrecy::SecretString;
 
 pub use api_keys::CreatedApiKey;
 pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
+pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
 pub use integrations::IntegrationInput;
 pub use secrets::{SecretPayload, SecretWrite};

@@ -313,7 +313,60 @@ async fn a_ciphertext_moved_to_another_tenant_fails_to_decrypt(app: TestApp) {
     assert!(audit.body["events"].as_array().expect("events").iter().any(|e| e["outcome"] == "failure"));
 }
 
+async fn a_field_that_becomes_secret_is_masked_at_once_and_backfill_encrypts_it(mut app: TestApp) {
+    app.integration("legacy", json!([{"key": "base_url", "type": "string"}, {"key": "token", "type": "string"}])).await;
+    app.tenant("acme").await;
+    app.put("/integrations/legacy/defaults", ROOT_TOKEN, json!({"config": {"token": "legacy-default-token"}})).await;
+    let r = app
+        .put(
+            "/tenants/acme/integrations/legacy/config",
+            ROOT_TOKEN,
+            json!({"config": {"base_url": "https://a", "token": "legacy-plain-token"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let schema = json!([{"key": "base_url", "type": "string"}, {"key": "token", "type": "secret"}]);
+    let r = app.put("/integrations/legacy", ROOT_TOKEN, json!({"name": "Legacy", "configSchema": schema})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Masked in every list view before backfill runs.
+    let list = app.get("/configs?integration=legacy", ROOT_TOKEN).await;
+    let conn = app.get("/tenants/acme/integrations/legacy", ROOT_TOKEN).await;
+    let defaults = app.get("/integrations/legacy/defaults", ROOT_TOKEN).await;
+    for r in [&list, &conn, &defaults] {
+        assert!(!r.text.contains("legacy-plain-token") && !r.text.contains("legacy-default-token"), "{}", r.text);
+    }
+    assert_eq!(find(&list.body, "token", "tenant").expect("listed")["type"], "secret");
+    app.stop().await;
+    let dry = app.cli(&["backfill", "--dry-run"]);
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let report: Value = serde_json::from_slice(&dry.stdout).expect("JSON report");
+    assert_eq!((report["found"].as_u64(), report["encrypted"].as_u64()), (Some(2), Some(0)));
+    let still_plain = app.sql_text("SELECT CAST(config AS TEXT) FROM connections WHERE tenant_id = 'acme'").await;
+    assert!(still_plain.contains("legacy-plain-token"), "a dry run changes nothing");
+    let run = app.cli(&["backfill"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: Value = serde_json::from_slice(&run.stdout).expect("JSON report");
+    assert_eq!((report["found"].as_u64(), report["encrypted"].as_u64()), (Some(2), Some(2)));
+    let again: Value = serde_json::from_slice(&app.cli(&["backfill"]).stdout).expect("JSON report");
+    assert_eq!((again["found"].as_u64(), again["encrypted"].as_u64()), (Some(0), Some(0)), "idempotent");
+    for query in ["SELECT config FROM connections WHERE tenant_id = 'acme'", "SELECT defaults FROM integrations"] {
+        let text = app.sql_text(&format!("SELECT CAST(({query}) AS TEXT)")).await;
+        assert!(!text.contains("legacy-"), "plain value left behind: {text}");
+    }
+    for out in [&dry, &run] {
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains("legacy-plain-token"), "{all}");
+    }
+    app.restart().await;
+    let r = app.get("/tenants/acme/integrations/legacy/resolved", ROOT_TOKEN).await;
+    assert_eq!(r.body["config"], json!({"base_url": "https://a", "token": "legacy-plain-token"}));
+    let conn = app.get("/tenants/acme/integrations/legacy", ROOT_TOKEN).await;
+    assert_eq!(conn.body["secretFields"], json!(["token"]));
+    assert_eq!(conn.body["config"], json!({"base_url": "https://a"}));
+}
+
 on_every_store!(
+    a_field_that_becomes_secret_is_masked_at_once_and_backfill_encrypts_it,
     secret_defaults_are_encrypted_and_masked_with_type_secret,
     a_secret_default_round_trips_through_the_resolved_view,
     a_tenant_secret_override_wins_while_base_url_comes_from_the_default,

@@ -1,0 +1,326 @@
+//! `tessera import`: secrets encrypted by another system, re-encrypted under Tessera's keys.
+//!
+//! The input is JSON Lines, one record a line:
+//!
+//! - `{"tenantId","path","ciphertext"}`: a tenant secret, stored as `{"value": plaintext}`;
+//! - `{"tenantId","integration","field","ciphertext"}`: a secret config field of a
+//!   connection, or of the integration's global defaults when `tenantId` is `_platform`.
+//!
+//! Formats: `fernet` (seeds 003/004: Fernet tokens, the key 32 bytes of url-safe base64)
+//! and `aes-gcm-hex` (seed 002: `ivHex:cipherHex:tagHex`, AES-256-GCM, the key 32 bytes as
+//! 64 hex characters or base64). Token lifetimes are ignored: old tokens import.
+//!
+//! Each line stands alone: a bad line is reported on stderr as `line N: reason` and the
+//! others still import. A reason never contains a plaintext, a ciphertext or the key.
+//! Plaintexts stay in zeroizing buffers until handed to the service layer.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aes_gcm::aead::consts::{U12, U16};
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aes::Aes256;
+use aes_gcm::{AeadInPlace, AesGcm, KeyInit};
+use anyhow::{bail, Context};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use tessera_core::ids::PLATFORM_TENANT;
+use tessera_core::schema::ConfigSchema;
+use tessera_core::service::{SecretPayload, SecretWrite};
+use tessera_core::{Ctx, ServiceError, Tessera};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::service::open_service;
+use crate::settings::Settings;
+
+/// Arguments of `tessera import`.
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// `fernet` or `aes-gcm-hex`.
+    #[arg(long)]
+    pub format: String,
+    /// The old key (base64 or hex). Also read from TESSERA_IMPORT_KEY, which
+    /// keeps it out of the process list.
+    #[arg(long, env = "TESSERA_IMPORT_KEY", hide_env_values = true)]
+    pub key: String,
+    /// A JSON Lines file.
+    #[arg(long)]
+    pub input: PathBuf,
+}
+
+pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    crate::init_logging();
+    // Arguments first: a bad format, key or file stops before the store is touched.
+    let key = Zeroizing::new(args.key);
+    let decrypter = Decrypter::new(&args.format, &key)?;
+    drop(key);
+    let input = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let mut settings = Settings::from_env()?;
+    let svc = open_service(&mut settings).await?;
+    let ctx = Ctx::cli();
+    let (mut imported, mut failed) = (0usize, 0usize);
+    for (i, raw) in input.split(|b| *b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match import_line(&svc, &ctx, &decrypter, raw).await {
+            Ok(()) => imported += 1,
+            Err(reason) => {
+                failed += 1;
+                eprintln!("line {}: {reason}", i + 1);
+            }
+        }
+    }
+    println!("imported {imported}, failed {failed}");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Where one record goes.
+enum Target {
+    Secret { path: String },
+    Field { integration: String, field: String },
+}
+
+/// One parsed line (the ciphertext is not secret, the plaintext it holds is).
+struct Record {
+    tenant: String,
+    target: Target,
+    ciphertext: String,
+}
+
+/// Imports one line; the error is the reason to print.
+async fn import_line(svc: &Tessera, ctx: &Ctx, decrypter: &Decrypter, raw: &[u8]) -> Result<(), String> {
+    let record = parse_record(raw)?;
+    let plaintext = decrypter.decrypt(&record.ciphertext)?;
+    let result = match &record.target {
+        Target::Secret { path } => {
+            let write = SecretWrite { payload: SecretPayload::Value(Value::String(plaintext.to_string())), cas: None };
+            svc.put_secret(ctx, &record.tenant, path, write).await.map(drop)
+        }
+        Target::Field { integration, field } => {
+            if plaintext.is_empty() {
+                // The service reads an empty string as "remove this field".
+                return Err("the decrypted value is empty; an empty value would remove the field".into());
+            }
+            require_secret_field(svc, ctx, integration, field).await?;
+            let mut config = Map::new();
+            config.insert(field.clone(), Value::String(plaintext.to_string()));
+            if record.tenant == PLATFORM_TENANT {
+                svc.put_defaults(ctx, integration, config).await.map(drop)
+            } else {
+                svc.put_connection_config(ctx, &record.tenant, integration, config, None).await.map(drop)
+            }
+        }
+    };
+    result.map_err(|e| describe(&e, &plaintext))
+}
+
+/// Refuses a field the schema does not mark secret: a value that was encrypted
+/// must not become plain config (stored, listed and logged in clear).
+async fn require_secret_field(svc: &Tessera, ctx: &Ctx, integration: &str, field: &str) -> Result<(), String> {
+    let view = svc.get_integration(ctx, integration).await.map_err(|e| describe(&e, ""))?;
+    let schema = ConfigSchema::from_stored(&view.config_schema).map_err(|e| describe(&e, ""))?;
+    if schema.field(field).is_none() {
+        return Err(format!("{field} is not a property of integration {integration}"));
+    }
+    if !schema.is_secret(field) {
+        return Err(format!(
+            "{field} of integration {integration} is not a secret field; refusing to store a decrypted value as plain config"
+        ));
+    }
+    Ok(())
+}
+
+/// A service error as a reason; the plaintext is masked should a message ever echo it.
+fn describe(e: &ServiceError, plaintext: &str) -> String {
+    let mut reason = format!("{} ({})", e.message, e.code);
+    if !plaintext.is_empty() && reason.contains(plaintext) {
+        reason = reason.replace(plaintext, "[SECRET]");
+    }
+    reason
+}
+
+const KEYS: [&str; 5] = ["tenantId", "path", "integration", "field", "ciphertext"];
+
+/// Parses one line. Reasons name keys and positions, never values.
+fn parse_record(raw: &[u8]) -> Result<Record, String> {
+    let value: Value = serde_json::from_slice(raw)
+        .map_err(|e| format!("malformed JSON ({:?} error at column {})", e.classify(), e.column()))?;
+    let Value::Object(mut obj) = value else {
+        return Err("expected a JSON object".into());
+    };
+    if let Some(unknown) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(format!("unknown key {:?} (expected {})", truncate(unknown), KEYS.join(", ")));
+    }
+    let mut take = |key: &str| -> Result<Option<String>, String> {
+        match obj.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("{key} must be a string")),
+        }
+    };
+    let tenant = take("tenantId")?.ok_or("missing tenantId")?;
+    let ciphertext = take("ciphertext")?.ok_or("missing ciphertext")?;
+    let target = match (take("path")?, take("integration")?, take("field")?) {
+        (Some(path), None, None) => Target::Secret { path },
+        (None, Some(integration), Some(field)) => Target::Field { integration, field },
+        _ => return Err("expected either path, or integration and field".into()),
+    };
+    Ok(Record { tenant, target, ciphertext })
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+type Aes256Gcm12 = AesGcm<Aes256, U12>;
+type Aes256Gcm16 = AesGcm<Aes256, U16>;
+
+/// The old system's cipher, keyed.
+enum Decrypter {
+    Fernet(fernet::Fernet),
+    AesGcmHex { iv12: Box<Aes256Gcm12>, iv16: Box<Aes256Gcm16> },
+}
+
+impl Decrypter {
+    /// Checks the format and key (errors here are bad arguments: exit 2).
+    fn new(format: &str, key: &str) -> anyhow::Result<Self> {
+        match format {
+            "fernet" => {
+                let bytes = decode_key(key).context("--key must be the Fernet key: 32 bytes as url-safe base64")?;
+                let text = Zeroizing::new(base64::engine::general_purpose::URL_SAFE.encode(&*bytes));
+                let f = fernet::Fernet::new(&text).context("--key is not a valid Fernet key")?;
+                Ok(Self::Fernet(f))
+            }
+            "aes-gcm-hex" => {
+                let bytes = decode_key(key).context("--key must be 32 bytes as 64 hex characters or base64")?;
+                let iv12 =
+                    Aes256Gcm12::new_from_slice(&bytes).map_err(|_| anyhow::anyhow!("--key must be 32 bytes"))?;
+                let iv16 =
+                    Aes256Gcm16::new_from_slice(&bytes).map_err(|_| anyhow::anyhow!("--key must be 32 bytes"))?;
+                Ok(Self::AesGcmHex { iv12: Box::new(iv12), iv16: Box::new(iv16) })
+            }
+            other => bail!("unknown --format {:?}: expected fernet or aes-gcm-hex", truncate(other)),
+        }
+    }
+
+    /// Decrypts one value into a zeroizing UTF-8 string.
+    fn decrypt(&self, ciphertext: &str) -> Result<Zeroizing<String>, String> {
+        let ciphertext = ciphertext.trim();
+        let bytes = match self {
+            Self::Fernet(f) => {
+                if ciphertext.is_empty() {
+                    return Err("empty ciphertext".into());
+                }
+                Zeroizing::new(
+                    f.decrypt(ciphertext)
+                        .map_err(|_| "cannot decrypt the Fernet token: wrong key, or the token is corrupt")?,
+                )
+            }
+            Self::AesGcmHex { iv12, iv16 } => decrypt_gcm_hex(iv12, iv16, ciphertext)?,
+        };
+        into_utf8(bytes)
+    }
+}
+
+/// Seed 002's `ivHex:cipherHex:tagHex` (Node's `createCipheriv("aes-256-gcm")`, 16-byte tag).
+fn decrypt_gcm_hex(iv12: &Aes256Gcm12, iv16: &Aes256Gcm16, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    const SHAPE: &str = "malformed ciphertext: expected ivHex:cipherHex:tagHex";
+    let mut parts = ciphertext.split(':');
+    let (Some(iv), Some(body), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(SHAPE.into());
+    };
+    let iv = hex::decode(iv).map_err(|_| format!("{SHAPE} (the IV is not hex)"))?;
+    let tag = hex::decode(tag).map_err(|_| format!("{SHAPE} (the tag is not hex)"))?;
+    let mut buf = Zeroizing::new(hex::decode(body).map_err(|_| format!("{SHAPE} (the ciphertext is not hex)"))?);
+    if tag.len() != 16 {
+        return Err(format!("the tag is {} bytes; expected 16", tag.len()));
+    }
+    let tag = GenericArray::from_slice(&tag);
+    let ok = match iv.len() {
+        12 => iv12.decrypt_in_place_detached(GenericArray::from_slice(&iv), b"", &mut buf, tag).is_ok(),
+        16 => iv16.decrypt_in_place_detached(GenericArray::from_slice(&iv), b"", &mut buf, tag).is_ok(),
+        n => return Err(format!("the IV is {n} bytes; expected 12 (or 16)")),
+    };
+    if !ok {
+        return Err("cannot decrypt: wrong key, or the ciphertext or tag is corrupt".into());
+    }
+    Ok(buf)
+}
+
+/// Moves decrypted bytes into a zeroizing string; invalid UTF-8 is wiped and refused.
+fn into_utf8(mut bytes: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, String> {
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(s) => Ok(Zeroizing::new(s)),
+        Err(e) => {
+            e.into_bytes().zeroize();
+            Err("the decrypted value is not UTF-8 text".into())
+        }
+    }
+}
+
+/// A 32-byte key: 64 hex characters, or base64 (standard or url-safe, padding optional).
+fn decode_key(key: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let key = key.trim();
+    let bytes = if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(key).ok()
+    } else {
+        let unpadded = key.trim_end_matches('=');
+        URL_SAFE_NO_PAD.decode(unpadded).or_else(|_| STANDARD_NO_PAD.decode(unpadded)).ok()
+    };
+    match bytes.map(Zeroizing::new) {
+        Some(b) if b.len() == 32 => Ok(b),
+        Some(_) => bail!("the key is not 32 bytes long"),
+        None => bail!("the key is neither hex nor base64"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_decode_from_hex_and_both_base64_alphabets() {
+        let raw: Vec<u8> = (0u8..32).map(|b| b.wrapping_mul(37).wrapping_add(250)).collect();
+        let hex_key = hex::encode(&raw);
+        let std_key = base64::engine::general_purpose::STANDARD.encode(&raw);
+        let url_key = base64::engine::general_purpose::URL_SAFE.encode(&raw);
+        assert_ne!(std_key, url_key, "the test key must use both alphabets' distinct characters");
+        for k in [&hex_key, &std_key, &url_key] {
+            assert_eq!(&*decode_key(k).expect("decodes"), &raw);
+        }
+        assert!(decode_key("abcd").is_err());
+        assert!(decode_key("not base64 at all!").is_err());
+    }
+
+    #[test]
+    fn records_are_parsed_without_echoing_values() {
+        let r = parse_record(br#"{"tenantId":"t1","path":"a/b","ciphertext":"x"}"#).expect("secret");
+        assert!(matches!(r.target, Target::Secret { ref path } if path == "a/b"));
+        let r = parse_record(br#"{"tenantId":"t1","integration":"i","field":"f","ciphertext":"x"}"#).expect("field");
+        assert!(matches!(r.target, Target::Field { .. }));
+        for bad in [
+            &br#"{"tenantId":"t1","path":"a","ciphertext":"s3cr3t-token"#[..],
+            br#"["s3cr3t-token"]"#,
+            br#"{"tenantId":"t1","ciphertext":"s3cr3t-token"}"#,
+            br#"{"tenantId":"t1","path":"a","field":"f","ciphertext":"s3cr3t-token"}"#,
+            br#"{"tenantId":1,"path":"a","ciphertext":"s3cr3t-token"}"#,
+        ] {
+            let reason = parse_record(bad).err().expect("refused");
+            assert!(!reason.contains("s3cr3t"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn gcm_hex_shapes_are_checked() {
+        let d = Decrypter::new("aes-gcm-hex", &"11".repeat(32)).expect("key");
+        for bad in ["", "00:00", "zz:00:00", &format!("{}:00:{}", "00".repeat(12), "00".repeat(8))] {
+            assert!(d.decrypt(bad).is_err());
+        }
+        assert!(d.decrypt(&format!("{}:00:{}", "00".repeat(12), "00".repeat(16))).is_err());
+        assert!(Decrypter::new("nope", &"11".repeat(32)).is_err());
+        assert!(Decrypter::new("fernet", "short").is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! Opening the service layer from settings: master key, metadata store,
+//! credential backend. Shared by `serve` and the admin commands.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tessera_backends::environment::EnvironmentSecrets;
+use tessera_backends::file::FileSecrets;
+use tessera_core::keyring::LocalKeyProvider;
+use tessera_core::secret_store::{DatabaseSecrets, SecretStore};
+use tessera_core::{Tessera, TesseraOptions};
+
+use crate::settings::{ensure_data_dir, load_or_create_dev_key, Backend, MasterKeySource, Settings};
+
+/// Opens the service described by `settings` (consumes the key material).
+pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
+    let is_sqlite = settings.database_url.starts_with("sqlite:");
+    if is_sqlite
+        || matches!(settings.master_key, MasterKeySource::DevFile(_))
+        || matches!(settings.backend, Backend::File(_))
+    {
+        ensure_data_dir(&settings.data_dir)?;
+    }
+    let source = std::mem::replace(&mut settings.master_key, MasterKeySource::DevFile(Default::default()));
+    let master = match source {
+        MasterKeySource::Env(key, var) => {
+            tracing::info!(source = var, "master key loaded");
+            *key
+        }
+        MasterKeySource::DevFile(path) => {
+            let key = load_or_create_dev_key(&path)?;
+            tracing::warn!(
+                file = %path.display(),
+                "DEV MODE: no TESSERA_MASTER_KEY set; using a generated master key stored next to the data. \
+                 Anyone who can read this folder can read every secret. Set TESSERA_MASTER_KEY for real use."
+            );
+            key
+        }
+    };
+    let store = tessera_store::connect(&settings.database_url)
+        .await
+        .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
+    let secrets: Arc<dyn SecretStore> = match &settings.backend {
+        Backend::Database => Arc::new(DatabaseSecrets),
+        Backend::File(path) => Arc::new(FileSecrets::open(path).map_err(anyhow::Error::msg)?),
+        Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?),
+    };
+    tracing::info!(backend = secrets.name(), "credential backend");
+    let opts = TesseraOptions {
+        max_versions: settings.max_versions,
+        root_token: settings.root_token.take(),
+        ..TesseraOptions::default()
+    };
+    Tessera::open(Arc::new(store), Arc::new(LocalKeyProvider::new(master)), secrets, opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
+}
