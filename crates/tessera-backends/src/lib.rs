@@ -7,4 +7,4 @@
 pub mod environment;
 pub mod file;
 mod records;
-
+pub mod vault;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tessera_backends::environment::EnvironmentSecrets;
 use tessera_backends::file::FileSecrets;
+use tessera_backends::vault::VaultSecrets;
 use tessera_core::keyring::LocalKeyProvider;
 use tessera_core::secret_store::{DatabaseSecrets, SecretStore};
 use tessera_core::{Tessera, TesseraOptions};
@@ -40,9 +41,11 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
     let store = tessera_store::connect(&settings.database_url)
         .await
         .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
-    let secrets: Arc<dyn SecretStore> = match &settings.backend {
+    let backend = std::mem::replace(&mut settings.backend, Backend::Database);
+    let secrets: Arc<dyn SecretStore> = match backend {
         Backend::Database => Arc::new(DatabaseSecrets),
-        Backend::File(path) => Arc::new(FileSecrets::open(path).map_err(anyhow::Error::msg)?),
+        Backend::File(path) => Arc::new(FileSecrets::open(&path).map_err(anyhow::Error::msg)?),
+        Backend::Vault(v) => Arc::new(VaultSecrets::new(v).map_err(anyhow::Error::msg)?),
         Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?),
     };
     tracing::info!(backend = secrets.name(), "credential backend");

@@ -28,6 +28,8 @@ pub enum Backend {
     File(PathBuf),
     /// Read-only `PLATFORM_CRED_<KEY>` variables.
     Environment,
+    /// HashiCorp Vault / OpenBao KV v2.
+    Vault(tessera_backends::vault::VaultSettings),
 }
 
 /// Where the master key came from.
@@ -86,10 +88,8 @@ impl Settings {
                 var("CREDENTIAL_FILE_PATH").map_or_else(|| store.data_dir.join("credentials.json"), PathBuf::from),
             ),
             Some("environment") => Backend::Environment,
-            Some("vault") => bail!(
-                "CREDENTIAL_BACKEND=vault is not available in this version yet; use database, file or environment"
-            ),
-            Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment"),
+            Some("vault") => Backend::Vault(vault_settings()?),
+            Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment, vault"),
         };
         Ok(Self { listen, master_key, root_token, max_body_bytes, max_versions, backend, ..store })
     }
@@ -117,6 +117,33 @@ impl Settings {
             backend: Backend::Database,
         })
     }
+}
+
+fn vault_settings() -> anyhow::Result<tessera_backends::vault::VaultSettings> {
+    let Some(addr) = var("VAULT_ADDR").or_else(|| var("VAULT_URL")) else {
+        bail!("VAULT_ADDR (or VAULT_URL) must be set when CREDENTIAL_BACKEND=vault");
+    };
+    let Some(token) = var("VAULT_TOKEN") else {
+        bail!("VAULT_TOKEN must be set when CREDENTIAL_BACKEND=vault");
+    };
+    let segment = |name: &str, default: &str| -> anyhow::Result<String> {
+        let v = var(name).unwrap_or_else(|| default.to_owned());
+        let v = v.trim_matches('/').to_owned();
+        let ok = !v.is_empty()
+            && v.split('/')
+                .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+        if !ok {
+            bail!("{name} must be path segments of letters, digits, '.', '_' or '-'");
+        }
+        Ok(v)
+    };
+    Ok(tessera_backends::vault::VaultSettings {
+        addr,
+        token: SecretString::from(token),
+        namespace: var("VAULT_NAMESPACE"),
+        mount: segment("VAULT_MOUNT_POINT", "secret")?,
+        prefix: segment("VAULT_PATH_PREFIX", "tessera")?,
+    })
 }
 
 /// Creates the data dir (0700) if needed.

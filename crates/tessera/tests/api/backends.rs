@@ -138,3 +138,48 @@ async fn an_unknown_or_unavailable_backend_stops_start_up_naming_the_variable() 
         assert!(stderr.contains("CREDENTIAL_BACKEND"), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vault_backend_stores_tessera_ciphertext_in_kv_v2_versions() {
+    let Some(app) = TestApp::vault().await else { return };
+    let bao = app.bao.as_ref().expect("bao");
+    app.tenant("acme").await;
+    for v in ["kv-one", "kv-two"] {
+        let r = app.put("/tenants/acme/secrets/stripe/KEY", ROOT_TOKEN, json!({"value": v})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let client = reqwest::Client::new();
+    let raw: serde_json::Value = client
+        .get(format!("{}/v1/secret/data/tessera/acme/stripe/KEY", bao.addr))
+        .header("X-Vault-Token", &bao.token)
+        .send()
+        .await
+        .expect("bao answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(raw["data"]["metadata"]["version"], 2, "KV v2 versions are Tessera's versions");
+    let ct = raw["data"]["data"]["ciphertext"].as_str().expect("ciphertext stored");
+    assert!(ct.starts_with("tsr:v1:"), "{ct}");
+    assert!(!raw.to_string().contains("kv-two"), "never plaintext in Vault");
+    assert_eq!(app.get("/tenants/acme/secrets/stripe/KEY?version=1", ROOT_TOKEN).await.body["value"], "kv-one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_down_is_a_clear_503_and_it_works_again_without_a_restart() {
+    let Some(mut app) = TestApp::vault().await else { return };
+    app.tenant("acme").await;
+    app.put("/tenants/acme/secrets/s", ROOT_TOKEN, json!({"value": "before-outage"})).await;
+    app.bao.as_mut().expect("bao").stop();
+    let r = app.get("/tenants/acme/secrets/s", ROOT_TOKEN).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "vault_unavailable");
+    assert!(r.body["error"]["message"].as_str().expect("message").contains("unreachable"));
+    let r = app.put("/tenants/acme/secrets/s", ROOT_TOKEN, json!({"value": "during-outage"})).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    app.bao.as_mut().expect("bao").start_again().await;
+    let r = app.put("/tenants/acme/secrets/after", ROOT_TOKEN, json!({"value": "after-outage"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(app.get("/tenants/acme/secrets/after", ROOT_TOKEN).await.body["value"], "after-outage");
+    assert!(!app.logs().contains("before-outage") && !app.logs().contains("during-outage"));
+}
