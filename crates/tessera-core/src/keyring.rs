@@ -87,6 +87,8 @@ pub struct Keyring {
 impl Keyring {
     /// A keyring over a provider; caches at most `capacity` unwrapped keys for `ttl`.
     pub fn new(provider: Arc<dyn KeyProvider>, capacity: u64, ttl: Duration) -> Self {
+        // A zero time-to-live turns the cache off (every use unwraps).
+        let (capacity, ttl) = if ttl.is_zero() { (0, Duration::from_millis(1)) } else { (capacity, ttl) };
         Self {
             provider,
             deks: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
@@ -150,7 +152,15 @@ impl Keyring {
                 format!("tenant {tenant} has no data key version {version}"),
             )
         })?;
-        let key = Arc::new(self.provider.unwrap(tenant, version, &WrappedDataKey(record.wrapped)).await?);
+        // While the master key rotates, a row may already be wrapped by the
+        // other key; the wrap under ours is then kept beside it.
+        let mine = self.provider.kek_id();
+        let wrapped = if record.kek_id == mine {
+            record.wrapped
+        } else {
+            tx.get_data_key_wrap(tenant, version, &mine).await?.unwrap_or(record.wrapped)
+        };
+        let key = Arc::new(self.provider.unwrap(tenant, version, &WrappedDataKey(wrapped)).await?);
         self.deks.insert(cache_key, key.clone());
         Ok(key)
     }

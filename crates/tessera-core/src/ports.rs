@@ -257,6 +257,21 @@ pub trait KeyRepo {
     async fn get_kek_check(&mut self) -> StoreResult<Option<(String, String)>>;
     /// Stores the check value (`kek_id`, ciphertext) once.
     async fn set_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()>;
+    /// Replaces the check value (after the master key rotated).
+    async fn replace_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()>;
+    /// Another wrap of a data key, under the key-encryption key `kek_id`.
+    async fn get_data_key_wrap(&mut self, tenant: &str, version: u32, kek_id: &str) -> StoreResult<Option<String>>;
+    /// Every tenant's data keys, in (tenant, version) order after `after`.
+    async fn list_all_data_keys(&mut self, after: Option<(&str, u32)>, limit: i64) -> StoreResult<Vec<DataKeyRecord>>;
+    /// Makes `new` the data key's wrap and keeps the previous wrap as an extra one.
+    async fn rewrap_data_key(
+        &mut self,
+        previous: &DataKeyRecord,
+        new_wrapped: &str,
+        new_kek_id: &str,
+    ) -> StoreResult<()>;
+    /// Deletes every extra wrap (once no server uses an old key).
+    async fn delete_extra_wraps(&mut self) -> StoreResult<u64>;
 }
 
 /// The integration registry and its global defaults.

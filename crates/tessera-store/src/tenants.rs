@@ -132,6 +132,76 @@ impl KeyRepo for SqlTx {
         row.map(|r| Ok((r.try_get("kek_id").map_err(map_err)?, r.try_get("kek_check").map_err(map_err)?))).transpose()
     }
 
+    async fn replace_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE keyring_meta SET kek_id = $1, kek_check = $2 WHERE id = 1")
+            .bind(kek_id)
+            .bind(check)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_data_key_wrap(&mut self, tenant: &str, version: u32, kek_id: &str) -> StoreResult<Option<String>> {
+        let row =
+            sqlx::query("SELECT wrapped FROM data_key_wraps WHERE tenant_id = $1 AND version = $2 AND kek_id = $3")
+                .bind(tenant)
+                .bind(i64::from(version))
+                .bind(kek_id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        row.map(|r| r.try_get("wrapped").map_err(map_err)).transpose()
+    }
+
+    async fn list_all_data_keys(&mut self, after: Option<(&str, u32)>, limit: i64) -> StoreResult<Vec<DataKeyRecord>> {
+        let (t, v) = after.unwrap_or(("", 0));
+        let rows = sqlx::query(
+            "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys \
+             WHERE tenant_id > $1 OR (tenant_id = $1 AND version > $2) ORDER BY tenant_id, version LIMIT $3",
+        )
+        .bind(t)
+        .bind(i64::from(v))
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(data_key).collect()
+    }
+
+    async fn rewrap_data_key(
+        &mut self,
+        previous: &DataKeyRecord,
+        new_wrapped: &str,
+        new_kek_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO data_key_wraps (tenant_id, version, kek_id, wrapped) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, version, kek_id) DO NOTHING",
+        )
+        .bind(&previous.tenant_id)
+        .bind(i64::from(previous.version))
+        .bind(&previous.kek_id)
+        .bind(&previous.wrapped)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("UPDATE data_keys SET wrapped = $3, kek_id = $4 WHERE tenant_id = $1 AND version = $2")
+            .bind(&previous.tenant_id)
+            .bind(i64::from(previous.version))
+            .bind(new_wrapped)
+            .bind(new_kek_id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_extra_wraps(&mut self) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM data_key_wraps").execute(&mut *self.tx).await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn set_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()> {
         sqlx::query("INSERT INTO keyring_meta (id, kek_id, kek_check) VALUES (1, $1, $2)")
             .bind(kek_id)

@@ -27,11 +27,32 @@ enum Command {
     },
     /// Imports secrets encrypted by another system (one JSON object a line).
     Import(crate::import::ImportArgs),
+    /// Key operations.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Audit log operations.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rewraps every tenant data key under a new master key (values are not
+    /// touched); servers keep reading throughout. Resumable.
+    RotateMaster {
+        /// File holding the new master key (base64 or hex of 32 bytes).
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
+        /// Data keys per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: i64,
+    },
+    /// Deletes wraps under retired master keys, once every server runs with the new key.
+    PruneWraps,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backfill { dry_run } => crate::backfill::run(dry_run).await,
         Command::Import(args) => crate::import::run(args).await,
+        Command::Keys { command } => crate::keys::run(command_args(command)).await,
         Command::Audit { command: AuditCommand::Verify } => {
             let settings = Settings::from_env_store_only()?;
             let store = tessera_store::connect(&settings.database_url).await?;
@@ -56,5 +78,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+    }
+}
+
+fn command_args(c: KeysCommand) -> crate::keys::KeysAction {
+    match c {
+        KeysCommand::RotateMaster { new_key_file, batch } => {
+            crate::keys::KeysAction::RotateMaster { new_key_file, batch }
+        }
+        KeysCommand::PruneWraps => crate::keys::KeysAction::PruneWraps,
     }
 }

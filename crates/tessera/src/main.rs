@@ -4,6 +4,7 @@
 mod backfill;
 mod cli;
 mod import;
+mod keys;
 mod serve;
 mod service;
 mod settings;

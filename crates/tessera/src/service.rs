@@ -52,6 +52,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
     let opts = TesseraOptions {
         max_versions: settings.max_versions,
         root_token: settings.root_token.take(),
+        key_cache_ttl: std::time::Duration::from_secs(settings.key_cache_seconds),
         ..TesseraOptions::default()
     };
     Tessera::open(Arc::new(store), Arc::new(LocalKeyProvider::new(master)), secrets, opts)

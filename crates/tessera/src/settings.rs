@@ -18,6 +18,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_versions: u32,
     pub backend: Backend,
+    pub key_cache_seconds: u64,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -91,7 +92,8 @@ impl Settings {
             Some("vault") => Backend::Vault(vault_settings()?),
             Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment, vault"),
         };
-        Ok(Self { listen, master_key, root_token, max_body_bytes, max_versions, backend, ..store })
+        let key_cache_seconds = parse_num("TESSERA_KEY_CACHE_SECONDS", 300)?;
+        Ok(Self { listen, master_key, root_token, max_body_bytes, max_versions, backend, key_cache_seconds, ..store })
     }
 
     /// Only what opening the store needs (for offline admin commands).
@@ -115,6 +117,7 @@ impl Settings {
             max_body_bytes: 0,
             max_versions: 10,
             backend: Backend::Database,
+            key_cache_seconds: 300,
         })
     }
 }

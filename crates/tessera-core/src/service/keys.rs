@@ -1,10 +1,15 @@
 //! Tenant data key versions: rotate (new writes use the newest; every older
 //! version still decrypts) and list.
 
+use std::sync::Arc;
+
+use serde::Serialize;
+
 use super::{rfc3339, Ctx, KeyVersionView, KeysView, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
+use crate::ports::KeyProvider;
 
 impl Tessera {
     /// `POST /tenants/{t}/keys/rotate` (admin).
@@ -36,5 +41,88 @@ impl Tessera {
                 .map(|k| KeyVersionView { version: k.version, created_at: rfc3339(k.created_at), kek_id: k.kek_id })
                 .collect(),
         })
+    }
+}
+
+/// What a master-key rotation did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MasterRotation {
+    /// Data keys rewrapped by this run.
+    pub rewrapped: u64,
+    /// Data keys already under the new key (from an interrupted earlier run).
+    pub already: u64,
+    /// The new key-encryption key's id.
+    pub kek_id: String,
+}
+
+impl Tessera {
+    /// Rewraps every tenant data key under `new` (the values are untouched),
+    /// in batches, resumably. The previous wrap of each key is kept beside the
+    /// new one, so servers still running with the old master key keep reading
+    /// throughout; once they all run with the new key, `prune_key_wraps`
+    /// deletes the old wraps. Finally the store's key check moves to the new
+    /// key, so a server started with the old key from then on is refused.
+    pub async fn rotate_master_key(
+        &self,
+        ctx: &Ctx,
+        new: Arc<dyn KeyProvider>,
+        batch: i64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<MasterRotation, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let new_id = new.kek_id();
+        let mut report = MasterRotation { kek_id: new_id.clone(), ..MasterRotation::default() };
+        // Passes until one finds nothing left: data keys made meanwhile are caught too.
+        let mut first_pass = true;
+        loop {
+            let mut moved_this_pass = 0;
+            let mut after: Option<(String, u32)> = None;
+            loop {
+                let mut tx = self.store.begin_write().await?;
+                let page = tx.list_all_data_keys(after.as_ref().map(|(t, v)| (t.as_str(), *v)), batch).await?;
+                let Some(last) = page.last() else { break };
+                after = Some((last.tenant_id.clone(), last.version));
+                for record in &page {
+                    if record.kek_id == new_id {
+                        report.already += u64::from(first_pass);
+                        continue;
+                    }
+                    let wrapped = tessera_crypto::WrappedDataKey(record.wrapped.clone());
+                    let dek = self.keyring.provider().unwrap(&record.tenant_id, record.version, &wrapped).await?;
+                    let rewrapped = new.wrap(&record.tenant_id, record.version, &dek).await?;
+                    tx.rewrap_data_key(record, &rewrapped.0, &new_id).await?;
+                    moved_this_pass += 1;
+                }
+                tx.commit().await?;
+                progress(report.rewrapped + moved_this_pass + report.already);
+            }
+            report.rewrapped += moved_this_pass;
+            if moved_this_pass == 0 {
+                break;
+            }
+            first_pass = false;
+        }
+        let mut tx = self.store.begin_write().await?;
+        tx.replace_kek_check(&new_id, &new.check_value().await?).await?;
+        append_in_tx(tx.as_mut(), vec![ctx.event("key.rotate_master", None, format!("keyring/{new_id}"), "success")])
+            .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Deletes the wraps under retired master keys (after every server runs
+    /// with the new key). Returns how many were deleted.
+    pub async fn prune_key_wraps(&self, ctx: &Ctx) -> Result<u64, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let mut tx = self.store.begin_write().await?;
+        let n = tx.delete_extra_wraps().await?;
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event("key.prune_wraps", None, format!("keyring/wraps?deleted={n}"), "success")],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
     }
 }

