@@ -7,4 +7,6 @@
 pub mod environment;
 pub mod file;
 mod records;
+pub mod transit;
 pub mod vault;
+pub mod vault_client;

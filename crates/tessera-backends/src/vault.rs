@@ -7,25 +7,20 @@
 //! Vault unreachable, sealed or refusing the token is a 503 naming the
 //! problem; once it is back, requests work again without a restart.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use tessera_core::ports::{SecretRecord, SecretVersionRecord, StoreTx};
 use tessera_core::secret_store::{NewVersion, SecretStore};
 use tessera_core::ServiceError;
 
-/// Where and how to reach Vault.
+use crate::vault_client::{Reply, VaultClient, VaultConnection};
+
+/// Where the KV v2 secrets live.
 pub struct VaultSettings {
-    /// `VAULT_ADDR` / `VAULT_URL`, e.g. `http://127.0.0.1:8200`.
-    pub addr: String,
-    /// `VAULT_TOKEN`.
-    pub token: SecretString,
-    /// `VAULT_NAMESPACE` (Vault Enterprise / OpenBao namespaces).
-    pub namespace: Option<String>,
+    /// How to reach Vault.
+    pub connection: VaultConnection,
     /// `VAULT_MOUNT_POINT`, default `secret`.
     pub mount: String,
     /// `VAULT_PATH_PREFIX`, default `tessera`.
@@ -34,33 +29,19 @@ pub struct VaultSettings {
 
 /// Secrets in Vault KV v2.
 pub struct VaultSecrets {
-    http: reqwest::Client,
-    s: VaultSettings,
-}
-
-/// An answer from Vault: status and JSON body.
-struct Reply {
-    status: StatusCode,
-    body: Value,
+    vault: VaultClient,
+    mount: String,
+    prefix: String,
 }
 
 impl VaultSecrets {
     /// A client; nothing is contacted until the first request.
     pub fn new(settings: VaultSettings) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("VAULT_ADDR: cannot build an HTTP client: {e}"))?;
-        let addr = settings.addr.trim_end_matches('/').to_owned();
-        if !(addr.starts_with("http://") || addr.starts_with("https://")) {
-            return Err("VAULT_ADDR must start with http:// or https://".into());
-        }
-        Ok(Self { http, s: VaultSettings { addr, ..settings } })
+        Ok(Self { vault: VaultClient::new(settings.connection)?, mount: settings.mount, prefix: settings.prefix })
     }
 
     fn url(&self, kind: &str, tenant: &str, path: &str) -> String {
-        let mut url = format!("{}/v1/{}/{kind}/{}/{tenant}", self.s.addr, self.s.mount, self.s.prefix);
+        let mut url = self.vault.url(&format!("{}/{kind}/{}/{tenant}", self.mount, self.prefix));
         if !path.is_empty() {
             url.push('/');
             url.push_str(path);
@@ -69,41 +50,11 @@ impl VaultSecrets {
     }
 
     async fn call(&self, method: Method, url: &str, body: Option<Value>) -> Result<Reply, ServiceError> {
-        let mut req = self.http.request(method, url).header("X-Vault-Token", self.s.token.expose_secret());
-        if let Some(ns) = &self.s.namespace {
-            req = req.header("X-Vault-Namespace", ns);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.map_err(|e| {
-            tracing::warn!(error = %e, "Vault request failed");
-            ServiceError::unavailable(
-                "vault_unavailable",
-                format!("the Vault backend at {} is unreachable", self.s.addr),
-            )
-        })?;
-        let status = resp.status();
-        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
-        match status {
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(ServiceError::unavailable(
-                "vault_denied",
-                "Vault refused the request: check VAULT_TOKEN and its policy on the mount",
-            )),
-            s if s == StatusCode::SERVICE_UNAVAILABLE || s.is_server_error() => {
-                tracing::warn!(status = %s, "Vault answered with an error");
-                Err(ServiceError::unavailable(
-                    "vault_unavailable",
-                    format!("the Vault backend answered {s} (sealed or down?)"),
-                ))
-            }
-            _ => Ok(Reply { status, body }),
-        }
+        self.vault.call(method, url, body).await
     }
 
     fn unexpected(&self, what: &str, r: &Reply) -> ServiceError {
-        tracing::error!(status = %r.status, errors = %r.body["errors"], "unexpected Vault answer to {what}");
-        ServiceError::unavailable("vault_error", format!("Vault refused to {what} (status {})", r.status))
+        self.vault.unexpected(what, r)
     }
 
     async fn metadata(&self, tenant: &str, path: &str) -> Result<Option<Value>, ServiceError> {
@@ -158,7 +109,7 @@ impl VaultSecrets {
 
     /// Tenants that have anything under the prefix.
     async fn tenants(&self) -> Result<Vec<String>, ServiceError> {
-        let url = format!("{}/v1/{}/metadata/{}?list=true", self.s.addr, self.s.mount, self.s.prefix);
+        let url = format!("{}?list=true", self.vault.url(&format!("{}/metadata/{}", self.mount, self.prefix)));
         let r = self.call(Method::GET, &url, None).await?;
         if r.status == StatusCode::NOT_FOUND {
             return Ok(Vec::new());

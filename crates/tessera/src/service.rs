@@ -6,8 +6,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use tessera_backends::environment::EnvironmentSecrets;
 use tessera_backends::file::FileSecrets;
+use tessera_backends::transit::TransitKeyProvider;
 use tessera_backends::vault::VaultSecrets;
 use tessera_core::keyring::LocalKeyProvider;
+use tessera_core::ports::KeyProvider;
 use tessera_core::secret_store::{DatabaseSecrets, SecretStore};
 use tessera_core::{Tessera, TesseraOptions};
 
@@ -23,10 +25,10 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         ensure_data_dir(&settings.data_dir)?;
     }
     let source = std::mem::replace(&mut settings.master_key, MasterKeySource::DevFile(Default::default()));
-    let master = match source {
+    let provider: Arc<dyn KeyProvider> = match source {
         MasterKeySource::Env(key, var) => {
             tracing::info!(source = var, "master key loaded");
-            *key
+            Arc::new(LocalKeyProvider::new(*key))
         }
         MasterKeySource::DevFile(path) => {
             let key = load_or_create_dev_key(&path)?;
@@ -35,7 +37,11 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
                 "DEV MODE: no TESSERA_MASTER_KEY set; using a generated master key stored next to the data. \
                  Anyone who can read this folder can read every secret. Set TESSERA_MASTER_KEY for real use."
             );
-            key
+            Arc::new(LocalKeyProvider::new(key))
+        }
+        MasterKeySource::Transit(connection, engine) => {
+            tracing::info!(%engine, "data keys wrapped by Vault Transit");
+            Arc::new(TransitKeyProvider::new(connection, engine).map_err(anyhow::Error::msg)?)
         }
     };
     let store = tessera_store::connect(&settings.database_url)
@@ -55,7 +61,5 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         key_cache_ttl: std::time::Duration::from_secs(settings.key_cache_seconds),
         ..TesseraOptions::default()
     };
-    Tessera::open(Arc::new(store), Arc::new(LocalKeyProvider::new(master)), secrets, opts)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))
+    Tessera::open(Arc::new(store), provider, secrets, opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))
 }

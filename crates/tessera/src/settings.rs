@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use secrecy::SecretString;
+use tessera_backends::vault_client::VaultConnection;
 use tessera_crypto::MasterKey;
 
 /// Everything `serve` needs.
@@ -39,6 +40,8 @@ pub enum MasterKeySource {
     Env(Box<MasterKey>, &'static str),
     /// None set: a dev key file in the data dir.
     DevFile(PathBuf),
+    /// `TESSERA_KEYRING=vault-transit`: per-tenant Transit keys in Vault.
+    Transit(VaultConnection, String),
 }
 
 /// Variables that may hold the master key, in order of precedence.
@@ -72,7 +75,16 @@ impl Settings {
                 break;
             }
         }
-        let master_key = master_key.unwrap_or_else(|| MasterKeySource::DevFile(store.data_dir.join("master.key")));
+        let master_key = match var("TESSERA_KEYRING").as_deref().map(str::trim) {
+            None | Some("local") => {
+                master_key.unwrap_or_else(|| MasterKeySource::DevFile(store.data_dir.join("master.key")))
+            }
+            Some("vault-transit") => MasterKeySource::Transit(
+                vault_connection("TESSERA_KEYRING=vault-transit")?,
+                vault_segment("VAULT_TRANSIT_ENGINE", "transit")?,
+            ),
+            Some(_) => bail!("TESSERA_KEYRING must be local or vault-transit"),
+        };
         let root_token = match var("TESSERA_ROOT_TOKEN") {
             Some(t) if t.len() < 32 => bail!("TESSERA_ROOT_TOKEN must be at least 32 characters"),
             Some(t) => Some(SecretString::from(t)),
@@ -122,30 +134,35 @@ impl Settings {
     }
 }
 
-fn vault_settings() -> anyhow::Result<tessera_backends::vault::VaultSettings> {
+/// `VAULT_ADDR`/`VAULT_URL`, `VAULT_TOKEN`, `VAULT_NAMESPACE`; `needed_by` names
+/// the setting that requires Vault, for the error line.
+fn vault_connection(needed_by: &str) -> anyhow::Result<VaultConnection> {
     let Some(addr) = var("VAULT_ADDR").or_else(|| var("VAULT_URL")) else {
-        bail!("VAULT_ADDR (or VAULT_URL) must be set when CREDENTIAL_BACKEND=vault");
+        bail!("VAULT_ADDR (or VAULT_URL) must be set when {needed_by}");
     };
     let Some(token) = var("VAULT_TOKEN") else {
-        bail!("VAULT_TOKEN must be set when CREDENTIAL_BACKEND=vault");
+        bail!("VAULT_TOKEN must be set when {needed_by}");
     };
-    let segment = |name: &str, default: &str| -> anyhow::Result<String> {
-        let v = var(name).unwrap_or_else(|| default.to_owned());
-        let v = v.trim_matches('/').to_owned();
-        let ok = !v.is_empty()
-            && v.split('/')
-                .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
-        if !ok {
-            bail!("{name} must be path segments of letters, digits, '.', '_' or '-'");
-        }
-        Ok(v)
-    };
+    Ok(VaultConnection { addr, token: SecretString::from(token), namespace: var("VAULT_NAMESPACE") })
+}
+
+/// A Vault path setting: segments of letters, digits, '.', '_' or '-'.
+fn vault_segment(name: &str, default: &str) -> anyhow::Result<String> {
+    let v = var(name).unwrap_or_else(|| default.to_owned());
+    let v = v.trim_matches('/').to_owned();
+    let ok = !v.is_empty()
+        && v.split('/').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+    if !ok {
+        bail!("{name} must be path segments of letters, digits, '.', '_' or '-'");
+    }
+    Ok(v)
+}
+
+fn vault_settings() -> anyhow::Result<tessera_backends::vault::VaultSettings> {
     Ok(tessera_backends::vault::VaultSettings {
-        addr,
-        token: SecretString::from(token),
-        namespace: var("VAULT_NAMESPACE"),
-        mount: segment("VAULT_MOUNT_POINT", "secret")?,
-        prefix: segment("VAULT_PATH_PREFIX", "tessera")?,
+        connection: vault_connection("CREDENTIAL_BACKEND=vault")?,
+        mount: vault_segment("VAULT_MOUNT_POINT", "secret")?,
+        prefix: vault_segment("VAULT_PATH_PREFIX", "tessera")?,
     })
 }
 

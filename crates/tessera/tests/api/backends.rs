@@ -183,3 +183,56 @@ async fn vault_down_is_a_clear_503_and_it_works_again_without_a_restart() {
     assert_eq!(app.get("/tenants/acme/secrets/after", ROOT_TOKEN).await.body["value"], "after-outage");
     assert!(!app.logs().contains("before-outage") && !app.logs().contains("during-outage"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_transit_wraps_each_tenants_data_keys_with_its_own_transit_key() {
+    let Some(bao) = crate::helpers::Bao::start().await else { return };
+    let client = reqwest::Client::new();
+    let mounted = client
+        .post(format!("{}/v1/sys/mounts/transit", bao.addr))
+        .header("X-Vault-Token", &bao.token)
+        .json(&json!({"type": "transit"}))
+        .send()
+        .await
+        .expect("bao answers");
+    assert!(mounted.status().is_success(), "transit engine mounted");
+    let env = [
+        ("TESSERA_KEYRING", "vault-transit"),
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", bao.token.as_str()),
+        ("TESSERA_KEY_CACHE_SECONDS", "0"),
+    ];
+    let mut app = TestApp::start(Db::Sqlite, &env).await;
+    app.tenant("acme").await;
+    app.integration("svc", json!([{"key": "api_key", "type": "secret"}])).await;
+    app.put("/integrations/svc/defaults", ROOT_TOKEN, json!({"config": {"api_key": "transit-default"}})).await;
+    app.put("/tenants/acme/integrations/svc/config", ROOT_TOKEN, json!({"config": {}})).await;
+    let r = app.put("/tenants/acme/secrets/k", ROOT_TOKEN, json!({"value": "transit-wrapped-value"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let wrapped = app.sql_text("SELECT wrapped FROM data_keys WHERE tenant_id = 'acme'").await;
+    assert!(wrapped.starts_with("vault:v1:"), "{wrapped}");
+    let kek = app.sql_text("SELECT kek_id FROM data_keys WHERE tenant_id = 'acme'").await;
+    assert_eq!(kek, "vault-transit:transit");
+    for tenant in ["acme", "_platform"] {
+        let key = client
+            .get(format!("{}/v1/transit/keys/{tenant}", bao.addr))
+            .header("X-Vault-Token", &bao.token)
+            .send()
+            .await
+            .expect("bao answers");
+        assert!(key.status().is_success(), "transit/keys/{tenant} exists");
+        let body: serde_json::Value = key.json().await.expect("json");
+        assert_eq!(body["data"]["type"], "aes256-gcm96");
+        assert_eq!(body["data"]["exportable"], false, "key material never leaves Vault");
+    }
+    app.restart().await;
+    assert_eq!(app.get("/tenants/acme/secrets/k", ROOT_TOKEN).await.body["value"], "transit-wrapped-value");
+    let r = app.get("/tenants/acme/integrations/svc/resolved", ROOT_TOKEN).await;
+    assert_eq!(r.body["config"]["api_key"], "transit-default");
+    app.bao = Some(bao);
+    app.bao.as_mut().expect("bao").stop();
+    let r = app.get("/tenants/acme/secrets/k", ROOT_TOKEN).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "vault_unavailable");
+    assert!(!app.logs().contains("transit-wrapped-value"));
+}

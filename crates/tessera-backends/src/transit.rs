@@ -1,0 +1,127 @@
+//! The `vault-transit` key provider (`TESSERA_KEYRING=vault-transit`): one
+//! Transit key per tenant (`<engine>/keys/<tenantId>`, created on first use
+//! as `aes256-gcm96`, as seed 001 describes) wraps that tenant's data keys.
+//! The key material never leaves Vault: Tessera sends a data key to
+//! `encrypt/<tenantId>` and gets `vault:v<N>:...` back, with associated data
+//! binding the wrap to tenant and data-key version.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tessera_core::ports::KeyProvider;
+use tessera_core::{ErrorKind, ServiceError};
+use tessera_crypto::{DataKey, WrappedDataKey};
+use tokio::sync::Mutex;
+use zeroize::Zeroizing;
+
+use crate::vault_client::{VaultClient, VaultConnection};
+
+/// The Transit key the start-up check value is made with.
+const CHECK_KEY: &str = "tessera-kek-check";
+const LABEL: &[u8] = b"tessera.dek-wrap.v1";
+
+/// Data keys wrapped by Vault Transit.
+pub struct TransitKeyProvider {
+    vault: VaultClient,
+    engine: String,
+    ensured: Mutex<HashSet<String>>,
+}
+
+impl TransitKeyProvider {
+    /// A provider on `<engine>` (`VAULT_TRANSIT_ENGINE`, default `transit`).
+    pub fn new(connection: VaultConnection, engine: String) -> Result<Self, String> {
+        Ok(Self { vault: VaultClient::new(connection)?, engine, ensured: Mutex::new(HashSet::new()) })
+    }
+
+    fn key_name(tenant: &str) -> &str {
+        if tenant.starts_with('\u{0}') {
+            CHECK_KEY
+        } else {
+            tenant
+        }
+    }
+
+    /// Creates the tenant's Transit key if it does not exist (idempotent in Vault).
+    async fn ensure_key(&self, name: &str) -> Result<(), ServiceError> {
+        if self.ensured.lock().await.contains(name) {
+            return Ok(());
+        }
+        let url = self.vault.url(&format!("{}/keys/{name}", self.engine));
+        let r = self.vault.call(Method::POST, &url, Some(json!({"type": "aes256-gcm96"}))).await?;
+        if !r.status.is_success() {
+            return Err(self.vault.unexpected("create a Transit key", &r));
+        }
+        self.ensured.lock().await.insert(name.to_owned());
+        Ok(())
+    }
+
+    fn aad(tenant: &str, version: u32) -> String {
+        let mut aad = Vec::with_capacity(LABEL.len() + tenant.len() + 6);
+        aad.extend_from_slice(LABEL);
+        aad.push(0);
+        aad.extend_from_slice(tenant.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(&version.to_be_bytes());
+        B64.encode(aad)
+    }
+}
+
+#[async_trait]
+impl KeyProvider for TransitKeyProvider {
+    fn kek_id(&self) -> String {
+        format!("vault-transit:{}", self.engine)
+    }
+
+    async fn wrap(&self, tenant: &str, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError> {
+        let name = Self::key_name(tenant);
+        self.ensure_key(name).await?;
+        let plaintext = Zeroizing::new(B64.encode(dek.expose_bytes()));
+        let body = json!({"plaintext": plaintext.as_str(), "associated_data": Self::aad(tenant, version)});
+        let url = self.vault.url(&format!("{}/encrypt/{name}", self.engine));
+        let r = self.vault.call(Method::POST, &url, Some(body)).await?;
+        match r.body["data"]["ciphertext"].as_str() {
+            Some(ct) if r.status.is_success() => Ok(WrappedDataKey(ct.to_owned())),
+            _ => Err(self.vault.unexpected("wrap a data key with Transit", &r)),
+        }
+    }
+
+    async fn unwrap(&self, tenant: &str, version: u32, wrapped: &WrappedDataKey) -> Result<DataKey, ServiceError> {
+        let name = Self::key_name(tenant);
+        let body = json!({"ciphertext": wrapped.0, "associated_data": Self::aad(tenant, version)});
+        let url = self.vault.url(&format!("{}/decrypt/{name}", self.engine));
+        let r = self.vault.call(Method::POST, &url, Some(body)).await?;
+        if r.status == StatusCode::BAD_REQUEST {
+            return Err(ServiceError::new(
+                ErrorKind::Integrity,
+                "wrong_master_key",
+                format!("Vault Transit could not unwrap the data key of tenant {tenant} (version {version}): wrong key or altered"),
+            ));
+        }
+        let Some(b64) = r.body["data"]["plaintext"].as_str().filter(|_| r.status.is_success()) else {
+            return Err(self.vault.unexpected("unwrap a data key with Transit", &r));
+        };
+        let bytes = Zeroizing::new(B64.decode(b64).map_err(|_| ServiceError::internal("Transit returned non-base64"))?);
+        DataKey::from_unwrapped(version, &bytes)
+            .map_err(|_| ServiceError::internal("Transit returned a key of the wrong size"))
+    }
+
+    async fn check_value(&self) -> Result<String, ServiceError> {
+        Ok(self.wrap("\u{0}check", 0, &DataKey::generate(0)).await?.0)
+    }
+
+    async fn verify_check_value(&self, check: &str) -> Result<(), ServiceError> {
+        match self.unwrap("\u{0}check", 0, &WrappedDataKey(check.to_owned())).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == ErrorKind::Integrity => Err(ServiceError::new(
+                ErrorKind::Integrity,
+                "wrong_master_key",
+                "the Vault Transit keys do not match the ones this store was created with (check VAULT_ADDR and VAULT_TRANSIT_ENGINE)",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
