@@ -228,6 +228,25 @@ impl SecretStore for FileSecrets {
         .await
     }
 
+    async fn replace_ciphertext(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        version: u32,
+        ciphertext: &str,
+    ) -> Result<(), ServiceError> {
+        self.change(|s| {
+            s.change(tenant, path, &[version], |v| {
+                if v.ciphertext.is_some() {
+                    v.ciphertext = Some(ciphertext.to_owned());
+                }
+            });
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_paths(&self, _tx: &mut dyn StoreTx, tenant: &str, prefix: &str) -> Result<Vec<String>, ServiceError> {
         Ok(self.state.lock().await.paths(tenant, prefix))
     }

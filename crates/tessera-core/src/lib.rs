@@ -14,6 +14,7 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod keyring;
+pub mod migrate;
 pub mod ports;
 pub mod schema;
 pub mod secret_json;

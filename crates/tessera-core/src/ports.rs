@@ -108,6 +108,17 @@ pub struct ConnectionRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// What reading a tenant's connection needs, fetched in one statement.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    /// Whether the tenant exists.
+    pub tenant_exists: bool,
+    /// The integration, if registered.
+    pub integration: Option<IntegrationRecord>,
+    /// The tenant's connection to it, if any.
+    pub connection: Option<ConnectionRecord>,
+}
+
 /// The head of a versioned secret.
 #[derive(Debug, Clone)]
 pub struct SecretRecord {
@@ -212,8 +223,16 @@ pub struct AuditFilter {
 pub trait MetadataStore: Send + Sync {
     /// Opens a read-write transaction.
     async fn begin_write(&self) -> StoreResult<Box<dyn StoreTx>>;
-    /// Opens a transaction for reads only.
+    /// Opens a transaction for reads only: every statement sees one snapshot
+    /// (on SQLite; PostgreSQL runs it at READ COMMITTED).
     async fn begin_read(&self) -> StoreResult<Box<dyn StoreTx>>;
+    /// A handle for reads without a transaction: each statement sees the
+    /// latest committed data, with no snapshot across statements. Cheaper than
+    /// [`MetadataStore::begin_read`] (no BEGIN/COMMIT); for request paths whose
+    /// statements do not need to agree with each other. Never for writes.
+    async fn read(&self) -> StoreResult<Box<dyn StoreTx>> {
+        self.begin_read().await
+    }
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`.
@@ -294,6 +313,8 @@ pub trait IntegrationRepo {
 pub trait ConnectionRepo {
     /// One connection.
     async fn get_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<Option<ConnectionRecord>>;
+    /// Whether the tenant exists, the integration, and the connection, in one statement.
+    async fn get_connection_context(&mut self, tenant: &str, integration: &str) -> StoreResult<ConnectionContext>;
     /// Inserts or replaces.
     async fn upsert_connection(&mut self, c: &ConnectionRecord) -> StoreResult<()>;
     /// A tenant's connections.
@@ -327,6 +348,13 @@ pub trait SecretRepo {
         path: &str,
         version: u32,
     ) -> StoreResult<Option<SecretVersionRecord>>;
+    /// The head row with its current version, in one statement; the version
+    /// is none if its row is missing.
+    async fn get_secret_latest(
+        &mut self,
+        tenant: &str,
+        path: &str,
+    ) -> StoreResult<Option<(SecretRecord, Option<SecretVersionRecord>)>>;
     /// Every kept version, oldest first.
     async fn list_secret_versions(&mut self, tenant: &str, path: &str) -> StoreResult<Vec<SecretVersionRecord>>;
     /// Sets or clears `deleted_at` of one version.
@@ -336,6 +364,14 @@ pub trait SecretRepo {
         path: &str,
         version: u32,
         at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    /// Replaces the ciphertext of one version (rewrap).
+    async fn set_version_ciphertext(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        version: u32,
+        ciphertext: &str,
     ) -> StoreResult<()>;
     /// Erases the ciphertext of one version.
     async fn destroy_version(&mut self, tenant: &str, path: &str, version: u32) -> StoreResult<()>;

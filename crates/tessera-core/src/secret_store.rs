@@ -56,6 +56,19 @@ pub trait SecretStore: Send + Sync {
         version: u32,
     ) -> Result<Option<SecretVersionRecord>, ServiceError>;
 
+    /// The head of a secret with its current version (none if that version
+    /// is missing). Backends that can fetch both at once override this.
+    async fn latest(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Option<(SecretRecord, Option<SecretVersionRecord>)>, ServiceError> {
+        let Some(head) = self.head(tx, tenant, path).await? else { return Ok(None) };
+        let current = self.version(tx, tenant, path, head.current_version).await?;
+        Ok(Some((head, current)))
+    }
+
     /// Every kept version, oldest first.
     async fn versions(
         &self,
@@ -104,6 +117,23 @@ pub trait SecretStore: Send + Sync {
 
     /// Removes every secret whose path starts with `prefix`, in every tenant.
     async fn remove_prefix(&self, tx: &mut dyn StoreTx, prefix: &str) -> Result<(), ServiceError>;
+
+    /// Replaces the ciphertext of one version in place (rewrap to a newer
+    /// data key; the plaintext is unchanged). Backends whose versions are
+    /// immutable refuse.
+    async fn replace_ciphertext(
+        &self,
+        _tx: &mut dyn StoreTx,
+        _tenant: &str,
+        _path: &str,
+        _version: u32,
+        _ciphertext: &str,
+    ) -> Result<(), ServiceError> {
+        Err(ServiceError::conflict(
+            "rewrap_unsupported",
+            format!("the {} backend keeps versions immutable; values cannot be rewrapped in place", self.name()),
+        ))
+    }
 
     /// Removes every secret of a tenant (after the tenant and its data keys
     /// are gone, so what is left is unreadable ciphertext).
@@ -156,6 +186,16 @@ impl SecretStore for DatabaseSecrets {
         version: u32,
     ) -> Result<Option<SecretVersionRecord>, ServiceError> {
         Ok(tx.get_secret_version(tenant, path, version).await?)
+    }
+
+    async fn latest(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Option<(SecretRecord, Option<SecretVersionRecord>)>, ServiceError> {
+        // One statement instead of head then version.
+        Ok(tx.get_secret_latest(tenant, path).await?)
     }
 
     async fn versions(
@@ -242,6 +282,17 @@ impl SecretStore for DatabaseSecrets {
     async fn remove_prefix(&self, tx: &mut dyn StoreTx, prefix: &str) -> Result<(), ServiceError> {
         tx.delete_secrets_with_prefix(prefix).await?;
         Ok(())
+    }
+
+    async fn replace_ciphertext(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+        version: u32,
+        ciphertext: &str,
+    ) -> Result<(), ServiceError> {
+        Ok(tx.set_version_ciphertext(tenant, path, version, ciphertext).await?)
     }
 
     async fn remove_tenant(&self, _tenant: &str) -> Result<(), ServiceError> {

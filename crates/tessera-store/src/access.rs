@@ -105,7 +105,10 @@ const AUDIT_COLUMNS: usize = 13;
 const AUDIT_ROWS_PER_INSERT: usize = 64;
 
 /// `INSERT ... VALUES ($1..$13), ($14..$26), ...` for `rows` rows (placeholders only).
-fn audit_insert_sql(rows: usize) -> String {
+/// SQLite gets anonymous `?` placeholders, bound in order: finding a numbered
+/// one by name is a linear scan, which for hundreds of parameters costs
+/// quadratic time at every bind.
+fn audit_insert_sql(d: Dialect, rows: usize) -> String {
     let mut sql = format!("INSERT INTO audit_events ({AUDIT_COLS}) VALUES ");
     for r in 0..rows {
         if r > 0 {
@@ -116,7 +119,10 @@ fn audit_insert_sql(rows: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("${}", r * AUDIT_COLUMNS + c + 1));
+            match d {
+                Dialect::Sqlite => sql.push('?'),
+                Dialect::Postgres => sql.push_str(&format!("${}", r * AUDIT_COLUMNS + c + 1)),
+            }
         }
         sql.push(')');
     }
@@ -139,7 +145,7 @@ impl AuditRepo for SqlTx {
         let Some(last) = events.last() else { return Ok(()) };
         // Multi-row inserts: a group commit of hundreds of events is a few statements.
         for chunk in events.chunks(AUDIT_ROWS_PER_INSERT) {
-            let sql = audit_insert_sql(chunk.len());
+            let sql = audit_insert_sql(self.dialect, chunk.len());
             let mut q = sqlx::query(&sql);
             for e in chunk {
                 q = q

@@ -1,11 +1,15 @@
 //! The integration registry and tenant connections.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tessera_core::ports::{ConnectionRecord, ConnectionRepo, IntegrationRecord, IntegrationRepo, StoreResult};
+use tessera_core::ports::{
+    ConnectionContext, ConnectionRecord, ConnectionRepo, IntegrationRecord, IntegrationRepo, StoreResult,
+};
 
 use crate::tx::{json_map, json_value, map_err, micros, opt_time, time, to_json, SqlTx};
 use crate::Dialect;
@@ -24,18 +28,53 @@ fn integration(row: &AnyRow) -> StoreResult<IntegrationRecord> {
     })
 }
 
+/// The columns of a connection row, in [`ConnectionRecord`]'s field order.
+type ConnectionCols = [&'static str; 10];
+
+/// As [`connection_select`] names them.
+const CONNECTION_COLS: ConnectionCols = [
+    "tenant_id",
+    "integration_key",
+    "config",
+    "config_meta",
+    "is_enabled",
+    "health_status",
+    "last_health_check",
+    "created_at",
+    "updated_at",
+    "last_used_at",
+];
+
+/// As [`context_select`] names them, beside the integration's columns.
+const CONTEXT_CONNECTION_COLS: ConnectionCols = [
+    "c_tenant_id",
+    "c_integration_key",
+    "c_config",
+    "c_config_meta",
+    "c_is_enabled",
+    "c_health_status",
+    "c_last_health_check",
+    "c_created_at",
+    "c_updated_at",
+    "c_last_used_at",
+];
+
 fn connection(row: &AnyRow) -> StoreResult<ConnectionRecord> {
+    connection_from(row, &CONNECTION_COLS)
+}
+
+fn connection_from(row: &AnyRow, c: &ConnectionCols) -> StoreResult<ConnectionRecord> {
     Ok(ConnectionRecord {
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
-        integration_key: row.try_get("integration_key").map_err(map_err)?,
-        config: json_map(&row.try_get::<String, _>("config").map_err(map_err)?)?,
-        config_meta: json_map(&row.try_get::<String, _>("config_meta").map_err(map_err)?)?,
-        is_enabled: row.try_get::<i64, _>("is_enabled").map_err(map_err)? == 1,
-        health_status: row.try_get("health_status").map_err(map_err)?,
-        last_health_check: opt_time(row.try_get("last_health_check").map_err(map_err)?),
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
-        updated_at: time(row.try_get("updated_at").map_err(map_err)?),
-        last_used_at: opt_time(row.try_get("last_used_at").map_err(map_err)?),
+        tenant_id: row.try_get(c[0]).map_err(map_err)?,
+        integration_key: row.try_get(c[1]).map_err(map_err)?,
+        config: json_map(&row.try_get::<String, _>(c[2]).map_err(map_err)?)?,
+        config_meta: json_map(&row.try_get::<String, _>(c[3]).map_err(map_err)?)?,
+        is_enabled: row.try_get::<i64, _>(c[4]).map_err(map_err)? == 1,
+        health_status: row.try_get(c[5]).map_err(map_err)?,
+        last_health_check: opt_time(row.try_get(c[6]).map_err(map_err)?),
+        created_at: time(row.try_get(c[7]).map_err(map_err)?),
+        updated_at: time(row.try_get(c[8]).map_err(map_err)?),
+        last_used_at: opt_time(row.try_get(c[9]).map_err(map_err)?),
     })
 }
 
@@ -57,6 +96,34 @@ fn connection_select(d: Dialect) -> String {
         d.json_col("config_meta"),
     )
 }
+
+/// One row whatever exists: the tenant's id, the integration's columns as
+/// [`integration_select`] names them, and the connection's as
+/// [`CONTEXT_CONNECTION_COLS`] names them; NULLs for what is missing.
+fn context_select(d: Dialect) -> String {
+    format!(
+        "SELECT t.id AS t_id, \
+         i.integration_key AS integration_key, i.name AS name, i.category AS category, i.auth_type AS auth_type, \
+         {} AS config_schema, {} AS defaults, {} AS defaults_meta, i.created_at AS created_at, \
+         i.updated_at AS updated_at, \
+         c.tenant_id AS c_tenant_id, c.integration_key AS c_integration_key, {} AS c_config, \
+         {} AS c_config_meta, c.is_enabled AS c_is_enabled, c.health_status AS c_health_status, \
+         c.last_health_check AS c_last_health_check, c.created_at AS c_created_at, c.updated_at AS c_updated_at, \
+         c.last_used_at AS c_last_used_at \
+         FROM (SELECT 1 AS one) AS k \
+         LEFT JOIN tenants t ON t.id = $1 \
+         LEFT JOIN integrations i ON i.integration_key = $2 \
+         LEFT JOIN connections c ON c.tenant_id = $1 AND c.integration_key = $2",
+        d.json_col("i.config_schema"),
+        d.json_col("i.defaults"),
+        d.json_col("i.defaults_meta"),
+        d.json_col("c.config"),
+        d.json_col("c.config_meta"),
+    )
+}
+
+static CONTEXT_SQLITE: LazyLock<String> = LazyLock::new(|| context_select(Dialect::Sqlite));
+static CONTEXT_POSTGRES: LazyLock<String> = LazyLock::new(|| context_select(Dialect::Postgres));
 
 #[async_trait]
 impl IntegrationRepo for SqlTx {
@@ -138,6 +205,24 @@ impl ConnectionRepo for SqlTx {
         let row =
             sqlx::query(&sql).bind(tenant).bind(integration).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
         row.as_ref().map(connection).transpose()
+    }
+
+    async fn get_connection_context(&mut self, tenant: &str, key: &str) -> StoreResult<ConnectionContext> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => CONTEXT_SQLITE.as_str(),
+            Dialect::Postgres => CONTEXT_POSTGRES.as_str(),
+        };
+        let row = sqlx::query(sql).bind(tenant).bind(key).fetch_one(&mut *self.tx).await.map_err(map_err)?;
+        let present = |col: &str| row.try_get::<Option<String>, _>(col).map(|v| v.is_some()).map_err(map_err);
+        Ok(ConnectionContext {
+            tenant_exists: present("t_id")?,
+            integration: if present("integration_key")? { Some(integration(&row)?) } else { None },
+            connection: if present("c_tenant_id")? {
+                Some(connection_from(&row, &CONTEXT_CONNECTION_COLS)?)
+            } else {
+                None
+            },
+        })
     }
 
     async fn upsert_connection(&mut self, c: &ConnectionRecord) -> StoreResult<()> {

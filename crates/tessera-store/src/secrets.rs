@@ -107,6 +107,41 @@ impl SecretRepo for SqlTx {
         row.as_ref().map(version).transpose()
     }
 
+    async fn get_secret_latest(
+        &mut self,
+        tenant: &str,
+        path: &str,
+    ) -> StoreResult<Option<(SecretRecord, Option<SecretVersionRecord>)>> {
+        // LEFT JOIN: a head whose current version row is missing still answers.
+        let row = sqlx::query(
+            "SELECT s.tenant_id AS tenant_id, s.path AS path, s.current_version AS current_version, \
+             s.max_versions AS max_versions, s.created_at AS created_at, s.updated_at AS updated_at, \
+             v.version AS version, v.kind AS kind, v.ciphertext AS ciphertext, v.created_at AS v_created_at, \
+             v.created_by AS created_by, v.deleted_at AS deleted_at \
+             FROM secrets s LEFT JOIN secret_versions v \
+             ON v.tenant_id = s.tenant_id AND v.path = s.path AND v.version = s.current_version \
+             WHERE s.tenant_id = $1 AND s.path = $2",
+        )
+        .bind(tenant)
+        .bind(path)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let current = match row.try_get::<Option<i64>, _>("version").map_err(map_err)? {
+            None => None,
+            Some(v) => Some(SecretVersionRecord {
+                version: u32::try_from(v).unwrap_or(0),
+                kind: row.try_get("kind").map_err(map_err)?,
+                ciphertext: row.try_get("ciphertext").map_err(map_err)?,
+                created_at: time(row.try_get("v_created_at").map_err(map_err)?),
+                created_by: row.try_get("created_by").map_err(map_err)?,
+                deleted_at: opt_time(row.try_get("deleted_at").map_err(map_err)?),
+            }),
+        };
+        Ok(Some((head(&row)?, current)))
+    }
+
     async fn list_secret_versions(&mut self, tenant: &str, path: &str) -> StoreResult<Vec<SecretVersionRecord>> {
         let sql =
             format!("SELECT {VERSION_COLS} FROM secret_versions WHERE tenant_id = $1 AND path = $2 ORDER BY version");
@@ -126,6 +161,18 @@ impl SecretRepo for SqlTx {
             .bind(path)
             .bind(i64::from(v))
             .bind(at.map(micros))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_version_ciphertext(&mut self, tenant: &str, path: &str, v: u32, ciphertext: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE secret_versions SET ciphertext = $4 WHERE tenant_id = $1 AND path = $2 AND version = $3")
+            .bind(tenant)
+            .bind(path)
+            .bind(i64::from(v))
+            .bind(ciphertext)
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;

@@ -1,23 +1,62 @@
-//! One transaction over every repository, and the helpers rows share.
+//! One handle over every repository (a transaction, or a plain pooled
+//! connection for reads), and the helpers rows share.
+
+use std::ops::{Deref, DerefMut};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use sqlx::pool::PoolConnection;
+use sqlx::AnyConnection;
 use sqlx::{Any, Transaction};
 use tessera_core::ports::{StoreError, StoreResult, StoreTx};
 
 use crate::Dialect;
 
-/// A transaction; dropped without commit, it rolls back.
+/// What a [`SqlTx`] runs its statements on. Both dereference to the
+/// connection, so repository methods use `&mut *self.tx` either way.
+pub(crate) enum Conn {
+    /// A transaction; dropped without commit, it rolls back.
+    Tx(Transaction<'static, Any>),
+    /// A pooled connection in autocommit mode (no BEGIN/COMMIT): each statement
+    /// sees the latest committed data. For reads only.
+    Plain(PoolConnection<Any>),
+}
+
+impl Deref for Conn {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Self::Tx(tx) => tx,
+            Self::Plain(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Self::Tx(tx) => tx,
+            Self::Plain(conn) => conn,
+        }
+    }
+}
+
+/// The handle behind [`StoreTx`].
 pub(crate) struct SqlTx {
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: Conn,
     pub(crate) dialect: Dialect,
 }
 
 #[async_trait]
 impl StoreTx for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.tx.commit().await.map_err(map_err)
+        match self.tx {
+            Conn::Tx(tx) => tx.commit().await.map_err(map_err),
+            // Nothing to commit; dropping it returns the connection to the pool.
+            Conn::Plain(_) => Ok(()),
+        }
     }
 }
 

@@ -27,6 +27,9 @@ enum Command {
     },
     /// Imports secrets encrypted by another system (one JSON object a line).
     Import(crate::import::ImportArgs),
+    /// Copies every tenant's secrets (all kept versions) from one credential
+    /// backend to another; idempotent. Exits 1 on conflicts or a verify difference.
+    Migrate(Box<crate::migrate::MigrateArgs>),
     /// Key operations.
     Keys {
         #[command(subcommand)]
@@ -53,6 +56,13 @@ enum KeysCommand {
     },
     /// Deletes wraps under retired master keys, once every server runs with the new key.
     PruneWraps,
+    /// Re-encrypts stored values under each tenant's newest data key (after
+    /// `POST /tenants/{id}/keys/rotate`), one secret per transaction. Resumable.
+    Rewrap {
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backfill { dry_run } => crate::backfill::run(dry_run).await,
         Command::Import(args) => crate::import::run(args).await,
+        Command::Migrate(args) => crate::migrate::run(*args).await,
         Command::Keys { command } => crate::keys::run(command_args(command)).await,
         Command::Audit { command: AuditCommand::Verify } => {
             let settings = Settings::from_env_store_only()?;
@@ -87,5 +98,6 @@ fn command_args(c: KeysCommand) -> crate::keys::KeysAction {
             crate::keys::KeysAction::RotateMaster { new_key_file, batch }
         }
         KeysCommand::PruneWraps => crate::keys::KeysAction::PruneWraps,
+        KeysCommand::Rewrap { tenant } => crate::keys::KeysAction::Rewrap { tenant },
     }
 }

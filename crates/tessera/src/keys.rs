@@ -15,6 +15,7 @@ use crate::settings::Settings;
 pub enum KeysAction {
     RotateMaster { new_key_file: PathBuf, batch: i64 },
     PruneWraps,
+    Rewrap { tenant: Option<String> },
 }
 
 pub async fn run(action: KeysAction) -> anyhow::Result<ExitCode> {
@@ -43,6 +44,19 @@ pub async fn run(action: KeysAction) -> anyhow::Result<ExitCode> {
                 "Start every server with the new key now (TESSERA_MASTER_KEY); then run `tessera keys prune-wraps` \
                  to delete the wraps under the old key."
             );
+        }
+        KeysAction::Rewrap { tenant } => {
+            let started = std::time::Instant::now();
+            let progress = |r: &tessera_core::service::RewrapReport| {
+                if r.secrets.is_multiple_of(100) {
+                    eprintln!("rewrap: {} secrets, {} versions rewrapped", r.secrets, r.rewrapped);
+                }
+            };
+            let report =
+                svc.rewrap(&ctx, tenant.as_deref(), &progress).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
+            eprintln!("rewrap: done in {secs:.2} s ({:.0} versions/s)", report.rewrapped as f64 / secs);
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         KeysAction::PruneWraps => {
             let n = svc.prune_key_wraps(&ctx).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;

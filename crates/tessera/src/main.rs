@@ -5,6 +5,7 @@ mod backfill;
 mod cli;
 mod import;
 mod keys;
+mod migrate;
 mod serve;
 mod service;
 mod settings;

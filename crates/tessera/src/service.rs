@@ -48,12 +48,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         .await
         .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
     let backend = std::mem::replace(&mut settings.backend, Backend::Database);
-    let secrets: Arc<dyn SecretStore> = match backend {
-        Backend::Database => Arc::new(DatabaseSecrets),
-        Backend::File(path) => Arc::new(FileSecrets::open(&path).map_err(anyhow::Error::msg)?),
-        Backend::Vault(v) => Arc::new(VaultSecrets::new(v).map_err(anyhow::Error::msg)?),
-        Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?),
-    };
+    let secrets = open_backend(backend)?;
     tracing::info!(backend = secrets.name(), "credential backend");
     let opts = TesseraOptions {
         max_versions: settings.max_versions,
@@ -62,4 +57,14 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         ..TesseraOptions::default()
     };
     Tessera::open(Arc::new(store), provider, secrets, opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))
+}
+
+/// Opens a credential backend (nothing is contacted yet for `vault`).
+pub fn open_backend(backend: Backend) -> anyhow::Result<Arc<dyn SecretStore>> {
+    Ok(match backend {
+        Backend::Database => Arc::new(DatabaseSecrets),
+        Backend::File(path) => Arc::new(FileSecrets::open(&path).map_err(anyhow::Error::msg)?),
+        Backend::Vault(v) => Arc::new(VaultSecrets::new(v).map_err(anyhow::Error::msg)?),
+        Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?),
+    })
 }

@@ -7,11 +7,12 @@ use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 use super::configs::{apply_change, check_required, mask_secret_fields};
+use super::integrations::no_integration;
 use super::{ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
-use crate::ports::ConnectionRecord;
+use crate::ports::{ConnectionRecord, IntegrationRecord, StoreTx};
 use crate::schema::ConfigSchema;
 use crate::secret_json::SecretJson;
 
@@ -82,11 +83,8 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
-        let mut tx = self.store.begin_read().await?;
-        Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let integration = Self::require_integration(tx.as_mut(), &key).await?;
-        let mut conn =
-            tx.get_connection(tenant.as_str(), key.as_str()).await?.ok_or_else(|| no_connection(&tenant, &key))?;
+        let mut tx = self.store.read().await?;
+        let (integration, mut conn) = Self::require_connection(tx.as_mut(), &tenant, &key).await?;
         tx.commit().await?;
         mask_secret_fields(&ConfigSchema::from_stored(&integration.config_schema)?, &mut conn.config);
         Ok(conn.into())
@@ -172,10 +170,10 @@ impl Tessera {
     }
 
     async fn resolve_inner(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
-        let mut tx = self.store.begin_read().await?;
-        Self::require_tenant(tx.as_mut(), tenant).await?;
-        let integration = Self::require_integration(tx.as_mut(), key).await?;
-        let conn = tx.get_connection(tenant.as_str(), key.as_str()).await?.ok_or_else(|| no_connection(tenant, key))?;
+        // No snapshot needed (as on PostgreSQL at READ COMMITTED): each secret
+        // is read head and version in one statement.
+        let mut tx = self.store.read().await?;
+        let (integration, conn) = Self::require_connection(tx.as_mut(), tenant, key).await?;
         if !conn.is_enabled {
             return Err(ServiceError::conflict(
                 "connection_disabled",
@@ -187,6 +185,23 @@ impl Tessera {
             self.merge_resolved(tx.as_mut(), &integration, &schema, tenant, (&conn.config, &conn.config_meta)).await?;
         tx.commit().await?;
         Ok(doc)
+    }
+
+    /// The integration and the tenant's connection to it, in one statement;
+    /// the errors of `require_tenant`, `require_integration` and a missing
+    /// connection, in that order.
+    async fn require_connection(
+        tx: &mut dyn StoreTx,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+    ) -> Result<(IntegrationRecord, ConnectionRecord), ServiceError> {
+        let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
+        if !found.tenant_exists {
+            return Err(ServiceError::tenant_not_found());
+        }
+        let integration = found.integration.ok_or_else(|| no_integration(key))?;
+        let conn = found.connection.ok_or_else(|| no_connection(tenant, key))?;
+        Ok((integration, conn))
     }
 
     /// `GET /integrations/{key}/connections?config.<field>=<value>` (admin):

@@ -204,10 +204,13 @@ impl Tessera {
         tx: &mut dyn StoreTx,
         key: &IntegrationKey,
     ) -> Result<IntegrationRecord, ServiceError> {
-        tx.get_integration(key.as_str())
-            .await?
-            .ok_or_else(|| ServiceError::not_found("integration_not_found", format!("no integration {key}")))
+        tx.get_integration(key.as_str()).await?.ok_or_else(|| no_integration(key))
     }
+}
+
+/// The error for an integration that is not registered.
+pub(crate) fn no_integration(key: &IntegrationKey) -> ServiceError {
+    ServiceError::not_found("integration_not_found", format!("no integration {key}"))
 }
 
 fn masked_defaults(record: &IntegrationRecord, schema: &ConfigSchema) -> DefaultsView {

@@ -126,3 +126,81 @@ impl Tessera {
         Ok(n)
     }
 }
+
+/// What a rewrap did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewrapReport {
+    /// Tenants looked at.
+    pub tenants: u64,
+    /// Secrets looked at.
+    pub secrets: u64,
+    /// Versions re-encrypted under their tenant's newest data key.
+    pub rewrapped: u64,
+    /// Versions already under the newest key (or destroyed).
+    pub current: u64,
+}
+
+impl Tessera {
+    /// Re-encrypts every kept secret version of every tenant (or one) under
+    /// the tenant's newest data key, one transaction per secret. Resumable
+    /// and idempotent: only ciphertexts under an older key are touched.
+    pub async fn rewrap(
+        &self,
+        ctx: &Ctx,
+        tenant: Option<&str>,
+        progress: &(dyn Fn(&RewrapReport) + Sync),
+    ) -> Result<RewrapReport, ServiceError> {
+        self.allow_admin(ctx).await?;
+        let mut tx = self.store.begin_read().await?;
+        let tenants: Vec<String> = match tenant {
+            Some(t) => {
+                let id = TenantId::parse(t)?;
+                Self::require_tenant(tx.as_mut(), &id).await?;
+                vec![id.to_string()]
+            }
+            None => {
+                let mut all: Vec<String> = tx.list_tenants().await?.into_iter().map(|t| t.id).collect();
+                all.push(crate::ids::PLATFORM_TENANT.to_owned());
+                all
+            }
+        };
+        tx.commit().await?;
+        let mut report = RewrapReport::default();
+        for t in &tenants {
+            report.tenants += 1;
+            let mut tx = self.store.begin_read().await?;
+            let paths = self.secrets.list_paths(tx.as_mut(), t, "").await?;
+            let latest = tx.latest_data_key_version(t).await?.unwrap_or(0);
+            tx.commit().await?;
+            for path in paths {
+                report.secrets += 1;
+                let mut tx = self.store.begin_write().await?;
+                let mut changed = 0;
+                for v in self.secrets.versions(tx.as_mut(), t, &path).await? {
+                    let Some(full) = self.secrets.version(tx.as_mut(), t, &path, v.version).await? else { continue };
+                    let Some(ct) = full.ciphertext.as_deref() else {
+                        report.current += 1;
+                        continue;
+                    };
+                    if tessera_crypto::ciphertext_key_version(ct).is_ok_and(|kv| kv >= latest) {
+                        report.current += 1;
+                        continue;
+                    }
+                    let plain = self.keyring.decrypt(tx.as_mut(), t, &path, &full.kind, ct).await?;
+                    let fresh = self.keyring.encrypt(tx.as_mut(), t, &path, &full.kind, &plain).await?;
+                    self.secrets.replace_ciphertext(tx.as_mut(), t, &path, v.version, &fresh).await?;
+                    changed += 1;
+                }
+                if changed > 0 {
+                    let resource = format!("tenants/{t}/secrets/{path}?rewrapped={changed}");
+                    append_in_tx(tx.as_mut(), vec![ctx.event("key.rewrap", Some(t), resource, "success")]).await?;
+                }
+                tx.commit().await?;
+                report.rewrapped += changed;
+                progress(&report);
+            }
+        }
+        Ok(report)
+    }
+}

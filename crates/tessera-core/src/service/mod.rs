@@ -24,7 +24,7 @@ pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
 pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
 pub use integrations::IntegrationInput;
-pub use keys::MasterRotation;
+pub use keys::{MasterRotation, RewrapReport};
 pub use secrets::{SecretPayload, SecretWrite};
 pub use views::*;
 
@@ -156,6 +156,21 @@ impl Tessera {
         self.store.backend_name()
     }
 
+    /// The metadata store (for offline admin commands such as `migrate`).
+    pub fn metadata_store(&self) -> &Arc<dyn MetadataStore> {
+        &self.store
+    }
+
+    /// The credential backend in use.
+    pub fn secret_store(&self) -> &Arc<dyn SecretStore> {
+        &self.secrets
+    }
+
+    /// The keyring (for offline admin commands such as `migrate`).
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// Readiness: the store answers and the key provider works.
     pub async fn ready(&self) -> Result<(), ServiceError> {
         self.store.ping().await?;
@@ -197,7 +212,7 @@ impl Tessera {
         if let Some(hit) = self.principals.get(&hash) {
             return Ok(hit);
         }
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.read().await?;
         let found = tx.find_api_key_by_hash(&hash).await?;
         tx.commit().await?;
         let principal = match found {

@@ -91,13 +91,19 @@ impl Tessera {
         path: &str,
         version: Option<u32>,
     ) -> Result<Revealed, ServiceError> {
-        let head = self
-            .secrets
-            .head(tx, tenant, path)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("secret_not_found", format!("no secret at {path}")))?;
-        let wanted = version.unwrap_or(head.current_version);
-        let v = self.secrets.version(tx, tenant, path, wanted).await?.ok_or_else(|| {
+        let no_secret = || ServiceError::not_found("secret_not_found", format!("no secret at {path}"));
+        let (wanted, found) = match version {
+            // The newest version: head and version in one step where the backend can.
+            None => {
+                let (head, current) = self.secrets.latest(tx, tenant, path).await?.ok_or_else(no_secret)?;
+                (head.current_version, current)
+            }
+            Some(wanted) => {
+                self.secrets.head(tx, tenant, path).await?.ok_or_else(no_secret)?;
+                (wanted, self.secrets.version(tx, tenant, path, wanted).await?)
+            }
+        };
+        let v = found.ok_or_else(|| {
             ServiceError::not_found(
                 "version_not_found",
                 format!("{path} has no version {wanted} (it may have been pruned)"),
@@ -173,7 +179,7 @@ impl Tessera {
         self.allow_tenant(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
         let resource = secret_resource(&tenant, &path);
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.read().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let read = self.read_version(tx.as_mut(), tenant.as_str(), path.as_str(), version).await;
         tx.commit().await?;

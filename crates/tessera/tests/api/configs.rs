@@ -74,6 +74,51 @@ async fn a_secret_default_round_trips_through_the_resolved_view(app: TestApp) {
     app.assert_plaintext_absent(&["my-secret-api-key"], &[&app.get("/configs", ROOT_TOKEN).await]).await;
 }
 
+/// The resolved view and the connection view read tenant, integration and
+/// connection in one statement; the errors keep their order.
+async fn what_is_missing_is_named_in_order_and_a_disabled_connection_is_refused(app: TestApp) {
+    secret_integration(&app, "ordered").await;
+    app.tenant("org1").await;
+    app.tenant("org2").await;
+    let code = |r: &crate::helpers::Resp| (r.status, r.body["error"]["code"].as_str().map(str::to_owned));
+    let not_found = |c: &str| (StatusCode::NOT_FOUND, Some(c.to_owned()));
+    for suffix in ["", "/resolved"] {
+        let r = app.get(&format!("/tenants/ghost/integrations/nope{suffix}"), ROOT_TOKEN).await;
+        assert_eq!(code(&r), not_found("tenant_not_found"), "{suffix}: {}", r.text);
+        let r = app.get(&format!("/tenants/ghost/integrations/ordered{suffix}"), ROOT_TOKEN).await;
+        assert_eq!(code(&r), not_found("tenant_not_found"), "{suffix}: {}", r.text);
+        let r = app.get(&format!("/tenants/org1/integrations/nope{suffix}"), ROOT_TOKEN).await;
+        assert_eq!(code(&r), not_found("integration_not_found"), "{suffix}: {}", r.text);
+        let r = app.get(&format!("/tenants/org1/integrations/ordered{suffix}"), ROOT_TOKEN).await;
+        assert_eq!(code(&r), not_found("connection_not_found"), "{suffix}: {}", r.text);
+    }
+    let config = json!({"config": {"base_url": "https://one", "api_key": "ordered-secret-1"}, "isEnabled": false});
+    let r = app.put("/tenants/org1/integrations/ordered/config", ROOT_TOKEN, config).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.get("/tenants/org2/integrations/ordered/resolved", ROOT_TOKEN).await;
+    assert_eq!(code(&r), not_found("connection_not_found"), "another tenant's connection is not found: {}", r.text);
+    let r = app.get("/tenants/org1/integrations/ordered", ROOT_TOKEN).await;
+    assert_eq!((r.status, &r.body["isEnabled"]), (StatusCode::OK, &json!(false)), "{}", r.text);
+    assert_eq!(r.body["config"], json!({"base_url": "https://one"}));
+    let r = app.get("/tenants/org1/integrations/ordered/resolved", ROOT_TOKEN).await;
+    assert_eq!(code(&r), (StatusCode::CONFLICT, Some("connection_disabled".to_owned())), "{}", r.text);
+    let r = app
+        .put("/tenants/org1/integrations/ordered/config", ROOT_TOKEN, json!({"config": {}, "isEnabled": true}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.get("/tenants/org1/integrations/ordered/resolved", ROOT_TOKEN).await;
+    assert_eq!(r.body["config"], json!({"base_url": "https://one", "api_key": "ordered-secret-1"}), "{}", r.text);
+    // A new version of the secret is what the next read sees.
+    app.put(
+        "/tenants/org1/integrations/ordered/config",
+        ROOT_TOKEN,
+        json!({"config": {"api_key": "ordered-secret-2"}}),
+    )
+    .await;
+    let r = app.get("/tenants/org1/integrations/ordered/resolved", ROOT_TOKEN).await;
+    assert_eq!(r.body["config"]["api_key"], "ordered-secret-2", "{}", r.text);
+}
+
 async fn a_tenant_secret_override_wins_while_base_url_comes_from_the_default(app: TestApp) {
     secret_integration(&app, "override").await;
     app.tenant("org1").await;
@@ -369,6 +414,7 @@ on_every_store!(
     a_field_that_becomes_secret_is_masked_at_once_and_backfill_encrypts_it,
     secret_defaults_are_encrypted_and_masked_with_type_secret,
     a_secret_default_round_trips_through_the_resolved_view,
+    what_is_missing_is_named_in_order_and_a_disabled_connection_is_refused,
     a_tenant_secret_override_wins_while_base_url_comes_from_the_default,
     the_langfuse_example_of_seed_000_works_as_documented,
     wrong_types_unknown_fields_and_missing_requirements_change_nothing,

@@ -88,4 +88,52 @@ async fn rotating_the_master_key_rewraps_every_data_key_while_reads_go_on(mut ap
     assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
 }
 
+async fn rewrap_moves_every_value_to_the_newest_tenant_key_and_is_idempotent(mut app: TestApp) {
+    app.tenant("acme").await;
+    app.tenant("beta").await;
+    app.integration("svc", json!([{"key": "api_key", "type": "secret"}])).await;
+    app.put("/tenants/acme/integrations/svc/config", ROOT_TOKEN, json!({"config": {"api_key": "rewrap-config"}})).await;
+    for v in ["one", "two", "three"] {
+        app.put("/tenants/acme/secrets/s", ROOT_TOKEN, json!({"value": format!("rewrap-{v}")})).await;
+    }
+    app.put("/tenants/beta/secrets/s", ROOT_TOKEN, json!({"value": "beta-untouched"})).await;
+    app.post("/tenants/acme/secrets/s:destroy", ROOT_TOKEN, json!({"versions": [1]})).await;
+    assert_eq!(app.post("/tenants/acme/keys/rotate", ROOT_TOKEN, json!({})).await.status, StatusCode::OK);
+    app.stop().await;
+    let out = app.cli(&["keys", "rewrap", "--tenant", "acme"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["rewrapped"], 3, "two live versions of s and the config secret; the destroyed one is skipped");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("rewrap-two"), "{all}");
+    let again: Value = serde_json::from_slice(&app.cli(&["keys", "rewrap"]).stdout).expect("JSON report");
+    assert_eq!(again["rewrapped"], 0, "a second run changes nothing");
+    app.restart().await;
+    let v2 = app.get("/tenants/acme/secrets/s?version=2", ROOT_TOKEN).await;
+    assert_eq!(v2.body["value"], "rewrap-two");
+    assert_eq!(app.get("/tenants/acme/secrets/s", ROOT_TOKEN).await.body["version"], 3, "no new version");
+    let r = app.get("/tenants/acme/integrations/svc/resolved", ROOT_TOKEN).await;
+    assert_eq!(r.body["config"]["api_key"], "rewrap-config");
+    assert_eq!(app.get("/tenants/beta/secrets/s", ROOT_TOKEN).await.body["value"], "beta-untouched");
+    if app.bao.is_none() && app.env_value("CREDENTIAL_BACKEND").is_none() {
+        let old = app
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM secret_versions WHERE tenant_id = 'acme' AND ciphertext LIKE 'tsr:v1:%'")
+            .await;
+        assert_eq!(old, "0", "no value of acme is left under its old data key");
+    }
+}
+
 on_both_databases!(rotating_the_master_key_rewraps_every_data_key_while_reads_go_on);
+
+mod every_rewritable_store {
+    use super::*;
+    use crate::helpers::Db;
+
+    on_both_databases!(rewrap_moves_every_value_to_the_newest_tenant_key_and_is_idempotent);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rewrap_on_the_file_backend() {
+        let app = TestApp::start(Db::Sqlite, &[("CREDENTIAL_BACKEND", "file")]).await;
+        rewrap_moves_every_value_to_the_newest_tenant_key_and_is_idempotent(app).await;
+    }
+}

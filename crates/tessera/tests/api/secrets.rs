@@ -95,6 +95,28 @@ async fn only_the_newest_versions_are_kept_and_check_and_set_guards_writes(app: 
     assert_eq!(r.status, StatusCode::OK);
 }
 
+/// A read of the newest version (one statement on the database backend)
+/// answers with the same errors as a read by number.
+async fn the_newest_version_is_read_with_the_same_errors_as_a_numbered_one(app: TestApp) {
+    app.tenant("acme").await;
+    let p = "/tenants/acme/secrets/newest";
+    let code = |r: &crate::helpers::Resp| (r.status, r.body["error"]["code"].as_str().map(str::to_owned));
+    assert_eq!(code(&app.get(p, ROOT_TOKEN).await), (StatusCode::NOT_FOUND, Some("secret_not_found".to_owned())));
+    app.put(p, ROOT_TOKEN, json!({"value": "newest-one"})).await;
+    app.put(p, ROOT_TOKEN, json!({"data": {"k": "newest-two"}})).await;
+    let r = app.get(p, ROOT_TOKEN).await;
+    assert_eq!((r.body["version"].as_u64(), &r.body["data"]), (Some(2), &json!({"k": "newest-two"})), "{}", r.text);
+    let r = app.post(&format!("{p}:destroy"), ROOT_TOKEN, json!({"versions": [2]})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(code(&app.get(p, ROOT_TOKEN).await), (StatusCode::NOT_FOUND, Some("version_destroyed".to_owned())));
+    app.put(p, ROOT_TOKEN, json!({"value": "newest-three"})).await;
+    let r = app.get(p, ROOT_TOKEN).await;
+    assert_eq!((r.body["version"].as_u64(), r.body["value"].as_str()), (Some(3), Some("newest-three")), "{}", r.text);
+    assert_eq!(app.delete(p, ROOT_TOKEN).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(code(&app.get(p, ROOT_TOKEN).await), (StatusCode::NOT_FOUND, Some("version_deleted".to_owned())));
+    assert_eq!(app.get(&format!("{p}?version=1"), ROOT_TOKEN).await.body["value"], "newest-one");
+}
+
 async fn bad_paths_and_bodies_are_refused(app: TestApp) {
     app.tenant("acme").await;
     // A literal "a/../b" never reaches the server: HTTP clients remove dot
@@ -119,6 +141,7 @@ async fn bad_paths_and_bodies_are_refused(app: TestApp) {
 on_every_store!(
     every_write_is_a_new_version_readable_by_number,
     only_the_newest_versions_are_kept_and_check_and_set_guards_writes,
+    the_newest_version_is_read_with_the_same_errors_as_a_numbered_one,
     bad_paths_and_bodies_are_refused,
 );
 
