@@ -13,7 +13,6 @@ use crate::settings::Settings;
 
 pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     crate::init_logging();
-    let is_sqlite = settings.database_url.starts_with("sqlite:");
     let has_root = settings.root_token.is_some();
     let svc = open_service(&mut settings).await?;
     if !has_root {
@@ -22,6 +21,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
             println!("Initial admin API key (shown once, store it safely):\n  {}", key.expose_secret());
         }
     }
+    let store = svc.store_backend();
     let app = tessera_http::router(
         Arc::new(svc),
         &HttpOptions { max_body_bytes: settings.max_body_bytes, ..HttpOptions::default() },
@@ -31,7 +31,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on TESSERA_LISTEN {}", settings.listen))?;
     let addr = listener.local_addr()?;
     println!("tessera listening on http://{addr}");
-    tracing::info!(%addr, store = if is_sqlite { "sqlite" } else { "postgres" }, "listening");
+    tracing::info!(%addr, store, "listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await?;

@@ -194,13 +194,17 @@ impl Tessera {
         match principal {
             Some(p) => Ok(p),
             None => {
-                let ctx = Ctx {
-                    principal: Principal { id: "anonymous".into(), role: Role::Auditor, tenant: None },
+                // No principal to borrow a role from: the event says who knocked, not who they claimed to be.
+                let event = AuditEvent {
+                    actor: "anonymous".into(),
+                    actor_role: "none".into(),
+                    tenant_id: None,
+                    action: "auth.denied".into(),
+                    resource: "token".into(),
+                    outcome: "denied".into(),
                     request_id,
                     client_ip,
                 };
-                let mut event = ctx.event("auth.denied", None, "token".into(), "denied");
-                event.actor_role = "none".into();
                 self.audit.record(event).await?;
                 Err(ServiceError::unauthenticated("the bearer token is not valid"))
             }

@@ -9,7 +9,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tessera_core::service::{ConfigList, ConnectionView, TenantIntegrations};
 use utoipa::IntoParams;
-use zeroize_free::take;
 
 use super::integrations::ConfigBody;
 use crate::error::ApiResult;
@@ -109,14 +108,10 @@ pub(crate) async fn configs(
 /// A JSON response carrying decrypted values. The buffer moves into the
 /// response body without another copy.
 pub(crate) fn secret_json(doc: zeroize::Zeroizing<Vec<u8>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], Bytes::from(take(doc)))
-}
-
-mod zeroize_free {
-    /// Moves the bytes out of a zeroizing buffer (leaving it empty). From
-    /// here on the HTTP stack owns them: the one place plaintext leaves
-    /// zeroizing memory, on its way to the caller who asked for it.
-    pub(crate) fn take(mut doc: zeroize::Zeroizing<Vec<u8>>) -> Vec<u8> {
-        std::mem::take(&mut *doc)
-    }
+    // Moving the bytes out (leaving the zeroizing buffer empty) avoids a copy:
+    // from here the HTTP stack owns them, the one place plaintext leaves
+    // zeroizing memory, on its way to the caller who asked for it.
+    let mut doc = doc;
+    let bytes = std::mem::take(&mut *doc);
+    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], Bytes::from(bytes))
 }
