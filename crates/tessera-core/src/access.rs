@@ -79,6 +79,12 @@ impl Principal {
     }
 
     /// The principal of an admin CLI command run on the server's machine.
+    /// A background worker of the server (audit rows name it).
+    pub fn worker(name: &str) -> Self {
+        Self { id: name.into(), role: Role::Admin, tenant: None }
+    }
+
+    /// The principal of an admin CLI command.
     pub fn local_admin() -> Self {
         Self { id: "cli".into(), role: Role::Admin, tenant: None }
     }

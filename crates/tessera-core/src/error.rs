@@ -28,6 +28,8 @@ pub enum ErrorKind {
     Integrity,
     /// A backend (database, key provider) is unreachable; retrying later may work.
     Unavailable,
+    /// A third party (an OAuth provider, an upstream API) failed or refused.
+    Upstream,
     /// A bug or an unexpected state; details are in the server log.
     Internal,
 }
@@ -84,6 +86,11 @@ impl ServiceError {
     /// A backend is down.
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, code, message)
+    }
+
+    /// A third party failed or refused.
+    pub fn upstream(code: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Upstream, code, message)
     }
 
     /// An unexpected failure; the cause must already be logged.

@@ -121,6 +121,26 @@ impl SecretPath {
         Self(format!("_config/{integration}/{field}"))
     }
 
+    /// Where a connection's OAuth tokens live (one `data` secret).
+    pub fn credentials(integration: &IntegrationKey) -> Self {
+        Self(format!("_credentials/{integration}/tokens"))
+    }
+
+    /// The prefix of every tenant's tokens for an integration.
+    pub fn credentials_prefix(integration: &IntegrationKey) -> String {
+        format!("_credentials/{integration}/")
+    }
+
+    /// Where an integration's OAuth client secret lives (platform tenant).
+    pub fn oauth_client_secret(integration: &IntegrationKey) -> Self {
+        Self(format!("_oauth/{integration}/client_secret"))
+    }
+
+    /// The prefix of an integration's OAuth client secret.
+    pub fn oauth_client_prefix(integration: &IntegrationKey) -> String {
+        format!("_oauth/{integration}/")
+    }
+
     /// The prefix under which every config secret of an integration lives.
     pub fn config_prefix(integration: &IntegrationKey) -> String {
         format!("_config/{integration}/")

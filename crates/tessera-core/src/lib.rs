@@ -15,6 +15,7 @@ pub mod error;
 pub mod ids;
 pub mod keyring;
 pub mod migrate;
+pub mod oauth;
 pub mod ports;
 pub mod schema;
 pub mod secret_json;

@@ -16,10 +16,19 @@ use crate::AppState;
 /// The authenticated caller of a request.
 pub struct Caller(pub Ctx);
 
-impl FromRequestParts<AppState> for Caller {
+/// The request id (`X-Request-Id`, or a new one) and the client's address,
+/// for routes without a bearer token.
+pub struct Origin {
+    /// Request id.
+    pub request_id: String,
+    /// Client address, if known.
+    pub client_ip: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let request_id = parts
             .headers
             .get("x-request-id")
@@ -27,6 +36,15 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Self { request_id, client_ip })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Origin { request_id, client_ip } = Origin::from_request_parts(parts, state).await?;
         let token = parts
             .headers
             .get(header::AUTHORIZATION)

@@ -53,6 +53,9 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
         .with_state(AppState { svc })
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path, never the query: callbacks carry codes and states there.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .layer(CatchPanicLayer::custom(error::panic_response))
 }

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{access, connections, integrations, secrets, service, tenants};
+use crate::routes::{access, connections, integrations, oauth, secrets, service, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,8 @@ use crate::routes::{access, connections, integrations, secrets, service, tenants
         connections::configs,
         secrets::list, secrets::read, secrets::write, secrets::remove, secrets::action,
         access::create_key, access::list_keys, access::delete_key, access::audit, access::verify,
+        oauth::authorize, oauth::callback, oauth::store_credentials, oauth::read_credentials,
+        oauth::revoke_credentials, oauth::templates,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -11,6 +11,7 @@ use tessera_core::ports::{
     ConnectionContext, ConnectionRecord, ConnectionRepo, IntegrationRecord, IntegrationRepo, StoreResult,
 };
 
+use crate::credentials::{credential_columns, credential_from};
 use crate::tx::{json_map, json_value, map_err, micros, opt_time, time, to_json, SqlTx};
 use crate::Dialect;
 
@@ -23,6 +24,7 @@ fn integration(row: &AnyRow) -> StoreResult<IntegrationRecord> {
         config_schema: json_value(&row.try_get::<String, _>("config_schema").map_err(map_err)?)?,
         defaults: json_map(&row.try_get::<String, _>("defaults").map_err(map_err)?)?,
         defaults_meta: json_map(&row.try_get::<String, _>("defaults_meta").map_err(map_err)?)?,
+        settings: json_map(&row.try_get::<String, _>("settings").map_err(map_err)?)?,
         created_at: time(row.try_get("created_at").map_err(map_err)?),
         updated_at: time(row.try_get("updated_at").map_err(map_err)?),
     })
@@ -81,10 +83,11 @@ fn connection_from(row: &AnyRow, c: &ConnectionCols) -> StoreResult<ConnectionRe
 fn integration_select(d: Dialect) -> String {
     format!(
         "SELECT integration_key, name, category, auth_type, {} AS config_schema, {} AS defaults, {} AS defaults_meta, \
-         created_at, updated_at FROM integrations",
+         {} AS settings, created_at, updated_at FROM integrations",
         d.json_col("config_schema"),
         d.json_col("defaults"),
         d.json_col("defaults_meta"),
+        d.json_col("settings"),
     )
 }
 
@@ -104,21 +107,24 @@ fn context_select(d: Dialect) -> String {
     format!(
         "SELECT t.id AS t_id, \
          i.integration_key AS integration_key, i.name AS name, i.category AS category, i.auth_type AS auth_type, \
-         {} AS config_schema, {} AS defaults, {} AS defaults_meta, i.created_at AS created_at, \
+         {} AS config_schema, {} AS defaults, {} AS defaults_meta, {} AS settings, i.created_at AS created_at, \
          i.updated_at AS updated_at, \
          c.tenant_id AS c_tenant_id, c.integration_key AS c_integration_key, {} AS c_config, \
          {} AS c_config_meta, c.is_enabled AS c_is_enabled, c.health_status AS c_health_status, \
          c.last_health_check AS c_last_health_check, c.created_at AS c_created_at, c.updated_at AS c_updated_at, \
-         c.last_used_at AS c_last_used_at \
+         c.last_used_at AS c_last_used_at, {} \
          FROM (SELECT 1 AS one) AS k \
          LEFT JOIN tenants t ON t.id = $1 \
          LEFT JOIN integrations i ON i.integration_key = $2 \
-         LEFT JOIN connections c ON c.tenant_id = $1 AND c.integration_key = $2",
+         LEFT JOIN connections c ON c.tenant_id = $1 AND c.integration_key = $2 \
+         LEFT JOIN credentials cr ON cr.tenant_id = $1 AND cr.integration_key = $2",
         d.json_col("i.config_schema"),
         d.json_col("i.defaults"),
         d.json_col("i.defaults_meta"),
+        d.json_col("i.settings"),
         d.json_col("c.config"),
         d.json_col("c.config_meta"),
+        credential_columns(d, "cr", "cr_"),
     )
 }
 
@@ -131,10 +137,11 @@ impl IntegrationRepo for SqlTx {
         let d = self.dialect;
         let sql = format!(
             "INSERT INTO integrations (integration_key, name, category, auth_type, config_schema, defaults, defaults_meta, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, {}, {}, {}, $8, $9)",
+             created_at, updated_at, settings) VALUES ($1, $2, $3, $4, {}, {}, {}, $8, $9, {})",
             d.json_param(5),
             d.json_param(6),
             d.json_param(7),
+            d.json_param(10),
         );
         sqlx::query(&sql)
             .bind(&i.key)
@@ -146,6 +153,7 @@ impl IntegrationRepo for SqlTx {
             .bind(to_json(&i.defaults_meta))
             .bind(micros(i.created_at))
             .bind(micros(i.updated_at))
+            .bind(to_json(&i.settings))
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
@@ -156,10 +164,11 @@ impl IntegrationRepo for SqlTx {
         let d = self.dialect;
         let sql = format!(
             "UPDATE integrations SET name = $2, category = $3, auth_type = $4, config_schema = {}, defaults = {}, \
-             defaults_meta = {}, updated_at = $8 WHERE integration_key = $1",
+             defaults_meta = {}, updated_at = $8, settings = {} WHERE integration_key = $1",
             d.json_param(5),
             d.json_param(6),
             d.json_param(7),
+            d.json_param(9),
         );
         sqlx::query(&sql)
             .bind(&i.key)
@@ -170,6 +179,7 @@ impl IntegrationRepo for SqlTx {
             .bind(to_json(&i.defaults))
             .bind(to_json(&i.defaults_meta))
             .bind(micros(i.updated_at))
+            .bind(to_json(&i.settings))
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
@@ -222,6 +232,7 @@ impl ConnectionRepo for SqlTx {
             } else {
                 None
             },
+            credential: if present("cr_tenant_id")? { Some(credential_from(&row, "cr_")?) } else { None },
         })
     }
 

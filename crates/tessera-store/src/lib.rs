@@ -10,6 +10,7 @@
 
 mod access;
 mod connect;
+mod credentials;
 mod integrations;
 mod secrets;
 mod tenants;

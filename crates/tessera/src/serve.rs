@@ -14,7 +14,21 @@ use crate::settings::Settings;
 pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     crate::init_logging();
     let has_root = settings.root_token.is_some();
-    let svc = open_service(&mut settings).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on TESSERA_LISTEN {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    if settings.oauth.public_url.is_empty() {
+        settings.oauth.public_url = format!("http://{addr}");
+    }
+    let mut svc = open_service(&mut settings).await?;
+    // Seed 001's tenants file, when ENABLE_TENANT_CONFIG_FILE=true.
+    let mut outbound = tessera_outbound::HttpOAuthClient::new(std::time::Duration::from_secs(15))
+        .map_err(|e| anyhow::anyhow!("cannot build the OAuth HTTP client: {e}"))?;
+    if settings.allow_loopback_http {
+        outbound = outbound.allow_loopback_http();
+    }
+    svc.set_oauth_client(Arc::new(outbound));
     if !has_root {
         if let Some(key) = svc.bootstrap_admin_key().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {
             // Printed once, like Vault's root token; it is stored only as a hash.
@@ -22,20 +36,42 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         }
     }
     let store = svc.store_backend();
-    let app = tessera_http::router(
-        Arc::new(svc),
-        &HttpOptions { max_body_bytes: settings.max_body_bytes, ..HttpOptions::default() },
-    );
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on TESSERA_LISTEN {}", settings.listen))?;
-    let addr = listener.local_addr()?;
+    let svc = Arc::new(svc);
+    tokio::spawn(refresh_worker(svc.clone(), settings.refresh_interval));
+    let app =
+        tessera_http::router(svc, &HttpOptions { max_body_bytes: settings.max_body_bytes, ..HttpOptions::default() });
     println!("tessera listening on http://{addr}");
     tracing::info!(%addr, store, "listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+/// Refreshes tokens before they expire: every `interval`, claims due tokens
+/// in batches (replicas share the work through leases) until none is left.
+async fn refresh_worker(svc: Arc<tessera_core::Tessera>, interval: std::time::Duration) {
+    const BATCH: i64 = 100;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            match svc.refresh_due(BATCH).await {
+                Ok(report) if report.claimed as i64 == BATCH => continue,
+                Ok(report) => {
+                    if report.claimed > 0 {
+                        tracing::info!(refreshed = report.refreshed, failed = report.failed, "token refresh scan");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "token refresh scan failed");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown() {

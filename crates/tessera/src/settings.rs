@@ -20,6 +20,12 @@ pub struct Settings {
     pub max_versions: u32,
     pub backend: Backend,
     pub key_cache_seconds: u64,
+    pub oauth: tessera_core::service::OAuthOptions,
+    /// Seconds between scans of the token refresh worker.
+    pub refresh_interval: std::time::Duration,
+    /// `TESSERA_ALLOW_LOOPBACK_HTTP`: OAuth endpoints on 127.0.0.1/localhost
+    /// may use plain http (a local identity provider, tests); elsewhere https only.
+    pub allow_loopback_http: bool,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -105,7 +111,28 @@ impl Settings {
             Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment, vault"),
         };
         let key_cache_seconds = parse_num("TESSERA_KEY_CACHE_SECONDS", 300)?;
-        Ok(Self { listen, master_key, root_token, max_body_bytes, max_versions, backend, key_cache_seconds, ..store })
+        let oauth = oauth_settings()?;
+        let refresh_interval: u64 = parse_num("TESSERA_REFRESH_INTERVAL", 30)?;
+        if refresh_interval == 0 {
+            bail!("TESSERA_REFRESH_INTERVAL must be a positive number of seconds");
+        }
+        Ok(Self {
+            listen,
+            master_key,
+            root_token,
+            max_body_bytes,
+            max_versions,
+            backend,
+            key_cache_seconds,
+            oauth,
+            refresh_interval: std::time::Duration::from_secs(refresh_interval),
+            allow_loopback_http: match var("TESSERA_ALLOW_LOOPBACK_HTTP").as_deref().map(str::trim) {
+                None | Some("false" | "0") => false,
+                Some("true" | "1") => true,
+                Some(_) => bail!("TESSERA_ALLOW_LOOPBACK_HTTP must be true or false"),
+            },
+            ..store
+        })
     }
 
     /// Only what opening the store needs (for offline admin commands).
@@ -130,8 +157,68 @@ impl Settings {
             max_versions: 10,
             backend: Backend::Database,
             key_cache_seconds: 300,
+            oauth: tessera_core::service::OAuthOptions::default(),
+            refresh_interval: std::time::Duration::from_secs(30),
+            allow_loopback_http: false,
         })
     }
+}
+
+/// OAuth settings: allowed redirect URIs, the public URL, refresh timing,
+/// and `<INTEGRATION>_CLIENT_ID` / `_CLIENT_SECRET` / `_REDIRECT_URI`.
+fn oauth_settings() -> anyhow::Result<tessera_core::service::OAuthOptions> {
+    use tessera_core::service::{EnvClient, OAuthOptions};
+    let is_http_url =
+        |v: &str| url::Url::parse(v).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    let mut allowed = Vec::new();
+    for uri in
+        var("TESSERA_ALLOWED_REDIRECT_URIS").unwrap_or_default().split(',').map(str::trim).filter(|u| !u.is_empty())
+    {
+        if !is_http_url(uri) {
+            bail!("TESSERA_ALLOWED_REDIRECT_URIS must be a comma-separated list of absolute http(s) URLs");
+        }
+        allowed.push(uri.to_owned());
+    }
+    // Empty: `serve` fills in the address it actually listens on.
+    let public_url = var("TESSERA_PUBLIC_URL").unwrap_or_default();
+    if !public_url.is_empty() && !is_http_url(&public_url) {
+        bail!("TESSERA_PUBLIC_URL must be an absolute http(s) URL, e.g. https://vault.example.com");
+    }
+    let max_failures: u32 = parse_num("TESSERA_REFRESH_MAX_FAILURES", 5)?;
+    let retry_base: u64 = parse_num("TESSERA_REFRESH_RETRY_BASE", 30)?;
+    if max_failures == 0 || retry_base == 0 {
+        bail!("TESSERA_REFRESH_MAX_FAILURES and TESSERA_REFRESH_RETRY_BASE must be positive");
+    }
+    let mut env_clients = std::collections::HashMap::<String, EnvClient>::new();
+    for (name, value) in std::env::vars() {
+        let value = value.trim().to_owned();
+        if value.is_empty() {
+            continue;
+        }
+        for suffix in ["_CLIENT_ID", "_CLIENT_SECRET", "_REDIRECT_URI"] {
+            let Some(prefix) = name.strip_suffix(suffix).filter(|p| !p.is_empty()) else { continue };
+            let entry = env_clients.entry(prefix.to_owned()).or_default();
+            match suffix {
+                "_CLIENT_ID" => entry.client_id = Some(value.clone()),
+                "_CLIENT_SECRET" => entry.client_secret = Some(SecretString::from(value.clone())),
+                _ => {
+                    if !is_http_url(&value) {
+                        bail!("{name} must be an absolute http(s) URL");
+                    }
+                    entry.redirect_uri = Some(value.clone());
+                }
+            }
+        }
+    }
+    Ok(OAuthOptions {
+        allowed_redirect_uris: allowed,
+        public_url,
+        env_clients,
+        refresh_before: std::time::Duration::from_secs(parse_num("TESSERA_REFRESH_BEFORE", 300)?),
+        retry_base: std::time::Duration::from_secs(retry_base),
+        max_failures,
+        ..OAuthOptions::default()
+    })
 }
 
 /// `VAULT_ADDR`/`VAULT_URL`, `VAULT_TOKEN`, `VAULT_NAMESPACE`; `needed_by` names

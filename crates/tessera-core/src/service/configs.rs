@@ -14,7 +14,7 @@ use super::secrets::VersionWrite;
 use super::{rfc3339, Ctx, Tessera};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
-use crate::ports::{IntegrationRecord, StoreTx};
+use crate::ports::{CredentialRecord, IntegrationRecord, StoreTx};
 use crate::schema::ConfigSchema;
 use crate::secret_json::SecretJson;
 
@@ -147,7 +147,12 @@ pub(crate) fn check_required(schema: &ConfigSchema, levels: &[Level<'_>]) -> Res
 
 enum Merged {
     Public(Value),
-    Secret { tenant: String, path: SecretPath },
+    Secret {
+        tenant: String,
+        path: SecretPath,
+    },
+    /// The connection's current access token (credentials win over config).
+    AccessToken,
 }
 
 impl Tessera {
@@ -193,6 +198,7 @@ impl Tessera {
         schema: &ConfigSchema,
         tenant: &TenantId,
         overrides: (&Map<String, Value>, &Map<String, Value>),
+        credential: Option<&CredentialRecord>,
     ) -> Result<SecretJson, ServiceError> {
         let key = IntegrationKey::parse(&integration.key)?;
         let mut merged: BTreeMap<String, Merged> = BTreeMap::new();
@@ -214,6 +220,10 @@ impl Tessera {
                 merged.insert(k.clone(), Merged::Secret { tenant: owner.to_string(), path });
             }
         }
+        if let Some(c) = credential {
+            merged.insert("accessToken".into(), Merged::AccessToken);
+            merged.insert("tokenType".into(), Merged::Public(Value::String(c.token_type.clone())));
+        }
         let mut doc = SecretJson::new();
         for (k, entry) in merged {
             match entry {
@@ -221,6 +231,10 @@ impl Tessera {
                 Merged::Secret { tenant, path } => {
                     let revealed = self.read_version(tx, &tenant, path.as_str(), None).await?;
                     doc.raw(&k, &revealed.plaintext);
+                }
+                Merged::AccessToken => {
+                    let tokens = self.read_tokens(tx, tenant, &key).await?;
+                    doc.raw(&k, &tokens.access_json());
                 }
             }
         }

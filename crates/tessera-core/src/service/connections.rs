@@ -8,11 +8,11 @@ use zeroize::Zeroizing;
 
 use super::configs::{apply_change, check_required, mask_secret_fields};
 use super::integrations::no_integration;
-use super::{ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera};
+use super::{rfc3339, ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
-use crate::ports::{ConnectionRecord, IntegrationRecord, StoreTx};
+use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
 use crate::schema::ConfigSchema;
 use crate::secret_json::SecretJson;
 
@@ -39,18 +39,10 @@ impl Tessera {
         let integration = Self::require_integration(tx.as_mut(), &key).await?;
         let schema = ConfigSchema::from_stored(&integration.config_schema)?;
         let now = Utc::now();
-        let mut conn = tx.get_connection(tenant.as_str(), key.as_str()).await?.unwrap_or_else(|| ConnectionRecord {
-            tenant_id: tenant.to_string(),
-            integration_key: key.to_string(),
-            config: Map::new(),
-            config_meta: Map::new(),
-            is_enabled: true,
-            health_status: None,
-            last_health_check: None,
-            created_at: now,
-            updated_at: now,
-            last_used_at: None,
-        });
+        let mut conn = tx
+            .get_connection(tenant.as_str(), key.as_str())
+            .await?
+            .unwrap_or_else(|| ConnectionRecord::new(tenant.as_str(), key.as_str(), now));
         let ops = apply_change(&schema, &config, &mut conn.config, &mut conn.config_meta, &ctx.principal.id, now)?;
         check_required(
             &schema,
@@ -84,10 +76,10 @@ impl Tessera {
         self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
         let mut tx = self.store.read().await?;
-        let (integration, mut conn) = Self::require_connection(tx.as_mut(), &tenant, &key).await?;
+        let (integration, mut conn, cred) = Self::require_connection(tx.as_mut(), &tenant, &key).await?;
         tx.commit().await?;
         mask_secret_fields(&ConfigSchema::from_stored(&integration.config_schema)?, &mut conn.config);
-        Ok(conn.into())
+        Ok(ConnectionView::with_credential(conn, cred.as_ref()))
     }
 
     /// `DELETE /tenants/{t}/integrations/{key}`: removes the connection and
@@ -105,6 +97,7 @@ impl Tessera {
         for field in conn.config_meta.keys() {
             self.secrets.remove(tx.as_mut(), tenant.as_str(), SecretPath::config_field(&key, field).as_str()).await?;
         }
+        self.secrets.remove(tx.as_mut(), tenant.as_str(), SecretPath::credentials(&key).as_str()).await?;
         tx.delete_connection(tenant.as_str(), key.as_str()).await?;
         append_in_tx(
             tx.as_mut(),
@@ -129,11 +122,17 @@ impl Tessera {
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let integrations = tx.list_integrations().await?;
         let connections = tx.list_tenant_connections(tenant.as_str()).await?;
+        let credentials = tx.list_tenant_credentials(tenant.as_str()).await?;
         tx.commit().await?;
         let items = integrations
             .into_iter()
             .map(|i| {
-                let conn = connections.iter().find(|c| c.integration_key == i.key).cloned().map(ConnectionView::from);
+                let cred = credentials.iter().find(|c| c.integration_key == i.key);
+                let conn = connections
+                    .iter()
+                    .find(|c| c.integration_key == i.key)
+                    .cloned()
+                    .map(|c| ConnectionView::with_credential(c, cred));
                 TenantIntegrationItem {
                     name: i.key,
                     display_name: i.name,
@@ -141,8 +140,11 @@ impl Tessera {
                     has_credentials: conn.as_ref().is_some_and(|c| c.has_credentials),
                     connected: conn.is_some(),
                     is_enabled: conn.as_ref().map(|c| c.is_enabled),
-                    created_at: conn.as_ref().map(|c| c.created_at.clone()),
-                    expires_at: conn.as_ref().map(|_| None),
+                    // Seed 001: when the credentials were stored (else when the connection was made).
+                    created_at: cred
+                        .map(|c| rfc3339(c.created_at))
+                        .or_else(|| conn.as_ref().map(|c| c.created_at.clone())),
+                    expires_at: conn.as_ref().map(|_| cred.and_then(|c| c.expires_at).map(rfc3339)),
                     health_status: conn.and_then(|c| c.health_status),
                 }
             })
@@ -170,10 +172,26 @@ impl Tessera {
     }
 
     async fn resolve_inner(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
+        // An expired access token is refreshed first (once), then read again.
+        for attempt in 0..2 {
+            let mut tx = self.store.read().await?;
+            let (_, _, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
+            tx.commit().await?;
+            match cred {
+                Some(c) if attempt == 0 && super::refresh::is_expired(&c, Utc::now()) => {
+                    self.refresh_expired(tenant, key).await?;
+                }
+                _ => break,
+            }
+        }
+        self.resolve_current(tenant, key).await
+    }
+
+    async fn resolve_current(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
         // No snapshot needed (as on PostgreSQL at READ COMMITTED): each secret
         // is read head and version in one statement.
         let mut tx = self.store.read().await?;
-        let (integration, conn) = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        let (integration, conn, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
         if !conn.is_enabled {
             return Err(ServiceError::conflict(
                 "connection_disabled",
@@ -181,8 +199,16 @@ impl Tessera {
             ));
         }
         let schema = ConfigSchema::from_stored(&integration.config_schema)?;
-        let doc =
-            self.merge_resolved(tx.as_mut(), &integration, &schema, tenant, (&conn.config, &conn.config_meta)).await?;
+        let doc = self
+            .merge_resolved(
+                tx.as_mut(),
+                &integration,
+                &schema,
+                tenant,
+                (&conn.config, &conn.config_meta),
+                cred.as_ref(),
+            )
+            .await?;
         tx.commit().await?;
         Ok(doc)
     }
@@ -194,14 +220,14 @@ impl Tessera {
         tx: &mut dyn StoreTx,
         tenant: &TenantId,
         key: &IntegrationKey,
-    ) -> Result<(IntegrationRecord, ConnectionRecord), ServiceError> {
+    ) -> Result<(IntegrationRecord, ConnectionRecord, Option<CredentialRecord>), ServiceError> {
         let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
         if !found.tenant_exists {
             return Err(ServiceError::tenant_not_found());
         }
         let integration = found.integration.ok_or_else(|| no_integration(key))?;
         let conn = found.connection.ok_or_else(|| no_connection(tenant, key))?;
-        Ok((integration, conn))
+        Ok((integration, conn, found.credential))
     }
 
     /// `GET /integrations/{key}/connections?config.<field>=<value>` (admin):

@@ -6,12 +6,15 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::configs::{apply_change, meta_is_secret, MASK};
+use super::secrets::VersionWrite;
 use super::{Ctx, DefaultsView, IntegrationView, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
-use crate::ids::{IntegrationKey, SecretPath, TenantId};
+use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
+use crate::oauth::{templates, OAuthInput, OAuthSettings};
 use crate::ports::{IntegrationRecord, StoreError, StoreTx};
 use crate::schema::ConfigSchema;
+use zeroize::Zeroizing;
 
 const AUTH_TYPES: [&str; 4] = ["none", "api_key", "basic", "oauth2"];
 
@@ -34,6 +37,13 @@ pub struct IntegrationInput {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub config_schema: Value,
+    /// A ready OAuth template (`notion`, `github`, `slack`, `google`, `generic`)
+    /// whose settings `oauth` then overrides.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// OAuth settings (the client secret is stored encrypted, never shown).
+    #[serde(default)]
+    pub oauth: Option<OAuthInput>,
 }
 
 impl IntegrationInput {
@@ -52,6 +62,45 @@ impl IntegrationInput {
         }
         Ok((ConfigSchema::from_input(&self.config_schema)?, auth_type))
     }
+
+    /// The OAuth settings to store, over `current` (or the template's), and
+    /// a client secret to encrypt, if one was sent.
+    fn oauth_settings(
+        &mut self,
+        current: Option<OAuthSettings>,
+    ) -> Result<(Option<OAuthSettings>, Option<Zeroizing<String>>), ServiceError> {
+        let base = match self.template.as_deref() {
+            Some(name) => Some(
+                templates::find(name)
+                    .ok_or_else(|| {
+                        ServiceError::invalid(
+                            "unknown_template",
+                            format!("no OAuth template {name} (GET /integrations/templates lists them)"),
+                            Some("template"),
+                        )
+                    })?
+                    .oauth,
+            ),
+            None => current,
+        };
+        match (base, self.oauth.take()) {
+            (None, None) => Ok((None, None)),
+            (base, input) => {
+                let (merged, secret) = base.unwrap_or_default().merge(input.unwrap_or_default())?;
+                Ok((Some(merged), secret))
+            }
+        }
+    }
+}
+
+/// The stored OAuth settings of an integration, if any.
+pub(crate) fn stored_oauth(record: &IntegrationRecord) -> Result<Option<OAuthSettings>, ServiceError> {
+    record
+        .settings
+        .get("oauth")
+        .map(|v| serde_json::from_value(v.clone()))
+        .transpose()
+        .map_err(|e| ServiceError::internal(format!("stored OAuth settings of {} are unreadable: {e}", record.key)))
 }
 
 impl Tessera {
@@ -62,8 +111,14 @@ impl Tessera {
         input: IntegrationInput,
     ) -> Result<IntegrationView, ServiceError> {
         self.allow_admin(ctx).await?;
+        let mut input = input;
         let key = IntegrationKey::parse(input.key.as_deref().unwrap_or_default())?;
         let (schema, auth_type) = input.validate()?;
+        let (oauth, client_secret) = input.oauth_settings(None)?;
+        let mut settings = Map::new();
+        if let Some(o) = &oauth {
+            settings.insert("oauth".into(), serde_json::to_value(o).expect("settings serialise"));
+        }
         let now = Utc::now();
         let record = IntegrationRecord {
             key: key.to_string(),
@@ -73,9 +128,19 @@ impl Tessera {
             config_schema: schema.normalised().clone(),
             defaults: Map::new(),
             defaults_meta: Map::new(),
+            settings,
             created_at: now,
             updated_at: now,
         };
+        if client_secret.is_some() {
+            self.audit_before_external_write(
+                ctx,
+                "integration.create",
+                &TenantId::platform(),
+                &format!("integrations/{key}"),
+            )
+            .await?;
+        }
         let mut tx = self.store.begin_write().await?;
         tx.insert_integration(&record).await.map_err(|e| match e {
             StoreError::Conflict(_) => {
@@ -83,6 +148,7 @@ impl Tessera {
             }
             other => other.into(),
         })?;
+        self.store_client_secret(tx.as_mut(), ctx, &key, client_secret).await?;
         append_in_tx(
             tx.as_mut(),
             vec![ctx.event("integration.create", None, format!("integrations/{key}"), "success")],
@@ -104,9 +170,25 @@ impl Tessera {
         if input.key.as_deref().is_some_and(|k| k != key.as_str()) {
             return Err(ServiceError::invalid("key_mismatch", "the body's key differs from the path's", Some("key")));
         }
+        let mut input = input;
         let (schema, auth_type) = input.validate()?;
+        if input.oauth.as_ref().is_some_and(|o| o.client_secret.is_some()) {
+            self.audit_before_external_write(
+                ctx,
+                "integration.update",
+                &TenantId::platform(),
+                &format!("integrations/{key}"),
+            )
+            .await?;
+        }
         let mut tx = self.store.begin_write().await?;
         let mut record = Self::require_integration(tx.as_mut(), &key).await?;
+        let (oauth, client_secret) = input.oauth_settings(stored_oauth(&record)?)?;
+        match &oauth {
+            Some(o) => record.settings.insert("oauth".into(), serde_json::to_value(o).expect("settings serialise")),
+            None => record.settings.remove("oauth"),
+        };
+        self.store_client_secret(tx.as_mut(), ctx, &key, client_secret).await?;
         record.name = input.name.trim().to_owned();
         record.category = input.category;
         record.auth_type = auth_type;
@@ -148,6 +230,8 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         Self::require_integration(tx.as_mut(), &key).await?;
         self.secrets.remove_prefix(tx.as_mut(), &SecretPath::config_prefix(&key)).await?;
+        self.secrets.remove_prefix(tx.as_mut(), &SecretPath::credentials_prefix(&key)).await?;
+        self.secrets.remove_prefix(tx.as_mut(), &SecretPath::oauth_client_prefix(&key)).await?;
         tx.delete_integration(key.as_str()).await?;
         append_in_tx(
             tx.as_mut(),
@@ -198,6 +282,33 @@ impl Tessera {
         tx.commit().await?;
         let schema = ConfigSchema::from_stored(&record.config_schema)?;
         Ok(masked_defaults(&record, &schema))
+    }
+
+    /// `GET /integrations/templates`: the ready OAuth templates.
+    pub fn oauth_templates(&self) -> Vec<templates::Template> {
+        templates::all()
+    }
+
+    /// Encrypts an integration's OAuth client secret under the platform key.
+    async fn store_client_secret(
+        &self,
+        tx: &mut dyn StoreTx,
+        ctx: &Ctx,
+        key: &IntegrationKey,
+        secret: Option<Zeroizing<String>>,
+    ) -> Result<(), ServiceError> {
+        let Some(secret) = secret else { return Ok(()) };
+        let path = SecretPath::oauth_client_secret(key);
+        let plaintext = Zeroizing::new(serde_json::to_vec(secret.as_str()).expect("strings serialise"));
+        let write = VersionWrite {
+            tenant: PLATFORM_TENANT,
+            path: path.as_str(),
+            kind: "value",
+            plaintext: &plaintext,
+            cas: None,
+        };
+        self.write_version(tx, ctx, write).await?;
+        Ok(())
     }
 
     pub(crate) async fn require_integration(

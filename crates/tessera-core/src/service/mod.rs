@@ -7,12 +7,16 @@ mod audit_log;
 mod backfill;
 mod configs;
 mod connections;
+mod credentials;
 mod integrations;
 mod keys;
+mod oauth_flow;
+mod refresh;
 mod secrets;
 mod tenants;
 mod views;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +27,13 @@ pub use api_keys::CreatedApiKey;
 pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
 pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
+pub use credentials::{
+    env_prefix, split_scopes, CredentialInput, CredentialView, RevokedCredentials, Scopes, StoredCredentials,
+};
 pub use integrations::IntegrationInput;
 pub use keys::{MasterRotation, RewrapReport};
+pub use oauth_flow::{AuthorizationStart, CallbackOutcome, CallbackParams};
+pub use refresh::RefreshReport;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use views::*;
 
@@ -33,6 +42,7 @@ use crate::audit::{AuditEvent, AuditWriter};
 use crate::error::ServiceError;
 use crate::ids::{TenantId, PLATFORM_TENANT};
 use crate::keyring::Keyring;
+use crate::oauth::OAuthClient;
 use crate::ports::{KeyProvider, MetadataStore, TenantRecord};
 use crate::secret_store::SecretStore;
 
@@ -47,6 +57,62 @@ pub struct TesseraOptions {
     pub principal_cache_ttl: Duration,
     /// How long an unwrapped data key stays cached.
     pub key_cache_ttl: Duration,
+    /// OAuth flows and token refresh.
+    pub oauth: OAuthOptions,
+}
+
+/// Settings of OAuth flows and token refresh.
+#[derive(Debug, Clone)]
+pub struct OAuthOptions {
+    /// `redirect_uri`s a flow may end at (`TESSERA_ALLOWED_REDIRECT_URIS`), exact matches.
+    pub allowed_redirect_uris: Vec<String>,
+    /// Tessera's public base URL, for default callback URLs (`TESSERA_PUBLIC_URL`).
+    pub public_url: String,
+    /// `<INTEGRATION>_CLIENT_ID` / `_CLIENT_SECRET` / `_REDIRECT_URI`, by prefix (`NOTION`).
+    pub env_clients: HashMap<String, EnvClient>,
+    /// How long an authorization flow may take.
+    pub state_ttl: Duration,
+    /// Refresh this long before expiry (`TESSERA_REFRESH_BEFORE`).
+    pub refresh_before: Duration,
+    /// First retry delay after a failed refresh; doubles per failure, at most an hour.
+    pub retry_base: Duration,
+    /// Failures in a row after which the connection is marked unhealthy.
+    pub max_failures: u32,
+    /// How long a replica's claim on a token lasts (longer than any provider call).
+    pub lease: Duration,
+}
+
+impl Default for OAuthOptions {
+    fn default() -> Self {
+        Self {
+            allowed_redirect_uris: Vec::new(),
+            public_url: "http://127.0.0.1:7300".into(),
+            env_clients: HashMap::new(),
+            state_ttl: Duration::from_secs(600),
+            refresh_before: Duration::from_secs(300),
+            retry_base: Duration::from_secs(30),
+            max_failures: 5,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+impl OAuthOptions {
+    /// The environment's client settings for an integration key.
+    pub fn env_client(&self, key: &str) -> Option<&EnvClient> {
+        self.env_clients.get(&env_prefix(key))
+    }
+}
+
+/// An OAuth client from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct EnvClient {
+    /// `<I>_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// `<I>_CLIENT_SECRET`.
+    pub client_secret: Option<SecretString>,
+    /// `<I>_REDIRECT_URI`.
+    pub redirect_uri: Option<String>,
 }
 
 impl Default for TesseraOptions {
@@ -56,6 +122,7 @@ impl Default for TesseraOptions {
             root_token: None,
             principal_cache_ttl: Duration::from_secs(5),
             key_cache_ttl: Duration::from_secs(300),
+            oauth: OAuthOptions::default(),
         }
     }
 }
@@ -99,6 +166,13 @@ pub struct Tessera {
     pub(crate) audit: AuditWriter,
     pub(crate) opts: TesseraOptions,
     principals: moka::sync::Cache<String, Option<Principal>>,
+    /// Calls OAuth providers; none in offline admin commands.
+    pub(crate) oauth_client: Option<Arc<dyn OAuthClient>>,
+    /// Names this process in refresh leases.
+    pub(crate) instance_id: String,
+    /// One lock per connection, so concurrent readers of an expired token
+    /// wait for one refresh instead of each starting their own.
+    pub(crate) refresh_locks: moka::sync::Cache<(String, String), Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Tessera {
@@ -126,7 +200,9 @@ impl Tessera {
         let principals =
             moka::sync::Cache::builder().max_capacity(100_000).time_to_live(opts.principal_cache_ttl).build();
         let audit = AuditWriter::spawn(store.clone());
-        Ok(Self { store, keyring, secrets, audit, opts, principals })
+        let refresh_locks = moka::sync::Cache::builder().time_to_idle(Duration::from_secs(600)).build();
+        let instance_id = format!("tessera-{}", uuid::Uuid::new_v4().simple());
+        Ok(Self { store, keyring, secrets, audit, opts, principals, oauth_client: None, instance_id, refresh_locks })
     }
 
     async fn initialise(store: &dyn MetadataStore, keyring: &Keyring) -> Result<(), ServiceError> {
@@ -144,6 +220,18 @@ impl Tessera {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Sets the client that calls OAuth providers (flows, refresh, revocation).
+    pub fn set_oauth_client(&mut self, client: Arc<dyn OAuthClient>) {
+        self.oauth_client = Some(client);
+    }
+
+    /// The OAuth client, or a clear error where none is set.
+    pub(crate) fn outbound(&self) -> Result<&Arc<dyn OAuthClient>, ServiceError> {
+        self.oauth_client
+            .as_ref()
+            .ok_or_else(|| ServiceError::unavailable("oauth_unavailable", "this process makes no OAuth calls"))
     }
 
     /// The credential backend's name.

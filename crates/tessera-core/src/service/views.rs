@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::rfc3339;
-use crate::ports::{ApiKeyRecord, ConnectionRecord, IntegrationRecord, TenantRecord};
+use crate::ports::{ApiKeyRecord, ConnectionRecord, CredentialRecord, IntegrationRecord, TenantRecord};
 
 /// A tenant.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -42,6 +42,10 @@ pub struct IntegrationView {
     /// Normalised JSON Schema.
     #[schema(value_type = Object)]
     pub config_schema: Value,
+    /// OAuth settings (`clientSecretSet` says whether a secret is stored; it never shows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub oauth: Option<Value>,
     /// Created.
     pub created_at: String,
     /// Last changed.
@@ -56,6 +60,7 @@ impl From<IntegrationRecord> for IntegrationView {
             category: i.category,
             auth_type: i.auth_type,
             config_schema: i.config_schema,
+            oauth: i.settings.get("oauth").cloned(),
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
         }
@@ -100,6 +105,21 @@ pub struct ConnectionView {
     pub updated_at: String,
     /// Last used, if ever.
     pub last_used_at: Option<String>,
+    /// Credential metadata (never a token), if credentials are stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<super::CredentialView>,
+}
+
+impl ConnectionView {
+    /// The view with the connection's credential metadata.
+    pub fn with_credential(c: ConnectionRecord, cred: Option<&CredentialRecord>) -> Self {
+        let mut view = Self::from(c);
+        if let Some(cred) = cred {
+            view.has_credentials = true;
+            view.credentials = Some(super::CredentialView::from_record(cred));
+        }
+        view
+    }
 }
 
 impl From<ConnectionRecord> for ConnectionView {
@@ -122,6 +142,7 @@ impl From<ConnectionRecord> for ConnectionView {
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
             last_used_at: c.last_used_at.map(rfc3339),
+            credentials: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod access;
 pub(crate) mod connections;
 pub(crate) mod integrations;
+pub(crate) mod oauth;
 pub(crate) mod secrets;
 pub(crate) mod service;
 pub(crate) mod tenants;
@@ -20,4 +21,5 @@ pub(crate) fn api() -> Router<AppState> {
         .merge(connections::router())
         .merge(secrets::router())
         .merge(access::router())
+        .merge(oauth::router())
 }

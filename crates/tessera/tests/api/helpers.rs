@@ -16,6 +16,10 @@ use tokio::process::{Child, Command};
 mod bao;
 pub use bao::Bao;
 
+#[path = "../common/oauth.rs"]
+mod oauth;
+pub use oauth::OAuthProvider;
+
 pub const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
 
 /// Which database a test runs on.
@@ -54,6 +58,12 @@ impl TestApp {
     /// Starts on a fresh PostgreSQL database, or None (with a printed reason)
     /// when no server is configured. In CI the variable must be set.
     pub async fn postgres() -> Option<Self> {
+        Some(Self::start(Self::fresh_postgres().await?, &[]).await)
+    }
+
+    /// A fresh PostgreSQL database (dropped with the last app on it), or
+    /// None (with a printed reason) when no server is configured.
+    pub async fn fresh_postgres() -> Option<Db> {
         let Ok(admin_url) = std::env::var("TESSERA_TEST_POSTGRES_URL") else {
             assert!(
                 std::env::var("CI").is_err(),
@@ -64,7 +74,7 @@ impl TestApp {
         };
         let db_name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
         admin_sql(&admin_url, &format!("CREATE DATABASE {db_name}")).await;
-        Some(Self::start(Db::Postgres { admin_url, db_name }, &[]).await)
+        Some(Db::Postgres { admin_url, db_name })
     }
 
     /// Starts on SQLite with the `vault` backend on a fresh OpenBao dev

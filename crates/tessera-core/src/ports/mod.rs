@@ -15,6 +15,10 @@ use tessera_crypto::{DataKey, WrappedDataKey};
 
 use crate::error::ServiceError;
 
+mod credentials;
+
+pub use credentials::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo};
+
 /// A failure of the metadata store.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +81,8 @@ pub struct IntegrationRecord {
     pub defaults: Map<String, Value>,
     /// Per-key metadata of defaults: `{key: {updatedAt, updatedBy, secret}}`.
     pub defaults_meta: Map<String, Value>,
+    /// Outbound settings (`oauth`, ...); never a secret.
+    pub settings: Map<String, Value>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -108,6 +114,24 @@ pub struct ConnectionRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+impl ConnectionRecord {
+    /// A new, enabled connection with no config.
+    pub fn new(tenant: &str, integration: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            tenant_id: tenant.to_owned(),
+            integration_key: integration.to_owned(),
+            config: Map::new(),
+            config_meta: Map::new(),
+            is_enabled: true,
+            health_status: None,
+            last_health_check: None,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+        }
+    }
+}
+
 /// What reading a tenant's connection needs, fetched in one statement.
 #[derive(Debug, Clone)]
 pub struct ConnectionContext {
@@ -117,6 +141,8 @@ pub struct ConnectionContext {
     pub integration: Option<IntegrationRecord>,
     /// The tenant's connection to it, if any.
     pub connection: Option<ConnectionRecord>,
+    /// The connection's credential metadata, if any.
+    pub credential: Option<CredentialRecord>,
 }
 
 /// The head of a versioned secret.
@@ -242,7 +268,16 @@ pub trait MetadataStore: Send + Sync {
 /// One transaction over every repository.
 #[async_trait]
 pub trait StoreTx:
-    TenantRepo + KeyRepo + IntegrationRepo + ConnectionRepo + SecretRepo + AccessRepo + AuditRepo + Send
+    TenantRepo
+    + KeyRepo
+    + IntegrationRepo
+    + ConnectionRepo
+    + CredentialRepo
+    + OAuthStateRepo
+    + SecretRepo
+    + AccessRepo
+    + AuditRepo
+    + Send
 {
     /// Commits; nothing is visible to others before this returns Ok.
     async fn commit(self: Box<Self>) -> StoreResult<()>;

@@ -1,0 +1,324 @@
+//! Token refresh: the worker's scan (claims due tokens with a lease, so
+//! replicas never refresh one twice), the single-flight refresh of an
+//! expired token a reader asked for, and what a failure does (backoff,
+//! then `unhealthy`, audited).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as TimeDelta, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::credentials::Tokens;
+use super::oauth_flow::oauth_settings_of;
+use super::{Ctx, Tessera};
+use crate::access::Principal;
+use crate::audit::append_in_tx;
+use crate::error::ServiceError;
+use crate::ids::{IntegrationKey, TenantId};
+use crate::oauth::OAuthError;
+use crate::ports::CredentialRecord;
+
+/// The longest backoff between refresh attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// How long a reader waits for another replica's refresh of the same token.
+const WAIT_FOR_OTHER: Duration = Duration::from_secs(15);
+/// How many claimed tokens one replica refreshes at once.
+const CONCURRENCY: usize = 8;
+
+/// What one scan of the refresh worker did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshReport {
+    /// Tokens claimed.
+    pub claimed: usize,
+    /// Refreshed.
+    pub refreshed: usize,
+    /// Failed (to be retried with backoff, or needing a new flow).
+    pub failed: usize,
+}
+
+/// The outcome of one refresh attempt.
+enum Attempt {
+    Refreshed,
+    Failed(OAuthError),
+}
+
+impl Tessera {
+    /// One scan: claims up to `limit` tokens due within `refresh_before`
+    /// and refreshes them. Also drops expired authorization states.
+    pub async fn refresh_due(&self, limit: i64) -> Result<RefreshReport, ServiceError> {
+        let now = Utc::now();
+        let due_by = now + delta(self.opts.oauth.refresh_before);
+        let lease_until = now + delta(self.opts.oauth.lease);
+        let mut tx = self.store.begin_write().await?;
+        let claimed = tx.claim_due_credentials(now, due_by, &self.instance_id, lease_until, limit).await?;
+        tx.delete_expired_oauth_states(now).await?;
+        tx.commit().await?;
+        let mut report = RefreshReport { claimed: claimed.len(), ..RefreshReport::default() };
+        for chunk in claimed.chunks(CONCURRENCY) {
+            let attempts = chunk.iter().map(|(t, k)| self.refresh_claimed(t, k));
+            for result in futures::future::join_all(attempts).await {
+                match result {
+                    Ok(Attempt::Refreshed) => report.refreshed += 1,
+                    Ok(Attempt::Failed(_)) => report.failed += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refresh could not run");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// How many refreshable tokens are due within `refresh_before` (the queue size).
+    pub async fn refresh_queue_size(&self) -> Result<i64, ServiceError> {
+        let mut tx = self.store.read().await?;
+        let n = tx.count_due_credentials(Utc::now() + delta(self.opts.oauth.refresh_before)).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Makes sure an expired access token is refreshed before a reader gets
+    /// it: one refresh per token however many readers ask at once (a lock
+    /// per connection in this process, a lease across replicas).
+    pub(crate) async fn refresh_expired(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<(), ServiceError> {
+        let lock = self
+            .refresh_locks
+            .get_with((tenant.to_string(), key.to_string()), || Arc::new(tokio::sync::Mutex::new(())));
+        let _one_at_a_time = lock.lock().await;
+        let started = std::time::Instant::now();
+        loop {
+            let now = Utc::now();
+            let mut tx = self.store.read().await?;
+            let current = tx.get_credential(tenant.as_str(), key.as_str()).await?;
+            tx.commit().await?;
+            let Some(current) = current else { return Ok(()) };
+            if !is_expired(&current, now) {
+                return Ok(());
+            }
+            if !current.has_refresh_token {
+                return Err(ServiceError::conflict(
+                    "credential_expired",
+                    format!("the access token for {key} expired and there is no refresh token; connect again"),
+                ));
+            }
+            let mut tx = self.store.begin_write().await?;
+            let claimed = tx
+                .claim_credential(
+                    tenant.as_str(),
+                    key.as_str(),
+                    now,
+                    &self.instance_id,
+                    now + delta(self.opts.oauth.lease),
+                )
+                .await?;
+            tx.commit().await?;
+            if claimed {
+                return match self.refresh_claimed(tenant.as_str(), key.as_str()).await? {
+                    Attempt::Refreshed => Ok(()),
+                    Attempt::Failed(e) => Err(ServiceError::upstream(
+                        "oauth_refresh_failed",
+                        format!("the access token for {key} expired and the provider did not refresh it: {}", e.code()),
+                    )),
+                };
+            }
+            // Another replica holds the lease: wait for its answer.
+            if started.elapsed() > WAIT_FOR_OTHER {
+                return Err(ServiceError::unavailable(
+                    "refresh_in_progress",
+                    "another replica is refreshing this token; retry shortly",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Refreshes a token this process holds the lease on, and records the outcome.
+    async fn refresh_claimed(&self, tenant: &str, key: &str) -> Result<Attempt, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        let key = IntegrationKey::parse(key)?;
+        let ctx = worker_ctx();
+        let mut tx = self.store.read().await?;
+        let integration = Self::require_integration(tx.as_mut(), &key).await?;
+        let prepared = match oauth_settings_of(&integration) {
+            Ok(settings) => match self.client_config(tx.as_mut(), &integration, &settings).await {
+                Ok(client) => Ok((settings, client, self.read_tokens(tx.as_mut(), &tenant, &key).await?)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        tx.commit().await?;
+        let (_settings, client, old) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                // Not refreshable as configured: a permanent failure until an admin fixes it.
+                let why = OAuthError::Rejected { code: e.code.clone(), description: None };
+                self.record_failure(&ctx, &tenant, &key, &why).await?;
+                return Ok(Attempt::Failed(why));
+            }
+        };
+        let Some(refresh_token) = old.refresh.as_ref().map(|r| SecretString::from(r.as_str())) else {
+            let why = OAuthError::Rejected { code: "no_refresh_token".into(), description: None };
+            self.record_failure(&ctx, &tenant, &key, &why).await?;
+            return Ok(Attempt::Failed(why));
+        };
+        match self.outbound()?.refresh(&client, &refresh_token).await {
+            Ok(answer) => {
+                let now = Utc::now();
+                let tokens = Tokens {
+                    access: Zeroizing::new(answer.access_token.expose_secret().to_owned()),
+                    // A provider that rotates refresh tokens sends a new one; else the old one stays valid.
+                    refresh: match &answer.refresh_token {
+                        Some(r) => Some(Zeroizing::new(r.expose_secret().to_owned())),
+                        None => old.refresh.clone(),
+                    },
+                };
+                let expires_at =
+                    answer.expires_in.filter(|s| *s > 0).map(|s| now + TimeDelta::seconds(s.min(315_360_000) as i64));
+                self.record_refresh(&ctx, &tenant, &key, tokens, answer.token_type, answer.scopes, expires_at, now)
+                    .await?;
+                Ok(Attempt::Refreshed)
+            }
+            Err(e) => {
+                tracing::warn!(%tenant, integration = %key, error = %e, "token refresh failed");
+                self.record_failure(&ctx, &tenant, &key, &e).await?;
+                Ok(Attempt::Failed(e))
+            }
+        }
+    }
+
+    /// Stores refreshed tokens (access and a rotated refresh token in one
+    /// version, with the metadata, in one transaction) and releases the lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_refresh(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        tokens: Tokens,
+        token_type: String,
+        scopes: Option<Vec<String>>,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let resource = format!("tenants/{tenant}/integrations/{key}/credentials");
+        self.audit_before_external_write(ctx, "oauth.refresh", tenant, &resource).await?;
+        let mut tx = self.store.begin_write().await?;
+        let Some(mut cred) = tx.lock_credential(tenant.as_str(), key.as_str()).await? else {
+            // Revoked while the provider answered: keep nothing.
+            return Ok(());
+        };
+        if cred.lease_owner.as_deref() != Some(self.instance_id.as_str()) {
+            // The lease outlived: the tokens just issued are still the newest, so they are kept.
+            tracing::warn!(%tenant, integration = %key, "refresh lease lost before the answer was stored");
+        }
+        self.write_tokens(tx.as_mut(), ctx, tenant, key, &tokens).await?;
+        let recovered = cred.refresh_failures > 0 || cred.needs_reauth;
+        cred.token_type = token_type;
+        if let Some(s) = scopes {
+            cred.scopes = s;
+        }
+        cred.has_refresh_token = tokens.refresh.is_some();
+        cred.expires_at = expires_at;
+        cred.updated_at = now;
+        cred.last_refreshed_at = Some(now);
+        cred.refresh_failures = 0;
+        cred.next_attempt_at = None;
+        cred.needs_reauth = false;
+        cred.lease_owner = None;
+        cred.lease_until = None;
+        tx.upsert_credential(&cred).await?;
+        if recovered {
+            self.set_health(tx.as_mut(), tenant, key, Some("healthy"), now).await?;
+        }
+        append_in_tx(tx.as_mut(), vec![ctx.event("oauth.refresh", Some(tenant.as_str()), resource, "success")]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed refresh: backoff, `needs_reauth` on a permanent
+    /// refusal, `unhealthy` after too many failures; audited.
+    async fn record_failure(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        error: &OAuthError,
+    ) -> Result<(), ServiceError> {
+        let now = Utc::now();
+        let mut tx = self.store.begin_write().await?;
+        let Some(mut cred) = tx.lock_credential(tenant.as_str(), key.as_str()).await? else { return Ok(()) };
+        cred.refresh_failures = cred.refresh_failures.saturating_add(1);
+        cred.needs_reauth = !error.is_transient();
+        cred.next_attempt_at = Some(now + delta(backoff(self.opts.oauth.retry_base, cred.refresh_failures)));
+        cred.lease_owner = None;
+        cred.lease_until = None;
+        tx.upsert_credential(&cred).await?;
+        let unhealthy = cred.needs_reauth || cred.refresh_failures >= self.opts.oauth.max_failures;
+        if unhealthy {
+            self.set_health(tx.as_mut(), tenant, key, Some("unhealthy"), now).await?;
+        }
+        let resource = format!(
+            "tenants/{tenant}/integrations/{key}/credentials?error={}&attempt={}",
+            error.code(),
+            cred.refresh_failures
+        );
+        append_in_tx(tx.as_mut(), vec![ctx.event("oauth.refresh", Some(tenant.as_str()), resource, "failure")]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_health(
+        &self,
+        tx: &mut dyn crate::ports::StoreTx,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        status: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        if let Some(mut conn) = tx.get_connection(tenant.as_str(), key.as_str()).await? {
+            conn.health_status = status.map(str::to_owned);
+            conn.last_health_check = Some(now);
+            tx.upsert_connection(&conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the access token has expired (with a little margin for the
+/// time the caller needs to use it).
+pub(crate) fn is_expired(cred: &CredentialRecord, now: DateTime<Utc>) -> bool {
+    cred.expires_at.is_some_and(|at| at <= now + TimeDelta::seconds(5))
+}
+
+/// `base * 2^(failures-1)`, at most an hour.
+fn backoff(base: Duration, failures: u32) -> Duration {
+    let factor = 1u32.checked_shl(failures.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::seconds(60))
+}
+
+fn worker_ctx() -> Ctx {
+    Ctx { principal: Principal::worker("refresh-worker"), request_id: None, client_ip: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_stops_at_an_hour() {
+        let base = Duration::from_secs(30);
+        assert_eq!(backoff(base, 1), Duration::from_secs(30));
+        assert_eq!(backoff(base, 2), Duration::from_secs(60));
+        assert_eq!(backoff(base, 4), Duration::from_secs(240));
+        assert_eq!(backoff(base, 40), MAX_BACKOFF);
+    }
+}

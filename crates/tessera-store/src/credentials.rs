@@ -1,0 +1,276 @@
+//! Credential metadata (with refresh leases) and OAuth flow states.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tessera_core::ports::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo, StoreResult};
+
+use crate::tx::{map_err, micros, opt_time, time, SqlTx};
+use crate::Dialect;
+
+/// Credential columns, each read back under `<prefix><name>`.
+pub(crate) const CREDENTIAL_COLS: [&str; 15] = [
+    "tenant_id",
+    "integration_key",
+    "token_type",
+    "scopes",
+    "has_refresh_token",
+    "expires_at",
+    "source",
+    "created_at",
+    "updated_at",
+    "last_refreshed_at",
+    "refresh_failures",
+    "next_attempt_at",
+    "needs_reauth",
+    "lease_owner",
+    "lease_until",
+];
+
+/// `SELECT` list of the credential columns of table alias `alias`, renamed
+/// with `prefix`.
+pub(crate) fn credential_columns(d: Dialect, alias: &str, prefix: &str) -> String {
+    CREDENTIAL_COLS
+        .iter()
+        .map(|c| {
+            let col = format!("{alias}.{c}");
+            let expr = if *c == "scopes" && d == Dialect::Postgres { format!("{col}::text") } else { col };
+            format!("{expr} AS {prefix}{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads a credential whose columns carry `prefix`.
+pub(crate) fn credential_from(row: &AnyRow, prefix: &str) -> StoreResult<CredentialRecord> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let scopes: String = row.try_get(col("scopes").as_str()).map_err(map_err)?;
+    Ok(CredentialRecord {
+        tenant_id: row.try_get(col("tenant_id").as_str()).map_err(map_err)?,
+        integration_key: row.try_get(col("integration_key").as_str()).map_err(map_err)?,
+        token_type: row.try_get(col("token_type").as_str()).map_err(map_err)?,
+        scopes: serde_json::from_str(&scopes)
+            .map_err(|e| tessera_core::ports::StoreError::Other(format!("bad scopes JSON: {e}")))?,
+        has_refresh_token: row.try_get::<i64, _>(col("has_refresh_token").as_str()).map_err(map_err)? == 1,
+        expires_at: opt_time(row.try_get(col("expires_at").as_str()).map_err(map_err)?),
+        source: row.try_get(col("source").as_str()).map_err(map_err)?,
+        created_at: time(row.try_get(col("created_at").as_str()).map_err(map_err)?),
+        updated_at: time(row.try_get(col("updated_at").as_str()).map_err(map_err)?),
+        last_refreshed_at: opt_time(row.try_get(col("last_refreshed_at").as_str()).map_err(map_err)?),
+        refresh_failures: u32::try_from(row.try_get::<i64, _>(col("refresh_failures").as_str()).map_err(map_err)?)
+            .unwrap_or(u32::MAX),
+        next_attempt_at: opt_time(row.try_get(col("next_attempt_at").as_str()).map_err(map_err)?),
+        needs_reauth: row.try_get::<i64, _>(col("needs_reauth").as_str()).map_err(map_err)? == 1,
+        lease_owner: row.try_get(col("lease_owner").as_str()).map_err(map_err)?,
+        lease_until: opt_time(row.try_get(col("lease_until").as_str()).map_err(map_err)?),
+    })
+}
+
+fn select(d: Dialect) -> String {
+    format!("SELECT {} FROM credentials c", credential_columns(d, "c", ""))
+}
+
+/// A refreshable credential no live lease holds and whose backoff is over
+/// (`$1` = now); shared by both claims.
+const CLAIMABLE: &str = "has_refresh_token = 1 AND needs_reauth = 0 \
+     AND (next_attempt_at IS NULL OR next_attempt_at <= $1) AND (lease_until IS NULL OR lease_until < $1)";
+
+#[async_trait]
+impl CredentialRepo for SqlTx {
+    async fn get_credential(&mut self, tenant: &str, integration: &str) -> StoreResult<Option<CredentialRecord>> {
+        let sql = format!("{} WHERE c.tenant_id = $1 AND c.integration_key = $2", select(self.dialect));
+        let row =
+            sqlx::query(&sql).bind(tenant).bind(integration).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        row.as_ref().map(|r| credential_from(r, "")).transpose()
+    }
+
+    async fn lock_credential(&mut self, tenant: &str, integration: &str) -> StoreResult<Option<CredentialRecord>> {
+        // SQLite has one writer at a time, so a write transaction holds every row already.
+        let lock = if self.dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+        let sql = format!("{} WHERE c.tenant_id = $1 AND c.integration_key = $2{lock}", select(self.dialect));
+        let row =
+            sqlx::query(&sql).bind(tenant).bind(integration).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        row.as_ref().map(|r| credential_from(r, "")).transpose()
+    }
+
+    async fn upsert_credential(&mut self, c: &CredentialRecord) -> StoreResult<()> {
+        let scopes = if self.dialect == Dialect::Postgres { "$4::jsonb" } else { "$4" };
+        let sql = format!(
+            "INSERT INTO credentials (tenant_id, integration_key, token_type, scopes, has_refresh_token, expires_at, \
+             source, created_at, updated_at, last_refreshed_at, refresh_failures, next_attempt_at, needs_reauth, \
+             lease_owner, lease_until) VALUES ($1, $2, $3, {scopes}, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (tenant_id, integration_key) DO UPDATE SET token_type = excluded.token_type, \
+             scopes = excluded.scopes, has_refresh_token = excluded.has_refresh_token, \
+             expires_at = excluded.expires_at, source = excluded.source, updated_at = excluded.updated_at, \
+             last_refreshed_at = excluded.last_refreshed_at, refresh_failures = excluded.refresh_failures, \
+             next_attempt_at = excluded.next_attempt_at, needs_reauth = excluded.needs_reauth, \
+             lease_owner = excluded.lease_owner, lease_until = excluded.lease_until"
+        );
+        sqlx::query(&sql)
+            .bind(&c.tenant_id)
+            .bind(&c.integration_key)
+            .bind(&c.token_type)
+            .bind(serde_json::to_string(&c.scopes).unwrap_or_else(|_| "[]".into()))
+            .bind(i64::from(c.has_refresh_token))
+            .bind(c.expires_at.map(micros))
+            .bind(&c.source)
+            .bind(micros(c.created_at))
+            .bind(micros(c.updated_at))
+            .bind(c.last_refreshed_at.map(micros))
+            .bind(i64::from(c.refresh_failures))
+            .bind(c.next_attempt_at.map(micros))
+            .bind(i64::from(c.needs_reauth))
+            .bind(c.lease_owner.clone())
+            .bind(c.lease_until.map(micros))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_credential(&mut self, tenant: &str, integration: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND integration_key = $2")
+            .bind(tenant)
+            .bind(integration)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_tenant_credentials(&mut self, tenant: &str) -> StoreResult<Vec<CredentialRecord>> {
+        let sql = format!("{} WHERE c.tenant_id = $1 ORDER BY c.integration_key", select(self.dialect));
+        let rows = sqlx::query(&sql).bind(tenant).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        rows.iter().map(|r| credential_from(r, "")).collect()
+    }
+
+    async fn claim_due_credentials(
+        &mut self,
+        now: DateTime<Utc>,
+        due_by: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
+        // PostgreSQL: rows another replica is claiming right now are skipped,
+        // not waited for. SQLite has a single writer, so no row is contended.
+        let skip_locked = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE credentials SET lease_owner = $3, lease_until = $4 \
+             WHERE (tenant_id, integration_key) IN (SELECT tenant_id, integration_key FROM credentials \
+             WHERE {CLAIMABLE} AND expires_at IS NOT NULL AND expires_at <= $2 \
+             ORDER BY expires_at LIMIT $5{skip_locked}) \
+             RETURNING tenant_id, integration_key"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(micros(now))
+            .bind(micros(due_by))
+            .bind(owner)
+            .bind(micros(lease_until))
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).collect()
+    }
+
+    async fn claim_credential(
+        &mut self,
+        tenant: &str,
+        integration: &str,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        // Backoff does not apply: a reader asking for an expired token may try now.
+        let done = sqlx::query(
+            "UPDATE credentials SET lease_owner = $4, lease_until = $5 \
+             WHERE tenant_id = $2 AND integration_key = $3 AND has_refresh_token = 1 \
+             AND (lease_until IS NULL OR lease_until < $1)",
+        )
+        .bind(micros(now))
+        .bind(tenant)
+        .bind(integration)
+        .bind(owner)
+        .bind(micros(lease_until))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_due_credentials(&mut self, due_by: DateTime<Utc>) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM credentials WHERE has_refresh_token = 1 AND needs_reauth = 0 \
+             AND expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(micros(due_by))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.try_get(0).map_err(map_err)
+    }
+}
+
+fn oauth_state(row: &AnyRow) -> StoreResult<OAuthStateRecord> {
+    Ok(OAuthStateRecord {
+        state_hash: row.try_get("state_hash").map_err(map_err)?,
+        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
+        integration_key: row.try_get("integration_key").map_err(map_err)?,
+        redirect_uri: row.try_get("redirect_uri").map_err(map_err)?,
+        callback_uri: row.try_get("callback_uri").map_err(map_err)?,
+        code_verifier: row.try_get("code_verifier").map_err(map_err)?,
+        created_by: row.try_get("created_by").map_err(map_err)?,
+        created_role: row.try_get("created_role").map_err(map_err)?,
+        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        expires_at: time(row.try_get("expires_at").map_err(map_err)?),
+    })
+}
+
+#[async_trait]
+impl OAuthStateRepo for SqlTx {
+    async fn insert_oauth_state(&mut self, s: &OAuthStateRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_states (state_hash, tenant_id, integration_key, redirect_uri, callback_uri, \
+             code_verifier, created_by, created_role, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&s.state_hash)
+        .bind(&s.tenant_id)
+        .bind(&s.integration_key)
+        .bind(s.redirect_uri.clone())
+        .bind(&s.callback_uri)
+        .bind(s.code_verifier.clone())
+        .bind(&s.created_by)
+        .bind(&s.created_role)
+        .bind(micros(s.created_at))
+        .bind(micros(s.expires_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_oauth_state(&mut self, state_hash: &str) -> StoreResult<Option<OAuthStateRecord>> {
+        // DELETE .. RETURNING: of two callbacks racing with one state, one gets the row.
+        let row = sqlx::query(
+            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING state_hash, tenant_id, integration_key, \
+             redirect_uri, callback_uri, code_verifier, created_by, created_role, created_at, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(oauth_state).transpose()
+    }
+
+    async fn delete_expired_oauth_states(&mut self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(micros(now))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}

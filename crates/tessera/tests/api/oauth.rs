@@ -1,0 +1,347 @@
+//! OAuth flows against a real authorization server (`oauth2-mock-server`
+//! from npm, wrapped by harness/oauth-provider): authorize and callback with
+//! state and PKCE, refusals that store nothing, refresh (single flight,
+//! rotation, backoff, two replicas), revocation.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{Db, OAuthProvider, TestApp, ROOT_TOKEN};
+
+const APP_REDIRECT: &str = "https://app.example/oauth/done";
+const KEY: &str = "acme-crm";
+
+/// Registers an oauth2 integration pointing at the provider.
+async fn register(app: &TestApp, p: &OAuthProvider, key: &str, secret: &str) {
+    let r = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": key, "name": "Acme CRM", "category": "crm", "authType": "oauth2", "template": "generic",
+                   "oauth": {"authorizeUrl": p.authorize_url, "tokenUrl": p.token_url, "revokeUrl": p.revoke_url,
+                             "clientId": p.client_id, "clientSecret": secret, "scopes": ["read", "write"]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("TESSERA_ALLOWED_REDIRECT_URIS", APP_REDIRECT),
+        ("TESSERA_REFRESH_INTERVAL", "3600"),
+        ("TESSERA_ALLOW_LOOPBACK_HTTP", "true"),
+    ]
+}
+
+/// A client that shows redirects instead of following them (the browser's view).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// Starts a flow and plays the user approving; returns the callback URL.
+async fn approved_callback(app: &TestApp, p: &OAuthProvider, key: &str, tenant: &str) -> String {
+    let start =
+        app.get(&format!("/oauth/authorize/{key}?tenant_id={tenant}&redirect_uri={APP_REDIRECT}"), ROOT_TOKEN).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.text);
+    p.approve(start.body["authorizationUrl"].as_str().expect("url")).await
+}
+
+/// Calls the callback like a browser; returns status and Location.
+async fn follow(url: &str) -> (StatusCode, String, String) {
+    let r = browser().get(url).send().await.expect("callback answers");
+    let status = r.status();
+    let location = r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_owned();
+    (status, location, r.text().await.unwrap_or_default())
+}
+
+/// Runs a whole flow for `tenant`, asserting success.
+async fn connect(app: &TestApp, p: &OAuthProvider, key: &str, tenant: &str) {
+    let (status, location, body) = follow(&approved_callback(app, p, key, tenant).await).await;
+    assert_eq!(status, StatusCode::FOUND, "{body}");
+    let why: Vec<String> = app.logs().lines().filter(|l| l.contains("exchange")).map(str::to_owned).collect();
+    assert!(location.starts_with(&format!("{APP_REDIRECT}?status=success")), "{location}: {why:?}");
+}
+
+async fn access_token(app: &TestApp, tenant: &str) -> String {
+    let r = app.get(&format!("/tenants/{tenant}/integrations/{KEY}/resolved"), ROOT_TOKEN).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["config"]["accessToken"].as_str().expect("an access token").to_owned()
+}
+
+async fn the_authorization_code_flow_stores_tokens_and_redirects(app: TestApp, p: OAuthProvider) {
+    register(&app, &p, KEY, &p.client_secret).await;
+    app.tenant("acme").await;
+    let start =
+        app.get(&format!("/oauth/authorize/{KEY}?tenant_id=acme&redirect_uri={APP_REDIRECT}"), ROOT_TOKEN).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.text);
+    let url = start.body["authorizationUrl"].as_str().expect("url");
+    let state = start.body["state"].as_str().expect("state");
+    assert!(url.starts_with(&p.authorize_url), "{url}");
+    for part in ["code_challenge=", "code_challenge_method=S256", "scope=read+write", &format!("state={state}")] {
+        assert!(url.contains(part), "{part} in {url}");
+    }
+    // The state is stored only as a hash.
+    assert!(!crate::helpers::contains(&app.storage_bytes().await, state.as_bytes()));
+
+    let callback = p.approve(url).await;
+    let (status, location, body) = follow(&callback).await;
+    assert_eq!(status, StatusCode::FOUND, "{body}");
+    assert_eq!(location, format!("{APP_REDIRECT}?status=success&integration={KEY}&tenant_id=acme"));
+    assert_eq!(p.stats().await["authorizationCode"], 1);
+
+    let meta = app.get(&format!("/tenants/acme/integrations/{KEY}/credentials"), ROOT_TOKEN).await;
+    assert_eq!(meta.status, StatusCode::OK, "{}", meta.text);
+    assert_eq!(meta.body["source"], "oauth");
+    assert_eq!(meta.body["hasRefreshToken"], true);
+    assert!(meta.body["expiresAt"].is_string(), "{}", meta.text);
+    let token = access_token(&app, "acme").await;
+
+    // Single use: the same callback again is refused and exchanges nothing.
+    let (status, _, body) = follow(&callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_state"), "{body}");
+    assert_eq!(p.stats().await["authorizationCode"], 1);
+
+    // Revocation reaches the provider (refresh token, then access token) and removes the tokens.
+    let revoked = app.delete(&format!("/tenants/acme/integrations/{KEY}/credentials"), ROOT_TOKEN).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+    assert_eq!(revoked.body["providerRevoked"], true);
+    let stats = p.stats().await;
+    assert_eq!(stats["revoke"], 2, "{stats}");
+    let resolved = app.get(&format!("/tenants/acme/integrations/{KEY}/resolved"), ROOT_TOKEN).await;
+    assert!(resolved.body["config"].get("accessToken").is_none(), "{}", resolved.text);
+
+    let audit = app.get("/audit?tenantId=acme&limit=200", ROOT_TOKEN).await;
+    for action in ["oauth.authorize", "oauth.callback", "credential.store", "credential.revoke"] {
+        assert!(audit.text.contains(action), "{action}: {}", audit.text);
+    }
+    app.assert_plaintext_absent(&[&token, &p.client_secret], &[&meta, &audit]).await;
+}
+
+async fn refused_and_tampered_flows_store_nothing(app: TestApp, p: OAuthProvider) {
+    register(&app, &p, KEY, &p.client_secret).await;
+    register(&app, &p, "other-crm", &p.client_secret).await;
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let creds = format!("/tenants/acme/integrations/{KEY}/credentials");
+
+    // Redirect URIs outside the allow-list: no open redirect.
+    for bad in ["https://evil.example/steal", "https://app.example/oauth/done/../x", "javascript:alert(1)"] {
+        let r = app.get(&format!("/oauth/authorize/{KEY}?tenant_id=acme&redirect_uri={bad}"), ROOT_TOKEN).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "redirect_uri_not_allowed");
+    }
+    // A tenant-bound caller starts flows for its own tenant only.
+    let globex_admin = app.key("tenant_admin", Some("globex")).await;
+    let r = app.get(&format!("/oauth/authorize/{KEY}?tenant_id=acme"), &globex_admin).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let own = app.get(&format!("/oauth/authorize/{KEY}?tenant_id=globex"), &globex_admin).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    // No bearer token, no flow.
+    assert_eq!(
+        app.call(reqwest::Method::GET, &format!("/oauth/authorize/{KEY}?tenant_id=acme"), None, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A tampered state.
+    let callback = approved_callback(&app, &p, KEY, "acme").await;
+    let tampered = callback.replace("state=", "state=x");
+    let (status, _, body) = follow(&tampered).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // The state of one integration presented at another's callback is refused, and spent.
+    let (status, _, body) =
+        follow(&callback.replace(&format!("/oauth/callback/{KEY}"), "/oauth/callback/other-crm")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = follow(&callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a state is spent by its first use: {body}");
+
+    // An expired state.
+    let callback = approved_callback(&app, &p, KEY, "acme").await;
+    app.sql("UPDATE oauth_states SET expires_at = 0").await;
+    let (status, _, body) = follow(&callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("state_expired"), "{body}");
+
+    // The user says no at the provider.
+    p.deny_next().await;
+    let (status, location, _) = follow(&approved_callback(&app, &p, KEY, "acme").await).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(location.starts_with(&format!("{APP_REDIRECT}?status=error&error=access_denied")), "{location}");
+
+    // The provider refuses the exchange (this integration's client secret is wrong).
+    register(&app, &p, "wrong-secret", "not-the-client-secret").await;
+    let (status, location, _) = follow(&approved_callback(&app, &p, "wrong-secret", "acme").await).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(location.contains("status=error&error=oauth_exchange_failed"), "{location}");
+
+    assert_eq!(app.get(&creds, ROOT_TOKEN).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/tenants/acme/integrations/wrong-secret/credentials", ROOT_TOKEN).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(p.stats().await["authorizationCode"], 0, "no code was ever exchanged successfully");
+    let audit = app.get("/audit?action=oauth.callback&limit=100", ROOT_TOKEN).await;
+    let outcomes: Vec<&str> =
+        audit.body["events"].as_array().expect("events").iter().filter_map(|e| e["outcome"].as_str()).collect();
+    assert!(outcomes.len() >= 6 && outcomes.iter().all(|o| *o != "success"), "{}", audit.text);
+}
+
+async fn an_expired_token_is_refreshed_once_for_many_concurrent_readers(app: TestApp, p: OAuthProvider) {
+    register(&app, &p, KEY, &p.client_secret).await;
+    app.tenant("acme").await;
+    // Tokens that expire at once: the first read must refresh.
+    p.set_expires_in(1).await;
+    connect(&app, &p, KEY, "acme").await;
+    // Refreshed tokens live an hour, so one refresh satisfies every reader.
+    p.set_expires_in(3600).await;
+    p.delay_refresh(300).await;
+    let path = format!("/tenants/acme/integrations/{KEY}/resolved");
+    let reads = (0..16).map(|_| app.get(&path, ROOT_TOKEN));
+    let answers = futures::future::join_all(reads).await;
+    let tokens: Vec<String> = answers
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["config"]["accessToken"].as_str().expect("token").to_owned()
+        })
+        .collect();
+    assert!(tokens.windows(2).all(|w| w[0] == w[1]), "every reader got the one refreshed token");
+    let stats = p.stats().await;
+    assert_eq!(stats["refresh"], 1, "one refresh for sixteen readers: {stats}");
+
+    // The provider rotated the refresh token; the next refresh must present the new one
+    // (the provider refuses a used refresh token, so a stale one would fail).
+    app.sql("UPDATE credentials SET expires_at = 0").await;
+    let again = app.get(&path, ROOT_TOKEN).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let stats = p.stats().await;
+    assert_eq!(stats["refresh"], 2, "{stats}");
+    let presented = stats["refreshTokensPresented"].as_array().expect("list");
+    assert_ne!(presented[0], presented[1], "the rotated refresh token was stored and used");
+    let meta = app.get(&format!("/tenants/acme/integrations/{KEY}/credentials"), ROOT_TOKEN).await;
+    assert!(meta.body["lastRefreshedAt"].is_string(), "{}", meta.text);
+    let refresh_tokens: Vec<String> = presented.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect();
+    let secrets: Vec<&str> =
+        refresh_tokens.iter().map(String::as_str).chain(tokens.iter().map(String::as_str)).collect();
+    app.assert_plaintext_absent(&secrets, &[&meta]).await;
+}
+
+async fn failed_refreshes_back_off_then_mark_the_connection_unhealthy(app: TestApp, p: OAuthProvider) {
+    register(&app, &p, KEY, &p.client_secret).await;
+    app.tenant("acme").await;
+    p.set_expires_in(60).await;
+    connect(&app, &p, KEY, "acme").await;
+    p.fail_next("refresh_token", 500, 1000).await;
+    let conn = format!("/tenants/acme/integrations/{KEY}");
+    let unhealthy = wait_for(&app, &conn, |v| v["healthStatus"] == "unhealthy").await;
+    assert!(unhealthy["credentials"]["refreshFailures"].as_u64().is_some_and(|n| n >= 2), "{unhealthy}");
+    assert_eq!(unhealthy["credentials"]["needsReauth"], false, "a 500 is worth retrying");
+    let audit = app.get("/audit?action=oauth.refresh&limit=100", ROOT_TOKEN).await;
+    assert!(audit.text.contains("error=provider_unavailable"), "{}", audit.text);
+    // The provider recovers: the next retry succeeds and the connection is healthy again.
+    p.reset().await;
+    p.set_expires_in(3600).await;
+    let healthy = wait_for(&app, &conn, |v| v["healthStatus"] == "healthy").await;
+    assert_eq!(healthy["credentials"]["refreshFailures"], 0, "{healthy}");
+    assert!(p.stats().await["refresh"].as_u64().is_some_and(|n| n >= 1));
+}
+
+async fn wait_for(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = app.get(path, ROOT_TOKEN).await;
+        if done(&r.body) {
+            return r.body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "timed out waiting on {path}: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Starts the provider and the app (None: provider not installed, skipped).
+async fn with_provider(db: Db, extra: &[(&str, &str)]) -> Option<(TestApp, OAuthProvider)> {
+    let p = OAuthProvider::start().await?;
+    let mut vars = env();
+    vars.extend_from_slice(extra);
+    Some((TestApp::start(db, &vars).await, p))
+}
+
+macro_rules! with_provider_on_both {
+    ($($name:ident $(($($k:literal = $v:literal),*))?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some((app, p)) = super::with_provider(crate::helpers::Db::Sqlite, &[$($(($k, $v)),*)?]).await {
+                        super::$name(app, p).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crate::helpers::TestApp::fresh_postgres().await else { return };
+                    if let Some((app, p)) = super::with_provider(db, &[$($(($k, $v)),*)?]).await {
+                        super::$name(app, p).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+with_provider_on_both!(
+    the_authorization_code_flow_stores_tokens_and_redirects,
+    refused_and_tampered_flows_store_nothing,
+    an_expired_token_is_refreshed_once_for_many_concurrent_readers,
+    failed_refreshes_back_off_then_mark_the_connection_unhealthy(
+        "TESSERA_REFRESH_INTERVAL" = "1",
+        "TESSERA_REFRESH_RETRY_BASE" = "1",
+        "TESSERA_REFRESH_MAX_FAILURES" = "2"
+    ),
+);
+
+/// Two replicas on one PostgreSQL: each due token is refreshed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_refresh_each_token_exactly_once() {
+    let Some(db) = TestApp::fresh_postgres().await else { return };
+    let Some(p) = OAuthProvider::start().await else { return };
+    let mut vars = env();
+    vars.retain(|(k, _)| *k != "TESSERA_REFRESH_INTERVAL");
+    vars.push(("TESSERA_REFRESH_INTERVAL", "1"));
+    let first = TestApp::start(db.clone(), &vars).await;
+    let master = first.env_value("TESSERA_MASTER_KEY").expect("master key");
+    vars.push(("TESSERA_MASTER_KEY", &master));
+    let second = TestApp::start(db, &vars).await;
+    register(&first, &p, KEY, &p.client_secret).await;
+    // Due at once (expiry within TESSERA_REFRESH_BEFORE), and slow to refresh, so the replicas' scans overlap.
+    p.set_expires_in(120).await;
+    let tenants: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
+    for t in &tenants {
+        first.tenant(t).await;
+        connect(&first, &p, KEY, t).await;
+    }
+    // Tokens issued by refreshes are not due again.
+    p.set_expires_in(3600).await;
+    p.delay_refresh(150).await;
+    for t in &tenants {
+        wait_for(&second, &format!("/tenants/{t}/integrations/{KEY}/credentials"), |v| {
+            v["lastRefreshedAt"].is_string()
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = p.stats().await;
+    assert_eq!(stats["refresh"], 12, "each token refreshed exactly once: {stats}");
+    let mut presented: Vec<&str> =
+        stats["refreshTokensPresented"].as_array().expect("list").iter().filter_map(Value::as_str).collect();
+    presented.sort_unstable();
+    presented.dedup();
+    assert_eq!(presented.len(), 12);
+    assert_eq!(stats["failedRefresh"], 0, "{stats}");
+    drop(second);
+}
