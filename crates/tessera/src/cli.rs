@@ -25,6 +25,17 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Applies a tenants file (seed 001: tenants, integration config and
+    /// credentials, with ${VAULT:..}, ${ENV:..}, ${FILE:..} references); only
+    /// what differs is written. Exits 1 (writing nothing) on any bad entry.
+    Apply {
+        /// The file: JSON, or YAML when it ends in .yaml/.yml.
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+        /// Only print the plan.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Imports secrets encrypted by another system (one JSON object a line).
     Import(crate::import::ImportArgs),
     /// Copies every tenant's secrets (all kept versions) from one credential
@@ -79,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Backfill { dry_run } => crate::backfill::run(dry_run).await,
+        Command::Apply { file, dry_run } => crate::apply::run(file, dry_run).await,
         Command::Import(args) => crate::import::run(args).await,
         Command::Migrate(args) => crate::migrate::run(*args).await,
         Command::Keys { command } => crate::keys::run(command_args(command)).await,

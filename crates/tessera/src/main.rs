@@ -1,6 +1,7 @@
 //! The `tessera` binary: `serve` runs the HTTP API (and, later, workers);
 //! the other subcommands are admin operations over the same service layer.
 
+mod apply;
 mod backfill;
 mod cli;
 mod import;

@@ -23,6 +23,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     }
     let mut svc = open_service(&mut settings).await?;
     // Seed 001's tenants file, when ENABLE_TENANT_CONFIG_FILE=true.
+    crate::apply::at_start(&svc).await?;
     let mut outbound = tessera_outbound::HttpOAuthClient::new(std::time::Duration::from_secs(15))
         .map_err(|e| anyhow::anyhow!("cannot build the OAuth HTTP client: {e}"))?;
     if settings.allow_loopback_http {

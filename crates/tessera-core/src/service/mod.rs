@@ -3,6 +3,7 @@
 //! checks access, validates, opens one transaction, and audits.
 
 mod api_keys;
+mod apply;
 mod audit_log;
 mod backfill;
 mod configs;

@@ -248,6 +248,62 @@ async fn failed_refreshes_back_off_then_mark_the_connection_unhealthy(app: TestA
     assert!(p.stats().await["refresh"].as_u64().is_some_and(|n| n >= 1));
 }
 
+async fn a_refused_refresh_token_needs_a_new_flow_and_is_not_retried(app: TestApp, p: OAuthProvider) {
+    register(&app, &p, KEY, &p.client_secret).await;
+    app.tenant("acme").await;
+    connect(&app, &p, KEY, "acme").await;
+    app.sql("UPDATE credentials SET expires_at = 0").await;
+    // The provider no longer accepts the refresh token (revoked, or the user removed the app).
+    p.fail_next("refresh_token", 400, 1).await;
+    let r = app.get(&format!("/tenants/acme/integrations/{KEY}/resolved"), ROOT_TOKEN).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "oauth_refresh_failed");
+    assert!(r.body["error"]["message"].as_str().is_some_and(|m| m.contains("invalid_grant")), "{}", r.text);
+    let conn = app.get(&format!("/tenants/acme/integrations/{KEY}"), ROOT_TOKEN).await;
+    assert_eq!(conn.body["healthStatus"], "unhealthy", "{}", conn.text);
+    assert_eq!(conn.body["credentials"]["needsReauth"], true);
+    // The worker leaves it alone (retrying a refused token cannot help) ...
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(p.stats().await["refresh"], 0);
+    // ... and a new flow makes it healthy and refreshable again.
+    connect(&app, &p, KEY, "acme").await;
+    let meta = app.get(&format!("/tenants/acme/integrations/{KEY}/credentials"), ROOT_TOKEN).await;
+    assert_eq!(meta.body["needsReauth"], false, "{}", meta.text);
+    assert_eq!(meta.body["refreshFailures"], 0);
+}
+
+async fn the_client_can_come_from_the_environment(app: TestApp, p: OAuthProvider) {
+    // No clientId or secret in the registry: ACME_CRM_CLIENT_ID / _CLIENT_SECRET (set below) fill them.
+    let r = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": KEY, "name": "Acme CRM", "authType": "oauth2",
+                   "oauth": {"authorizeUrl": p.authorize_url, "tokenUrl": p.token_url, "pkce": true}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["oauth"]["clientSecretSet"], false);
+    app.tenant("acme").await;
+    connect(&app, &p, KEY, "acme").await;
+    assert_eq!(p.stats().await["authorizationCode"], 1);
+    // Without any client id a flow cannot start, and says why.
+    let bare = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": "bare", "name": "Bare", "authType": "oauth2",
+            "oauth": {"authorizeUrl": p.authorize_url, "tokenUrl": p.token_url}}),
+        )
+        .await;
+    assert_eq!(bare.status, StatusCode::CREATED);
+    let r = app.get("/oauth/authorize/bare?tenant_id=acme", ROOT_TOKEN).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "oauth_not_configured");
+    assert!(r.text.contains("BARE_CLIENT_ID"), "{}", r.text);
+    app.assert_plaintext_absent(&[&p.client_secret], &[]).await;
+}
+
 async fn wait_for(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
@@ -296,6 +352,7 @@ macro_rules! with_provider_on_both {
 
 with_provider_on_both!(
     the_authorization_code_flow_stores_tokens_and_redirects,
+    a_refused_refresh_token_needs_a_new_flow_and_is_not_retried("TESSERA_REFRESH_INTERVAL" = "1"),
     refused_and_tampered_flows_store_nothing,
     an_expired_token_is_refreshed_once_for_many_concurrent_readers,
     failed_refreshes_back_off_then_mark_the_connection_unhealthy(
@@ -304,6 +361,16 @@ with_provider_on_both!(
         "TESSERA_REFRESH_MAX_FAILURES" = "2"
     ),
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_can_come_from_the_environment_on_sqlite() {
+    let Some(p) = OAuthProvider::start().await else { return };
+    let mut vars = env();
+    vars.push(("ACME_CRM_CLIENT_ID", &p.client_id));
+    vars.push(("ACME_CRM_CLIENT_SECRET", &p.client_secret));
+    let app = TestApp::start(Db::Sqlite, &vars).await;
+    the_client_can_come_from_the_environment(app, p).await;
+}
 
 /// Two replicas on one PostgreSQL: each due token is refreshed exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,182 @@
+//! References in a tenants file: `${VAULT:<kv path>:<field>}` (Vault or
+//! OpenBao KV v2), `${ENV:<NAME>}` and `${FILE:<path>}`. Resolved values are
+//! kept in `Zeroizing` strings and never appear in an error message.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+/// Resolves references, reading each Vault path once.
+pub struct Resolver {
+    client: Option<reqwest::Client>,
+    vault: HashMap<String, Result<HashMap<String, Zeroizing<String>>, String>>,
+}
+
+/// Why one reference could not be resolved (never the value).
+#[derive(Debug)]
+pub struct RefError {
+    pub reference: String,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+struct KvResponse {
+    data: KvData,
+}
+
+#[derive(Deserialize)]
+struct KvData {
+    data: HashMap<String, Value>,
+}
+
+impl Resolver {
+    pub fn new() -> Self {
+        Self { client: None, vault: HashMap::new() }
+    }
+
+    /// Replaces every reference in `s`; the first failure is returned.
+    pub async fn resolve(&mut self, s: &str) -> Result<Zeroizing<String>, RefError> {
+        let mut out = Zeroizing::new(String::with_capacity(s.len()));
+        let mut rest = s;
+        loop {
+            let start = ["${VAULT:", "${ENV:", "${FILE:"].iter().filter_map(|p| rest.find(p)).min();
+            let Some(start) = start else {
+                out.push_str(rest);
+                return Ok(out);
+            };
+            out.push_str(&rest[..start]);
+            let after = &rest[start..];
+            let Some(end) = after.find('}') else {
+                return Err(RefError { reference: after.to_owned(), reason: "has no closing }".into() });
+            };
+            let reference = &after[..=end];
+            let value = self
+                .resolve_one(reference)
+                .await
+                .map_err(|reason| RefError { reference: reference.to_owned(), reason })?;
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+    }
+
+    async fn resolve_one(&mut self, reference: &str) -> Result<Zeroizing<String>, String> {
+        let inner = &reference[2..reference.len() - 1];
+        let (kind, arg) = inner.split_once(':').ok_or("is not a reference")?;
+        match kind {
+            "ENV" => std::env::var(arg).map(Zeroizing::new).map_err(|_| format!("{arg} is not set")),
+            "FILE" => {
+                let mut text = Zeroizing::new(
+                    std::fs::read_to_string(arg).map_err(|e| format!("cannot read the file: {}", e.kind()))?,
+                );
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(text)
+            }
+            "VAULT" => {
+                let (path, field) = arg.rsplit_once(':').ok_or("is not VAULT:<path>:<field>")?;
+                if path.is_empty() || field.is_empty() {
+                    return Err("is not VAULT:<path>:<field>".into());
+                }
+                let path = kv2_path(path);
+                if !self.vault.contains_key(&path) {
+                    let read = self.read_vault(&path).await;
+                    self.vault.insert(path.clone(), read);
+                }
+                match self.vault.get(&path).expect("just read") {
+                    Ok(fields) => fields.get(field).cloned().ok_or_else(|| format!("no field {field}")),
+                    Err(e) => Err(e.clone()),
+                }
+            }
+            _ => Err("is not a reference".into()),
+        }
+    }
+
+    async fn read_vault(&mut self, path: &str) -> Result<HashMap<String, Zeroizing<String>>, String> {
+        let addr = std::env::var("VAULT_ADDR")
+            .or_else(|_| std::env::var("VAULT_URL"))
+            .map_err(|_| "VAULT_ADDR (or VAULT_URL) is not set".to_owned())?;
+        let token = Zeroizing::new(std::env::var("VAULT_TOKEN").map_err(|_| "VAULT_TOKEN is not set".to_owned())?);
+        if self.client.is_none() {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| format!("cannot build the Vault HTTP client: {e}"))?;
+            self.client = Some(client);
+        }
+        let client = self.client.as_ref().expect("just built");
+        let url = format!("{}/v1/{path}", addr.trim_end_matches('/'));
+        let mut req = client.get(url).header("X-Vault-Token", token.as_str());
+        if let Ok(ns) = std::env::var("VAULT_NAMESPACE") {
+            if !ns.is_empty() {
+                req = req.header("X-Vault-Namespace", ns);
+            }
+        }
+        let resp = req.send().await.map_err(|e| format!("Vault did not answer: {}", e.without_url()))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(format!("nothing at Vault path {path}"));
+        }
+        if !status.is_success() {
+            return Err(format!("Vault answered {status} for {path}"));
+        }
+        let body =
+            Zeroizing::new(resp.bytes().await.map_err(|e| format!("Vault answer: {}", e.without_url()))?.to_vec());
+        let parsed: KvResponse =
+            serde_json::from_slice(&body).map_err(|_| format!("Vault's answer for {path} is not a KV v2 secret"))?;
+        Ok(parsed
+            .data
+            .data
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => Zeroizing::new(s),
+                    other => Zeroizing::new(other.to_string()),
+                };
+                (k, text)
+            })
+            .collect())
+    }
+}
+
+/// `secret/data/tenant-001/notion` as is; `secret/tenant-001/notion` becomes
+/// `secret/data/tenant-001/notion` (KV v2 reads go through `<mount>/data/`).
+pub fn kv2_path(path: &str) -> String {
+    let path = path.trim_matches('/');
+    let mut parts = path.splitn(2, '/');
+    let mount = parts.next().unwrap_or_default();
+    match parts.next() {
+        Some(rest) if rest == "data" || rest.starts_with("data/") => path.to_owned(),
+        Some(rest) => format!("{mount}/data/{rest}"),
+        None => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv2_paths() {
+        assert_eq!(kv2_path("secret/data/tenant-001/notion"), "secret/data/tenant-001/notion");
+        assert_eq!(kv2_path("secret/tenant-001/notion"), "secret/data/tenant-001/notion");
+        assert_eq!(kv2_path("/kv/a"), "kv/data/a");
+    }
+
+    #[tokio::test]
+    async fn text_and_env() {
+        let mut r = Resolver::new();
+        let path = std::env::var("PATH").unwrap_or_default();
+        let got = r.resolve("a ${ENV:PATH} b").await.map_err(|e| e.reason).unwrap_or_default();
+        assert_eq!(got.as_str(), format!("a {path} b"));
+        assert!(r.resolve("${ENV:TESSERA_SURELY_UNSET_VAR}").await.is_err());
+        assert_eq!(r.resolve("plain ${x}").await.map(|s| s.to_string()).ok().as_deref(), Some("plain ${x}"));
+    }
+}
