@@ -17,6 +17,7 @@ pub mod keyring;
 pub mod migrate;
 pub mod oauth;
 pub mod ports;
+pub mod proxy;
 pub mod schema;
 pub mod secret_json;
 pub mod secret_store;

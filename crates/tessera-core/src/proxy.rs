@@ -1,0 +1,224 @@
+//! The credential-injecting proxy's rules: an integration's `proxy`
+//! settings (base URL, how the credential is injected) and the one function
+//! that turns a caller's path into a URL that cannot leave the base.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ServiceError;
+
+/// `proxy` of a registry entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Every call goes under this URL (scheme, host, port and path prefix are fixed).
+    pub base_url: String,
+    /// How the tenant's credential is injected.
+    #[serde(default)]
+    pub auth: ProxyAuth,
+}
+
+/// Where a credential value comes from: `credentials` (the connection's
+/// access token) or `config:<field>` (a resolved config value, secret or not).
+pub type Source = String;
+
+/// How the credential is injected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ProxyAuth {
+    /// Nothing is injected.
+    #[default]
+    None,
+    /// `Authorization: Bearer <value>`.
+    Bearer {
+        /// Value source (default `credentials`).
+        #[serde(default = "access_token")]
+        from: Source,
+    },
+    /// `<name>: <prefix><value>`.
+    Header {
+        /// Header name.
+        name: String,
+        /// Optional prefix (`Token `).
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Value source.
+        from: Source,
+    },
+    /// `Authorization: Basic base64(<username>:<password>)`.
+    Basic {
+        /// Username source.
+        username: Source,
+        /// Password source.
+        password: Source,
+    },
+    /// `?<name>=<value>` added to the query.
+    Query {
+        /// Parameter name.
+        name: String,
+        /// Value source.
+        from: Source,
+    },
+}
+
+fn access_token() -> Source {
+    "credentials".to_owned()
+}
+
+/// Headers the proxy sets itself or never forwards; an injected header may not be one.
+const RESERVED_HEADERS: [&str; 6] =
+    ["host", "cookie", "content-length", "transfer-encoding", "connection", "x-tenant-id"];
+
+impl ProxySettings {
+    /// Validates a caller's settings.
+    pub fn validate(&self) -> Result<url::Url, ServiceError> {
+        let bad = |msg: &str, field: &str| ServiceError::invalid("invalid_proxy_settings", msg.to_owned(), Some(field));
+        let base = url::Url::parse(&self.base_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .filter(|u| {
+                u.username().is_empty() && u.password().is_none() && u.query().is_none() && u.fragment().is_none()
+            })
+            .ok_or_else(|| {
+                bad("baseUrl must be an absolute http(s) URL without credentials, query or fragment", "proxy.baseUrl")
+            })?;
+        let sources: Vec<&Source> = match &self.auth {
+            ProxyAuth::None => vec![],
+            ProxyAuth::Bearer { from } => vec![from],
+            ProxyAuth::Header { name, from, .. } | ProxyAuth::Query { name, from } => {
+                let header_ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if name.is_empty() || name.len() > 64 || !header_ok {
+                    return Err(bad("auth.name must be 1-64 characters of [A-Za-z0-9_-]", "proxy.auth.name"));
+                }
+                if matches!(self.auth, ProxyAuth::Header { .. })
+                    && RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                {
+                    return Err(bad("auth.name may not be a header the proxy controls", "proxy.auth.name"));
+                }
+                vec![from]
+            }
+            ProxyAuth::Basic { username, password } => vec![username, password],
+        };
+        for s in sources {
+            if s != "credentials" && s.strip_prefix("config:").is_none_or(str::is_empty) {
+                return Err(bad("a credential source is `credentials` or `config:<field>`", "proxy.auth"));
+            }
+        }
+        Ok(base)
+    }
+}
+
+/// The URL for a caller's `path` (the raw, still percent-encoded text after
+/// `/proxy/<key>/`) and query under `base`. Refused: `..` or `.` segments
+/// (also percent-encoded), encoded slashes or backslashes, `@`, `:` before the
+/// first `/` (absolute URLs), a leading `/` (`//host`), control characters.
+/// The result is checked again after parsing: same scheme, host and port,
+/// and a path under the base's.
+pub fn target_url(base: &url::Url, path: &str, query: Option<&str>) -> Result<url::Url, ServiceError> {
+    let refuse = || {
+        ServiceError::invalid("invalid_proxy_path", "the path must stay under the integration's base URL", Some("path"))
+    };
+    let lower = path.to_ascii_lowercase();
+    if path.starts_with('/')
+        || path.contains('\\')
+        || path.contains('@')
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.contains("%2e")
+        || lower.contains("%40")
+        || lower.contains("%00")
+        || path.bytes().any(|b| b.is_ascii_control() || b == b' ')
+        || path.split('/').next().is_some_and(|first| first.contains(':'))
+        || path.split('/').any(|seg| seg == ".." || seg == ".")
+    {
+        return Err(refuse());
+    }
+    if query.is_some_and(|q| q.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'#')) {
+        return Err(refuse());
+    }
+    let mut joined = base.as_str().trim_end_matches('/').to_owned();
+    if !path.is_empty() {
+        joined.push('/');
+        joined.push_str(path);
+    }
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        joined.push('?');
+        joined.push_str(q);
+    }
+    let target = url::Url::parse(&joined).map_err(|_| refuse())?;
+    let base_path = base.path().trim_end_matches('/');
+    let same_origin = target.scheme() == base.scheme()
+        && target.host() == base.host()
+        && target.port_or_known_default() == base.port_or_known_default()
+        && target.username().is_empty()
+        && target.password().is_none();
+    let under_base = target.path() == base_path
+        || target.path().starts_with(&format!("{base_path}/"))
+        || (base_path.is_empty() && target.path().starts_with('/'));
+    if same_origin && under_base {
+        Ok(target)
+    } else {
+        Err(refuse())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> url::Url {
+        url::Url::parse("https://api.example.com/v1").expect("url")
+    }
+
+    #[test]
+    fn ordinary_paths_and_queries_stay_under_the_base() {
+        let t = target_url(&base(), "pages/abc%20def", Some("page_size=10&q=a%2Fb")).expect("ok");
+        assert_eq!(t.as_str(), "https://api.example.com/v1/pages/abc%20def?page_size=10&q=a%2Fb");
+        assert_eq!(target_url(&base(), "", None).expect("ok").as_str(), "https://api.example.com/v1");
+    }
+
+    #[test]
+    fn every_way_out_is_refused() {
+        for path in [
+            "../admin",
+            "a/../../admin",
+            "%2e%2e/admin",
+            "%2E%2E/admin",
+            ".%2e/admin",
+            "a%2fb",
+            "a%2Fb",
+            "a%5cb",
+            "a\\b",
+            "@evil.example",
+            "user@evil.example/x",
+            "/evil.example/x",
+            "//evil.example/x",
+            "http://evil.example/x",
+            "https:evil.example",
+            "a/./b",
+            "a%00b",
+            "a b",
+        ] {
+            assert!(target_url(&base(), path, None).is_err(), "{path} must be refused");
+        }
+        assert!(target_url(&base(), "x", Some("a=1#frag")).is_err());
+    }
+
+    #[test]
+    fn settings_refuse_unknown_sources_and_reserved_headers() {
+        let ok = ProxySettings {
+            base_url: "http://127.0.0.1:8080/api".into(),
+            auth: ProxyAuth::Header { name: "X-Api-Key".into(), prefix: None, from: "config:api_key".into() },
+        };
+        assert!(ok.validate().is_ok());
+        let bad_source = ProxySettings { auth: ProxyAuth::Bearer { from: "literal-token".into() }, ..ok.clone() };
+        assert!(bad_source.validate().is_err());
+        let reserved = ProxySettings {
+            auth: ProxyAuth::Header { name: "Cookie".into(), prefix: None, from: "credentials".into() },
+            ..ok.clone()
+        };
+        assert!(reserved.validate().is_err());
+        let creds_in_url = ProxySettings { base_url: "https://u:p@api.example.com".into(), ..ok };
+        assert!(creds_in_url.validate().is_err());
+    }
+}
