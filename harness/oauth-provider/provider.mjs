@@ -19,7 +19,7 @@
 // (so it never outlives the test process) or on SIGTERM.
 
 import { createServer, request } from 'node:http';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { OAuth2Server, Events } from 'oauth2-mock-server';
 
 const CLIENT_ID = process.env.CLIENT_ID ?? 'tessera-test';
@@ -78,6 +78,9 @@ mock.service.on(Events.BeforeAuthorizeRedirect, ({ url }, req) => {
 mock.service.on(Events.BeforeTokenSigning, (token) => {
   // The mock always signs for 3600 s; keep exp in step with expires_in.
   token.payload.exp = token.payload.iat + expiresIn;
+  // Real providers never issue the same token twice; without a jti two tokens
+  // signed in the same second would be byte-identical.
+  token.payload.jti = randomUUID();
 });
 
 mock.service.on(Events.BeforeResponse, (response, req) => {

@@ -28,20 +28,41 @@ pub use openapi::openapi_json;
 pub struct AppState {
     /// The service layer.
     pub svc: Arc<Tessera>,
+    /// The proxy's outbound leg and limits.
+    pub proxy: ProxyOptions,
+}
+
+/// The proxy's settings.
+#[derive(Clone)]
+pub struct ProxyOptions {
+    /// Sends proxied calls; none: `/proxy` answers 503.
+    pub forwarder: Option<Arc<tessera_outbound::Forwarder>>,
+    /// Largest proxied request body.
+    pub max_body_bytes: usize,
+    /// Largest proxied response body (the stream is cut beyond).
+    pub max_response_bytes: usize,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        Self { forwarder: None, max_body_bytes: 1024 * 1024, max_response_bytes: 64 * 1024 * 1024 }
+    }
 }
 
 /// HTTP settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// Longest a request may take before a 408.
     pub request_timeout: Duration,
+    /// The proxy.
+    pub proxy: ProxyOptions,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30) }
+        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30), proxy: ProxyOptions::default() }
     }
 }
 
@@ -50,7 +71,7 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
     routes::api()
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(AppState { svc })
+        .with_state(AppState { svc, proxy: opts.proxy.clone() })
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
         // Spans name the path, never the query: callbacks carry codes and states there.

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{access, connections, integrations, oauth, secrets, service, tenants};
+use crate::routes::{access, connections, integrations, oauth, proxy, secrets, service, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +19,7 @@ use crate::routes::{access, connections, integrations, oauth, secrets, service, 
         secrets::list, secrets::read, secrets::write, secrets::remove, secrets::action,
         access::create_key, access::list_keys, access::delete_key, access::audit, access::verify,
         oauth::authorize, oauth::callback, oauth::store_credentials, oauth::read_credentials,
-        oauth::revoke_credentials, oauth::templates,
+        oauth::revoke_credentials, oauth::templates, proxy::forward,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

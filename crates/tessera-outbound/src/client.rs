@@ -57,7 +57,7 @@ pub struct HttpOAuthClient {
 /// The HTTP client could not be built (TLS set-up).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the outbound HTTP client: {0}")]
-pub struct BuildError(reqwest::Error);
+pub struct BuildError(pub(crate) reqwest::Error);
 
 impl HttpOAuthClient {
     /// A client whose calls each take at most `timeout`. Provider URLs must be

@@ -18,9 +18,11 @@
 mod classify;
 mod client;
 mod endpoint;
+mod forward;
 mod redact;
 mod response;
 mod revoke;
 mod transport;
 
 pub use client::{BuildError, HttpOAuthClient};
+pub use forward::{ForwardError, Forwarder};

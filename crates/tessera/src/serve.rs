@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tessera_http::HttpOptions;
+use tessera_http::{HttpOptions, ProxyOptions};
 
 use crate::service::open_service;
 use crate::settings::Settings;
@@ -39,8 +39,17 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let store = svc.store_backend();
     let svc = Arc::new(svc);
     tokio::spawn(refresh_worker(svc.clone(), settings.refresh_interval));
-    let app =
-        tessera_http::router(svc, &HttpOptions { max_body_bytes: settings.max_body_bytes, ..HttpOptions::default() });
+    let forwarder = tessera_outbound::Forwarder::new(settings.proxy_timeout)
+        .map_err(|e| anyhow::anyhow!("cannot build the proxy's HTTP client: {e}"))?;
+    let proxy = ProxyOptions {
+        forwarder: Some(Arc::new(forwarder)),
+        max_body_bytes: settings.max_body_bytes,
+        max_response_bytes: settings.proxy_max_response_bytes,
+    };
+    let app = tessera_http::router(
+        svc,
+        &HttpOptions { max_body_bytes: settings.max_body_bytes, proxy, ..HttpOptions::default() },
+    );
     println!("tessera listening on http://{addr}");
     tracing::info!(%addr, store, "listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -26,6 +26,10 @@ pub struct Settings {
     /// `TESSERA_ALLOW_LOOPBACK_HTTP`: OAuth endpoints on 127.0.0.1/localhost
     /// may use plain http (a local identity provider, tests); elsewhere https only.
     pub allow_loopback_http: bool,
+    /// `TESSERA_PROXY_TIMEOUT`: seconds a proxied call may take.
+    pub proxy_timeout: std::time::Duration,
+    /// `TESSERA_PROXY_MAX_RESPONSE_BYTES`: largest proxied answer.
+    pub proxy_max_response_bytes: usize,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -62,6 +66,14 @@ fn parse_num<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> 
         None => Ok(default),
         Some(v) => v.trim().parse().map_err(|_| anyhow::anyhow!("{name} must be a positive number")),
     }
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(name: &str, default: T) -> anyhow::Result<T> {
+    let v = parse_num(name, default)?;
+    if v <= T::default() {
+        bail!("{name} must be a positive number");
+    }
+    Ok(v)
 }
 
 impl Settings {
@@ -131,6 +143,8 @@ impl Settings {
                 Some("true" | "1") => true,
                 Some(_) => bail!("TESSERA_ALLOW_LOOPBACK_HTTP must be true or false"),
             },
+            proxy_timeout: std::time::Duration::from_secs(positive("TESSERA_PROXY_TIMEOUT", 30)?),
+            proxy_max_response_bytes: positive("TESSERA_PROXY_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)?,
             ..store
         })
     }
@@ -160,6 +174,8 @@ impl Settings {
             oauth: tessera_core::service::OAuthOptions::default(),
             refresh_interval: std::time::Duration::from_secs(30),
             allow_loopback_http: false,
+            proxy_timeout: std::time::Duration::from_secs(30),
+            proxy_max_response_bytes: 64 * 1024 * 1024,
         })
     }
 }

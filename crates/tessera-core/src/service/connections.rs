@@ -216,7 +216,7 @@ impl Tessera {
     /// The integration and the tenant's connection to it, in one statement;
     /// the errors of `require_tenant`, `require_integration` and a missing
     /// connection, in that order.
-    async fn require_connection(
+    pub(crate) async fn require_connection(
         tx: &mut dyn StoreTx,
         tenant: &TenantId,
         key: &IntegrationKey,

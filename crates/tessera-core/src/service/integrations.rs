@@ -13,6 +13,7 @@ use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
 use crate::oauth::{templates, OAuthInput, OAuthSettings};
 use crate::ports::{IntegrationRecord, StoreError, StoreTx};
+use crate::proxy::ProxySettings;
 use crate::schema::ConfigSchema;
 use zeroize::Zeroizing;
 
@@ -44,6 +45,9 @@ pub struct IntegrationInput {
     /// OAuth settings (the client secret is stored encrypted, never shown).
     #[serde(default)]
     pub oauth: Option<OAuthInput>,
+    /// Proxy settings: base URL and how the credential is injected.
+    #[serde(default)]
+    pub proxy: Option<ProxySettings>,
 }
 
 impl IntegrationInput {
@@ -119,6 +123,10 @@ impl Tessera {
         if let Some(o) = &oauth {
             settings.insert("oauth".into(), serde_json::to_value(o).expect("settings serialise"));
         }
+        if let Some(p) = &input.proxy {
+            p.validate()?;
+            settings.insert("proxy".into(), serde_json::to_value(p).expect("settings serialise"));
+        }
         let now = Utc::now();
         let record = IntegrationRecord {
             key: key.to_string(),
@@ -188,6 +196,10 @@ impl Tessera {
             Some(o) => record.settings.insert("oauth".into(), serde_json::to_value(o).expect("settings serialise")),
             None => record.settings.remove("oauth"),
         };
+        if let Some(p) = &input.proxy {
+            p.validate()?;
+            record.settings.insert("proxy".into(), serde_json::to_value(p).expect("settings serialise"));
+        }
         self.store_client_secret(tx.as_mut(), ctx, &key, client_secret).await?;
         record.name = input.name.trim().to_owned();
         record.category = input.category;

@@ -12,6 +12,7 @@ mod credentials;
 mod integrations;
 mod keys;
 mod oauth_flow;
+mod proxy;
 mod refresh;
 mod secrets;
 mod tenants;
@@ -34,6 +35,7 @@ pub use credentials::{
 pub use integrations::IntegrationInput;
 pub use keys::{MasterRotation, RewrapReport};
 pub use oauth_flow::{AuthorizationStart, CallbackOutcome, CallbackParams};
+pub use proxy::{Injection, ProxyCall, ProxyPlan};
 pub use refresh::RefreshReport;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use views::*;
@@ -174,6 +176,8 @@ pub struct Tessera {
     /// One lock per connection, so concurrent readers of an expired token
     /// wait for one refresh instead of each starting their own.
     pub(crate) refresh_locks: moka::sync::Cache<(String, String), Arc<tokio::sync::Mutex<()>>>,
+    /// Connections whose `lastUsedAt` was written recently (the write is throttled).
+    pub(crate) recent_touches: moka::sync::Cache<(String, String), ()>,
 }
 
 impl Tessera {
@@ -203,7 +207,20 @@ impl Tessera {
         let audit = AuditWriter::spawn(store.clone());
         let refresh_locks = moka::sync::Cache::builder().time_to_idle(Duration::from_secs(600)).build();
         let instance_id = format!("tessera-{}", uuid::Uuid::new_v4().simple());
-        Ok(Self { store, keyring, secrets, audit, opts, principals, oauth_client: None, instance_id, refresh_locks })
+        let recent_touches =
+            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(proxy::touch_interval()).build();
+        Ok(Self {
+            store,
+            keyring,
+            secrets,
+            audit,
+            opts,
+            principals,
+            oauth_client: None,
+            instance_id,
+            refresh_locks,
+            recent_touches,
+        })
     }
 
     async fn initialise(store: &dyn MetadataStore, keyring: &Keyring) -> Result<(), ServiceError> {

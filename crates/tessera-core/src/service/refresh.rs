@@ -86,6 +86,17 @@ impl Tessera {
     /// it: one refresh per token however many readers ask at once (a lock
     /// per connection in this process, a lease across replicas).
     pub(crate) async fn refresh_expired(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<(), ServiceError> {
+        self.refresh_stale(tenant, key, None).await
+    }
+
+    /// As [`Tessera::refresh_expired`], and also when the token was last
+    /// stored before `stale_before` (an upstream just refused it).
+    pub(crate) async fn refresh_stale(
+        &self,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        stale_before: Option<DateTime<Utc>>,
+    ) -> Result<(), ServiceError> {
         let lock = self
             .refresh_locks
             .get_with((tenant.to_string(), key.to_string()), || Arc::new(tokio::sync::Mutex::new(())));
@@ -97,7 +108,8 @@ impl Tessera {
             let current = tx.get_credential(tenant.as_str(), key.as_str()).await?;
             tx.commit().await?;
             let Some(current) = current else { return Ok(()) };
-            if !is_expired(&current, now) {
+            let stale = stale_before.is_some_and(|t| current.updated_at < t);
+            if !is_expired(&current, now) && !stale {
                 return Ok(());
             }
             if !current.has_refresh_token {

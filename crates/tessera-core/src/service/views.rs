@@ -46,6 +46,10 @@ pub struct IntegrationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub oauth: Option<Value>,
+    /// Proxy settings (base URL, credential injection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub proxy: Option<Value>,
     /// Created.
     pub created_at: String,
     /// Last changed.
@@ -61,6 +65,7 @@ impl From<IntegrationRecord> for IntegrationView {
             auth_type: i.auth_type,
             config_schema: i.config_schema,
             oauth: i.settings.get("oauth").cloned(),
+            proxy: i.settings.get("proxy").cloned(),
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
         }

@@ -4,6 +4,7 @@ pub(crate) mod access;
 pub(crate) mod connections;
 pub(crate) mod integrations;
 pub(crate) mod oauth;
+pub(crate) mod proxy;
 pub(crate) mod secrets;
 pub(crate) mod service;
 pub(crate) mod tenants;
@@ -22,4 +23,5 @@ pub(crate) fn api() -> Router<AppState> {
         .merge(secrets::router())
         .merge(access::router())
         .merge(oauth::router())
+        .merge(proxy::router())
 }

@@ -11,6 +11,7 @@ mod configs;
 mod credentials;
 mod keys;
 mod oauth;
+mod proxy;
 mod secrets;
 mod service;
 mod tenants;

@@ -1,0 +1,271 @@
+//! The proxy's use cases: which tenant, which base URL, which credential to
+//! inject (refreshed first when it expired), and the record of each call.
+//! The bytes themselves travel in the HTTP adapter; the service never sees a
+//! request or response body.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use super::configs::meta_is_secret;
+use super::{Ctx, Tessera};
+use crate::error::ServiceError;
+use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
+use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
+use crate::proxy::{ProxyAuth, ProxySettings};
+
+/// How often `lastUsedAt` is written per connection at most (a write per call would cost more than the call).
+const TOUCH_EVERY: Duration = Duration::from_secs(10);
+
+/// What the adapter needs to forward one call.
+pub struct ProxyPlan {
+    /// Tenant (from the caller).
+    pub tenant: TenantId,
+    /// Integration.
+    pub integration: IntegrationKey,
+    /// The base URL every call stays under.
+    pub base_url: url::Url,
+    /// The credential to add.
+    pub injection: Injection,
+    /// Whether the credential is an OAuth access token (a 401 may be cured by a refresh).
+    pub uses_oauth: bool,
+    /// When the plan was made (a refresh after a 401 must be newer).
+    pub made_at: DateTime<Utc>,
+}
+
+/// A credential on its way to the upstream.
+pub enum Injection {
+    /// Nothing.
+    None,
+    /// A header (`Authorization: Bearer ...`, `X-Api-Key: ...`).
+    Header {
+        /// Lower-case header name.
+        name: String,
+        /// Its value.
+        value: SecretString,
+    },
+    /// A query parameter.
+    Query {
+        /// Parameter name.
+        name: String,
+        /// Its value.
+        value: SecretString,
+    },
+}
+
+/// One forwarded call, for the audit log.
+pub struct ProxyCall<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path under the base (no query: it may carry data).
+    pub path: &'a str,
+    /// Upstream status, or none when the upstream gave no answer.
+    pub status: Option<u16>,
+    /// Time to the upstream's response head.
+    pub duration: Duration,
+}
+
+impl Tessera {
+    /// Plans a proxied call: the tenant is the caller's own (an admin names it
+    /// with `X-Tenant-Id`), the connection must be enabled, and an expired
+    /// OAuth token is refreshed first.
+    pub async fn proxy_plan(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        tenant_header: Option<&str>,
+    ) -> Result<ProxyPlan, ServiceError> {
+        let tenant = match (&ctx.principal.tenant, tenant_header) {
+            (Some(own), Some(named)) if named != own.as_str() => {
+                self.audit_denial(ctx, None, Err(ServiceError::tenant_not_found())).await?;
+                return Err(ServiceError::tenant_not_found());
+            }
+            (Some(own), _) => own.clone(),
+            (None, Some(named)) => TenantId::parse(named)?,
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "missing_tenant",
+                    "name the tenant with the X-Tenant-Id header",
+                    Some("X-Tenant-Id"),
+                ))
+            }
+        };
+        self.allow_tenant(ctx, &tenant).await?;
+        let key = IntegrationKey::parse(key)?;
+        self.plan_for(&tenant, &key, None).await
+    }
+
+    /// After the upstream answered 401 to an OAuth token: refreshes it (once,
+    /// unless someone else already did since `plan` was made) and plans again.
+    pub async fn proxy_replan_after_401(&self, plan: &ProxyPlan) -> Result<ProxyPlan, ServiceError> {
+        self.plan_for(&plan.tenant, &plan.integration, Some(plan.made_at)).await
+    }
+
+    async fn plan_for(
+        &self,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        stale_before: Option<DateTime<Utc>>,
+    ) -> Result<ProxyPlan, ServiceError> {
+        let made_at = Utc::now();
+        let mut tx = self.store.read().await?;
+        let (_, _, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        tx.commit().await?;
+        if let Some(c) = cred {
+            let stale = stale_before.is_some_and(|t| c.updated_at < t);
+            if stale || super::refresh::is_expired(&c, made_at) {
+                self.refresh_stale(tenant, key, stale_before).await?;
+            }
+        }
+        let mut tx = self.store.read().await?;
+        let (integration, conn, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        if !conn.is_enabled {
+            return Err(ServiceError::conflict(
+                "connection_disabled",
+                format!("the connection of {tenant} to {key} is disabled"),
+            ));
+        }
+        let settings = proxy_settings(&integration)?;
+        let base_url = settings.validate()?;
+        macro_rules! value {
+            ($source:expr) => {
+                self.credential_value(tx.as_mut(), &integration, &conn, cred.as_ref(), tenant, key, $source).await?
+            };
+        }
+        let (injection, uses_oauth) = match &settings.auth {
+            ProxyAuth::None => (Injection::None, false),
+            ProxyAuth::Bearer { from } => {
+                let v = value!(from);
+                let header = SecretString::from(format!("Bearer {}", v.expose_secret()));
+                (Injection::Header { name: "authorization".into(), value: header }, from == "credentials")
+            }
+            ProxyAuth::Header { name, prefix, from } => {
+                let v = value!(from);
+                let full = SecretString::from(format!("{}{}", prefix.as_deref().unwrap_or(""), v.expose_secret()));
+                (Injection::Header { name: name.to_ascii_lowercase(), value: full }, from == "credentials")
+            }
+            ProxyAuth::Basic { username, password } => {
+                let user = value!(username);
+                let pass = value!(password);
+                let pair = Zeroizing::new(format!("{}:{}", user.expose_secret(), pass.expose_secret()));
+                let header = SecretString::from(format!("Basic {}", STANDARD.encode(pair.as_bytes())));
+                let oauth = username == "credentials" || password == "credentials";
+                (Injection::Header { name: "authorization".into(), value: header }, oauth)
+            }
+            ProxyAuth::Query { name, from } => {
+                (Injection::Query { name: name.clone(), value: value!(from) }, from == "credentials")
+            }
+        };
+        tx.commit().await?;
+        Ok(ProxyPlan { tenant: tenant.clone(), integration: key.clone(), base_url, injection, uses_oauth, made_at })
+    }
+
+    /// One credential value: the access token, or a resolved config field
+    /// (tenant override < integration default < schema default, in reverse).
+    #[allow(clippy::too_many_arguments)]
+    async fn credential_value(
+        &self,
+        tx: &mut dyn StoreTx,
+        integration: &IntegrationRecord,
+        conn: &ConnectionRecord,
+        cred: Option<&CredentialRecord>,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        source: &str,
+    ) -> Result<SecretString, ServiceError> {
+        if source == "credentials" {
+            if cred.is_none() {
+                return Err(ServiceError::conflict(
+                    "credentials_not_found",
+                    format!("tenant {tenant} has no credentials for {key}; store them or run the OAuth flow"),
+                ));
+            }
+            let tokens = self.read_tokens(tx, tenant, key).await?;
+            return Ok(SecretString::from(tokens.access.as_str()));
+        }
+        let field = source.strip_prefix("config:").unwrap_or(source);
+        let levels = [
+            (tenant.as_str(), &conn.config, &conn.config_meta),
+            (PLATFORM_TENANT, &integration.defaults, &integration.defaults_meta),
+        ];
+        for (owner, public, meta) in levels {
+            if meta.get(field).is_some_and(meta_is_secret) {
+                let path = SecretPath::config_field(key, field);
+                let revealed = self.read_version(tx, owner, path.as_str(), None).await?;
+                return json_text(&revealed.plaintext);
+            }
+            if let Some(v) = public.get(field) {
+                return Ok(SecretString::from(scalar_text(v)));
+            }
+        }
+        let schema = crate::schema::ConfigSchema::from_stored(&integration.config_schema)?;
+        match schema.field(field).and_then(|f| f.default.as_ref()) {
+            Some(v) => Ok(SecretString::from(scalar_text(v))),
+            None => Err(ServiceError::conflict(
+                "proxy_credential_missing",
+                format!("{key} injects config field {field}, which tenant {tenant} has not set"),
+            )),
+        }
+    }
+
+    /// Audits a forwarded call (method, path, status, duration; never a body)
+    /// and records the connection's use.
+    pub async fn record_proxy_call(
+        &self,
+        ctx: &Ctx,
+        plan: &ProxyPlan,
+        call: ProxyCall<'_>,
+    ) -> Result<(), ServiceError> {
+        let status = call.status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        let resource = format!(
+            "proxy/{}/{}?method={}&status={status}&ms={}",
+            plan.integration,
+            call.path,
+            call.method,
+            call.duration.as_millis()
+        );
+        let outcome = if call.status.is_some_and(|s| s < 500) { "success" } else { "failure" };
+        self.audit.record(ctx.event("proxy.call", Some(plan.tenant.as_str()), resource, outcome)).await?;
+        let touch_key = (plan.tenant.to_string(), plan.integration.to_string());
+        if self.recent_touches.get(&touch_key).is_none() {
+            self.recent_touches.insert(touch_key, ());
+            let mut tx = self.store.begin_write().await?;
+            tx.touch_connection(plan.tenant.as_str(), plan.integration.as_str(), Utc::now()).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The `touch` throttle's TTL.
+pub(crate) fn touch_interval() -> Duration {
+    TOUCH_EVERY
+}
+
+fn proxy_settings(integration: &IntegrationRecord) -> Result<ProxySettings, ServiceError> {
+    let raw = integration.settings.get("proxy").ok_or_else(|| {
+        ServiceError::conflict("proxy_not_configured", format!("{} has no proxy settings", integration.key))
+    })?;
+    serde_json::from_value(raw.clone()).map_err(|e| {
+        ServiceError::internal(format!("stored proxy settings of {} are unreadable: {e}", integration.key))
+    })
+}
+
+/// A decrypted JSON value as text (strings without quotes).
+fn json_text(plaintext: &[u8]) -> Result<SecretString, ServiceError> {
+    match serde_json::from_slice::<String>(plaintext).map(Zeroizing::new) {
+        Ok(s) => Ok(SecretString::from(s.as_str())),
+        Err(_) => Ok(SecretString::from(String::from_utf8_lossy(plaintext).into_owned())),
+    }
+}
+
+fn scalar_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

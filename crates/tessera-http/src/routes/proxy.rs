@@ -1,0 +1,180 @@
+//! `ANY /proxy/{key}/{path...}`: forwards to the integration's base URL
+//! with the tenant's credential injected. The caller's own `Authorization`
+//! and cookies never leave; the target cannot leave the base URL (see
+//! `tessera_core::proxy::target_url`); redirects are passed back, never
+//! followed. Request bodies are read up to the body limit (so a call
+//! refused with 401 can be retried after a token refresh); responses stream
+//! back with a size limit.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use tessera_core::service::{Injection, ProxyCall, ProxyPlan};
+use tessera_core::ServiceError;
+use tessera_outbound::{ForwardError, Forwarder};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Caller;
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/proxy/{key}", any(forward)).route("/proxy/{key}/{*path}", any(forward))
+}
+
+/// Hop-by-hop headers (RFC 9110 7.6.1) and the ones the proxy owns.
+const DROPPED_REQUEST: [&str; 13] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "authorization",
+    "cookie",
+    "x-tenant-id",
+    "content-length",
+];
+const DROPPED_RESPONSE: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "set-cookie",
+    "content-length",
+];
+
+/// Forwards one call (any method) to the integration's API.
+#[utoipa::path(get, path = "/proxy/{key}/{path}", tag = "proxy",
+    params(("key" = String, Path), ("path" = String, Path), ("X-Tenant-Id" = Option<String>, Header, description = "admins name the tenant")),
+    responses((status = 200, description = "the upstream's answer, streamed"), (status = 400), (status = 404), (status = 409), (status = 413), (status = 502)))]
+pub(crate) async fn forward(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(params): Path<Vec<(String, String)>>,
+    req: Request,
+) -> ApiResult<Response> {
+    let key = params.iter().find(|(k, _)| k == "key").map(|(_, v)| v.clone()).unwrap_or_default();
+    let Some(forwarder) = s.proxy.forwarder.clone() else {
+        return Err(ServiceError::unavailable("proxy_unavailable", "this server does not forward calls").into());
+    };
+    let (parts, body) = req.into_parts();
+    let tenant_header = parts.headers.get("x-tenant-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut plan = s.svc.proxy_plan(&ctx, &key, tenant_header.as_deref()).await?;
+    // The raw (still percent-encoded) path after /proxy/<key>/.
+    let raw = parts.uri.path().strip_prefix("/proxy/").and_then(|r| r.strip_prefix(key.as_str())).unwrap_or("");
+    let raw = raw.strip_prefix('/').unwrap_or(raw);
+    let target = tessera_core::proxy::target_url(&plan.base_url, raw, parts.uri.query())?;
+    let body = axum::body::to_bytes(body, s.proxy.max_body_bytes).await.map_err(|_| {
+        ApiError(ServiceError::new(
+            tessera_core::ErrorKind::TooLarge,
+            "payload_too_large",
+            "the request body is over the limit",
+        ))
+    })?;
+    let headers = forwardable(&parts.headers);
+    let method = parts.method.clone();
+    let started = Instant::now();
+    let mut answer = send(&forwarder, &plan, method.clone(), target.clone(), headers.clone(), body.clone()).await;
+    if plan.uses_oauth && answer.as_ref().is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED) {
+        // The token may have been revoked or rotated early: refresh once and retry once.
+        plan = s.svc.proxy_replan_after_401(&plan).await?;
+        answer = send(&forwarder, &plan, method.clone(), target, headers, body).await;
+    }
+    let call = |status| ProxyCall { method: method.as_str(), path: raw, status, duration: started.elapsed() };
+    match answer {
+        Ok(upstream) => {
+            s.svc.record_proxy_call(&ctx, &plan, call(Some(upstream.status().as_u16()))).await?;
+            Ok(stream_back(upstream, s.proxy.max_response_bytes))
+        }
+        Err(e) => {
+            s.svc.record_proxy_call(&ctx, &plan, call(None)).await?;
+            let code = match e {
+                ForwardError::Timeout => "upstream_timeout",
+                ForwardError::Unreachable => "upstream_unavailable",
+            };
+            Err(ServiceError::upstream(code, format!("{}: {e}", plan.integration)).into())
+        }
+    }
+}
+
+async fn send(
+    forwarder: &Forwarder,
+    plan: &ProxyPlan,
+    method: axum::http::Method,
+    mut url: url::Url,
+    mut headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<reqwest::Response, ForwardError> {
+    match &plan.injection {
+        Injection::None => {}
+        Injection::Header { name, value } => {
+            if let (Ok(n), Ok(mut v)) =
+                (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value.expose_secret()))
+            {
+                v.set_sensitive(true);
+                headers.insert(n, v);
+            }
+        }
+        Injection::Query { name, value } => {
+            url.query_pairs_mut().append_pair(name, value.expose_secret());
+        }
+    }
+    forwarder.send(method, url, headers, reqwest::Body::from(body)).await
+}
+
+/// The caller's headers minus hop-by-hop ones, those a `Connection` header
+/// names, and the caller's own credentials.
+fn forwardable(incoming: &HeaderMap) -> HeaderMap {
+    let named_by_connection: Vec<String> = incoming
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    let mut out = HeaderMap::new();
+    for (name, value) in incoming {
+        let n = name.as_str();
+        if DROPPED_REQUEST.contains(&n) || named_by_connection.iter().any(|c| c == n) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+fn stream_back(upstream: reqwest::Response, limit: usize) -> Response {
+    let status = upstream.status();
+    let mut headers = HeaderMap::new();
+    for (name, value) in upstream.headers() {
+        if !DROPPED_RESPONSE.contains(&name.as_str()) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let mut seen = 0usize;
+    let body = upstream.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len();
+        if seen > limit {
+            // Cutting the stream tells the caller the answer is incomplete.
+            return Err(std::io::Error::other("the upstream's answer is over the size limit"));
+        }
+        Ok(chunk)
+    });
+    let mut resp = (status, Body::from_stream(body)).into_response();
+    *resp.headers_mut() = headers;
+    resp
+}

@@ -1,0 +1,63 @@
+//! The proxy's outbound leg: one `reqwest` client that never follows a
+//! redirect (a redirect to another host must not take the tenant's
+//! credential with it) and ignores `HTTP(S)_PROXY` variables, with a time
+//! limit per call.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+/// Why a forwarded call got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The upstream took longer than the limit.
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    /// The upstream could not be reached.
+    #[error("the upstream could not be reached")]
+    Unreachable,
+}
+
+/// Sends proxied calls.
+pub struct Forwarder {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Forwarder {
+    /// A forwarder whose calls (head and body) take at most `timeout`.
+    pub fn new(timeout: Duration) -> Result<Self, crate::BuildError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(crate::BuildError)?;
+        Ok(Self { client, timeout })
+    }
+
+    /// Sends one call and returns the upstream's answer (its body still streaming).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        headers: HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, ForwardError> {
+        self.client.request(method, url).headers(headers).body(body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                ForwardError::Timeout
+            } else {
+                tracing::debug!(error = %e.without_url(), "proxied call failed");
+                ForwardError::Unreachable
+            }
+        })
+    }
+
+    /// The time limit of a call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
