@@ -51,3 +51,19 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
 else
     log "node or npm is not installed; OAuth provider tests will skip (and fail in CI)"
 fi
+
+# @modelcontextprotocol/server-everything (npm, pinned by
+# harness/mcp-server/package-lock.json) in Streamable HTTP mode, for the
+# tool-invocation tests: the harness starts one per test on a free loopback port.
+mcp_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/harness/mcp-server"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    if [ ! -d "$mcp_dir/node_modules/@modelcontextprotocol/server-everything" ]; then
+        log "installing @modelcontextprotocol/server-everything (npm ci in harness/mcp-server)"
+        npm ci --prefix "$mcp_dir" --no-audit --no-fund >&2 || log "npm ci failed; MCP tool tests will skip (and fail in CI)"
+    fi
+    if [ -d "$mcp_dir/node_modules/@modelcontextprotocol/server-everything" ]; then
+        printf 'export TESSERA_TEST_MCP_SERVER=%q\n' "$mcp_dir/start.mjs"
+    fi
+else
+    log "node or npm is not installed; MCP tool tests will skip (and fail in CI)"
+fi

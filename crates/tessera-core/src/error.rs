@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Unavailable,
     /// A third party (an OAuth provider, an upstream API) failed or refused.
     Upstream,
+    /// The caller sent more requests than its rate limit allows.
+    RateLimited,
     /// A bug or an unexpected state; details are in the server log.
     Internal,
 }
@@ -45,12 +47,14 @@ pub struct ServiceError {
     pub message: String,
     /// The JSON path of the offending input field, when there is one.
     pub field: Option<String>,
+    /// Seconds until a retry may succeed (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl ServiceError {
     /// Builds an error of any kind.
     pub fn new(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
-        Self { kind, code: code.to_owned(), message: message.into(), field: None }
+        Self { kind, code: code.to_owned(), message: message.into(), field: None, retry_after: None }
     }
 
     /// Bad input, optionally naming the field.
@@ -91,6 +95,18 @@ impl ServiceError {
     /// A third party failed or refused.
     pub fn upstream(code: &str, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Upstream, code, message)
+    }
+
+    /// Over the rate limit; retry after `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                ErrorKind::RateLimited,
+                "rate_limited",
+                "too many requests; retry after the time in Retry-After",
+            )
+        }
     }
 
     /// An unexpected failure; the cause must already be logged.

@@ -12,8 +12,10 @@
 pub mod access;
 pub mod audit;
 pub mod error;
+pub mod health;
 pub mod ids;
 pub mod keyring;
+pub mod mcp;
 pub mod migrate;
 pub mod oauth;
 pub mod ports;

@@ -7,6 +7,7 @@
 
 mod error;
 mod extract;
+mod metrics;
 mod openapi;
 mod routes;
 
@@ -68,7 +69,10 @@ impl Default for HttpOptions {
 
 /// The whole API as one router.
 pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
+    metrics::handle();
     routes::api()
+        .route("/metrics", axum::routing::get(metrics::render))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(AppState { svc, proxy: opts.proxy.clone() })

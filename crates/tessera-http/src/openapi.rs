@@ -4,13 +4,13 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{access, connections, integrations, oauth, proxy, secrets, service, tenants};
+use crate::routes::{access, connections, health, integrations, oauth, proxy, secrets, service, tenants, tools};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tessera", description = "Multi-tenant vault for integration configuration and credentials."),
     paths(
-        service::healthz, service::readyz, service::openapi,
+        service::healthz, service::readyz, service::openapi, crate::metrics::render,
         tenants::create, tenants::list, tenants::read, tenants::remove, tenants::keys, tenants::rotate,
         integrations::create, integrations::list, integrations::read, integrations::update, integrations::remove,
         integrations::put_defaults, integrations::get_defaults, integrations::connections,
@@ -19,7 +19,7 @@ use crate::routes::{access, connections, integrations, oauth, proxy, secrets, se
         secrets::list, secrets::read, secrets::write, secrets::remove, secrets::action,
         access::create_key, access::list_keys, access::delete_key, access::audit, access::verify,
         oauth::authorize, oauth::callback, oauth::store_credentials, oauth::read_credentials,
-        oauth::revoke_credentials, oauth::templates, proxy::forward,
+        oauth::revoke_credentials, oauth::templates, proxy::forward, tools::invoke, health::check_now, health::all,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

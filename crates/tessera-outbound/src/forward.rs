@@ -61,3 +61,33 @@ impl Forwarder {
         self.timeout
     }
 }
+
+#[async_trait::async_trait]
+impl tessera_core::health::HttpProbe for Forwarder {
+    async fn probe(
+        &self,
+        method: &str,
+        url: url::Url,
+        auth: tessera_core::health::ProbeAuth<'_>,
+    ) -> tessera_core::health::ProbeOutcome {
+        use secrecy::ExposeSecret;
+        use tessera_core::health::{ProbeAuth, ProbeOutcome};
+        let method = if method == "HEAD" { reqwest::Method::HEAD } else { reqwest::Method::GET };
+        let mut headers = HeaderMap::new();
+        if let ProbeAuth::Header(name, value) = auth {
+            if let (Ok(n), Ok(mut v)) = (
+                reqwest::header::HeaderName::try_from(name),
+                reqwest::header::HeaderValue::from_str(value.expose_secret()),
+            ) {
+                v.set_sensitive(true);
+                headers.insert(n, v);
+            }
+        }
+        let started = std::time::Instant::now();
+        match self.send(method, url, headers, reqwest::Body::from(Vec::new())).await {
+            // Only the head matters; the body is dropped unread.
+            Ok(r) => ProbeOutcome::Answered { status: r.status().as_u16(), latency: started.elapsed() },
+            Err(_) => ProbeOutcome::NoAnswer,
+        }
+    }
+}

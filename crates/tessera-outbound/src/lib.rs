@@ -19,6 +19,7 @@ mod classify;
 mod client;
 mod endpoint;
 mod forward;
+mod mcp;
 mod redact;
 mod response;
 mod revoke;
@@ -26,3 +27,4 @@ mod transport;
 
 pub use client::{BuildError, HttpOAuthClient};
 pub use forward::{ForwardError, Forwarder};
+pub use mcp::HttpMcpClient;

@@ -155,12 +155,15 @@ impl CredentialRepo for SqlTx {
     ) -> StoreResult<Vec<(String, String)>> {
         // PostgreSQL: rows another replica is claiming right now are skipped,
         // not waited for. SQLite has a single writer, so no row is contended.
+        // The limit is written into the statement (an integer, not input): with
+        // a bound LIMIT PostgreSQL's generic plan scans the whole table.
+        let limit = limit.clamp(1, 10_000);
         let skip_locked = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE credentials SET lease_owner = $3, lease_until = $4 \
              WHERE (tenant_id, integration_key) IN (SELECT tenant_id, integration_key FROM credentials \
              WHERE {CLAIMABLE} AND expires_at IS NOT NULL AND expires_at <= $2 \
-             ORDER BY expires_at LIMIT $5{skip_locked}) \
+             ORDER BY expires_at LIMIT {limit}{skip_locked}) \
              RETURNING tenant_id, integration_key"
         );
         let rows = sqlx::query(&sql)
@@ -168,7 +171,6 @@ impl CredentialRepo for SqlTx {
             .bind(micros(due_by))
             .bind(owner)
             .bind(micros(lease_until))
-            .bind(limit)
             .fetch_all(&mut *self.tx)
             .await
             .map_err(map_err)?;
@@ -198,6 +200,11 @@ impl CredentialRepo for SqlTx {
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_credentials(&mut self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM credentials").fetch_one(&mut *self.tx).await.map_err(map_err)?;
+        row.try_get(0).map_err(map_err)
     }
 
     async fn count_due_credentials(&mut self, due_by: DateTime<Utc>) -> StoreResult<i64> {

@@ -329,4 +329,44 @@ impl ConnectionRepo for SqlTx {
             .map_err(map_err)?;
         Ok(())
     }
+
+    async fn claim_due_health_checks(
+        &mut self,
+        integration: &str,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        let skip_locked = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE connections SET last_health_check = $3 \
+             WHERE integration_key = $1 AND tenant_id IN (SELECT tenant_id FROM connections \
+             WHERE integration_key = $1 AND is_enabled = 1 AND (last_health_check IS NULL OR last_health_check < $2) \
+             ORDER BY last_health_check NULLS FIRST LIMIT $4{skip_locked}) RETURNING tenant_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(integration)
+            .bind(micros(due_before))
+            .bind(micros(now))
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| r.try_get(0).map_err(map_err)).collect()
+    }
+
+    async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, integration_key, health_status FROM connections WHERE tenant_id <> '_platform' \
+             ORDER BY tenant_id, integration_key",
+        )
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?, r.try_get(2).map_err(map_err)?))
+            })
+            .collect()
+    }
 }

@@ -30,6 +30,10 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         outbound = outbound.allow_loopback_http();
     }
     svc.set_oauth_client(Arc::new(outbound));
+    // MCP tool calls (POST /api/v1/tools/invoke) share the proxy's time limit.
+    let mcp = tessera_outbound::HttpMcpClient::new(settings.proxy_timeout)
+        .map_err(|e| anyhow::anyhow!("cannot build the MCP HTTP client: {e}"))?;
+    svc.set_mcp_client(Arc::new(mcp));
     if !has_root {
         if let Some(key) = svc.bootstrap_admin_key().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {
             // Printed once, like Vault's root token; it is stored only as a hash.
@@ -37,12 +41,16 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         }
     }
     let store = svc.store_backend();
+    let forwarder = Arc::new(
+        tessera_outbound::Forwarder::new(settings.proxy_timeout)
+            .map_err(|e| anyhow::anyhow!("cannot build the proxy's HTTP client: {e}"))?,
+    );
+    svc.set_http_probe(forwarder.clone());
     let svc = Arc::new(svc);
     tokio::spawn(refresh_worker(svc.clone(), settings.refresh_interval));
-    let forwarder = tessera_outbound::Forwarder::new(settings.proxy_timeout)
-        .map_err(|e| anyhow::anyhow!("cannot build the proxy's HTTP client: {e}"))?;
+    tokio::spawn(health_worker(svc.clone(), settings.health_interval));
     let proxy = ProxyOptions {
-        forwarder: Some(Arc::new(forwarder)),
+        forwarder: Some(forwarder),
         max_body_bytes: settings.max_body_bytes,
         max_response_bytes: settings.proxy_max_response_bytes,
     };
@@ -80,6 +88,20 @@ async fn refresh_worker(svc: Arc<tessera_core::Tessera>, interval: std::time::Du
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Checks connections whose integration has a `healthCheck`, each on its
+/// integration's interval; replicas share the work (a check is claimed by
+/// moving `lastHealthCheck` first).
+async fn health_worker(svc: Arc<tessera_core::Tessera>, scan_every: std::time::Duration) {
+    let mut tick = tokio::time::interval(scan_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = svc.check_due_health(100).await {
+            tracing::warn!(error = %e, "health scan failed");
         }
     }
 }

@@ -30,6 +30,10 @@ pub struct Settings {
     pub proxy_timeout: std::time::Duration,
     /// `TESSERA_PROXY_MAX_RESPONSE_BYTES`: largest proxied answer.
     pub proxy_max_response_bytes: usize,
+    /// `TESSERA_HEALTH_SCAN_INTERVAL`: seconds between scans for due health checks.
+    pub health_interval: std::time::Duration,
+    /// `TESSERA_RATE_LIMIT` (requests/second per caller) and `TESSERA_RATE_LIMIT_BURST`.
+    pub rate_limit: Option<tessera_core::service::RateLimit>,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -145,6 +149,8 @@ impl Settings {
             },
             proxy_timeout: std::time::Duration::from_secs(positive("TESSERA_PROXY_TIMEOUT", 30)?),
             proxy_max_response_bytes: positive("TESSERA_PROXY_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)?,
+            health_interval: std::time::Duration::from_secs(positive("TESSERA_HEALTH_SCAN_INTERVAL", 15)?),
+            rate_limit: rate_limit()?,
             ..store
         })
     }
@@ -176,8 +182,21 @@ impl Settings {
             allow_loopback_http: false,
             proxy_timeout: std::time::Duration::from_secs(30),
             proxy_max_response_bytes: 64 * 1024 * 1024,
+            health_interval: std::time::Duration::from_secs(15),
+            rate_limit: None,
         })
     }
+}
+
+/// `TESSERA_RATE_LIMIT` requests per second per caller (unset: no limit),
+/// with bursts of `TESSERA_RATE_LIMIT_BURST` (default twice the rate).
+fn rate_limit() -> anyhow::Result<Option<tessera_core::service::RateLimit>> {
+    use std::num::NonZeroU32;
+    let Some(_) = var("TESSERA_RATE_LIMIT") else { return Ok(None) };
+    let per_second: u32 = positive("TESSERA_RATE_LIMIT", 1)?;
+    let burst: u32 = positive("TESSERA_RATE_LIMIT_BURST", per_second.saturating_mul(2))?;
+    let nz = |n: u32| NonZeroU32::new(n).ok_or_else(|| anyhow::anyhow!("rate limits must be positive"));
+    Ok(Some(tessera_core::service::RateLimit { per_second: nz(per_second)?, burst: nz(burst)? }))
 }
 
 /// OAuth settings: allowed redirect URIs, the public URL, refresh timing,

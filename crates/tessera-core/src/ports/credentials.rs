@@ -101,6 +101,8 @@ pub trait CredentialRepo {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// How many credentials are stored.
+    async fn count_credentials(&mut self) -> StoreResult<i64>;
     /// How many refreshable credentials expire by `due_by` (the refresh queue).
     async fn count_due_credentials(&mut self, due_by: DateTime<Utc>) -> StoreResult<i64>;
 }

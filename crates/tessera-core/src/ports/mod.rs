@@ -365,6 +365,18 @@ pub trait ConnectionRepo {
     async fn delete_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<bool>;
     /// Records a use.
     async fn touch_connection(&mut self, tenant: &str, integration: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Claims up to `limit` enabled connections of `integration` last checked
+    /// before `due_before` (or never) by setting their `last_health_check` to
+    /// `now`; rows another transaction holds are skipped. Returns tenant ids.
+    async fn claim_due_health_checks(
+        &mut self,
+        integration: &str,
+        due_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// Every connection's (tenant, integration, health status), the platform tenant aside.
+    async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<String>)>>;
 }
 
 /// Versioned secrets in the database backend.

@@ -10,7 +10,9 @@ use super::secrets::VersionWrite;
 use super::{Ctx, DefaultsView, IntegrationView, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
+use crate::health::HealthCheckSettings;
 use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
+use crate::mcp::McpSettings;
 use crate::oauth::{templates, OAuthInput, OAuthSettings};
 use crate::ports::{IntegrationRecord, StoreError, StoreTx};
 use crate::proxy::ProxySettings;
@@ -48,6 +50,12 @@ pub struct IntegrationInput {
     /// Proxy settings: base URL and how the credential is injected.
     #[serde(default)]
     pub proxy: Option<ProxySettings>,
+    /// MCP server for `POST /api/v1/tools/invoke`: `{"url": "https://.../mcp"}`.
+    #[serde(default)]
+    pub mcp: Option<McpSettings>,
+    /// Health check through the proxy path.
+    #[serde(default)]
+    pub health_check: Option<HealthCheckSettings>,
 }
 
 impl IntegrationInput {
@@ -127,6 +135,14 @@ impl Tessera {
             p.validate()?;
             settings.insert("proxy".into(), serde_json::to_value(p).expect("settings serialise"));
         }
+        if let Some(m) = &input.mcp {
+            m.validate()?;
+            settings.insert("mcp".into(), serde_json::to_value(m).expect("settings serialise"));
+        }
+        if let Some(h) = &input.health_check {
+            h.validate()?;
+            settings.insert("healthCheck".into(), serde_json::to_value(h).expect("settings serialise"));
+        }
         let now = Utc::now();
         let record = IntegrationRecord {
             key: key.to_string(),
@@ -199,6 +215,14 @@ impl Tessera {
         if let Some(p) = &input.proxy {
             p.validate()?;
             record.settings.insert("proxy".into(), serde_json::to_value(p).expect("settings serialise"));
+        }
+        if let Some(m) = &input.mcp {
+            m.validate()?;
+            record.settings.insert("mcp".into(), serde_json::to_value(m).expect("settings serialise"));
+        }
+        if let Some(h) = &input.health_check {
+            h.validate()?;
+            record.settings.insert("healthCheck".into(), serde_json::to_value(h).expect("settings serialise"));
         }
         self.store_client_secret(tx.as_mut(), ctx, &key, client_secret).await?;
         record.name = input.name.trim().to_owned();

@@ -9,13 +9,16 @@ mod backfill;
 mod configs;
 mod connections;
 mod credentials;
+mod health;
 mod integrations;
 mod keys;
+mod limits;
 mod oauth_flow;
 mod proxy;
 mod refresh;
 mod secrets;
 mod tenants;
+mod tools;
 mod views;
 
 use std::collections::HashMap;
@@ -32,12 +35,15 @@ pub use configs::{ConfigEntry, ConfigList};
 pub use credentials::{
     env_prefix, split_scopes, CredentialInput, CredentialView, RevokedCredentials, Scopes, StoredCredentials,
 };
+pub use health::{HealthResult, MetricsSnapshot, TenantHealth, TenantsHealth};
 pub use integrations::IntegrationInput;
 pub use keys::{MasterRotation, RewrapReport};
+pub use limits::RateLimit;
 pub use oauth_flow::{AuthorizationStart, CallbackOutcome, CallbackParams};
 pub use proxy::{Injection, ProxyCall, ProxyPlan};
 pub use refresh::RefreshReport;
 pub use secrets::{SecretPayload, SecretWrite};
+pub use tools::{ToolInvocation, ToolResult};
 pub use views::*;
 
 use crate::access::{hash_token, root_token_matches, Principal, Role, API_KEY_PREFIX};
@@ -62,6 +68,8 @@ pub struct TesseraOptions {
     pub key_cache_ttl: Duration,
     /// OAuth flows and token refresh.
     pub oauth: OAuthOptions,
+    /// Per-caller rate limit (`TESSERA_RATE_LIMIT`); none: unlimited.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Settings of OAuth flows and token refresh.
@@ -126,6 +134,7 @@ impl Default for TesseraOptions {
             principal_cache_ttl: Duration::from_secs(5),
             key_cache_ttl: Duration::from_secs(300),
             oauth: OAuthOptions::default(),
+            rate_limit: None,
         }
     }
 }
@@ -178,6 +187,12 @@ pub struct Tessera {
     pub(crate) refresh_locks: moka::sync::Cache<(String, String), Arc<tokio::sync::Mutex<()>>>,
     /// Connections whose `lastUsedAt` was written recently (the write is throttled).
     pub(crate) recent_touches: moka::sync::Cache<(String, String), ()>,
+    /// Calls tools on MCP servers; none in offline admin commands.
+    pub(crate) mcp_client: Option<Arc<dyn crate::mcp::McpClient>>,
+    /// Sends health probes; none in offline admin commands.
+    pub(crate) http_probe: Option<Arc<dyn crate::health::HttpProbe>>,
+    /// Per-caller token buckets, when a rate limit is set.
+    limits: Option<limits::CallerLimits>,
 }
 
 impl Tessera {
@@ -214,12 +229,15 @@ impl Tessera {
             keyring,
             secrets,
             audit,
-            opts,
             principals,
             oauth_client: None,
             instance_id,
             refresh_locks,
             recent_touches,
+            mcp_client: None,
+            http_probe: None,
+            limits: opts.rate_limit.map(limits::CallerLimits::new),
+            opts,
         })
     }
 
@@ -243,6 +261,11 @@ impl Tessera {
     /// Sets the client that calls OAuth providers (flows, refresh, revocation).
     pub fn set_oauth_client(&mut self, client: Arc<dyn OAuthClient>) {
         self.oauth_client = Some(client);
+    }
+
+    /// Sets the client that calls tools on MCP servers.
+    pub fn set_mcp_client(&mut self, client: Arc<dyn crate::mcp::McpClient>) {
+        self.mcp_client = Some(client);
     }
 
     /// The OAuth client, or a clear error where none is set.
@@ -293,12 +316,12 @@ impl Tessera {
     ) -> Result<Principal, ServiceError> {
         if let Some(root) = &self.opts.root_token {
             if root_token_matches(token, root) {
-                return Ok(Principal::root());
+                return self.within_limit(Principal::root());
             }
         }
         let principal = if token.starts_with(API_KEY_PREFIX) { self.lookup_api_key(token).await? } else { None };
         match principal {
-            Some(p) => Ok(p),
+            Some(p) => self.within_limit(p),
             None => {
                 // No principal to borrow a role from: the event says who knocked, not who they claimed to be.
                 let event = AuditEvent {
@@ -315,6 +338,14 @@ impl Tessera {
                 Err(ServiceError::unauthenticated("the bearer token is not valid"))
             }
         }
+    }
+
+    /// Passes the principal on if its rate limit allows another request.
+    fn within_limit(&self, principal: Principal) -> Result<Principal, ServiceError> {
+        if let Some(limits) = &self.limits {
+            limits.check(&principal.id)?;
+        }
+        Ok(principal)
     }
 
     async fn lookup_api_key(&self, token: &str) -> Result<Option<Principal>, ServiceError> {

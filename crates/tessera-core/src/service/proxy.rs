@@ -105,7 +105,7 @@ impl Tessera {
         self.plan_for(&plan.tenant, &plan.integration, Some(plan.made_at)).await
     }
 
-    async fn plan_for(
+    pub(crate) async fn plan_for(
         &self,
         tenant: &TenantId,
         key: &IntegrationKey,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
+use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -58,16 +59,17 @@ impl Tessera {
         tx.delete_expired_oauth_states(now).await?;
         tx.commit().await?;
         let mut report = RefreshReport { claimed: claimed.len(), ..RefreshReport::default() };
-        for chunk in claimed.chunks(CONCURRENCY) {
-            let attempts = chunk.iter().map(|(t, k)| self.refresh_claimed(t, k));
-            for result in futures::future::join_all(attempts).await {
-                match result {
-                    Ok(Attempt::Refreshed) => report.refreshed += 1,
-                    Ok(Attempt::Failed(_)) => report.failed += 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "refresh could not run");
-                        report.failed += 1;
-                    }
+        // At most CONCURRENCY provider calls in flight; a slow answer holds up only its own slot.
+        let attempts: Vec<_> =
+            claimed.into_iter().map(|(t, k)| async move { self.refresh_claimed(&t, &k).await }).collect();
+        let mut attempts = futures::stream::iter(attempts).buffer_unordered(CONCURRENCY);
+        while let Some(result) = attempts.next().await {
+            match result {
+                Ok(Attempt::Refreshed) => report.refreshed += 1,
+                Ok(Attempt::Failed(_)) => report.failed += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "refresh could not run");
+                    report.failed += 1;
                 }
             }
         }
@@ -178,6 +180,7 @@ impl Tessera {
             self.record_failure(&ctx, &tenant, &key, &why).await?;
             return Ok(Attempt::Failed(why));
         };
+        metrics::counter!("tessera_token_refresh_attempts_total").increment(1);
         match self.outbound()?.refresh(&client, &refresh_token).await {
             Ok(answer) => {
                 let now = Utc::now();
@@ -196,6 +199,7 @@ impl Tessera {
                 Ok(Attempt::Refreshed)
             }
             Err(e) => {
+                metrics::counter!("tessera_token_refresh_failures_total").increment(1);
                 tracing::warn!(%tenant, integration = %key, error = %e, "token refresh failed");
                 self.record_failure(&ctx, &tenant, &key, &e).await?;
                 Ok(Attempt::Failed(e))

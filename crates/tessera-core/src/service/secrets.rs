@@ -80,6 +80,8 @@ impl Tessera {
         let new =
             NewVersion { kind: kind.to_owned(), ciphertext, created_by: ctx.principal.id.clone(), created_at: now };
         let version = self.secrets.append(tx, tenant, path, new, cas, self.opts.max_versions).await?;
+        metrics::counter!("tessera_secret_operations_total", "kind" => "write", "backend" => self.secrets.name())
+            .increment(1);
         Ok((version, now))
     }
 
@@ -91,6 +93,8 @@ impl Tessera {
         path: &str,
         version: Option<u32>,
     ) -> Result<Revealed, ServiceError> {
+        metrics::counter!("tessera_secret_operations_total", "kind" => "read", "backend" => self.secrets.name())
+            .increment(1);
         let no_secret = || ServiceError::not_found("secret_not_found", format!("no secret at {path}"));
         let (wanted, found) = match version {
             // The newest version: head and version in one step where the backend can.

@@ -50,6 +50,14 @@ pub struct IntegrationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub proxy: Option<Value>,
+    /// MCP server settings (`url`), for tool invocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub mcp: Option<Value>,
+    /// Health check settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub health_check: Option<Value>,
     /// Created.
     pub created_at: String,
     /// Last changed.
@@ -66,6 +74,8 @@ impl From<IntegrationRecord> for IntegrationView {
             config_schema: i.config_schema,
             oauth: i.settings.get("oauth").cloned(),
             proxy: i.settings.get("proxy").cloned(),
+            mcp: i.settings.get("mcp").cloned(),
+            health_check: i.settings.get("healthCheck").cloned(),
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
         }

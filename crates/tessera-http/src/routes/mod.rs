@@ -2,12 +2,14 @@
 
 pub(crate) mod access;
 pub(crate) mod connections;
+pub(crate) mod health;
 pub(crate) mod integrations;
 pub(crate) mod oauth;
 pub(crate) mod proxy;
 pub(crate) mod secrets;
 pub(crate) mod service;
 pub(crate) mod tenants;
+pub(crate) mod tools;
 
 use axum::Router;
 
@@ -24,4 +26,6 @@ pub(crate) fn api() -> Router<AppState> {
         .merge(access::router())
         .merge(oauth::router())
         .merge(proxy::router())
+        .merge(tools::router())
+        .merge(health::router())
 }

@@ -20,6 +20,10 @@ pub use bao::Bao;
 mod oauth;
 pub use oauth::OAuthProvider;
 
+#[path = "../common/mcp.rs"]
+mod mcp;
+pub use mcp::McpServer;
+
 pub const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
 
 /// Which database a test runs on.

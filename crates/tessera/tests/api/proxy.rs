@@ -19,17 +19,17 @@ const TOKEN: &str = "acme-upstream-token-4711";
 
 /// An upstream that records every request and answers by path.
 #[derive(Clone, Default)]
-struct Upstream {
-    seen: Arc<Mutex<Vec<Value>>>,
+pub(crate) struct Upstream {
+    pub(crate) seen: Arc<Mutex<Vec<Value>>>,
     /// Bearer tokens it answers 401 to.
-    refused: Arc<Mutex<Vec<String>>>,
+    pub(crate) refused: Arc<Mutex<Vec<String>>>,
     /// Answer 401 to every token.
-    refuse_all: Arc<std::sync::atomic::AtomicBool>,
-    base: String,
+    pub(crate) refuse_all: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) base: String,
 }
 
 impl Upstream {
-    async fn start(redirect_to: &str) -> Self {
+    pub(crate) async fn start(redirect_to: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let up = Self { base, ..Self::default() };
@@ -56,6 +56,10 @@ impl Upstream {
         if refuse_all || self.refused.lock().expect("lock").iter().any(|t| auth == format!("Bearer {t}")) {
             return (axum::http::StatusCode::UNAUTHORIZED, "token refused").into_response();
         }
+        if let Some(code) = path.strip_prefix("/api/status/").and_then(|c| c.parse::<u16>().ok()) {
+            let status = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::OK);
+            return (status, "as asked").into_response();
+        }
         match path {
             "/api/redirect" => (axum::http::StatusCode::FOUND, [("location", redirect_to)]).into_response(),
             "/api/slow" => {
@@ -75,7 +79,7 @@ impl Upstream {
         }
     }
 
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.seen.lock().expect("lock").len()
     }
 

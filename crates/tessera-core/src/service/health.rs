@@ -1,0 +1,292 @@
+//! Integration health (seed 000's `healthStatus`, seed 001's admin view):
+//! one check of a connection through the proxy path, the worker's scan
+//! (connections claimed by bumping `lastHealthCheck`, so replicas never check
+//! one twice in an interval), and the aggregate for admins.
+
+use chrono::{DateTime, Duration as TimeDelta, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+use super::proxy::Injection;
+use super::{rfc3339, Ctx, Tessera};
+use crate::access::Principal;
+use crate::audit::append_in_tx;
+use crate::error::{ErrorKind, ServiceError};
+use crate::health::{judge, HealthCheckSettings, ProbeAuth, ProbeOutcome};
+use crate::ids::{IntegrationKey, TenantId};
+use crate::ports::IntegrationRecord;
+
+/// How many connections one replica checks at once.
+const CONCURRENCY: usize = 8;
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthResult {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Integration.
+    pub integration: String,
+    /// `healthy`, `degraded` or `unhealthy`.
+    pub health_status: String,
+    /// When.
+    pub last_health_check: String,
+    /// The upstream's status, if it answered.
+    pub status_code: Option<u16>,
+    /// Time to its answer.
+    pub latency_ms: Option<u64>,
+    /// Why, in a few words.
+    pub detail: String,
+}
+
+/// Seed 001's `GET /admin/tenants/health`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantsHealth {
+    /// Tenants (the platform tenant aside).
+    pub total_tenants: usize,
+    /// Connections.
+    pub total_integrations: usize,
+    /// Connections `healthy`.
+    pub healthy: usize,
+    /// Connections `unhealthy`.
+    pub unhealthy: usize,
+    /// Connections `degraded`.
+    pub degraded: usize,
+    /// Connections never checked.
+    pub unknown: usize,
+    /// Per tenant: integration -> status (`unknown` when never checked).
+    pub details: Vec<TenantHealth>,
+}
+
+/// What `GET /metrics` shows besides the counters.
+#[derive(Debug, Clone)]
+pub struct MetricsSnapshot {
+    /// Tenants.
+    pub tenants: usize,
+    /// Connections per health status.
+    pub connections_by_health: [(&'static str, usize); 4],
+    /// Stored credentials.
+    pub credentials: i64,
+    /// Tokens due for refresh.
+    pub refresh_queue: i64,
+}
+
+/// One tenant's connections.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantHealth {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Integration -> status.
+    pub integrations: BTreeMap<String, String>,
+}
+
+impl Tessera {
+    /// Sets the client that sends health probes.
+    pub fn set_http_probe(&mut self, probe: std::sync::Arc<dyn crate::health::HttpProbe>) {
+        self.http_probe = Some(probe);
+    }
+
+    /// `POST /tenants/{t}/integrations/{key}/health-check`: one check now.
+    pub async fn run_health_check(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<HealthResult, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant_write(ctx, &tenant).await?;
+        let key = IntegrationKey::parse(key)?;
+        self.check_one(ctx, &tenant, &key).await
+    }
+
+    /// One scan of the health worker: every enabled connection whose
+    /// integration has a `healthCheck` and whose last check is older than
+    /// its interval. Returns how many were checked.
+    pub async fn check_due_health(&self, limit: i64) -> Result<usize, ServiceError> {
+        let now = Utc::now();
+        let mut tx = self.store.read().await?;
+        let integrations = tx.list_integrations().await?;
+        tx.commit().await?;
+        let ctx = Ctx { principal: Principal::worker("health-worker"), request_id: None, client_ip: None };
+        let mut checked = 0;
+        for integration in integrations {
+            let Some(settings) = health_settings(&integration)? else { continue };
+            let due_before = now - TimeDelta::seconds(i64::try_from(settings.interval_seconds).unwrap_or(300));
+            let mut tx = self.store.begin_write().await?;
+            let tenants = tx.claim_due_health_checks(&integration.key, due_before, now, limit).await?;
+            tx.commit().await?;
+            let key = IntegrationKey::parse(&integration.key)?;
+            for chunk in tenants.chunks(CONCURRENCY) {
+                let checks = chunk.iter().filter_map(|t| TenantId::parse(t).ok()).map(|t| {
+                    let (ctx, key) = (&ctx, &key);
+                    async move { (self.check_one(ctx, &t, key).await, t) }
+                });
+                for (result, tenant) in futures::future::join_all(checks).await {
+                    if let Err(e) = result {
+                        tracing::warn!(%tenant, integration = %key, error = %e, "health check could not run");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        Ok(checked)
+    }
+
+    async fn check_one(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+    ) -> Result<HealthResult, ServiceError> {
+        let mut tx = self.store.read().await?;
+        let integration = Self::require_integration(tx.as_mut(), key).await?;
+        tx.commit().await?;
+        let settings = health_settings(&integration)?.ok_or_else(|| {
+            ServiceError::conflict("health_check_not_configured", format!("{key} has no healthCheck settings"))
+        })?;
+        let (outcome, detail) = match self.probe_connection(tenant, key, &settings).await {
+            Ok(outcome) => {
+                let (_, detail) = judge(&settings, outcome);
+                (Some(outcome), detail)
+            }
+            // A missing or unrefreshable credential is the connection's state, not the caller's error.
+            Err(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::Upstream) => (None, e.code.clone()),
+            Err(e) => return Err(e),
+        };
+        let status = outcome.map_or("unhealthy", |o| judge(&settings, o).0);
+        let now = Utc::now();
+        self.record_health(ctx, tenant, key, status, &detail, now).await?;
+        let (status_code, latency_ms) = match outcome {
+            Some(ProbeOutcome::Answered { status, latency }) => {
+                (Some(status), Some(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)))
+            }
+            _ => (None, None),
+        };
+        Ok(HealthResult {
+            tenant_id: tenant.to_string(),
+            integration: key.to_string(),
+            health_status: status.to_owned(),
+            last_health_check: rfc3339(now),
+            status_code,
+            latency_ms,
+            detail,
+        })
+    }
+
+    /// Sends the probe through the proxy's plan: same base URL, same credential.
+    async fn probe_connection(
+        &self,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        settings: &HealthCheckSettings,
+    ) -> Result<ProbeOutcome, ServiceError> {
+        let probe = self
+            .http_probe
+            .as_ref()
+            .ok_or_else(|| ServiceError::unavailable("health_unavailable", "this process sends no health probes"))?;
+        let plan = self.plan_for(tenant, key, None).await?;
+        let mut url = crate::proxy::target_url(&plan.base_url, settings.path.trim_start_matches('/'), None)?;
+        let auth = match plan.injection {
+            Injection::None => ProbeAuth::None,
+            Injection::Header { ref name, ref value } => ProbeAuth::Header(name, value),
+            Injection::Query { ref name, ref value } => {
+                url.query_pairs_mut().append_pair(name, secrecy::ExposeSecret::expose_secret(value));
+                ProbeAuth::None
+            }
+        };
+        Ok(probe.probe(&settings.method, url, auth).await)
+    }
+
+    async fn record_health(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        status: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let mut tx = self.store.begin_write().await?;
+        let Some(mut conn) = tx.get_connection(tenant.as_str(), key.as_str()).await? else { return Ok(()) };
+        let previous = conn.health_status.clone();
+        conn.health_status = Some(status.to_owned());
+        conn.last_health_check = Some(now);
+        tx.upsert_connection(&conn).await?;
+        let changed = if previous.as_deref() == Some(status) { "" } else { "&changed=true" };
+        let resource = format!("tenants/{tenant}/integrations/{key}/health?status={status}{changed}");
+        let outcome = if status == "healthy" { "success" } else { "failure" };
+        append_in_tx(tx.as_mut(), vec![ctx.event("health.check", Some(tenant.as_str()), resource, outcome)]).await?;
+        tx.commit().await?;
+        if !detail.is_empty() && status != "healthy" {
+            tracing::info!(%tenant, integration = %key, status, detail, "health check");
+        }
+        Ok(())
+    }
+
+    /// `GET /admin/tenants/health` (seed 001), admins only.
+    pub async fn tenants_health(&self, ctx: &Ctx) -> Result<TenantsHealth, ServiceError> {
+        self.allow_admin(ctx).await?;
+        self.health_overview().await
+    }
+
+    /// Gauges for `GET /metrics`: tenants, connections by health, credentials,
+    /// and the refresh queue. No tenant ids.
+    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, ServiceError> {
+        let health = self.health_overview().await?;
+        let mut tx = self.store.read().await?;
+        let credentials = tx.count_credentials().await?;
+        tx.commit().await?;
+        Ok(MetricsSnapshot {
+            tenants: health.total_tenants,
+            connections_by_health: [
+                ("healthy", health.healthy),
+                ("degraded", health.degraded),
+                ("unhealthy", health.unhealthy),
+                ("unknown", health.unknown),
+            ],
+            credentials,
+            refresh_queue: self.refresh_queue_size().await?,
+        })
+    }
+
+    async fn health_overview(&self) -> Result<TenantsHealth, ServiceError> {
+        let mut tx = self.store.begin_read().await?;
+        let tenants = tx.list_tenants().await?;
+        let connections = tx.list_connection_health().await?;
+        tx.commit().await?;
+        let mut details: BTreeMap<String, BTreeMap<String, String>> =
+            tenants.iter().map(|t| (t.id.clone(), BTreeMap::new())).collect();
+        let (mut healthy, mut unhealthy, mut degraded, mut unknown, mut total) = (0, 0, 0, 0, 0);
+        for (tenant, integration, status) in connections {
+            let Some(entry) = details.get_mut(&tenant) else { continue };
+            total += 1;
+            let status = status.unwrap_or_else(|| "unknown".into());
+            match status.as_str() {
+                "healthy" => healthy += 1,
+                "unhealthy" => unhealthy += 1,
+                "degraded" => degraded += 1,
+                _ => unknown += 1,
+            }
+            entry.insert(integration, status);
+        }
+        Ok(TenantsHealth {
+            total_tenants: tenants.len(),
+            total_integrations: total,
+            healthy,
+            unhealthy,
+            degraded,
+            unknown,
+            details: details
+                .into_iter()
+                .map(|(tenant_id, integrations)| TenantHealth { tenant_id, integrations })
+                .collect(),
+        })
+    }
+}
+
+fn health_settings(integration: &IntegrationRecord) -> Result<Option<HealthCheckSettings>, ServiceError> {
+    integration
+        .settings
+        .get("healthCheck")
+        .map(|v| serde_json::from_value(v.clone()))
+        .transpose()
+        .map_err(|e| ServiceError::internal(format!("stored healthCheck of {} is unreadable: {e}", integration.key)))
+}

@@ -1,0 +1,35 @@
+//! Integration health: one check now, and seed 001's admin aggregate.
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tessera_core::service::{HealthResult, TenantsHealth};
+
+use crate::error::ApiResult;
+use crate::extract::Caller;
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants/{tenant_id}/integrations/{key}/health-check", post(check_now))
+        .route("/admin/tenants/health", get(all))
+}
+
+/// Checks one connection now (through the proxy path) and records the result.
+#[utoipa::path(post, path = "/tenants/{tenantId}/integrations/{key}/health-check", tag = "health",
+    params(("tenantId" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = HealthResult), (status = 404), (status = 409)))]
+pub(crate) async fn check_now(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path((t, key)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.run_health_check(&ctx, &t, &key).await?))
+}
+
+/// Every tenant's connections and their health (seed 001), admins only.
+#[utoipa::path(get, path = "/admin/tenants/health", tag = "health", responses((status = 200, body = TenantsHealth)))]
+pub(crate) async fn all(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.tenants_health(&ctx).await?))
+}
