@@ -2,9 +2,9 @@
 //! with the tenant's credential injected. The caller's own `Authorization`
 //! and cookies never leave; the target cannot leave the base URL (see
 //! `tessera_core::proxy::target_url`); redirects are passed back, never
-//! followed. Request bodies are read up to the body limit (so a call
-//! refused with 401 can be retried after a token refresh); responses stream
-//! back with a size limit.
+//! followed. Small request bodies are held (so a call refused with 401 can
+//! be retried after a token refresh), larger or chunked ones stream through;
+//! both ways are cut at a size limit, and the call has a time limit.
 
 use std::time::Instant;
 
@@ -78,21 +78,16 @@ pub(crate) async fn forward(
     let raw = parts.uri.path().strip_prefix("/proxy/").and_then(|r| r.strip_prefix(key.as_str())).unwrap_or("");
     let raw = raw.strip_prefix('/').unwrap_or(raw);
     let target = tessera_core::proxy::target_url(&plan.base_url, raw, parts.uri.query())?;
-    let body = axum::body::to_bytes(body, s.proxy.max_body_bytes).await.map_err(|_| {
-        ApiError(ServiceError::new(
-            tessera_core::ErrorKind::TooLarge,
-            "payload_too_large",
-            "the request body is over the limit",
-        ))
-    })?;
     let headers = forwardable(&parts.headers);
     let method = parts.method.clone();
+    let outgoing = Outgoing::from_request(&parts.headers, body, s.proxy.max_body_bytes).await?;
     let started = Instant::now();
-    let mut answer = send(&forwarder, &plan, method.clone(), target.clone(), headers.clone(), body.clone()).await;
-    if plan.uses_oauth && answer.as_ref().is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED) {
+    let replayable = outgoing.replayable();
+    let mut answer = send(&forwarder, &plan, method.clone(), target.clone(), headers.clone(), outgoing.body()).await;
+    if plan.uses_oauth && replayable && answer.as_ref().is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED) {
         // The token may have been revoked or rotated early: refresh once and retry once.
         plan = s.svc.proxy_replan_after_401(&plan).await?;
-        answer = send(&forwarder, &plan, method.clone(), target, headers, body).await;
+        answer = send(&forwarder, &plan, method.clone(), target, headers, outgoing.body()).await;
     }
     let call = |status| ProxyCall { method: method.as_str(), path: raw, status, duration: started.elapsed() };
     match answer {
@@ -111,13 +106,73 @@ pub(crate) async fn forward(
     }
 }
 
+/// Bodies up to this size (with a `Content-Length`) are held, so a call
+/// refused with 401 can be sent again after a refresh; larger or chunked
+/// bodies stream through (and are not retried).
+const REPLAYABLE_BODY: u64 = 64 * 1024;
+
+/// A request body on its way out.
+enum Outgoing {
+    /// Read whole (small, or none).
+    Held(axum::body::Bytes),
+    /// Streamed once, cut beyond the limit.
+    Streamed(std::sync::Mutex<Option<reqwest::Body>>),
+}
+
+impl Outgoing {
+    async fn from_request(headers: &HeaderMap, body: Body, limit: usize) -> Result<Self, ApiError> {
+        let too_large = || {
+            ApiError(ServiceError::new(
+                tessera_core::ErrorKind::TooLarge,
+                "payload_too_large",
+                "the request body is over the limit",
+            ))
+        };
+        let declared = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let chunked = headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if !chunked && declared.is_none_or(|n| n <= REPLAYABLE_BODY) {
+            return Ok(Self::Held(axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?));
+        }
+        let mut seen = 0usize;
+        let stream = body.into_data_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            seen += chunk.len();
+            if seen > limit {
+                return Err(std::io::Error::other("the request body is over the limit"));
+            }
+            Ok(chunk)
+        });
+        Ok(Self::Streamed(std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)))))
+    }
+
+    fn replayable(&self) -> bool {
+        matches!(self, Self::Held(_))
+    }
+
+    /// The body to send (a streamed one only once; afterwards empty).
+    fn body(&self) -> reqwest::Body {
+        match self {
+            Self::Held(bytes) => reqwest::Body::from(bytes.clone()),
+            Self::Streamed(once) => {
+                once.lock().ok().and_then(|mut b| b.take()).unwrap_or_else(|| reqwest::Body::from(Vec::new()))
+            }
+        }
+    }
+}
+
 async fn send(
     forwarder: &Forwarder,
     plan: &ProxyPlan,
     method: axum::http::Method,
     mut url: url::Url,
     mut headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: reqwest::Body,
 ) -> Result<reqwest::Response, ForwardError> {
     match &plan.injection {
         Injection::None => {}
@@ -133,7 +188,7 @@ async fn send(
             url.query_pairs_mut().append_pair(name, value.expose_secret());
         }
     }
-    forwarder.send(method, url, headers, reqwest::Body::from(body)).await
+    forwarder.send(method, url, headers, body).await
 }
 
 /// The caller's headers minus hop-by-hop ones, those a `Connection` header

@@ -290,6 +290,32 @@ async fn limits_and_failures_give_clear_answers(app: TestApp) {
     let h = [("x-tenant-id", "acme")];
     let (status, text, _) = call(&app, Method::POST, "/proxy/crm/upload", ROOT_TOKEN, &h, &"y".repeat(70_000)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    // A chunked upload (no length) streams through whole when under the limit ...
+    // (A fresh client: the 413 above closed its connection without reading the body.)
+    let client = reqwest::Client::new();
+    let chunks = futures::stream::iter((0..3).map(|_| Ok::<_, std::io::Error>(vec![b'z'; 20_000])));
+    let r = client
+        .post(format!("{}/proxy/crm/upload", app.base))
+        .bearer_auth(ROOT_TOKEN)
+        .header("x-tenant-id", "acme")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(up.last()["body"].as_str().map(str::len), Some(60_000));
+    // ... and is cut, not delivered whole, over it.
+    let before = up.hits();
+    let chunks = futures::stream::iter((0..5).map(|_| Ok::<_, std::io::Error>(vec![b'z'; 20_000])));
+    let r = reqwest::Client::new()
+        .post(format!("{}/proxy/crm/upload", app.base))
+        .bearer_auth(ROOT_TOKEN)
+        .header("x-tenant-id", "acme")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    assert!(r.map_or(true, |r| r.status() != StatusCode::OK), "an upload over the limit does not succeed");
+    assert!(up.seen.lock().expect("lock")[before..].iter().all(|s| s["body"].as_str().map_or(0, str::len) < 100_000));
     let (status, text, _) = call(&app, Method::GET, "/proxy/crm/slow", ROOT_TOKEN, &h, "").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
     assert!(text.contains("upstream_timeout"), "{text}");
