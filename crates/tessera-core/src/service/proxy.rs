@@ -113,16 +113,19 @@ impl Tessera {
     ) -> Result<ProxyPlan, ServiceError> {
         let made_at = Utc::now();
         let mut tx = self.store.read().await?;
-        let (_, _, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
-        tx.commit().await?;
-        if let Some(c) = cred {
-            let stale = stale_before.is_some_and(|t| c.updated_at < t);
-            if stale || super::refresh::is_expired(&c, made_at) {
-                self.refresh_stale(tenant, key, stale_before).await?;
-            }
+        let mut found = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        let needs_refresh = found
+            .2
+            .as_ref()
+            .is_some_and(|c| stale_before.is_some_and(|t| c.updated_at < t) || super::refresh::is_expired(c, made_at));
+        if needs_refresh {
+            // Read again after the refresh; otherwise the first read serves (one statement per call).
+            tx.commit().await?;
+            self.refresh_stale(tenant, key, stale_before).await?;
+            tx = self.store.read().await?;
+            found = Self::require_connection(tx.as_mut(), tenant, key).await?;
         }
-        let mut tx = self.store.read().await?;
-        let (integration, conn, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        let (integration, conn, cred) = found;
         if !conn.is_enabled {
             return Err(ServiceError::conflict(
                 "connection_disabled",
