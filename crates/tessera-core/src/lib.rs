@@ -24,6 +24,7 @@ pub mod schema;
 pub mod secret_json;
 pub mod secret_store;
 pub mod service;
+pub mod webhook;
 
 pub use error::{ErrorKind, ServiceError};
 pub use service::{Ctx, Tessera, TesseraOptions};

@@ -4,7 +4,9 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{access, connections, health, integrations, oauth, proxy, secrets, service, tenants, tools};
+use crate::routes::{
+    access, connections, health, integrations, oauth, proxy, secrets, service, tenants, tools, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +22,7 @@ use crate::routes::{access, connections, health, integrations, oauth, proxy, sec
         access::create_key, access::list_keys, access::delete_key, access::audit, access::verify,
         oauth::authorize, oauth::callback, oauth::store_credentials, oauth::read_credentials,
         oauth::revoke_credentials, oauth::templates, proxy::forward, tools::invoke, health::check_now, health::all,
+        webhooks::create, webhooks::list, webhooks::remove, webhooks::deliveries,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -91,3 +91,26 @@ impl tessera_core::health::HttpProbe for Forwarder {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl tessera_core::webhook::WebhookSender for Forwarder {
+    async fn post(
+        &self,
+        url: url::Url,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> tessera_core::webhook::SendOutcome {
+        use tessera_core::webhook::SendOutcome;
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let Ok(v) = reqwest::header::HeaderValue::from_str(&value) {
+                map.insert(reqwest::header::HeaderName::from_static(name), v);
+            }
+        }
+        match self.send(reqwest::Method::POST, url, map, reqwest::Body::from(body)).await {
+            // Only the status matters; the body is dropped unread.
+            Ok(r) => SendOutcome::Answered(r.status().as_u16()),
+            Err(e) => SendOutcome::NoAnswer(e.to_string()),
+        }
+    }
+}

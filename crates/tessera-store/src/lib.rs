@@ -15,5 +15,6 @@ mod integrations;
 mod secrets;
 mod tenants;
 mod tx;
+mod webhooks;
 
 pub use connect::{connect, Dialect, SqlStore};

@@ -56,7 +56,8 @@ impl SecretRepo for SqlTx {
         sqlx::query(
             "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, path) DO UPDATE SET \
-             current_version = excluded.current_version, max_versions = excluded.max_versions, updated_at = excluded.updated_at",
+             current_version = excluded.current_version, max_versions = excluded.max_versions, \
+             updated_at = excluded.updated_at, rotation_notified_at = NULL",
         )
         .bind(&s.tenant_id)
         .bind(&s.path)

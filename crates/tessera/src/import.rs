@@ -95,7 +95,11 @@ async fn import_line(svc: &Tessera, ctx: &Ctx, decrypter: &Decrypter, raw: &[u8]
     let plaintext = decrypter.decrypt(&record.ciphertext)?;
     let result = match &record.target {
         Target::Secret { path } => {
-            let write = SecretWrite { payload: SecretPayload::Value(Value::String(plaintext.to_string())), cas: None };
+            let write = SecretWrite {
+                payload: SecretPayload::Value(Value::String(plaintext.to_string())),
+                cas: None,
+                rotate_after_days: None,
+            };
             svc.put_secret(ctx, &record.tenant, path, write).await.map(drop)
         }
         Target::Field { integration, field } => {

@@ -46,9 +46,14 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot build the proxy's HTTP client: {e}"))?,
     );
     svc.set_http_probe(forwarder.clone());
+    // Webhook deliveries: the proxy's client rules (no redirects, no proxies), 10 s per attempt.
+    let webhook_sender = tessera_outbound::Forwarder::new(std::time::Duration::from_secs(10))
+        .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?;
+    svc.set_webhook_sender(Arc::new(webhook_sender));
     let svc = Arc::new(svc);
     tokio::spawn(refresh_worker(svc.clone(), settings.refresh_interval));
     tokio::spawn(health_worker(svc.clone(), settings.health_interval));
+    tokio::spawn(webhook_worker(svc.clone(), settings.webhook_interval));
     let proxy = ProxyOptions {
         forwarder: Some(forwarder),
         max_body_bytes: settings.max_body_bytes,
@@ -102,6 +107,39 @@ async fn health_worker(svc: Arc<tessera_core::Tessera>, scan_every: std::time::D
         tick.tick().await;
         if let Err(e) = svc.check_due_health(100).await {
             tracing::warn!(error = %e, "health scan failed");
+        }
+    }
+}
+
+/// Delivers webhook events: every `interval`, raises `secret.rotation_due`
+/// for secrets past their rotation policy, then sends due deliveries in
+/// batches (replicas share the work through leases) until none is left.
+async fn webhook_worker(svc: Arc<tessera_core::Tessera>, interval: std::time::Duration) {
+    const BATCH: i64 = 100;
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            match svc.deliver_webhooks(BATCH).await {
+                Ok(report) if report.claimed as i64 == BATCH => continue,
+                Ok(report) => {
+                    if report.claimed > 0 || report.rotation_due > 0 {
+                        tracing::debug!(
+                            delivered = report.delivered,
+                            retrying = report.retrying,
+                            failed = report.failed,
+                            rotation_due = report.rotation_due,
+                            "webhook scan"
+                        );
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook scan failed");
+                    break;
+                }
+            }
         }
     }
 }

@@ -56,6 +56,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         key_cache_ttl: std::time::Duration::from_secs(settings.key_cache_seconds),
         oauth: settings.oauth.clone(),
         rate_limit: settings.rate_limit,
+        webhooks: settings.webhooks.clone(),
         ..TesseraOptions::default()
     };
     Tessera::open(Arc::new(store), provider, secrets, opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))

@@ -34,6 +34,10 @@ pub struct Settings {
     pub health_interval: std::time::Duration,
     /// `TESSERA_RATE_LIMIT` (requests/second per caller) and `TESSERA_RATE_LIMIT_BURST`.
     pub rate_limit: Option<tessera_core::service::RateLimit>,
+    /// `TESSERA_WEBHOOK_INTERVAL`: seconds between scans of the webhook delivery worker.
+    pub webhook_interval: std::time::Duration,
+    /// `TESSERA_WEBHOOK_RETRY_BASE`, `TESSERA_WEBHOOK_MAX_ATTEMPTS`.
+    pub webhooks: tessera_core::service::WebhookOptions,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -151,6 +155,12 @@ impl Settings {
             proxy_max_response_bytes: positive("TESSERA_PROXY_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)?,
             health_interval: std::time::Duration::from_secs(positive("TESSERA_HEALTH_SCAN_INTERVAL", 15)?),
             rate_limit: rate_limit()?,
+            webhook_interval: std::time::Duration::from_secs(positive("TESSERA_WEBHOOK_INTERVAL", 5)?),
+            webhooks: tessera_core::service::WebhookOptions {
+                retry_base: std::time::Duration::from_secs(positive("TESSERA_WEBHOOK_RETRY_BASE", 10)?),
+                max_attempts: positive("TESSERA_WEBHOOK_MAX_ATTEMPTS", 8)?,
+                ..tessera_core::service::WebhookOptions::default()
+            },
             ..store
         })
     }
@@ -184,6 +194,8 @@ impl Settings {
             proxy_max_response_bytes: 64 * 1024 * 1024,
             health_interval: std::time::Duration::from_secs(15),
             rate_limit: None,
+            webhook_interval: std::time::Duration::from_secs(5),
+            webhooks: tessera_core::service::WebhookOptions::default(),
         })
     }
 }

@@ -16,8 +16,10 @@ use tessera_crypto::{DataKey, WrappedDataKey};
 use crate::error::ServiceError;
 
 mod credentials;
+mod webhooks;
 
 pub use credentials::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo};
+pub use webhooks::{DeliveryRecord, OutboxRecord, RotationDue, WebhookRecord, WebhookRepo};
 
 /// A failure of the metadata store.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -277,6 +279,7 @@ pub trait StoreTx:
     + SecretRepo
     + AccessRepo
     + AuditRepo
+    + WebhookRepo
     + Send
 {
     /// Commits; nothing is visible to others before this returns Ok.

@@ -396,6 +396,8 @@ impl Tessera {
             Some(false) => "failed",
             None => "none",
         };
+        let data = serde_json::json!({"integration": key.as_str(), "providerRevocation": provider});
+        self.enqueue(tx.as_mut(), tenant.as_str(), "credential.revoked", data).await?;
         append_in_tx(
             tx.as_mut(),
             vec![ctx.event(
@@ -475,6 +477,15 @@ impl Tessera {
             lease_until: None,
         };
         tx.upsert_credential(&record).await?;
+        let data = serde_json::json!({
+            "integration": key.as_str(),
+            "tokenType": record.token_type,
+            "scopes": record.scopes,
+            "hasRefreshToken": record.has_refresh_token,
+            "expiresAt": super::webhooks::opt_time(record.expires_at),
+            "source": record.source,
+        });
+        self.enqueue(tx, tenant.as_str(), "credential.stored", data).await?;
         Ok(record)
     }
 

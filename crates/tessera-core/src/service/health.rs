@@ -211,6 +211,10 @@ impl Tessera {
         conn.last_health_check = Some(now);
         tx.upsert_connection(&conn).await?;
         let changed = if previous.as_deref() == Some(status) { "" } else { "&changed=true" };
+        if !changed.is_empty() {
+            let data = serde_json::json!({"integration": key.as_str(), "previous": previous, "status": status});
+            self.enqueue(tx.as_mut(), tenant.as_str(), "health.changed", data).await?;
+        }
         let resource = format!("tenants/{tenant}/integrations/{key}/health?status={status}{changed}");
         let outcome = if status == "healthy" { "success" } else { "failure" };
         append_in_tx(tx.as_mut(), vec![ctx.event("health.check", Some(tenant.as_str()), resource, outcome)]).await?;

@@ -20,6 +20,8 @@ impl Tessera {
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let record = self.keyring.add_version(tx.as_mut(), tenant.as_str()).await?;
         let resource = format!("tenants/{tenant}/keys/v{}", record.version);
+        let data = serde_json::json!({"version": record.version, "createdAt": rfc3339(record.created_at)});
+        self.enqueue(tx.as_mut(), tenant.as_str(), "key.rotated", data).await?;
         append_in_tx(tx.as_mut(), vec![ctx.event("key.rotate", Some(tenant.as_str()), resource, "success")]).await?;
         tx.commit().await?;
         Ok(KeyVersionView { version: record.version, created_at: rfc3339(record.created_at), kek_id: record.kek_id })

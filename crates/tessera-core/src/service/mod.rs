@@ -20,6 +20,7 @@ mod secrets;
 mod tenants;
 mod tools;
 mod views;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +46,9 @@ pub use refresh::RefreshReport;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use tools::{ToolInvocation, ToolResult};
 pub use views::*;
+pub use webhooks::{
+    CreatedWebhook, DeliveryLog, DeliveryView, WebhookList, WebhookOptions, WebhookReport, WebhookView,
+};
 
 use crate::access::{hash_token, root_token_matches, Principal, Role, API_KEY_PREFIX};
 use crate::audit::{AuditEvent, AuditWriter};
@@ -70,6 +74,8 @@ pub struct TesseraOptions {
     pub oauth: OAuthOptions,
     /// Per-caller rate limit (`TESSERA_RATE_LIMIT`); none: unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// Webhook delivery.
+    pub webhooks: WebhookOptions,
 }
 
 /// Settings of OAuth flows and token refresh.
@@ -135,6 +141,7 @@ impl Default for TesseraOptions {
             key_cache_ttl: Duration::from_secs(300),
             oauth: OAuthOptions::default(),
             rate_limit: None,
+            webhooks: WebhookOptions::default(),
         }
     }
 }
@@ -191,6 +198,8 @@ pub struct Tessera {
     pub(crate) mcp_client: Option<Arc<dyn crate::mcp::McpClient>>,
     /// Sends health probes; none in offline admin commands.
     pub(crate) http_probe: Option<Arc<dyn crate::health::HttpProbe>>,
+    /// Sends webhook deliveries; none in offline admin commands.
+    pub(crate) webhook_sender: Option<Arc<dyn crate::webhook::WebhookSender>>,
     /// Per-caller token buckets, when a rate limit is set.
     limits: Option<limits::CallerLimits>,
 }
@@ -236,6 +245,7 @@ impl Tessera {
             recent_touches,
             mcp_client: None,
             http_probe: None,
+            webhook_sender: None,
             limits: opts.rate_limit.map(limits::CallerLimits::new),
             opts,
         })

@@ -278,6 +278,14 @@ impl Tessera {
         if unhealthy {
             self.set_health(tx.as_mut(), tenant, key, Some("unhealthy"), now).await?;
         }
+        let data = serde_json::json!({
+            "integration": key.as_str(),
+            "error": error.code(),
+            "attempt": cred.refresh_failures,
+            "needsReauth": cred.needs_reauth,
+            "nextAttemptAt": super::webhooks::opt_time(cred.next_attempt_at),
+        });
+        self.enqueue(tx.as_mut(), tenant.as_str(), "oauth.refresh_failed", data).await?;
         let resource = format!(
             "tenants/{tenant}/integrations/{key}/credentials?error={}&attempt={}",
             error.code(),
@@ -297,9 +305,14 @@ impl Tessera {
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
         if let Some(mut conn) = tx.get_connection(tenant.as_str(), key.as_str()).await? {
+            let previous = conn.health_status.take();
             conn.health_status = status.map(str::to_owned);
             conn.last_health_check = Some(now);
             tx.upsert_connection(&conn).await?;
+            if previous.as_deref() != status {
+                let data = serde_json::json!({"integration": key.as_str(), "previous": previous, "status": status});
+                self.enqueue(tx, tenant.as_str(), "health.changed", data).await?;
+            }
         }
         Ok(())
     }

@@ -47,6 +47,10 @@ pub struct SecretWrite {
     /// Check-and-set: the write succeeds only if the current version is this
     /// (0: only if the secret does not exist yet).
     pub cas: Option<u32>,
+    /// Seed 002's rotation policy: a `secret.rotation_due` webhook event once
+    /// the secret has not been written for this many days (0 clears it;
+    /// none leaves it as it is). Database backend only.
+    pub rotate_after_days: Option<u32>,
 }
 
 /// One new version to write inside a transaction.
@@ -144,6 +148,20 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        if write.rotate_after_days.is_some() && !self.secrets.is_transactional() {
+            return Err(ServiceError::invalid(
+                "rotation_unsupported",
+                "rotateAfterDays needs the database credential backend",
+                Some("rotateAfterDays"),
+            ));
+        }
+        if write.rotate_after_days.is_some_and(|d| d > 36_500) {
+            return Err(ServiceError::invalid(
+                "invalid_rotation",
+                "rotateAfterDays must be 0 (none) to 36500",
+                Some("rotateAfterDays"),
+            ));
+        }
         self.audit_before_external_write(ctx, "secret.write", &tenant, &secret_resource(&tenant, &path)).await?;
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
@@ -161,6 +179,9 @@ impl Tessera {
                 },
             )
             .await?;
+        if let Some(days) = write.rotate_after_days {
+            tx.set_secret_rotation(tenant.as_str(), path.as_str(), Some(days).filter(|d| *d > 0)).await?;
+        }
         append_in_tx(
             tx.as_mut(),
             vec![ctx.event("secret.write", Some(tenant.as_str()), secret_resource(&tenant, &path), "success")],
@@ -248,6 +269,11 @@ impl Tessera {
             .await?
             .ok_or_else(|| ServiceError::not_found("secret_not_found", format!("no secret at {path}")))?;
         let versions = self.secrets.versions(tx.as_mut(), tenant.as_str(), path.as_str()).await?;
+        let rotate_after_days = if self.secrets.is_transactional() {
+            tx.get_secret_rotation(tenant.as_str(), path.as_str()).await?
+        } else {
+            None
+        };
         tx.commit().await?;
         Ok(SecretMetadataView {
             path: path.to_string(),
@@ -255,6 +281,7 @@ impl Tessera {
             max_versions: head.max_versions,
             created_at: rfc3339(head.created_at),
             updated_at: rfc3339(head.updated_at),
+            rotate_after_days,
             versions: versions
                 .into_iter()
                 .map(|v| SecretVersionView {

@@ -310,6 +310,9 @@ pub struct SecretMetadataView {
     pub created_at: String,
     /// Last written.
     pub updated_at: String,
+    /// Rotation policy (seed 002): days after the last write when
+    /// `secret.rotation_due` is sent; null if none.
+    pub rotate_after_days: Option<u32>,
     /// Kept versions, oldest first.
     pub versions: Vec<SecretVersionView>,
 }

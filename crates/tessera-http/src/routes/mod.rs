@@ -10,6 +10,7 @@ pub(crate) mod secrets;
 pub(crate) mod service;
 pub(crate) mod tenants;
 pub(crate) mod tools;
+pub(crate) mod webhooks;
 
 use axum::Router;
 
@@ -28,4 +29,5 @@ pub(crate) fn api() -> Router<AppState> {
         .merge(proxy::router())
         .merge(tools::router())
         .merge(health::router())
+        .merge(webhooks::router())
 }

@@ -82,6 +82,10 @@ pub(crate) struct WriteBody {
     data: Option<Map<String, Value>>,
     /// Check-and-set: write only if the current version is this (0: only if new).
     cas: Option<u32>,
+    /// Rotation policy (seed 002): a `secret.rotation_due` webhook event once
+    /// the secret has not been written for this many days; 0 clears it.
+    #[serde(rename = "rotateAfterDays")]
+    rotate_after_days: Option<u32>,
 }
 
 /// Writes a new version.
@@ -105,7 +109,11 @@ pub(crate) async fn write(
             ))
         }
     };
-    Ok(Json(s.svc.put_secret(&ctx, &t, &path, SecretWrite { payload, cas: b.cas }).await?))
+    Ok(Json(
+        s.svc
+            .put_secret(&ctx, &t, &path, SecretWrite { payload, cas: b.cas, rotate_after_days: b.rotate_after_days })
+            .await?,
+    ))
 }
 
 /// Query of a delete.

@@ -18,3 +18,4 @@ mod secrets;
 mod service;
 mod tenants;
 mod tools;
+mod webhooks;

@@ -385,16 +385,17 @@ async fn two_replicas_refresh_each_token_exactly_once() {
     vars.push(("TESSERA_MASTER_KEY", &master));
     let second = TestApp::start(db, &vars).await;
     register(&first, &p, KEY, &p.client_secret).await;
-    // Due at once (expiry within TESSERA_REFRESH_BEFORE), and slow to refresh, so the replicas' scans overlap.
-    p.set_expires_in(120).await;
+    // Tokens that live an hour (not due), so nothing is refreshed while the tenants connect ...
     let tenants: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
     for t in &tenants {
         first.tenant(t).await;
         connect(&first, &p, KEY, t).await;
     }
-    // Tokens issued by refreshes are not due again.
-    p.set_expires_in(3600).await;
+    assert_eq!(p.stats().await["refresh"], 0);
+    // ... then all due at once, and slow to refresh, so the replicas' scans overlap. Refreshed
+    // tokens live an hour again, so each is refreshed once.
     p.delay_refresh(150).await;
+    first.sql("UPDATE credentials SET expires_at = 0").await;
     for t in &tenants {
         wait_for(&second, &format!("/tenants/{t}/integrations/{KEY}/credentials"), |v| {
             v["lastRefreshedAt"].is_string()

@@ -1,0 +1,502 @@
+//! Webhooks: a tenant's subscriptions (the signing secret shown once, stored
+//! encrypted under the tenant's data key), the outbox every reported change
+//! writes in its own transaction ([`Tessera::enqueue`]), and the delivery
+//! worker's scan: `secret.rotation_due` events for secrets past their
+//! rotation policy, then due deliveries claimed with a lease, POSTed signed,
+//! retried with exponential backoff, every attempt logged.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as TimeDelta, Utc};
+use futures::StreamExt;
+use rand::RngCore;
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use super::{rfc3339, Ctx, Tessera};
+use crate::audit::append_in_tx;
+use crate::error::ServiceError;
+use crate::ids::TenantId;
+use crate::ports::{DeliveryRecord, OutboxRecord, StoreTx, WebhookRecord};
+use crate::webhook::{signature, validate_url, SendOutcome, EVENTS};
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// How many deliveries one replica sends at once.
+const CONCURRENCY: usize = 8;
+/// Most webhooks a tenant may have.
+const MAX_WEBHOOKS: usize = 50;
+
+/// Settings of webhook delivery.
+#[derive(Debug, Clone)]
+pub struct WebhookOptions {
+    /// First retry delay (`TESSERA_WEBHOOK_RETRY_BASE`); doubles per attempt, at most an hour.
+    pub retry_base: Duration,
+    /// Attempts before a delivery is marked failed (`TESSERA_WEBHOOK_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// How long a replica's claim on a delivery lasts (longer than any send).
+    pub lease: Duration,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        Self { retry_base: Duration::from_secs(10), max_attempts: 8, lease: Duration::from_secs(60) }
+    }
+}
+
+/// A webhook as the API shows it (never its secret).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    /// `wh_...`.
+    pub id: String,
+    /// Tenant.
+    pub tenant_id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Subscribed events.
+    pub events: Vec<String>,
+    /// Whether events are sent.
+    pub enabled: bool,
+    /// Created.
+    pub created_at: String,
+    /// Created by.
+    pub created_by: String,
+}
+
+impl WebhookView {
+    fn from_record(w: &WebhookRecord) -> Self {
+        Self {
+            id: w.id.clone(),
+            tenant_id: w.tenant_id.clone(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            enabled: w.enabled,
+            created_at: rfc3339(w.created_at),
+            created_by: w.created_by.clone(),
+        }
+    }
+}
+
+/// A new webhook and its signing secret (in this answer only).
+pub struct CreatedWebhook {
+    /// The webhook.
+    pub view: WebhookView,
+    /// `whsec_...`: shown once.
+    pub secret: SecretString,
+}
+
+/// A tenant's webhooks.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookList {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Oldest first.
+    pub webhooks: Vec<WebhookView>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    /// The event's id (`Tessera-Delivery`).
+    pub delivery_id: String,
+    /// The event.
+    pub event: String,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// When it was sent.
+    pub at: String,
+    /// The receiver's status; null if it did not answer.
+    pub status_code: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// A webhook's delivery log, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryLog {
+    /// The webhook.
+    pub webhook_id: String,
+    /// Attempts, newest first.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// What one scan of the delivery worker did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookReport {
+    /// `secret.rotation_due` events raised.
+    pub rotation_due: usize,
+    /// Deliveries claimed.
+    pub claimed: usize,
+    /// Delivered.
+    pub delivered: usize,
+    /// To be retried.
+    pub retrying: usize,
+    /// Given up.
+    pub failed: usize,
+}
+
+enum Outcome {
+    Delivered,
+    Retrying,
+    Failed,
+    Skipped,
+}
+
+impl Tessera {
+    /// Sets the client that sends webhook deliveries.
+    pub fn set_webhook_sender(&mut self, sender: std::sync::Arc<dyn crate::webhook::WebhookSender>) {
+        self.webhook_sender = Some(sender);
+    }
+
+    /// `POST /tenants/{t}/webhooks`: the secret is in this answer only.
+    pub async fn create_webhook(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        url: &str,
+        events: &[String],
+    ) -> Result<CreatedWebhook, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant_write(ctx, &tenant).await?;
+        let url = validate_url(url)?;
+        if events.is_empty() {
+            return Err(ServiceError::invalid("invalid_events", "events must name at least one event", Some("events")));
+        }
+        let mut subscribed: Vec<String> = Vec::new();
+        for e in events {
+            if !EVENTS.contains(&e.as_str()) {
+                return Err(ServiceError::invalid(
+                    "invalid_events",
+                    format!("unknown event {e:?}; events are {}", EVENTS.join(", ")),
+                    Some("events"),
+                ));
+            }
+            if !subscribed.contains(e) {
+                subscribed.push(e.clone());
+            }
+        }
+        let id = format!("wh_{}", uuid::Uuid::new_v4().simple());
+        let secret = new_secret();
+        let now = Utc::now();
+        let mut tx = self.store.begin_write().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        if tx.list_webhooks(tenant.as_str()).await?.len() >= MAX_WEBHOOKS {
+            return Err(ServiceError::conflict(
+                "too_many_webhooks",
+                format!("a tenant has at most {MAX_WEBHOOKS} webhooks"),
+            ));
+        }
+        let ciphertext =
+            self.keyring.encrypt(tx.as_mut(), tenant.as_str(), &secret_path(&id), "secret", secret.as_bytes()).await?;
+        let record = WebhookRecord {
+            id: id.clone(),
+            tenant_id: tenant.to_string(),
+            url: url.to_string(),
+            events: subscribed,
+            secret_ciphertext: ciphertext,
+            enabled: true,
+            created_at: now,
+            created_by: ctx.principal.id.clone(),
+        };
+        tx.insert_webhook(&record).await?;
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event(
+                "webhook.create",
+                Some(tenant.as_str()),
+                format!("tenants/{tenant}/webhooks/{id}"),
+                "success",
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CreatedWebhook { view: WebhookView::from_record(&record), secret: SecretString::from(secret.as_str()) })
+    }
+
+    /// `GET /tenants/{t}/webhooks`: never a secret.
+    pub async fn list_webhooks(&self, ctx: &Ctx, tenant: &str) -> Result<WebhookList, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant(ctx, &tenant).await?;
+        let mut tx = self.store.read().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let hooks = tx.list_webhooks(tenant.as_str()).await?;
+        tx.commit().await?;
+        Ok(WebhookList {
+            tenant_id: tenant.to_string(),
+            webhooks: hooks.iter().map(WebhookView::from_record).collect(),
+        })
+    }
+
+    /// `DELETE /tenants/{t}/webhooks/{id}`: its pending events and log go with it.
+    pub async fn delete_webhook(&self, ctx: &Ctx, tenant: &str, id: &str) -> Result<(), ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant_write(ctx, &tenant).await?;
+        let mut tx = self.store.begin_write().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        if !tx.delete_webhook(tenant.as_str(), id).await? {
+            return Err(no_webhook(id));
+        }
+        append_in_tx(
+            tx.as_mut(),
+            vec![ctx.event(
+                "webhook.delete",
+                Some(tenant.as_str()),
+                format!("tenants/{tenant}/webhooks/{id}"),
+                "success",
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /tenants/{t}/webhooks/{id}/deliveries`: every attempt, newest first.
+    pub async fn webhook_deliveries(&self, ctx: &Ctx, tenant: &str, id: &str) -> Result<DeliveryLog, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant(ctx, &tenant).await?;
+        let mut tx = self.store.read().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let hook =
+            tx.get_webhook(id).await?.filter(|w| w.tenant_id == tenant.as_str()).ok_or_else(|| no_webhook(id))?;
+        let log = tx.list_deliveries(&hook.id, 500).await?;
+        tx.commit().await?;
+        Ok(DeliveryLog {
+            webhook_id: hook.id,
+            deliveries: log
+                .into_iter()
+                .map(|d| DeliveryView {
+                    delivery_id: d.outbox_id,
+                    event: d.event,
+                    attempt: d.attempt,
+                    at: rfc3339(d.at),
+                    status_code: d.status_code,
+                    error: d.error,
+                    duration_ms: d.duration_ms,
+                })
+                .collect(),
+        })
+    }
+
+    /// Adds `event` to the outbox of every enabled webhook of `tenant`
+    /// subscribed to it, inside the caller's transaction (so the event
+    /// exists exactly when the change does). `data` is metadata only: never
+    /// a secret value or token.
+    pub(crate) async fn enqueue(
+        &self,
+        tx: &mut dyn StoreTx,
+        tenant: &str,
+        event: &str,
+        data: Value,
+    ) -> Result<(), ServiceError> {
+        debug_assert!(EVENTS.contains(&event));
+        let hooks = tx.list_webhooks(tenant).await?;
+        let now = Utc::now();
+        for hook in hooks.iter().filter(|w| w.enabled && w.events.iter().any(|e| e == event)) {
+            tx.insert_outbox(&OutboxRecord {
+                id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+                webhook_id: hook.id.clone(),
+                tenant_id: tenant.to_owned(),
+                event: event.to_owned(),
+                payload: data.clone(),
+                created_at: now,
+                attempts: 0,
+                next_attempt_at: now,
+                delivered_at: None,
+                failed_at: None,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// One scan of the delivery worker: raises `secret.rotation_due` for
+    /// secrets past their policy (once per write), then claims up to `limit`
+    /// due deliveries and sends them.
+    pub async fn deliver_webhooks(&self, limit: i64) -> Result<WebhookReport, ServiceError> {
+        let mut report =
+            WebhookReport { rotation_due: self.raise_rotation_due(limit).await?, ..WebhookReport::default() };
+        let Some(sender) = self.webhook_sender.clone() else { return Ok(report) };
+        let now = Utc::now();
+        let lease_until = now + delta(self.opts.webhooks.lease);
+        let mut tx = self.store.begin_write().await?;
+        let claimed = tx.claim_due_outbox(now, &self.instance_id, lease_until, limit).await?;
+        tx.commit().await?;
+        report.claimed = claimed.len();
+        let sends: Vec<_> = claimed
+            .into_iter()
+            .map(|o| {
+                let sender = sender.clone();
+                async move {
+                    let id = o.id.clone();
+                    (self.deliver_one(sender.as_ref(), o).await, id)
+                }
+            })
+            .collect();
+        let mut sends = futures::stream::iter(sends).buffer_unordered(CONCURRENCY);
+        while let Some((result, id)) = sends.next().await {
+            match result {
+                Ok(Outcome::Delivered) => report.delivered += 1,
+                Ok(Outcome::Retrying) => report.retrying += 1,
+                Ok(Outcome::Failed) => report.failed += 1,
+                Ok(Outcome::Skipped) => {}
+                Err(e) => tracing::warn!(delivery = %id, error = %e, "webhook delivery could not run"),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn raise_rotation_due(&self, limit: i64) -> Result<usize, ServiceError> {
+        let mut tx = self.store.begin_write().await?;
+        let due = tx.claim_rotation_due(Utc::now(), limit).await?;
+        for d in &due {
+            let data = json!({
+                "path": d.path,
+                "rotateAfterDays": d.rotate_after_days,
+                "lastWrittenAt": rfc3339(d.updated_at),
+                "dueAt": rfc3339(d.updated_at + TimeDelta::days(i64::from(d.rotate_after_days))),
+            });
+            self.enqueue(tx.as_mut(), &d.tenant_id, "secret.rotation_due", data).await?;
+        }
+        tx.commit().await?;
+        Ok(due.len())
+    }
+
+    async fn deliver_one(
+        &self,
+        sender: &dyn crate::webhook::WebhookSender,
+        o: OutboxRecord,
+    ) -> Result<Outcome, ServiceError> {
+        let mut tx = self.store.read().await?;
+        let Some(hook) = tx.get_webhook(&o.webhook_id).await? else {
+            tx.commit().await?;
+            return Ok(Outcome::Skipped);
+        };
+        let secret = self
+            .keyring
+            .decrypt(tx.as_mut(), &hook.tenant_id, &secret_path(&hook.id), "secret", &hook.secret_ciphertext)
+            .await?;
+        tx.commit().await?;
+        let body = serde_json::to_vec(&json!({
+            "id": o.id,
+            "event": o.event,
+            "tenantId": o.tenant_id,
+            "createdAt": rfc3339(o.created_at),
+            "data": o.payload,
+        }))
+        .map_err(|e| ServiceError::internal(format!("a webhook body did not serialise: {e}")))?;
+        let started = std::time::Instant::now();
+        let at = Utc::now();
+        let headers = vec![
+            ("content-type", "application/json".to_owned()),
+            ("tessera-event", o.event.clone()),
+            ("tessera-delivery", o.id.clone()),
+            ("tessera-signature", signature(&secret, at.timestamp(), &body)),
+        ];
+        drop(secret);
+        let outcome = match validate_url(&hook.url) {
+            Ok(url) => sender.post(url, headers, body).await,
+            Err(_) => SendOutcome::NoAnswer("the stored url is no longer valid".into()),
+        };
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let attempt = o.attempts.saturating_add(1);
+        let (status_code, error) = match &outcome {
+            SendOutcome::Answered(s) if (200..300).contains(s) => (Some(*s), None),
+            SendOutcome::Answered(s) => (Some(*s), Some(format!("answered {s}"))),
+            SendOutcome::NoAnswer(why) => (None, Some(why.chars().take(200).collect::<String>())),
+        };
+        let now = Utc::now();
+        let (result, delivered_at, failed_at, next) = if error.is_none() {
+            (Outcome::Delivered, Some(now), None, now)
+        } else if attempt >= self.opts.webhooks.max_attempts {
+            (Outcome::Failed, None, Some(now), now)
+        } else {
+            (Outcome::Retrying, None, None, now + delta(backoff(self.opts.webhooks.retry_base, attempt)))
+        };
+        let label = match result {
+            Outcome::Delivered => "delivered",
+            Outcome::Failed => "failed",
+            _ => "retry",
+        };
+        metrics::counter!("tessera_webhook_deliveries_total", "outcome" => label).increment(1);
+        if error.is_some() {
+            tracing::info!(webhook = %hook.id, delivery = %o.id, attempt, outcome = label, error = ?error, "webhook delivery failed");
+        }
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_delivery(&DeliveryRecord {
+            outbox_id: o.id.clone(),
+            webhook_id: hook.id.clone(),
+            event: o.event.clone(),
+            attempt,
+            at,
+            status_code,
+            error,
+            duration_ms,
+        })
+        .await?;
+        tx.finish_outbox(&o.id, attempt, next, delivered_at, failed_at).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+}
+
+/// `whsec_` + 32 random bytes, base64url.
+fn new_secret() -> Zeroizing<String> {
+    use base64::Engine as _;
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    Zeroizing::new(format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref())))
+}
+
+/// The associated-data path of a webhook's secret.
+fn secret_path(id: &str) -> String {
+    format!("_webhooks/{id}")
+}
+
+fn no_webhook(id: &str) -> ServiceError {
+    ServiceError::not_found("webhook_not_found", format!("no webhook {id}"))
+}
+
+/// `base * 2^(attempt-1)`, at most an hour.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::seconds(60))
+}
+
+/// When a data map's time is shown.
+pub(crate) fn opt_time(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_stops_at_an_hour() {
+        let base = Duration::from_secs(10);
+        assert_eq!(backoff(base, 1), Duration::from_secs(10));
+        assert_eq!(backoff(base, 3), Duration::from_secs(40));
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn secrets_are_prefixed_and_long() {
+        let s = new_secret();
+        assert!(s.starts_with("whsec_"));
+        assert_eq!(s.len(), 6 + 43);
+    }
+}

@@ -1,0 +1,97 @@
+//! `/tenants/{tenantId}/webhooks`: subscriptions (the signing secret is in
+//! the creation answer only) and each webhook's delivery log.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_core::service::{DeliveryLog, WebhookList};
+use utoipa::ToSchema;
+
+use crate::error::ApiResult;
+use crate::extract::{Body, Caller};
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tenants/{tenant_id}/webhooks", post(create).get(list))
+        .route("/tenants/{tenant_id}/webhooks/{id}", delete(remove))
+        .route("/tenants/{tenant_id}/webhooks/{id}/deliveries", get(deliveries))
+}
+
+/// Body of `POST /tenants/{tenantId}/webhooks`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewWebhook {
+    /// Where events are POSTed: https (plain http only to a loopback address),
+    /// no credentials, no fragment.
+    url: String,
+    /// `credential.stored`, `credential.revoked`, `oauth.refresh_failed`,
+    /// `health.changed`, `secret.rotation_due`, `key.rotated`.
+    events: Vec<String>,
+}
+
+/// Creates a webhook; its signing secret (`whsec_...`) is in this answer only.
+#[utoipa::path(post, path = "/tenants/{tenantId}/webhooks", tag = "webhooks",
+    params(("tenantId" = String, Path)), request_body = NewWebhook,
+    responses((status = 201, description = "{\"id\",\"tenantId\",\"url\",\"events\",\"enabled\",\"createdAt\",\"createdBy\",\"secret\"}"),
+        (status = 400), (status = 404)))]
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(t): Path<String>,
+    Body(b): Body<NewWebhook>,
+) -> ApiResult<impl IntoResponse> {
+    let created = s.svc.create_webhook(&ctx, &t, &b.url, &b.events).await?;
+    let v = created.view;
+    let body = json!({
+        "id": v.id,
+        "tenantId": v.tenant_id,
+        "url": v.url,
+        "events": v.events,
+        "enabled": v.enabled,
+        "createdAt": v.created_at,
+        "createdBy": v.created_by,
+        "secret": created.secret.expose_secret(),
+    });
+    Ok((StatusCode::CREATED, [(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)))
+}
+
+/// Lists a tenant's webhooks (never their secrets).
+#[utoipa::path(get, path = "/tenants/{tenantId}/webhooks", tag = "webhooks",
+    params(("tenantId" = String, Path)), responses((status = 200, body = WebhookList), (status = 404)))]
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path(t): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.list_webhooks(&ctx, &t).await?))
+}
+
+/// Deletes a webhook with its pending events and delivery log.
+#[utoipa::path(delete, path = "/tenants/{tenantId}/webhooks/{id}", tag = "webhooks",
+    params(("tenantId" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 404)))]
+pub(crate) async fn remove(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path((t, id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    s.svc.delete_webhook(&ctx, &t, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A webhook's delivery attempts, newest first.
+#[utoipa::path(get, path = "/tenants/{tenantId}/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("tenantId" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = DeliveryLog), (status = 404)))]
+pub(crate) async fn deliveries(
+    State(s): State<AppState>,
+    Caller(ctx): Caller,
+    Path((t, id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(s.svc.webhook_deliveries(&ctx, &t, &id).await?))
+}
