@@ -10,6 +10,7 @@ mod migrate;
 mod serve;
 mod service;
 mod settings;
+mod workers;
 
 use std::process::ExitCode;
 

@@ -51,9 +51,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?;
     svc.set_webhook_sender(Arc::new(webhook_sender));
     let svc = Arc::new(svc);
-    tokio::spawn(refresh_worker(svc.clone(), settings.refresh_interval));
-    tokio::spawn(health_worker(svc.clone(), settings.health_interval));
-    tokio::spawn(webhook_worker(svc.clone(), settings.webhook_interval));
+    crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
     let proxy = ProxyOptions {
         forwarder: Some(forwarder),
         max_body_bytes: settings.max_body_bytes,
@@ -69,79 +67,6 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
-}
-
-/// Refreshes tokens before they expire: every `interval`, claims due tokens
-/// in batches (replicas share the work through leases) until none is left.
-async fn refresh_worker(svc: Arc<tessera_core::Tessera>, interval: std::time::Duration) {
-    const BATCH: i64 = 100;
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        loop {
-            match svc.refresh_due(BATCH).await {
-                Ok(report) if report.claimed as i64 == BATCH => continue,
-                Ok(report) => {
-                    if report.claimed > 0 {
-                        tracing::info!(refreshed = report.refreshed, failed = report.failed, "token refresh scan");
-                    }
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "token refresh scan failed");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Checks connections whose integration has a `healthCheck`, each on its
-/// integration's interval; replicas share the work (a check is claimed by
-/// moving `lastHealthCheck` first).
-async fn health_worker(svc: Arc<tessera_core::Tessera>, scan_every: std::time::Duration) {
-    let mut tick = tokio::time::interval(scan_every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = svc.check_due_health(100).await {
-            tracing::warn!(error = %e, "health scan failed");
-        }
-    }
-}
-
-/// Delivers webhook events: every `interval`, raises `secret.rotation_due`
-/// for secrets past their rotation policy, then sends due deliveries in
-/// batches (replicas share the work through leases) until none is left.
-async fn webhook_worker(svc: Arc<tessera_core::Tessera>, interval: std::time::Duration) {
-    const BATCH: i64 = 100;
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        loop {
-            match svc.deliver_webhooks(BATCH).await {
-                Ok(report) if report.claimed as i64 == BATCH => continue,
-                Ok(report) => {
-                    if report.claimed > 0 || report.rotation_due > 0 {
-                        tracing::debug!(
-                            delivered = report.delivered,
-                            retrying = report.retrying,
-                            failed = report.failed,
-                            rotation_due = report.rotation_due,
-                            "webhook scan"
-                        );
-                    }
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook scan failed");
-                    break;
-                }
-            }
-        }
-    }
 }
 
 async fn shutdown() {
