@@ -1,0 +1,179 @@
+//! A data dir and environment shared by every `tessera` process of one
+//! admin-command test: `serve` for the HTTP side, the offline command under
+//! test (`import`, `apply`) against the same data, and what it all stored
+//! and logged. `#[path]`-included by the CLI test binaries.
+
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+pub const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
+
+/// A data dir and the environment every `tessera` process of a test shares.
+pub struct Vault {
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    runs: u32,
+}
+
+/// The result of one offline command.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A running `tessera serve`.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Vault {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let master = base64::engine::general_purpose::STANDARD.encode(random_bytes());
+        let env = vec![
+            ("TESSERA_LISTEN".into(), "127.0.0.1:0".into()),
+            ("TESSERA_DATA_DIR".into(), data.display().to_string()),
+            ("DATABASE_URL".into(), format!("sqlite://{}?mode=rwc", data.join("tessera.db").display())),
+            ("TESSERA_MASTER_KEY".into(), master),
+            ("TESSERA_ROOT_TOKEN".into(), ROOT_TOKEN.into()),
+            // The most verbose logs: a plaintext logged anywhere would show.
+            ("TESSERA_LOG".into(), "debug,sqlx=debug,hyper=info,h2=info".into()),
+        ];
+        Self { dir, env, runs: 0 }
+    }
+
+    /// Adds an environment variable for every later process.
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.env.push((key.into(), value.into()));
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Starts `tessera serve` and waits until it listens.
+    pub async fn serve(&mut self) -> Server {
+        self.runs += 1;
+        let out = self.dir.path().join(format!("serve.{}.out.log", self.runs));
+        let err = self.dir.path().join(format!("serve.{}.err.log", self.runs));
+        let mut child = self
+            .command()
+            .arg("serve")
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("spawn tessera serve");
+        let started = Instant::now();
+        let base = loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if let Some(addr) = text.lines().find_map(|l| l.strip_prefix("tessera listening on ")) {
+                break addr.trim().to_owned();
+            }
+            if let Some(status) = child.try_wait().ok().flatten() {
+                panic!("tessera serve exited ({status}):\n{}", std::fs::read_to_string(&err).unwrap_or_default());
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "tessera serve did not start in 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        Server { child, base, client }
+    }
+
+    /// Runs `tessera <subcommand> <args>` to completion.
+    pub async fn run(&self, subcommand: &str, args: &[&str]) -> Output {
+        let out = self.command().arg(subcommand).args(args).output().await.expect("run tessera");
+        Output {
+            code: out.status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Writes a file into the test's folder.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Every byte of every file under the data dir (database, WAL, key files).
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        fn walk(dir: &Path, all: &mut Vec<u8>) {
+            for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, all);
+                } else {
+                    all.extend(std::fs::read(&path).unwrap_or_default());
+                }
+            }
+        }
+        let mut all = Vec::new();
+        walk(&self.dir.path().join("data"), &mut all);
+        assert!(!all.is_empty(), "the data dir holds the database");
+        all
+    }
+
+    /// Every log line `tessera serve` wrote.
+    pub fn server_logs(&self) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).expect("dir").flatten() {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+}
+
+impl Server {
+    /// A request as root; the answer's status and JSON (Null if not JSON).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(ROOT_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// Stops the server (SIGKILL; SQLite's WAL keeps every committed write).
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+    }
+}
+
+pub fn random_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for chunk in b.chunks_mut(16) {
+        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    b
+}
