@@ -19,8 +19,12 @@ pub const EVENTS: [&str; 6] = [
 ];
 
 /// Checks a webhook URL: an absolute http(s) URL without credentials or
-/// fragment; plain http only to a loopback host (a local receiver, tests).
-pub fn validate_url(raw: &str) -> Result<url::Url, ServiceError> {
+/// fragment, https only. Tenant admins set these URLs, so a host that is an
+/// address inside the deployment (private, link-local, unspecified, shared or
+/// unique-local) is refused; loopback (and plain http to it) only when
+/// `allow_loopback` (`TESSERA_ALLOW_LOOPBACK_HTTP`: a local receiver, tests).
+/// Names are checked as written, not resolved.
+pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<url::Url, ServiceError> {
     let bad = |msg: &str| ServiceError::invalid("invalid_webhook_url", msg.to_owned(), Some("url"));
     if raw.len() > 2048 {
         return Err(bad("url is longer than 2048 characters"));
@@ -30,8 +34,15 @@ pub fn validate_url(raw: &str) -> Result<url::Url, ServiceError> {
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .filter(|u| u.username().is_empty() && u.password().is_none() && u.fragment().is_none())
         .ok_or_else(|| bad("url must be an absolute http(s) URL without credentials or fragment"))?;
-    if url.scheme() == "http" && !is_loopback(&url) {
-        return Err(bad("url must use https (plain http only to a loopback address)"));
+    let loopback = is_loopback(&url);
+    if loopback && !allow_loopback {
+        return Err(bad("url may not point at this machine"));
+    }
+    if is_internal(&url) {
+        return Err(bad("url may not point at a private or link-local address"));
+    }
+    if url.scheme() == "http" && !loopback {
+        return Err(bad("url must use https"));
     }
     Ok(url)
 }
@@ -39,9 +50,35 @@ pub fn validate_url(raw: &str) -> Result<url::Url, ServiceError> {
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
         None => false,
+    }
+}
+
+/// An address inside a deployment's networks (not loopback: see `is_loopback`).
+fn is_internal(url: &url::Url) -> bool {
+    let v4 = |ip: std::net::Ipv4Addr| {
+        let [a, b, ..] = ip.octets();
+        ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || (a == 100 && (64..128).contains(&b))
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => v4(ip),
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || ip.to_ipv4_mapped().is_some_and(v4)
+        }
+        _ => false,
     }
 }
 
@@ -79,10 +116,13 @@ mod tests {
 
     #[test]
     fn urls_are_checked_like_proxy_targets() {
-        assert!(validate_url("https://hooks.example.com/tessera").is_ok());
-        assert!(validate_url("http://127.0.0.1:8080/hook").is_ok());
-        assert!(validate_url("http://localhost/hook").is_ok());
-        assert!(validate_url("http://[::1]:9/hook").is_ok());
+        assert!(validate_url("https://hooks.example.com/tessera", false).is_ok());
+        for local in
+            ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]:9/hook", "https://api.localhost/h"]
+        {
+            assert!(validate_url(local, true).is_ok(), "{local} with loopback allowed");
+            assert!(validate_url(local, false).is_err(), "{local} by default");
+        }
         for bad in [
             "ftp://example.com/x",
             "http://example.com/hook",
@@ -90,8 +130,17 @@ mod tests {
             "https://example.com/#frag",
             "/relative",
             "not a url",
+            "https://10.0.0.5/hook",
+            "https://192.168.1.1/hook",
+            "https://172.16.0.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/hook",
+            "https://0.0.0.0/hook",
+            "https://[fd00::1]/hook",
+            "https://[fe80::1]/hook",
+            "https://[::ffff:10.0.0.1]/hook",
         ] {
-            assert!(validate_url(bad).is_err(), "{bad}");
+            assert!(validate_url(bad, true).is_err(), "{bad}");
         }
     }
 

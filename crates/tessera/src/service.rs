@@ -56,6 +56,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         key_cache_ttl: std::time::Duration::from_secs(settings.key_cache_seconds),
         oauth: settings.oauth.clone(),
         rate_limit: settings.rate_limit,
+        allow_loopback: settings.allow_loopback_http,
         webhooks: settings.webhooks.clone(),
         ..TesseraOptions::default()
     };

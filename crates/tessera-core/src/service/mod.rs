@@ -76,6 +76,8 @@ pub struct TesseraOptions {
     pub rate_limit: Option<RateLimit>,
     /// Webhook delivery.
     pub webhooks: WebhookOptions,
+    /// `TESSERA_ALLOW_LOOPBACK_HTTP`: webhooks may target this machine.
+    pub allow_loopback: bool,
 }
 
 /// Settings of OAuth flows and token refresh.
@@ -142,6 +144,7 @@ impl Default for TesseraOptions {
             oauth: OAuthOptions::default(),
             rate_limit: None,
             webhooks: WebhookOptions::default(),
+            allow_loopback: false,
         }
     }
 }

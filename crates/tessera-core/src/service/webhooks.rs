@@ -168,7 +168,7 @@ impl Tessera {
     ) -> Result<CreatedWebhook, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant_write(ctx, &tenant).await?;
-        let url = validate_url(url)?;
+        let url = validate_url(url, self.opts.allow_loopback)?;
         if events.is_empty() {
             return Err(ServiceError::invalid("invalid_events", "events must name at least one event", Some("events")));
         }
@@ -403,7 +403,7 @@ impl Tessera {
             ("tessera-signature", signature(&secret, at.timestamp(), &body)),
         ];
         drop(secret);
-        let outcome = match validate_url(&hook.url) {
+        let outcome = match validate_url(&hook.url, self.opts.allow_loopback) {
             Ok(url) => sender.post(url, headers, body).await,
             Err(_) => SendOutcome::NoAnswer("the stored url is no longer valid".into()),
         };

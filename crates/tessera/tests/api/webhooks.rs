@@ -160,7 +160,12 @@ fn verify(g: &Got, secret: &str) {
 }
 
 async fn start(db: Db, extra: &[(&str, &str)]) -> TestApp {
-    let mut env = vec![("TESSERA_WEBHOOK_INTERVAL", "1"), ("TESSERA_WEBHOOK_RETRY_BASE", "1")];
+    let mut env = vec![
+        ("TESSERA_WEBHOOK_INTERVAL", "1"),
+        ("TESSERA_WEBHOOK_RETRY_BASE", "1"),
+        // The receivers run on loopback; by default a webhook may not target this machine.
+        ("TESSERA_ALLOW_LOOPBACK_HTTP", "true"),
+    ];
     env.extend_from_slice(extra);
     TestApp::start(db, &env).await
 }
@@ -400,9 +405,15 @@ async fn tenants_see_only_their_own_webhooks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_urls_and_unknown_events_are_refused() {
-    let app = start(Db::Sqlite, &[]).await;
+    // The default: no TESSERA_ALLOW_LOOPBACK_HTTP, so this machine is off limits too.
+    let app = TestApp::start(Db::Sqlite, &[]).await;
     app.tenant("acme").await;
     for url in [
+        "http://127.0.0.1:7300/admin",
+        "https://localhost/t",
+        "https://10.1.2.3/t",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[fd12::1]/t",
         "ftp://hooks.example.com/t",
         "https://user:pw@hooks.example.com/t",
         "http://hooks.example.com/t",
