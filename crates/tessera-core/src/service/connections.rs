@@ -172,26 +172,19 @@ impl Tessera {
     }
 
     async fn resolve_inner(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
-        // An expired access token is refreshed first (once), then read again.
-        for attempt in 0..2 {
-            let mut tx = self.store.read().await?;
-            let (_, _, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
-            tx.commit().await?;
-            match cred {
-                Some(c) if attempt == 0 && super::refresh::is_expired(&c, Utc::now()) => {
-                    self.refresh_expired(tenant, key).await?;
-                }
-                _ => break,
-            }
-        }
-        self.resolve_current(tenant, key).await
-    }
-
-    async fn resolve_current(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
         // No snapshot needed (as on PostgreSQL at READ COMMITTED): each secret
         // is read head and version in one statement.
         let mut tx = self.store.read().await?;
-        let (integration, conn, cred) = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        let mut found = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        if found.2.as_ref().is_some_and(|c| super::refresh::is_expired(c, Utc::now())) {
+            // An expired access token is refreshed first (once), then read again;
+            // otherwise the one read serves.
+            tx.commit().await?;
+            self.refresh_expired(tenant, key).await?;
+            tx = self.store.read().await?;
+            found = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        }
+        let (integration, conn, cred) = found;
         if !conn.is_enabled {
             return Err(ServiceError::conflict(
                 "connection_disabled",
