@@ -174,23 +174,8 @@ impl Tessera {
     async fn resolve_inner(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
         // No snapshot needed (as on PostgreSQL at READ COMMITTED): each secret
         // is read head and version in one statement.
-        let mut tx = self.store.read().await?;
-        let mut found = Self::require_connection(tx.as_mut(), tenant, key).await?;
-        if found.2.as_ref().is_some_and(|c| super::refresh::is_expired(c, Utc::now())) {
-            // An expired access token is refreshed first (once), then read again;
-            // otherwise the one read serves.
-            tx.commit().await?;
-            self.refresh_expired(tenant, key).await?;
-            tx = self.store.read().await?;
-            found = Self::require_connection(tx.as_mut(), tenant, key).await?;
-        }
-        let (integration, conn, cred) = found;
-        if !conn.is_enabled {
-            return Err(ServiceError::conflict(
-                "connection_disabled",
-                format!("the connection of {tenant} to {key} is disabled"),
-            ));
-        }
+        let super::usage::UsableConnection { mut tx, integration, conn, cred } =
+            self.usable_connection(tenant, key, None).await?;
         let schema = ConfigSchema::from_stored(&integration.config_schema)?;
         let doc = self
             .merge_resolved(

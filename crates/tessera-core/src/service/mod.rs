@@ -16,9 +16,11 @@ mod limits;
 mod oauth_flow;
 mod proxy;
 mod refresh;
+mod retry;
 mod secrets;
 mod tenants;
 mod tools;
+mod usage;
 mod views;
 mod webhooks;
 

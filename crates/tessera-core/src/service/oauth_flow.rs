@@ -36,7 +36,7 @@ pub struct AuthorizationStart {
 }
 
 /// What the provider sent to the callback.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CallbackParams {
     /// The authorization code.
     pub code: Option<String>,
@@ -46,6 +46,17 @@ pub struct CallbackParams {
     pub error: Option<String>,
     /// Its description.
     pub error_description: Option<String>,
+}
+
+// The code and the state are credentials for one flow: never printed.
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("code", &self.code.as_ref().map(|_| "[SECRET]"))
+            .field("state", &self.state.as_ref().map(|_| "[SECRET]"))
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the callback ends.

@@ -79,21 +79,7 @@ impl Tessera {
         key: &str,
         tenant_header: Option<&str>,
     ) -> Result<ProxyPlan, ServiceError> {
-        let tenant = match (&ctx.principal.tenant, tenant_header) {
-            (Some(own), Some(named)) if named != own.as_str() => {
-                self.audit_denial(ctx, None, Err(ServiceError::tenant_not_found())).await?;
-                return Err(ServiceError::tenant_not_found());
-            }
-            (Some(own), _) => own.clone(),
-            (None, Some(named)) => TenantId::parse(named)?,
-            (None, None) => {
-                return Err(ServiceError::invalid(
-                    "missing_tenant",
-                    "name the tenant with the X-Tenant-Id header",
-                    Some("X-Tenant-Id"),
-                ))
-            }
-        };
+        let tenant = self.caller_tenant(ctx, tenant_header, "X-Tenant-Id", "the X-Tenant-Id header").await?;
         self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
         self.plan_for(&tenant, &key, None).await
@@ -112,26 +98,8 @@ impl Tessera {
         stale_before: Option<DateTime<Utc>>,
     ) -> Result<ProxyPlan, ServiceError> {
         let made_at = Utc::now();
-        let mut tx = self.store.read().await?;
-        let mut found = Self::require_connection(tx.as_mut(), tenant, key).await?;
-        let needs_refresh = found
-            .2
-            .as_ref()
-            .is_some_and(|c| stale_before.is_some_and(|t| c.updated_at < t) || super::refresh::is_expired(c, made_at));
-        if needs_refresh {
-            // Read again after the refresh; otherwise the first read serves (one statement per call).
-            tx.commit().await?;
-            self.refresh_stale(tenant, key, stale_before).await?;
-            tx = self.store.read().await?;
-            found = Self::require_connection(tx.as_mut(), tenant, key).await?;
-        }
-        let (integration, conn, cred) = found;
-        if !conn.is_enabled {
-            return Err(ServiceError::conflict(
-                "connection_disabled",
-                format!("the connection of {tenant} to {key} is disabled"),
-            ));
-        }
+        let super::usage::UsableConnection { mut tx, integration, conn, cred } =
+            self.usable_connection(tenant, key, stale_before).await?;
         let settings = proxy_settings(&integration)?;
         let base_url = settings.validate()?;
         macro_rules! value {
@@ -233,14 +201,7 @@ impl Tessera {
         );
         let outcome = if call.status.is_some_and(|s| s < 500) { "success" } else { "failure" };
         self.audit.record(ctx.event("proxy.call", Some(plan.tenant.as_str()), resource, outcome)).await?;
-        let touch_key = (plan.tenant.to_string(), plan.integration.to_string());
-        if self.recent_touches.get(&touch_key).is_none() {
-            self.recent_touches.insert(touch_key, ());
-            let mut tx = self.store.begin_write().await?;
-            tx.touch_connection(plan.tenant.as_str(), plan.integration.as_str(), Utc::now()).await?;
-            tx.commit().await?;
-        }
-        Ok(())
+        self.touch_throttled(&plan.tenant, &plan.integration).await
     }
 }
 

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::credentials::Tokens;
 use super::oauth_flow::oauth_settings_of;
+use super::retry::{backoff, delta};
 use super::{Ctx, Tessera};
 use crate::access::Principal;
 use crate::audit::append_in_tx;
@@ -22,8 +23,6 @@ use crate::ids::{IntegrationKey, TenantId};
 use crate::oauth::OAuthError;
 use crate::ports::CredentialRecord;
 
-/// The longest backoff between refresh attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// How long a reader waits for another replica's refresh of the same token.
 const WAIT_FOR_OTHER: Duration = Duration::from_secs(15);
 /// How many claimed tokens one replica refreshes at once.
@@ -84,15 +83,10 @@ impl Tessera {
         Ok(n)
     }
 
-    /// Makes sure an expired access token is refreshed before a reader gets
-    /// it: one refresh per token however many readers ask at once (a lock
-    /// per connection in this process, a lease across replicas).
-    pub(crate) async fn refresh_expired(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<(), ServiceError> {
-        self.refresh_stale(tenant, key, None).await
-    }
-
-    /// As [`Tessera::refresh_expired`], and also when the token was last
-    /// stored before `stale_before` (an upstream just refused it).
+    /// Makes sure an expired access token (or, given `stale_before`, one
+    /// stored before then: an upstream just refused it) is refreshed before
+    /// a reader gets it: one refresh per token however many readers ask at
+    /// once (a lock per connection in this process, a lease across replicas).
     pub(crate) async fn refresh_stale(
         &self,
         tenant: &TenantId,
@@ -324,30 +318,6 @@ pub(crate) fn is_expired(cred: &CredentialRecord, now: DateTime<Utc>) -> bool {
     cred.expires_at.is_some_and(|at| at <= now + TimeDelta::seconds(5))
 }
 
-/// `base * 2^(failures-1)`, at most an hour.
-fn backoff(base: Duration, failures: u32) -> Duration {
-    let factor = 1u32.checked_shl(failures.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(MAX_BACKOFF)
-}
-
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::seconds(60))
-}
-
 fn worker_ctx() -> Ctx {
     Ctx { principal: Principal::worker("refresh-worker"), request_id: None, client_ip: None }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_stops_at_an_hour() {
-        let base = Duration::from_secs(30);
-        assert_eq!(backoff(base, 1), Duration::from_secs(30));
-        assert_eq!(backoff(base, 2), Duration::from_secs(60));
-        assert_eq!(backoff(base, 4), Duration::from_secs(240));
-        assert_eq!(backoff(base, 40), MAX_BACKOFF);
-    }
 }

@@ -5,7 +5,6 @@
 //! enabled; an expired OAuth token is refreshed first. The audit row names
 //! the tool and the outcome, never arguments or results.
 
-use chrono::Utc;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::{Ctx, Tessera};
 use crate::error::{ErrorKind, ServiceError};
-use crate::ids::{IntegrationKey, TenantId};
+use crate::ids::IntegrationKey;
 use crate::mcp::{McpError, McpSettings};
 use crate::ports::IntegrationRecord;
 
@@ -66,7 +65,7 @@ impl Tessera {
             .mcp_client
             .clone()
             .ok_or_else(|| ServiceError::unavailable("mcp_unavailable", "this process makes no MCP calls"))?;
-        let tenant = self.tool_tenant(ctx, input.tenant_id.as_deref()).await?;
+        let tenant = self.caller_tenant(ctx, input.tenant_id.as_deref(), "tenantId", "tenantId").await?;
         let (key, tool) = split_tool_id(&input.tool_id, input.integration.as_deref())?;
         let arguments = match input.parameters {
             Value::Null => Value::Object(serde_json::Map::new()),
@@ -81,21 +80,9 @@ impl Tessera {
         };
         self.allow_tenant(ctx, &tenant).await?;
 
-        // As the proxy: refresh an expired OAuth token before it is used.
-        let mut tx = self.store.read().await?;
-        let (_, _, cred) = Self::require_connection(tx.as_mut(), &tenant, &key).await?;
-        tx.commit().await?;
-        if cred.as_ref().is_some_and(|c| super::refresh::is_expired(c, Utc::now())) {
-            self.refresh_expired(&tenant, &key).await?;
-        }
-        let mut tx = self.store.read().await?;
-        let (integration, conn, cred) = Self::require_connection(tx.as_mut(), &tenant, &key).await?;
-        if !conn.is_enabled {
-            return Err(ServiceError::conflict(
-                "connection_disabled",
-                format!("the connection of {tenant} to {key} is disabled"),
-            ));
-        }
+        // As the proxy: an expired OAuth token is refreshed before it is used.
+        let super::usage::UsableConnection { mut tx, integration, cred, .. } =
+            self.usable_connection(&tenant, &key, None).await?;
         let url = mcp_settings(&integration)?.validate()?;
         let bearer = match cred {
             Some(_) => {
@@ -125,40 +112,13 @@ impl Tessera {
         };
         let resource = format!("tools/{key}/{tool}{suffix}");
         self.audit.record(ctx.event("tool.invoke", Some(tenant.as_str()), resource, outcome)).await?;
-        self.touch_after_tool_call(&tenant, &key).await?;
+        self.touch_throttled(&tenant, &key).await?;
         Ok(ToolResult {
             tool_id: format!("{key}.{tool}"),
             integration: key.to_string(),
             tenant_id: tenant.to_string(),
             result: answer?,
         })
-    }
-
-    /// The tenant of a call: the caller's own; an admin names it.
-    async fn tool_tenant(&self, ctx: &Ctx, named: Option<&str>) -> Result<TenantId, ServiceError> {
-        match (&ctx.principal.tenant, named) {
-            (Some(own), Some(named)) if named != own.as_str() => {
-                self.audit_denial(ctx, None, Err(ServiceError::tenant_not_found())).await?;
-                Err(ServiceError::tenant_not_found())
-            }
-            (Some(own), _) => Ok(own.clone()),
-            (None, Some(named)) => TenantId::parse(named),
-            (None, None) => {
-                Err(ServiceError::invalid("missing_tenant", "name the tenant with tenantId", Some("tenantId")))
-            }
-        }
-    }
-
-    /// Records the connection's use (throttled, as the proxy does).
-    async fn touch_after_tool_call(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<(), ServiceError> {
-        let touch_key = (tenant.to_string(), key.to_string());
-        if self.recent_touches.get(&touch_key).is_none() {
-            self.recent_touches.insert(touch_key, ());
-            let mut tx = self.store.begin_write().await?;
-            tx.touch_connection(tenant.as_str(), key.as_str(), Utc::now()).await?;
-            tx.commit().await?;
-        }
-        Ok(())
     }
 }
 

@@ -9,22 +9,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use futures::StreamExt;
-use rand::RngCore;
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
+use super::retry::{backoff, delta};
 use super::{rfc3339, Ctx, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
+use crate::oauth::settings::random_token;
 use crate::ports::{DeliveryRecord, OutboxRecord, StoreTx, WebhookRecord};
 use crate::webhook::{signature, validate_url, SendOutcome, EVENTS};
 
-/// The longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// How many deliveries one replica sends at once.
 const CONCURRENCY: usize = 8;
 /// Most webhooks a tenant may have.
@@ -451,10 +450,7 @@ impl Tessera {
 
 /// `whsec_` + 32 random bytes, base64url.
 fn new_secret() -> Zeroizing<String> {
-    use base64::Engine as _;
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
-    Zeroizing::new(format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref())))
+    Zeroizing::new(format!("whsec_{}", random_token().as_str()))
 }
 
 /// The associated-data path of a webhook's secret.
@@ -466,16 +462,6 @@ fn no_webhook(id: &str) -> ServiceError {
     ServiceError::not_found("webhook_not_found", format!("no webhook {id}"))
 }
 
-/// `base * 2^(attempt-1)`, at most an hour.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(MAX_BACKOFF)
-}
-
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::seconds(60))
-}
-
 /// When a data map's time is shown.
 pub(crate) fn opt_time(t: Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
@@ -484,14 +470,6 @@ pub(crate) fn opt_time(t: Option<DateTime<Utc>>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_stops_at_an_hour() {
-        let base = Duration::from_secs(10);
-        assert_eq!(backoff(base, 1), Duration::from_secs(10));
-        assert_eq!(backoff(base, 3), Duration::from_secs(40));
-        assert_eq!(backoff(base, 30), MAX_BACKOFF);
-    }
 
     #[test]
     fn secrets_are_prefixed_and_long() {

@@ -53,8 +53,8 @@ pub(crate) async fn authorize(
     Ok(Json(s.svc.start_authorization(&ctx, &key, &q.tenant_id, q.redirect_uri.as_deref()).await?))
 }
 
-/// What the provider appends to the callback URL.
-#[derive(Debug, Deserialize, IntoParams)]
+/// What the provider appends to the callback URL (no `Debug`: it holds the code).
+#[derive(Deserialize, IntoParams)]
 pub(crate) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,

@@ -1,0 +1,89 @@
+//! What every use of a connection on a tenant's behalf shares (resolved
+//! view, proxy, tool calls): whose tenant it is, the connection with a
+//! fresh token, and the throttled record of its use.
+
+use chrono::{DateTime, Utc};
+
+use super::{Ctx, Tessera};
+use crate::error::ServiceError;
+use crate::ids::{IntegrationKey, TenantId};
+use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
+
+/// A connection ready to be used, and the read handle it came from (still
+/// open for the secrets of the same view).
+pub(crate) struct UsableConnection {
+    pub tx: Box<dyn StoreTx>,
+    pub integration: IntegrationRecord,
+    pub conn: ConnectionRecord,
+    pub cred: Option<CredentialRecord>,
+}
+
+impl Tessera {
+    /// The tenant a call acts for: a tenant-bound caller's own (naming
+    /// another is a 404, audited); an admin names it (`field` says where).
+    pub(crate) async fn caller_tenant(
+        &self,
+        ctx: &Ctx,
+        named: Option<&str>,
+        field: &str,
+        how: &str,
+    ) -> Result<TenantId, ServiceError> {
+        match (&ctx.principal.tenant, named) {
+            (Some(own), Some(named)) if named != own.as_str() => {
+                self.audit_denial(ctx, None, Err(ServiceError::tenant_not_found())).await?;
+                Err(ServiceError::tenant_not_found())
+            }
+            (Some(own), _) => Ok(own.clone()),
+            (None, Some(named)) => TenantId::parse(named),
+            (None, None) => {
+                Err(ServiceError::invalid("missing_tenant", format!("name the tenant with {how}"), Some(field)))
+            }
+        }
+    }
+
+    /// The tenant's connection with an access token that has not expired (and,
+    /// given `stale_before`, was stored after it: an upstream just refused the
+    /// older one), refreshed first when needed. One statement unless a
+    /// refresh happened. A disabled connection is refused.
+    pub(crate) async fn usable_connection(
+        &self,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        stale_before: Option<DateTime<Utc>>,
+    ) -> Result<UsableConnection, ServiceError> {
+        let mut tx = self.store.read().await?;
+        let mut found = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        let now = Utc::now();
+        let needs_refresh = found
+            .2
+            .as_ref()
+            .is_some_and(|c| stale_before.is_some_and(|t| c.updated_at < t) || super::refresh::is_expired(c, now));
+        if needs_refresh {
+            tx.commit().await?;
+            self.refresh_stale(tenant, key, stale_before).await?;
+            tx = self.store.read().await?;
+            found = Self::require_connection(tx.as_mut(), tenant, key).await?;
+        }
+        let (integration, conn, cred) = found;
+        if !conn.is_enabled {
+            return Err(ServiceError::conflict(
+                "connection_disabled",
+                format!("the connection of {tenant} to {key} is disabled"),
+            ));
+        }
+        Ok(UsableConnection { tx, integration, conn, cred })
+    }
+
+    /// Records a use of the connection (`lastUsedAt`), at most once per
+    /// throttle interval: a write per call would cost more than the call.
+    pub(crate) async fn touch_throttled(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<(), ServiceError> {
+        let touch_key = (tenant.to_string(), key.to_string());
+        if self.recent_touches.get(&touch_key).is_none() {
+            self.recent_touches.insert(touch_key, ());
+            let mut tx = self.store.begin_write().await?;
+            tx.touch_connection(tenant.as_str(), key.as_str(), Utc::now()).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
