@@ -221,7 +221,7 @@ async fn run_committer(store: Arc<dyn MetadataStore>, mut rx: mpsc::Receiver<Pen
 }
 
 async fn commit_batch(store: &dyn MetadataStore, events: Vec<AuditEvent>) -> Result<(), ServiceError> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_log_write().await?;
     append_in_tx(tx.as_mut(), events).await?;
     tx.commit().await?;
     Ok(())

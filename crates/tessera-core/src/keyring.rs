@@ -196,6 +196,24 @@ impl Keyring {
         Ok(key.encrypt(&Aad::new(tenant, path, field), plaintext))
     }
 
+    /// Decrypts with a data key already in memory; `None` when it is not
+    /// (then [`Keyring::decrypt`] fetches and unwraps it).
+    pub fn decrypt_cached(
+        &self,
+        tenant: &str,
+        path: &str,
+        field: &str,
+        ciphertext: &str,
+    ) -> Option<Result<Zeroizing<Vec<u8>>, ServiceError>> {
+        let what = || format!("secret {path} of tenant {tenant}");
+        let version = match ciphertext_key_version(ciphertext) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(integrity(&what(), &e))),
+        };
+        let key = self.deks.get(&(tenant.to_owned(), version))?;
+        Some(key.decrypt(&Aad::new(tenant, path, field), ciphertext).map_err(|e| integrity(&what(), &e)))
+    }
+
     /// Decrypts a value stored for `tenant` at `path`/`field`.
     pub async fn decrypt(
         &self,

@@ -1,6 +1,8 @@
 //! Opening the store: pools, pragmas, migrations.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,7 +10,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tessera_core::ports::{MetadataStore, StoreError, StoreResult, StoreTx};
 
-use crate::tx::{map_err, Conn, SqlTx};
+use crate::tx::{map_err, Conn, SqlTx, CHANGES_CHANNEL};
 
 /// Which SQL dialect a store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +47,10 @@ pub struct SqlStore {
     write: AnyPool,
     read: AnyPool,
     dialect: Dialect,
+    /// See [`MetadataStore::change_generation`].
+    changes: Arc<AtomicU64>,
+    /// PostgreSQL: where to listen for other replicas' writes.
+    listen_url: Option<String>,
 }
 
 /// Connects to `url` (`sqlite://path` or `postgres://...`) and brings the
@@ -91,7 +97,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                 .await
                 .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
             let read = pool(sqlite_readers()).connect_with(options).await.map_err(unavailable)?;
-            SqlStore { write, read, dialect }
+            SqlStore { write, read, dialect, changes: Arc::default(), listen_url: None }
         }
         Dialect::Postgres => {
             let pool = AnyPoolOptions::new()
@@ -104,7 +110,13 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                 .run(&pool)
                 .await
                 .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-            SqlStore { write: pool.clone(), read: pool, dialect }
+            SqlStore {
+                write: pool.clone(),
+                read: pool,
+                dialect,
+                changes: Arc::default(),
+                listen_url: Some(url.to_owned()),
+            }
         }
     };
     Ok(store)
@@ -118,6 +130,18 @@ fn sqlite_readers() -> u32 {
     cores.saturating_mul(2).clamp(4, 16)
 }
 
+async fn listen(url: &str, changes: &AtomicU64) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(CHANGES_CHANNEL).await?;
+    // Whatever changed while nobody listened.
+    changes.fetch_add(1, Ordering::Release);
+    loop {
+        // `None`: the connection dropped (notices may be lost); the next call reconnects.
+        let _notice = listener.try_recv().await?;
+        changes.fetch_add(1, Ordering::Release);
+    }
+}
+
 fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -126,6 +150,37 @@ impl SqlStore {
     /// The dialect in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    async fn write_tx(&self, changes: Option<Arc<AtomicU64>>) -> StoreResult<Box<dyn StoreTx>> {
+        let tx = match self.dialect {
+            // IMMEDIATE takes the write lock at BEGIN, so a transaction never
+            // fails half-way on a lock upgrade when another process writes too.
+            Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.write.begin().await,
+        }
+        .map_err(map_err)?;
+        Ok(Box::new(SqlTx { tx: Conn::Tx(tx), dialect: self.dialect, changes }))
+    }
+
+    /// On PostgreSQL, follows the other replicas' writes (each write commit
+    /// notifies [`CHANGES_CHANNEL`]) so that views cached here are dropped
+    /// within milliseconds of a change elsewhere. A lost or failed listener
+    /// counts as a change, and until it is back the cache's time-to-live
+    /// bounds how stale a view can be. For the server; one-shot commands
+    /// need not call it. Runs until the runtime stops.
+    pub fn follow_other_replicas(&self) {
+        let Some(url) = self.listen_url.clone() else { return };
+        let changes = self.changes.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = listen(&url, &changes).await {
+                    tracing::warn!(error = %e, "not listening for other replicas' writes; retrying in 1 s");
+                }
+                changes.fetch_add(1, Ordering::Release);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
     }
 
     /// Closes the pools (waits for connections to be returned).
@@ -138,26 +193,27 @@ impl SqlStore {
 #[async_trait]
 impl MetadataStore for SqlStore {
     async fn begin_write(&self) -> StoreResult<Box<dyn StoreTx>> {
-        let tx = match self.dialect {
-            // IMMEDIATE takes the write lock at BEGIN, so a transaction never
-            // fails half-way on a lock upgrade when another process writes too.
-            Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.write.begin().await,
-        }
-        .map_err(map_err)?;
-        Ok(Box::new(SqlTx { tx: Conn::Tx(tx), dialect: self.dialect }))
+        self.write_tx(Some(self.changes.clone())).await
+    }
+
+    async fn begin_log_write(&self) -> StoreResult<Box<dyn StoreTx>> {
+        self.write_tx(None).await
+    }
+
+    fn change_generation(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     async fn begin_read(&self) -> StoreResult<Box<dyn StoreTx>> {
         let tx = self.read.begin().await.map_err(map_err)?;
-        Ok(Box::new(SqlTx { tx: Conn::Tx(tx), dialect: self.dialect }))
+        Ok(Box::new(SqlTx { tx: Conn::Tx(tx), dialect: self.dialect, changes: None }))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn StoreTx>> {
         // No BEGIN/COMMIT: two statements (and, on SQLite, two hand-offs to the
         // connection's worker thread) fewer per request.
         let conn = self.read.acquire().await.map_err(map_err)?;
-        Ok(Box::new(SqlTx { tx: Conn::Plain(conn), dialect: self.dialect }))
+        Ok(Box::new(SqlTx { tx: Conn::Plain(conn), dialect: self.dialect, changes: None }))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -2,6 +2,8 @@
 //! connection for reads), and the helpers rows share.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -47,13 +49,37 @@ impl DerefMut for Conn {
 pub(crate) struct SqlTx {
     pub(crate) tx: Conn,
     pub(crate) dialect: Dialect,
+    /// For a write transaction whose commit may change what cached views
+    /// show: the store's change generation, moved once the commit is done.
+    pub(crate) changes: Option<Arc<AtomicU64>>,
 }
+
+/// The PostgreSQL channel on which replicas tell each other that they wrote.
+pub(crate) const CHANGES_CHANNEL: &str = "tessera_changes";
 
 #[async_trait]
 impl StoreTx for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        match self.tx {
-            Conn::Tx(tx) => tx.commit().await.map_err(map_err),
+        let SqlTx { tx, dialect, changes } = *self;
+        match tx {
+            Conn::Tx(mut tx) => {
+                if changes.is_some() && dialect == Dialect::Postgres {
+                    // Delivered to every listening replica when (and only if) this commits.
+                    sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(CHANGES_CHANNEL)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                let outcome = tx.commit().await.map_err(map_err);
+                // Moved after the commit, even a failed one (it may have
+                // landed): a reader that saw the old generation then read the
+                // old rows must not keep them.
+                if let Some(changes) = changes {
+                    changes.fetch_add(1, Ordering::Release);
+                }
+                outcome
+            }
             // Nothing to commit; dropping it returns the connection to the pool.
             Conn::Plain(_) => Ok(()),
         }

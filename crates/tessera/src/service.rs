@@ -47,6 +47,8 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
     let store = tessera_store::connect(&settings.database_url)
         .await
         .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
+    // Cached views here drop as soon as another replica writes.
+    store.follow_other_replicas();
     let backend = std::mem::replace(&mut settings.backend, Backend::Database);
     let secrets = open_backend(backend)?;
     tracing::info!(backend = secrets.name(), "credential backend");
@@ -54,6 +56,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         max_versions: settings.max_versions,
         root_token: settings.root_token.take(),
         key_cache_ttl: std::time::Duration::from_secs(settings.key_cache_seconds),
+        view_cache_ttl: std::time::Duration::from_secs(settings.view_cache_seconds),
         oauth: settings.oauth.clone(),
         rate_limit: settings.rate_limit,
         allow_loopback: settings.allow_loopback_http,

@@ -20,6 +20,8 @@ pub struct Settings {
     pub max_versions: u32,
     pub backend: Backend,
     pub key_cache_seconds: u64,
+    /// `TESSERA_VIEW_CACHE_SECONDS`: longest a cached connection view is used (0: off).
+    pub view_cache_seconds: u64,
     pub oauth: tessera_core::service::OAuthOptions,
     /// Seconds between scans of the token refresh worker.
     pub refresh_interval: std::time::Duration,
@@ -131,6 +133,7 @@ impl Settings {
             Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment, vault"),
         };
         let key_cache_seconds = parse_num("TESSERA_KEY_CACHE_SECONDS", 300)?;
+        let view_cache_seconds = parse_num("TESSERA_VIEW_CACHE_SECONDS", 5)?;
         let oauth = oauth_settings()?;
         let refresh_interval: u64 = parse_num("TESSERA_REFRESH_INTERVAL", 30)?;
         if refresh_interval == 0 {
@@ -144,6 +147,7 @@ impl Settings {
             max_versions,
             backend,
             key_cache_seconds,
+            view_cache_seconds,
             oauth,
             refresh_interval: std::time::Duration::from_secs(refresh_interval),
             allow_loopback_http: match var("TESSERA_ALLOW_LOOPBACK_HTTP").as_deref().map(str::trim) {
@@ -187,6 +191,7 @@ impl Settings {
             max_versions: 10,
             backend: Backend::Database,
             key_cache_seconds: 300,
+            view_cache_seconds: 5,
             oauth: tessera_core::service::OAuthOptions::default(),
             refresh_interval: std::time::Duration::from_secs(30),
             allow_loopback_http: false,

@@ -261,6 +261,20 @@ pub trait MetadataStore: Send + Sync {
     async fn read(&self) -> StoreResult<Box<dyn StoreTx>> {
         self.begin_read().await
     }
+    /// A write transaction that changes nothing a cached view shows (audit
+    /// appends, `lastUsedAt`, workers' claims and leases, webhook delivery
+    /// bookkeeping): its commit does not move
+    /// [`MetadataStore::change_generation`], so the group commit of read
+    /// events never invalidates cached views.
+    async fn begin_log_write(&self) -> StoreResult<Box<dyn StoreTx>> {
+        self.begin_write().await
+    }
+    /// A counter that moves after every committed write transaction (other
+    /// than log appends) and, where the store can tell, after other replicas'
+    /// writes. Read it before a read whose result is cached: while it has not
+    /// moved, nothing the read saw has changed (up to the delivery delay of
+    /// other replicas' notices).
+    fn change_generation(&self) -> u64;
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`.

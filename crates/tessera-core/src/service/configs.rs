@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::secrets::VersionWrite;
+use super::view_cache::ViewReader;
 use super::{rfc3339, Ctx, Tessera};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
@@ -193,7 +194,7 @@ impl Tessera {
     /// tenant overrides), decrypting only the secrets that win.
     pub(crate) async fn merge_resolved(
         &self,
-        tx: &mut dyn StoreTx,
+        reader: &mut ViewReader<'_>,
         integration: &IntegrationRecord,
         schema: &ConfigSchema,
         tenant: &TenantId,
@@ -229,11 +230,11 @@ impl Tessera {
             match entry {
                 Merged::Public(v) => doc.public(&k, &v),
                 Merged::Secret { tenant, path } => {
-                    let revealed = self.read_version(tx, &tenant, path.as_str(), None).await?;
+                    let revealed = reader.latest_secret(&tenant, path.as_str()).await?;
                     doc.raw(&k, &revealed.plaintext);
                 }
                 Merged::AccessToken => {
-                    let tokens = self.read_tokens(tx, tenant, &key).await?;
+                    let tokens = reader.tokens(tenant, &key).await?;
                     doc.raw(&k, &tokens.access_json());
                 }
             }

@@ -12,7 +12,7 @@ use super::{rfc3339, ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
-use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
+use crate::ports::{ConnectionContext, ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
 use crate::schema::ConfigSchema;
 use crate::secret_json::SecretJson;
 
@@ -174,20 +174,13 @@ impl Tessera {
     async fn resolve_inner(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
         // No snapshot needed (as on PostgreSQL at READ COMMITTED): each secret
         // is read head and version in one statement.
-        let super::usage::UsableConnection { mut tx, integration, conn, cred } =
-            self.usable_connection(tenant, key, None).await?;
+        let super::usage::UsableConnection { mut reader, context } = self.usable_connection(tenant, key, None).await?;
+        let (integration, conn, cred) = super::usage::parts(&context);
         let schema = ConfigSchema::from_stored(&integration.config_schema)?;
         let doc = self
-            .merge_resolved(
-                tx.as_mut(),
-                &integration,
-                &schema,
-                tenant,
-                (&conn.config, &conn.config_meta),
-                cred.as_ref(),
-            )
+            .merge_resolved(&mut reader, integration, &schema, tenant, (&conn.config, &conn.config_meta), cred)
             .await?;
-        tx.commit().await?;
+        reader.finish().await?;
         Ok(doc)
     }
 
@@ -200,12 +193,22 @@ impl Tessera {
         key: &IntegrationKey,
     ) -> Result<(IntegrationRecord, ConnectionRecord, Option<CredentialRecord>), ServiceError> {
         let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
+        let (integration, conn, cred) = Self::required_parts(&found, tenant, key)?;
+        Ok((integration.clone(), conn.clone(), cred.cloned()))
+    }
+
+    /// The parts of a connection context, or the error for the first missing one.
+    pub(crate) fn required_parts<'c>(
+        found: &'c ConnectionContext,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+    ) -> Result<(&'c IntegrationRecord, &'c ConnectionRecord, Option<&'c CredentialRecord>), ServiceError> {
         if !found.tenant_exists {
             return Err(ServiceError::tenant_not_found());
         }
-        let integration = found.integration.ok_or_else(|| no_integration(key))?;
-        let conn = found.connection.ok_or_else(|| no_connection(tenant, key))?;
-        Ok((integration, conn, found.credential))
+        let integration = found.integration.as_ref().ok_or_else(|| no_integration(key))?;
+        let conn = found.connection.as_ref().ok_or_else(|| no_connection(tenant, key))?;
+        Ok((integration, conn, found.credential.as_ref()))
     }
 
     /// `GET /integrations/{key}/connections?config.<field>=<value>` (admin):

@@ -196,7 +196,7 @@ impl Tokens {
         buf
     }
 
-    fn from_plaintext(bytes: &[u8]) -> Result<Self, ServiceError> {
+    pub(crate) fn from_plaintext(bytes: &[u8]) -> Result<Self, ServiceError> {
         let parsed: TokensIn = serde_json::from_slice(bytes)
             .map_err(|_| ServiceError::internal("stored credentials are not in the expected form"))?;
         Ok(Self { access: Zeroizing::new(parsed.access_token), refresh: parsed.refresh_token.map(Zeroizing::new) })

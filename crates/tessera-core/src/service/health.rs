@@ -110,7 +110,7 @@ impl Tessera {
         for integration in integrations {
             let Some(settings) = health_settings(&integration)? else { continue };
             let due_before = now - TimeDelta::seconds(i64::try_from(settings.interval_seconds).unwrap_or(300));
-            let mut tx = self.store.begin_write().await?;
+            let mut tx = self.store.begin_log_write().await?;
             let tenants = tx.claim_due_health_checks(&integration.key, due_before, now, limit).await?;
             tx.commit().await?;
             let key = IntegrationKey::parse(&integration.key)?;

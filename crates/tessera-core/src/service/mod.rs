@@ -21,6 +21,7 @@ mod secrets;
 mod tenants;
 mod tools;
 mod usage;
+mod view_cache;
 mod views;
 mod webhooks;
 
@@ -72,6 +73,10 @@ pub struct TesseraOptions {
     pub principal_cache_ttl: Duration,
     /// How long an unwrapped data key stays cached.
     pub key_cache_ttl: Duration,
+    /// Longest a cached connection view (rows and ciphertext, never
+    /// plaintext) is used; zero turns the cache off. Writes here invalidate it
+    /// at once, other replicas' writes as soon as their notice arrives.
+    pub view_cache_ttl: Duration,
     /// OAuth flows and token refresh.
     pub oauth: OAuthOptions,
     /// Per-caller rate limit (`TESSERA_RATE_LIMIT`); none: unlimited.
@@ -143,6 +148,7 @@ impl Default for TesseraOptions {
             root_token: None,
             principal_cache_ttl: Duration::from_secs(5),
             key_cache_ttl: Duration::from_secs(300),
+            view_cache_ttl: Duration::from_secs(5),
             oauth: OAuthOptions::default(),
             rate_limit: None,
             webhooks: WebhookOptions::default(),
@@ -207,6 +213,8 @@ pub struct Tessera {
     pub(crate) webhook_sender: Option<Arc<dyn crate::webhook::WebhookSender>>,
     /// Per-caller token buckets, when a rate limit is set.
     limits: Option<limits::CallerLimits>,
+    /// Connection rows and ciphertext of the per-call paths.
+    pub(crate) views: view_cache::ViewCache,
 }
 
 impl Tessera {
@@ -238,6 +246,7 @@ impl Tessera {
         let instance_id = format!("tessera-{}", uuid::Uuid::new_v4().simple());
         let recent_touches =
             moka::sync::Cache::builder().max_capacity(100_000).time_to_live(proxy::touch_interval()).build();
+        let views = view_cache::ViewCache::new(opts.view_cache_ttl, secrets.is_transactional());
         Ok(Self {
             store,
             keyring,
@@ -252,6 +261,7 @@ impl Tessera {
             http_probe: None,
             webhook_sender: None,
             limits: opts.rate_limit.map(limits::CallerLimits::new),
+            views,
             opts,
         })
     }

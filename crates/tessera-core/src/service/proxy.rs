@@ -12,10 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
 use super::configs::meta_is_secret;
+use super::view_cache::ViewReader;
 use super::{Ctx, Tessera};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
-use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
+use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord};
 use crate::proxy::{ProxyAuth, ProxySettings};
 
 /// How often `lastUsedAt` is written per connection at most (a write per call would cost more than the call).
@@ -98,13 +99,14 @@ impl Tessera {
         stale_before: Option<DateTime<Utc>>,
     ) -> Result<ProxyPlan, ServiceError> {
         let made_at = Utc::now();
-        let super::usage::UsableConnection { mut tx, integration, conn, cred } =
+        let super::usage::UsableConnection { mut reader, context } =
             self.usable_connection(tenant, key, stale_before).await?;
-        let settings = proxy_settings(&integration)?;
+        let (integration, conn, cred) = super::usage::parts(&context);
+        let settings = proxy_settings(integration)?;
         let base_url = settings.validate()?;
         macro_rules! value {
             ($source:expr) => {
-                self.credential_value(tx.as_mut(), &integration, &conn, cred.as_ref(), tenant, key, $source).await?
+                self.credential_value(&mut reader, integration, conn, cred, tenant, key, $source).await?
             };
         }
         let (injection, uses_oauth) = match &settings.auth {
@@ -131,7 +133,7 @@ impl Tessera {
                 (Injection::Query { name: name.clone(), value: value!(from) }, from == "credentials")
             }
         };
-        tx.commit().await?;
+        reader.finish().await?;
         Ok(ProxyPlan { tenant: tenant.clone(), integration: key.clone(), base_url, injection, uses_oauth, made_at })
     }
 
@@ -140,7 +142,7 @@ impl Tessera {
     #[allow(clippy::too_many_arguments)]
     async fn credential_value(
         &self,
-        tx: &mut dyn StoreTx,
+        reader: &mut ViewReader<'_>,
         integration: &IntegrationRecord,
         conn: &ConnectionRecord,
         cred: Option<&CredentialRecord>,
@@ -155,7 +157,7 @@ impl Tessera {
                     format!("tenant {tenant} has no credentials for {key}; store them or run the OAuth flow"),
                 ));
             }
-            let tokens = self.read_tokens(tx, tenant, key).await?;
+            let tokens = reader.tokens(tenant, key).await?;
             return Ok(SecretString::from(tokens.access.as_str()));
         }
         let field = source.strip_prefix("config:").unwrap_or(source);
@@ -166,7 +168,7 @@ impl Tessera {
         for (owner, public, meta) in levels {
             if meta.get(field).is_some_and(meta_is_secret) {
                 let path = SecretPath::config_field(key, field);
-                let revealed = self.read_version(tx, owner, path.as_str(), None).await?;
+                let revealed = reader.latest_secret(owner, path.as_str()).await?;
                 return json_text(&revealed.plaintext);
             }
             if let Some(v) = public.get(field) {

@@ -53,7 +53,7 @@ impl Tessera {
         let now = Utc::now();
         let due_by = now + delta(self.opts.oauth.refresh_before);
         let lease_until = now + delta(self.opts.oauth.lease);
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_log_write().await?;
         let claimed = tx.claim_due_credentials(now, due_by, &self.instance_id, lease_until, limit).await?;
         tx.delete_expired_oauth_states(now).await?;
         tx.commit().await?;

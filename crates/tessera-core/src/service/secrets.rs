@@ -70,6 +70,31 @@ pub(crate) struct Revealed {
     pub plaintext: Zeroizing<Vec<u8>>,
 }
 
+pub(crate) fn version_missing(path: &str, wanted: u32) -> ServiceError {
+    ServiceError::not_found("version_not_found", format!("{path} has no version {wanted} (it may have been pruned)"))
+}
+
+/// The ciphertext of a version that may be read: not deleted, not destroyed.
+pub(crate) fn readable_ciphertext<'v>(
+    v: &'v SecretVersionRecord,
+    path: &str,
+    wanted: u32,
+) -> Result<&'v str, ServiceError> {
+    if v.deleted_at.is_some() {
+        return Err(ServiceError::not_found(
+            "version_deleted",
+            format!("version {wanted} of {path} is deleted; undelete it to read it"),
+        ));
+    }
+    v.ciphertext.as_deref().ok_or_else(|| {
+        ServiceError::not_found("version_destroyed", format!("version {wanted} of {path} was destroyed"))
+    })
+}
+
+pub(crate) fn secret_missing(path: &str) -> ServiceError {
+    ServiceError::not_found("secret_not_found", format!("no secret at {path}"))
+}
+
 impl Tessera {
     /// Writes a new version inside `tx`. Returns its number and time.
     pub(crate) async fn write_version(
@@ -99,7 +124,7 @@ impl Tessera {
     ) -> Result<Revealed, ServiceError> {
         metrics::counter!("tessera_secret_operations_total", "kind" => "read", "backend" => self.secrets.name())
             .increment(1);
-        let no_secret = || ServiceError::not_found("secret_not_found", format!("no secret at {path}"));
+        let no_secret = || secret_missing(path);
         let (wanted, found) = match version {
             // The newest version: head and version in one step where the backend can.
             None => {
@@ -111,24 +136,8 @@ impl Tessera {
                 (wanted, self.secrets.version(tx, tenant, path, wanted).await?)
             }
         };
-        let v = found.ok_or_else(|| {
-            ServiceError::not_found(
-                "version_not_found",
-                format!("{path} has no version {wanted} (it may have been pruned)"),
-            )
-        })?;
-        if v.deleted_at.is_some() {
-            return Err(ServiceError::not_found(
-                "version_deleted",
-                format!("version {wanted} of {path} is deleted; undelete it to read it"),
-            ));
-        }
-        let Some(ciphertext) = v.ciphertext.as_deref() else {
-            return Err(ServiceError::not_found(
-                "version_destroyed",
-                format!("version {wanted} of {path} was destroyed"),
-            ));
-        };
+        let v = found.ok_or_else(|| version_missing(path, wanted))?;
+        let ciphertext = readable_ciphertext(&v, path, wanted)?;
         let plaintext = if self.secrets.holds_plaintext() {
             Zeroizing::new(ciphertext.as_bytes().to_vec())
         } else {

@@ -81,17 +81,18 @@ impl Tessera {
         self.allow_tenant(ctx, &tenant).await?;
 
         // As the proxy: an expired OAuth token is refreshed before it is used.
-        let super::usage::UsableConnection { mut tx, integration, cred, .. } =
+        let super::usage::UsableConnection { mut reader, context } =
             self.usable_connection(&tenant, &key, None).await?;
-        let url = mcp_settings(&integration)?.validate()?;
+        let (integration, _, cred) = super::usage::parts(&context);
+        let url = mcp_settings(integration)?.validate()?;
         let bearer = match cred {
             Some(_) => {
-                let tokens = self.read_tokens(tx.as_mut(), &tenant, &key).await?;
+                let tokens = reader.tokens(&tenant, &key).await?;
                 Some(SecretString::from(tokens.access.as_str()))
             }
             None => None,
         };
-        tx.commit().await?;
+        reader.finish().await?;
 
         let session_key = format!("{tenant}/{key}");
         let outcome = client.call_tool(&session_key, &url, bearer.as_ref(), &tool, arguments).await;

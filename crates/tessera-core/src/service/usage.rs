@@ -2,20 +2,28 @@
 //! view, proxy, tool calls): whose tenant it is, the connection with a
 //! fresh token, and the throttled record of its use.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
+use super::view_cache::ViewReader;
 use super::{Ctx, Tessera};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
-use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
+use crate::ports::{ConnectionContext, ConnectionRecord, CredentialRecord, IntegrationRecord};
 
-/// A connection ready to be used, and the read handle it came from (still
-/// open for the secrets of the same view).
-pub(crate) struct UsableConnection {
-    pub tx: Box<dyn StoreTx>,
-    pub integration: IntegrationRecord,
-    pub conn: ConnectionRecord,
-    pub cred: Option<CredentialRecord>,
+/// A connection ready to be used, and the reader it came from (for the
+/// secrets of the same view). The rows are shared with the view cache.
+pub(crate) struct UsableConnection<'a> {
+    pub reader: ViewReader<'a>,
+    pub context: Arc<ConnectionContext>,
+}
+
+/// The integration, connection and credential of a usable connection's context.
+pub(crate) fn parts(context: &ConnectionContext) -> (&IntegrationRecord, &ConnectionRecord, Option<&CredentialRecord>) {
+    let integration = context.integration.as_ref().expect("checked by usable_connection");
+    let conn = context.connection.as_ref().expect("checked by usable_connection");
+    (integration, conn, context.credential.as_ref())
 }
 
 impl Tessera {
@@ -44,34 +52,33 @@ impl Tessera {
     /// The tenant's connection with an access token that has not expired (and,
     /// given `stale_before`, was stored after it: an upstream just refused the
     /// older one), refreshed first when needed. One statement unless a
-    /// refresh happened. A disabled connection is refused.
+    /// refresh happened (none when cached). A disabled connection is refused.
     pub(crate) async fn usable_connection(
         &self,
         tenant: &TenantId,
         key: &IntegrationKey,
         stale_before: Option<DateTime<Utc>>,
-    ) -> Result<UsableConnection, ServiceError> {
-        let mut tx = self.store.read().await?;
-        let mut found = Self::require_connection(tx.as_mut(), tenant, key).await?;
+    ) -> Result<UsableConnection<'_>, ServiceError> {
+        let mut reader = ViewReader::new(self);
+        let mut context = reader.context(tenant, key).await?;
+        let (_, _, cred) = Self::required_parts(&context, tenant, key)?;
         let now = Utc::now();
-        let needs_refresh = found
-            .2
-            .as_ref()
-            .is_some_and(|c| stale_before.is_some_and(|t| c.updated_at < t) || super::refresh::is_expired(c, now));
+        let needs_refresh =
+            cred.is_some_and(|c| stale_before.is_some_and(|t| c.updated_at < t) || super::refresh::is_expired(c, now));
         if needs_refresh {
-            tx.commit().await?;
+            reader.finish().await?;
             self.refresh_stale(tenant, key, stale_before).await?;
-            tx = self.store.read().await?;
-            found = Self::require_connection(tx.as_mut(), tenant, key).await?;
+            reader = ViewReader::uncached(self);
+            context = reader.context(tenant, key).await?;
         }
-        let (integration, conn, cred) = found;
+        let (_, conn, _) = Self::required_parts(&context, tenant, key)?;
         if !conn.is_enabled {
             return Err(ServiceError::conflict(
                 "connection_disabled",
                 format!("the connection of {tenant} to {key} is disabled"),
             ));
         }
-        Ok(UsableConnection { tx, integration, conn, cred })
+        Ok(UsableConnection { reader, context })
     }
 
     /// Records a use of the connection (`lastUsedAt`), at most once per
@@ -80,7 +87,8 @@ impl Tessera {
         let touch_key = (tenant.to_string(), key.to_string());
         if self.recent_touches.get(&touch_key).is_none() {
             self.recent_touches.insert(touch_key, ());
-            let mut tx = self.store.begin_write().await?;
+            // Nothing a cached view shows.
+            let mut tx = self.store.begin_log_write().await?;
             tx.touch_connection(tenant.as_str(), key.as_str(), Utc::now()).await?;
             tx.commit().await?;
         }

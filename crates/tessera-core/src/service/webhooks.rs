@@ -327,7 +327,7 @@ impl Tessera {
         let Some(sender) = self.webhook_sender.clone() else { return Ok(report) };
         let now = Utc::now();
         let lease_until = now + delta(self.opts.webhooks.lease);
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_log_write().await?;
         let claimed = tx.claim_due_outbox(now, &self.instance_id, lease_until, limit).await?;
         tx.commit().await?;
         report.claimed = claimed.len();
@@ -355,7 +355,7 @@ impl Tessera {
     }
 
     async fn raise_rotation_due(&self, limit: i64) -> Result<usize, ServiceError> {
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_log_write().await?;
         let due = tx.claim_rotation_due(Utc::now(), limit).await?;
         for d in &due {
             let data = json!({
@@ -430,7 +430,7 @@ impl Tessera {
         if error.is_some() {
             tracing::info!(webhook = %hook.id, delivery = %o.id, attempt, outcome = label, error = ?error, "webhook delivery failed");
         }
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = self.store.begin_log_write().await?;
         tx.insert_delivery(&DeliveryRecord {
             outbox_id: o.id.clone(),
             webhook_id: hook.id.clone(),

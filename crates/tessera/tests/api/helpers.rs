@@ -296,6 +296,15 @@ impl TestApp {
         }
     }
 
+    /// Runs SQL against this app's own database, then waits until no view the
+    /// server cached before it is still in use (`TESSERA_VIEW_CACHE_SECONDS`):
+    /// a write behind the service's back shows only after that.
+    pub async fn sql_then_wait_for_views(&self, statement: &str) {
+        self.sql(statement).await;
+        let ttl = self.env_value("TESSERA_VIEW_CACHE_SECONDS").map_or(5, |s| s.parse::<u64>().expect("seconds"));
+        tokio::time::sleep(Duration::from_secs(ttl) + Duration::from_millis(100)).await;
+    }
+
     /// Runs SQL against this app's own database (for tampering tests).
     pub async fn sql(&self, statement: &str) {
         self.try_sql(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));

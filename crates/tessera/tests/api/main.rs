@@ -18,4 +18,5 @@ mod secrets;
 mod service;
 mod tenants;
 mod tools;
+mod view_cache;
 mod webhooks;

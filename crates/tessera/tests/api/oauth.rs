@@ -32,6 +32,8 @@ fn env() -> Vec<(&'static str, &'static str)> {
         ("TESSERA_ALLOWED_REDIRECT_URIS", APP_REDIRECT),
         ("TESSERA_REFRESH_INTERVAL", "3600"),
         ("TESSERA_ALLOW_LOOPBACK_HTTP", "true"),
+        // Short, for the tests that expire tokens with SQL after a read.
+        ("TESSERA_VIEW_CACHE_SECONDS", "1"),
     ]
 }
 
@@ -213,7 +215,7 @@ async fn an_expired_token_is_refreshed_once_for_many_concurrent_readers(app: Tes
 
     // The provider rotated the refresh token; the next refresh must present the new one
     // (the provider refuses a used refresh token, so a stale one would fail).
-    app.sql("UPDATE credentials SET expires_at = 0").await;
+    app.sql_then_wait_for_views("UPDATE credentials SET expires_at = 0").await;
     let again = app.get(&path, ROOT_TOKEN).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     let stats = p.stats().await;
