@@ -216,6 +216,7 @@ impl SecretStore for DatabaseSecrets {
         cas: Option<u32>,
         max_versions: u32,
     ) -> Result<u32, ServiceError> {
+        tx.lock_secret_path(tenant, path).await?;
         let head = tx.get_secret(tenant, path).await?;
         let current = head.as_ref().map_or(0, |h| h.current_version);
         check_cas(cas, current)?;

@@ -10,6 +10,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tessera_core::ports::{MetadataStore, StoreError, StoreResult, StoreTx};
 
+use crate::group::WriteGroups;
 use crate::tx::{map_err, Conn, SqlTx, CHANGES_CHANNEL};
 
 /// Which SQL dialect a store speaks.
@@ -42,7 +43,8 @@ impl Dialect {
 /// The metadata store.
 #[derive(Clone)]
 pub struct SqlStore {
-    /// SQLite: one connection, so our own writers never contend for the lock.
+    /// SQLite: one connection, so our own writers never contend for the lock
+    /// (used through `groups`).
     /// PostgreSQL: the same pool as `read`.
     write: AnyPool,
     read: AnyPool,
@@ -51,6 +53,8 @@ pub struct SqlStore {
     changes: Arc<AtomicU64>,
     /// PostgreSQL: where to listen for other replicas' writes.
     listen_url: Option<String>,
+    /// SQLite: group commit of write transactions.
+    groups: Option<WriteGroups>,
 }
 
 /// Connects to `url` (`sqlite://path` or `postgres://...`) and brings the
@@ -97,7 +101,14 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                 .await
                 .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
             let read = pool(sqlite_readers()).connect_with(options).await.map_err(unavailable)?;
-            SqlStore { write, read, dialect, changes: Arc::default(), listen_url: None }
+            SqlStore {
+                groups: Some(WriteGroups::new(write.clone())),
+                write,
+                read,
+                dialect,
+                changes: Arc::default(),
+                listen_url: None,
+            }
         }
         Dialect::Postgres => {
             let pool = AnyPoolOptions::new()
@@ -116,6 +127,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                 dialect,
                 changes: Arc::default(),
                 listen_url: Some(url.to_owned()),
+                groups: None,
             }
         }
     };
@@ -153,14 +165,11 @@ impl SqlStore {
     }
 
     async fn write_tx(&self, changes: Option<Arc<AtomicU64>>) -> StoreResult<Box<dyn StoreTx>> {
-        let tx = match self.dialect {
-            // IMMEDIATE takes the write lock at BEGIN, so a transaction never
-            // fails half-way on a lock upgrade when another process writes too.
-            Dialect::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.write.begin().await,
-        }
-        .map_err(map_err)?;
-        Ok(Box::new(SqlTx { tx: Conn::Tx(tx), dialect: self.dialect, changes }))
+        let tx = match &self.groups {
+            Some(groups) => Conn::Group(groups.begin().await?),
+            None => Conn::Tx(self.write.begin().await.map_err(map_err)?),
+        };
+        Ok(Box::new(SqlTx { tx, dialect: self.dialect, changes }))
     }
 
     /// On PostgreSQL, follows the other replicas' writes (each write commit

@@ -11,6 +11,7 @@
 mod access;
 mod connect;
 mod credentials;
+mod group;
 mod integrations;
 mod secrets;
 mod tenants;

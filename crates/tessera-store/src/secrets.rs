@@ -7,6 +7,7 @@ use sqlx::Row;
 use tessera_core::ports::{SecretRecord, SecretRepo, SecretVersionRecord, StoreResult};
 
 use crate::tx::{like_prefix, map_err, micros, opt_time, time, SqlTx};
+use crate::Dialect;
 
 fn head(row: &AnyRow) -> StoreResult<SecretRecord> {
     Ok(SecretRecord {
@@ -39,6 +40,19 @@ const VERSION_COLS: &str = "version, kind, ciphertext, created_at, created_by, d
 
 #[async_trait]
 impl SecretRepo for SqlTx {
+    async fn lock_secret_path(&mut self, tenant: &str, path: &str) -> StoreResult<()> {
+        if self.dialect == Dialect::Postgres {
+            // A 64-bit hash of the pair; a collision only makes two paths take turns.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2, 0))")
+                .bind(tenant)
+                .bind(path)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
     async fn get_secret(&mut self, tenant: &str, path: &str) -> StoreResult<Option<SecretRecord>> {
         let row = sqlx::query(
             "SELECT tenant_id, path, current_version, max_versions, created_at, updated_at FROM secrets \

@@ -13,6 +13,7 @@ use sqlx::AnyConnection;
 use sqlx::{Any, Transaction};
 use tessera_core::ports::{StoreError, StoreResult, StoreTx};
 
+use crate::group::Member;
 use crate::Dialect;
 
 /// What a [`SqlTx`] runs its statements on. Both dereference to the
@@ -23,6 +24,8 @@ pub(crate) enum Conn {
     /// A pooled connection in autocommit mode (no BEGIN/COMMIT): each statement
     /// sees the latest committed data. For reads only.
     Plain(PoolConnection<Any>),
+    /// A SQLite write transaction committed with others (see `group`).
+    Group(Member),
 }
 
 impl Deref for Conn {
@@ -32,6 +35,7 @@ impl Deref for Conn {
         match self {
             Self::Tx(tx) => tx,
             Self::Plain(conn) => conn,
+            Self::Group(member) => member.connection(),
         }
     }
 }
@@ -41,6 +45,7 @@ impl DerefMut for Conn {
         match self {
             Self::Tx(tx) => tx,
             Self::Plain(conn) => conn,
+            Self::Group(member) => member.connection_mut(),
         }
     }
 }
@@ -62,6 +67,13 @@ impl StoreTx for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         let SqlTx { tx, dialect, changes } = *self;
         match tx {
+            Conn::Group(member) => {
+                let outcome = member.commit().await;
+                if let Some(changes) = changes {
+                    changes.fetch_add(1, Ordering::Release);
+                }
+                outcome
+            }
             Conn::Tx(mut tx) => {
                 if changes.is_some() && dialect == Dialect::Postgres {
                     // Delivered to every listening replica when (and only if) this commits.

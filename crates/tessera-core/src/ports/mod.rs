@@ -399,6 +399,11 @@ pub trait ConnectionRepo {
 /// Versioned secrets in the database backend.
 #[async_trait]
 pub trait SecretRepo {
+    /// Makes concurrent writers of one secret take turns until the end of
+    /// the transaction (each then reads the head the previous one left), so
+    /// that each write gets its own version. PostgreSQL: a transaction-level
+    /// advisory lock; SQLite: nothing to do, its writers already take turns.
+    async fn lock_secret_path(&mut self, tenant: &str, path: &str) -> StoreResult<()>;
     /// The head row.
     async fn get_secret(&mut self, tenant: &str, path: &str) -> StoreResult<Option<SecretRecord>>;
     /// Inserts or updates the head row.

@@ -20,3 +20,4 @@ mod tenants;
 mod tools;
 mod view_cache;
 mod webhooks;
+mod writes;
