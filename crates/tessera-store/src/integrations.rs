@@ -369,4 +369,24 @@ impl ConnectionRepo for SqlTx {
             })
             .collect()
     }
+
+    async fn count_health(&mut self) -> StoreResult<(i64, Vec<(Option<String>, i64)>)> {
+        let tenants: i64 = sqlx::query("SELECT COUNT(*) FROM tenants WHERE id <> '_platform'")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT health_status, COUNT(*) FROM connections WHERE tenant_id <> '_platform' GROUP BY health_status",
+        )
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        let by_status = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
+            .collect::<StoreResult<_>>()?;
+        Ok((tenants, by_status))
+    }
 }

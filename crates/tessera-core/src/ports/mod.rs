@@ -394,6 +394,10 @@ pub trait ConnectionRepo {
     ) -> StoreResult<Vec<String>>;
     /// Every connection's (tenant, integration, health status), the platform tenant aside.
     async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<String>)>>;
+    /// How many tenants there are (the platform tenant aside), and their
+    /// connections by `health_status` (`None`: never checked), by counting
+    /// rather than listing: for metrics scrapes.
+    async fn count_health(&mut self) -> StoreResult<(i64, Vec<(Option<String>, i64)>)>;
 }
 
 /// Versioned secrets in the database backend.

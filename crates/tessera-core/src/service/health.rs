@@ -234,17 +234,30 @@ impl Tessera {
     /// Gauges for `GET /metrics`: tenants, connections by health, credentials,
     /// and the refresh queue. No tenant ids.
     pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, ServiceError> {
-        let health = self.health_overview().await?;
         let mut tx = self.store.read().await?;
+        let (tenants, by_status) = tx.count_health().await?;
         let credentials = tx.count_credentials().await?;
         tx.commit().await?;
+        let count = |wanted: Option<&str>| {
+            by_status
+                .iter()
+                .filter(|(s, _)| s.as_deref() == wanted)
+                .map(|(_, n)| usize::try_from(*n).unwrap_or(0))
+                .sum()
+        };
+        let known = ["healthy", "degraded", "unhealthy"];
+        let unknown = by_status
+            .iter()
+            .filter(|(s, _)| s.as_deref().is_none_or(|s| !known.contains(&s)))
+            .map(|(_, n)| usize::try_from(*n).unwrap_or(0))
+            .sum();
         Ok(MetricsSnapshot {
-            tenants: health.total_tenants,
+            tenants: usize::try_from(tenants).unwrap_or(0),
             connections_by_health: [
-                ("healthy", health.healthy),
-                ("degraded", health.degraded),
-                ("unhealthy", health.unhealthy),
-                ("unknown", health.unknown),
+                ("healthy", count(Some("healthy"))),
+                ("degraded", count(Some("degraded"))),
+                ("unhealthy", count(Some("unhealthy"))),
+                ("unknown", unknown),
             ],
             credentials,
             refresh_queue: self.refresh_queue_size().await?,
