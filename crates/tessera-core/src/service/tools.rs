@@ -2,9 +2,11 @@
 //! /api/v1/tools/invoke` calls a tool on the integration's MCP server with
 //! the tenant's credential as `Authorization: Bearer`. The tenant comes from
 //! the caller (an admin names it); the connection must exist and be
-//! enabled; an expired OAuth token is refreshed first. The audit row names
+//! enabled; an expired OAuth token is refreshed first, and one the server
+//! refuses (401) is refreshed and the call tried once more. The audit row names
 //! the tool and the outcome, never arguments or results.
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::{Ctx, Tessera};
 use crate::error::{ErrorKind, ServiceError};
-use crate::ids::IntegrationKey;
+use crate::ids::{IntegrationKey, TenantId};
 use crate::mcp::{McpError, McpSettings};
 use crate::ports::IntegrationRecord;
 
@@ -80,22 +82,17 @@ impl Tessera {
         };
         self.allow_tenant(ctx, &tenant).await?;
 
-        // As the proxy: an expired OAuth token is refreshed before it is used.
-        let super::usage::UsableConnection { mut reader, context } =
-            self.usable_connection(&tenant, &key, None).await?;
-        let (integration, _, cred) = super::usage::parts(&context);
-        let url = mcp_settings(integration)?.validate()?;
-        let bearer = match cred {
-            Some(_) => {
-                let tokens = reader.tokens(&tenant, &key).await?;
-                Some(SecretString::from(tokens.access.as_str()))
-            }
-            None => None,
-        };
-        reader.finish().await?;
-
+        // As the proxy: an expired OAuth token is refreshed before it is used ...
+        let made_at = Utc::now();
+        let (url, bearer) = self.mcp_target(&tenant, &key, None).await?;
         let session_key = format!("{tenant}/{key}");
-        let outcome = client.call_tool(&session_key, &url, bearer.as_ref(), &tool, arguments).await;
+        let mut outcome = client.call_tool(&session_key, &url, bearer.as_ref(), &tool, arguments.clone()).await;
+        // ... and one the server refused is refreshed (unless that happened
+        // since) and the call tried once more.
+        if bearer.is_some() && matches!(outcome, Err(McpError::Unauthorized(401))) {
+            let (url, bearer) = self.mcp_target(&tenant, &key, Some(made_at)).await?;
+            outcome = client.call_tool(&session_key, &url, bearer.as_ref(), &tool, arguments).await;
+        }
         drop(bearer);
         let answer = match outcome {
             Ok(result) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
@@ -120,6 +117,28 @@ impl Tessera {
             tenant_id: tenant.to_string(),
             result: answer?,
         })
+    }
+}
+
+impl Tessera {
+    /// The MCP server's URL and the bearer token to send it (none without
+    /// stored credentials); see [`Tessera::usable_connection`] for `stale_before`.
+    async fn mcp_target(
+        &self,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        stale_before: Option<DateTime<Utc>>,
+    ) -> Result<(url::Url, Option<SecretString>), ServiceError> {
+        let super::usage::UsableConnection { mut reader, context } =
+            self.usable_connection(tenant, key, stale_before).await?;
+        let (integration, _, cred) = super::usage::parts(&context);
+        let url = mcp_settings(integration)?.validate()?;
+        let bearer = match cred {
+            Some(_) => Some(SecretString::from(reader.tokens(tenant, key).await?.access.as_str())),
+            None => None,
+        };
+        reader.finish().await?;
+        Ok((url, bearer))
     }
 }
 

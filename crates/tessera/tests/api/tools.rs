@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{Db, McpServer, TestApp, ROOT_TOKEN};
+use crate::helpers::{Db, McpServer, OAuthProvider, TestApp, ROOT_TOKEN};
 
 const TOKEN: &str = "acme-mcp-token-5813";
 const ARGUMENT: &str = "argument-text-never-stored-2718";
@@ -31,6 +31,10 @@ struct Seen {
 struct Front {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Bearer tokens answered 401, as a server that revoked them would.
+    refused: Arc<Mutex<Vec<String>>>,
+    /// Answer 401 to every token.
+    refuse_all: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Front {
@@ -38,14 +42,30 @@ impl Front {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let (target, log) = (target.to_owned(), seen.clone());
+        let refused: Arc<Mutex<Vec<String>>> = Arc::default();
+        let refuse_all: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (target, log, refusing, all) = (target.to_owned(), seen.clone(), refused.clone(), refuse_all.clone());
         let client = reqwest::Client::new();
         let app = axum::Router::new().fallback(move |req: Request| {
-            let (target, log, client) = (target.clone(), log.clone(), client.clone());
-            async move { pass_on(req, &target, &log, &client).await }
+            let (target, log, client, refusing, all) =
+                (target.clone(), log.clone(), client.clone(), refusing.clone(), all.clone());
+            async move {
+                let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                let refuse = all.load(std::sync::atomic::Ordering::SeqCst)
+                    || refusing.lock().expect("lock").iter().any(|t| auth == format!("Bearer {t}"));
+                if refuse {
+                    log.lock().expect("lock").push(Seen {
+                        method: "refused".into(),
+                        auth: Some(auth.into()),
+                        session: None,
+                    });
+                    return (axum::http::StatusCode::UNAUTHORIZED, "token revoked").into_response();
+                }
+                pass_on(req, &target, &log, &client).await
+            }
         });
         tokio::spawn(async move { axum::serve(listener, app).await.expect("front serves") });
-        Self { url, seen }
+        Self { url, seen, refused, refuse_all }
     }
 
     fn count(&self, method: &str) -> usize {
@@ -266,6 +286,58 @@ async fn a_tenant_key_cannot_name_another_tenant(app: TestApp) {
         "{}",
         denied.text
     );
+}
+
+/// A server that refuses the tenant's OAuth token (revoked early, say): the
+/// token is refreshed once and the call tried once more with the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_oauth_token_is_refreshed_and_the_tool_call_retried_once() {
+    let Some(mcp) = McpServer::start().await else { return };
+    let Some(p) = OAuthProvider::start().await else { return };
+    let app =
+        TestApp::start(Db::Sqlite, &[("TESSERA_ALLOW_LOOPBACK_HTTP", "true"), ("TESSERA_REFRESH_INTERVAL", "3600")])
+            .await;
+    let front = Front::start(&mcp.url).await;
+    let r = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": "everything", "name": "Everything", "authType": "oauth2",
+            "oauth": {"authorizeUrl": p.authorize_url, "tokenUrl": p.token_url, "clientId": p.client_id,
+                      "clientSecret": p.client_secret, "pkce": true},
+            "mcp": {"url": front.url}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    app.tenant("acme").await;
+    let start = app.get("/oauth/authorize/everything?tenant_id=acme", ROOT_TOKEN).await;
+    let callback = p.approve(start.body["authorizationUrl"].as_str().expect("url")).await;
+    assert_eq!(reqwest::get(callback).await.expect("callback").status(), StatusCode::OK);
+    let token = |r: crate::helpers::Resp| r.body["config"]["accessToken"].as_str().expect("token").to_owned();
+    let old = token(app.get("/tenants/acme/integrations/everything/resolved", ROOT_TOKEN).await);
+    front.refused.lock().expect("lock").push(old.clone());
+
+    let body = json!({"toolId": "everything.echo", "tenantId": "acme", "parameters": {"message": "again"}});
+    let r = invoke(&app, ROOT_TOKEN, body.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(echoed(&r), "Echo: again");
+    assert_eq!(p.stats().await["refresh"], 1);
+    let new = token(app.get("/tenants/acme/integrations/everything/resolved", ROOT_TOKEN).await);
+    assert_ne!(new, old);
+    let calls: Vec<_> = front.all().into_iter().filter(|s| s.method == "tools/call").collect();
+    assert_eq!(calls.last().and_then(|s| s.auth.clone()), Some(format!("Bearer {new}")), "{calls:?}");
+    assert_eq!(front.count("refused"), 1, "{:?}", front.all());
+
+    // A server that refuses every token: one refresh, one retry, then a clear 502.
+    front.refuse_all.store(true, std::sync::atomic::Ordering::SeqCst);
+    p.reset().await;
+    let before = front.count("refused");
+    let r = invoke(&app, ROOT_TOKEN, body).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "mcp_unauthorized", "{}", r.text);
+    assert_eq!(front.count("refused") - before, 2, "the call and one retry: {:?}", front.all());
+    assert_eq!(p.stats().await["refresh"], 1);
+    app.assert_plaintext_absent(&[&old, &new], &[]).await;
 }
 
 crate::on_both_databases!(
