@@ -61,6 +61,16 @@ fn is_loopback(url: &url::Url) -> bool {
 
 /// An address inside a deployment's networks (not loopback: see `is_loopback`).
 fn is_internal(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_internal_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_internal_ip(ip.into()),
+        _ => false,
+    }
+}
+
+/// Private, link-local (cloud metadata), carrier-grade NAT, unique-local,
+/// unspecified or broadcast: never a webhook's target.
+fn is_internal_ip(ip: std::net::IpAddr) -> bool {
     let v4 = |ip: std::net::Ipv4Addr| {
         let [a, b, ..] = ip.octets();
         ip.is_private()
@@ -69,17 +79,31 @@ fn is_internal(url: &url::Url) -> bool {
             || ip.is_broadcast()
             || (a == 100 && (64..128).contains(&b))
     };
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => v4(ip),
-        Some(url::Host::Ipv6(ip)) => {
+    match ip {
+        std::net::IpAddr::V4(ip) => v4(ip),
+        std::net::IpAddr::V6(ip) => {
             let first = ip.segments()[0];
             ip.is_unspecified()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link-local
                 || ip.to_ipv4_mapped().is_some_and(v4)
         }
-        _ => false,
     }
+}
+
+/// Whether a webhook may connect to `ip`, an address its host name resolved
+/// to: the rule [`validate_url`] applies to literal addresses, applied again
+/// at delivery time, so a name that resolves (or is re-pointed) to an
+/// internal address cannot reach the deployment's own networks.
+pub fn may_deliver_to(ip: std::net::IpAddr, allow_loopback: bool) -> bool {
+    let loopback = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    };
+    if loopback {
+        return allow_loopback;
+    }
+    !is_internal_ip(ip)
 }
 
 /// The `Tessera-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256>`,

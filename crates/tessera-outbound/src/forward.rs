@@ -38,6 +38,22 @@ impl Forwarder {
         Ok(Self { client, timeout })
     }
 
+    /// A client for webhook deliveries: as [`Forwarder::new`], but host names
+    /// resolve only to addresses a tenant-chosen URL may reach (loopback only
+    /// with `allow_loopback`; never private or link-local ones).
+    pub fn for_webhooks(timeout: Duration, allow_loopback: bool) -> Result<Self, crate::BuildError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(crate::public_dns::PublicOnly { allow_loopback }))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(crate::BuildError)?;
+        Ok(Self { client, timeout })
+    }
+
     /// Sends one call and returns the upstream's answer (its body still streaming).
     pub async fn send(
         &self,
@@ -107,10 +123,21 @@ impl tessera_core::webhook::WebhookSender for Forwarder {
                 map.insert(reqwest::header::HeaderName::from_static(name), v);
             }
         }
-        match self.send(reqwest::Method::POST, url, map, reqwest::Body::from(body)).await {
+        match self.client.post(url).headers(map).body(body).send().await {
             // Only the status matters; the body is dropped unread.
             Ok(r) => SendOutcome::Answered(r.status().as_u16()),
-            Err(e) => SendOutcome::NoAnswer(e.to_string()),
+            Err(e) if e.is_timeout() => SendOutcome::NoAnswer(ForwardError::Timeout.to_string()),
+            Err(e) => {
+                // A refused address says why; other failures stay generic (no URL, no detail).
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(err) = source {
+                    if let Some(refused) = err.downcast_ref::<crate::public_dns::Refused>() {
+                        return SendOutcome::NoAnswer(refused.to_string());
+                    }
+                    source = err.source();
+                }
+                SendOutcome::NoAnswer(ForwardError::Unreachable.to_string())
+            }
         }
     }
 }

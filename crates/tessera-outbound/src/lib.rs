@@ -20,6 +20,7 @@ mod client;
 mod endpoint;
 mod forward;
 mod mcp;
+mod public_dns;
 mod redact;
 mod response;
 mod revoke;

@@ -47,8 +47,10 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     );
     svc.set_http_probe(forwarder.clone());
     // Webhook deliveries: the proxy's client rules (no redirects, no proxies), 10 s per attempt.
-    let webhook_sender = tessera_outbound::Forwarder::new(std::time::Duration::from_secs(10))
-        .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?;
+    // Host names resolve only to addresses a tenant's URL may reach.
+    let webhook_sender =
+        tessera_outbound::Forwarder::for_webhooks(std::time::Duration::from_secs(10), settings.allow_loopback_http)
+            .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?;
     svc.set_webhook_sender(Arc::new(webhook_sender));
     let svc = Arc::new(svc);
     crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);

@@ -479,3 +479,52 @@ async fn a_failed_refresh_is_reported() {
     assert_eq!(data["needsReauth"], true);
     app.assert_plaintext_absent(&[&secret, access, refresh], &[]).await;
 }
+
+/// A host name is checked where it leads, at delivery: one that resolves to
+/// this machine (here the machine's own name, which resolves to a loopback or
+/// private address) gets no connection, and the delivery log says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_name_leading_to_this_machine_gets_no_delivery() {
+    let name = std::process::Command::new("hostname").output().expect("hostname");
+    let name = String::from_utf8(name.stdout).expect("utf-8").trim().to_owned();
+    let resolved: Vec<_> = tokio::net::lookup_host((name.as_str(), 0)).await.expect("resolve").collect();
+    let here = resolved
+        .iter()
+        .find(|a| a.ip().is_loopback() || matches!(a.ip(), std::net::IpAddr::V4(v4) if v4.is_private()))
+        .unwrap_or_else(|| panic!("this test needs the machine's name ({name}) to resolve to itself: {resolved:?}"));
+    // Listens where the name leads, to see whether anything connects.
+    let listener = tokio::net::TcpListener::bind((here.ip(), 0)).await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicU32::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+
+    // Loopback not allowed (the default): the name passes the URL check, not the delivery.
+    let app =
+        TestApp::start(Db::Sqlite, &[("TESSERA_WEBHOOK_INTERVAL", "1"), ("TESSERA_WEBHOOK_RETRY_BASE", "1")]).await;
+    app.tenant("acme").await;
+    app.integration("crm", json!([])).await;
+    let url = format!("https://{name}:{port}/hook");
+    let (id, _) = webhook(&app, ROOT_TOKEN, "acme", &url, &["credential.stored"]).await;
+    let r = app
+        .post("/tenants/acme/integrations/crm/credentials", ROOT_TOKEN, json!({"accessToken": "at-ssrf-7391"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let started = Instant::now();
+    let log = loop {
+        let log = deliveries(&app, "acme", &id).await;
+        if !log.is_empty() {
+            break log;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no delivery attempt");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let error = log[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("may not reach"), "{log:?}");
+    assert!(log[0]["statusCode"].is_null(), "{log:?}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "no connection reached this machine");
+}
