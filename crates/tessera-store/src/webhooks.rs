@@ -199,6 +199,18 @@ impl WebhookRepo for SqlTx {
         Ok(())
     }
 
+    async fn purge_finished_outbox(&mut self, before: DateTime<Utc>, limit: i64) -> StoreResult<u64> {
+        // The delivery log goes with its outbox row (ON DELETE CASCADE); a bounded
+        // batch per scan keeps each write transaction short.
+        let sql = format!(
+            "DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox \
+             WHERE COALESCE(delivered_at, failed_at) < $1 LIMIT {})",
+            limit.clamp(1, 100_000)
+        );
+        let done = sqlx::query(&sql).bind(micros(before)).execute(&mut *self.tx).await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn list_deliveries(&mut self, webhook_id: &str, limit: i64) -> StoreResult<Vec<DeliveryRecord>> {
         let limit = limit.clamp(1, 10_000);
         let sql = format!(

@@ -163,6 +163,10 @@ impl Settings {
             webhooks: tessera_core::service::WebhookOptions {
                 retry_base: std::time::Duration::from_secs(positive("TESSERA_WEBHOOK_RETRY_BASE", 10)?),
                 max_attempts: positive("TESSERA_WEBHOOK_MAX_ATTEMPTS", 8)?,
+                retention: match parse_num::<u64>("TESSERA_WEBHOOK_RETENTION_DAYS", 30)? {
+                    0 => None,
+                    days => Some(std::time::Duration::from_secs(days.saturating_mul(86_400))),
+                },
                 ..tessera_core::service::WebhookOptions::default()
             },
             ..store

@@ -124,6 +124,9 @@ pub trait WebhookRepo {
     async fn insert_delivery(&mut self, d: &DeliveryRecord) -> StoreResult<()>;
     /// A webhook's newest attempts first, at most `limit`.
     async fn list_deliveries(&mut self, webhook_id: &str, limit: i64) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Deletes up to `limit` outbox rows delivered or given up before
+    /// `before`, with their delivery log (cascade). Returns how many.
+    async fn purge_finished_outbox(&mut self, before: DateTime<Utc>, limit: i64) -> StoreResult<u64>;
     /// Sets (or, with none, clears) a secret's rotation policy; false if the
     /// secret has no head row here.
     async fn set_secret_rotation(&mut self, tenant: &str, path: &str, days: Option<u32>) -> StoreResult<bool>;

@@ -215,6 +215,8 @@ pub struct Tessera {
     limits: Option<limits::CallerLimits>,
     /// Connection rows and ciphertext of the per-call paths.
     pub(crate) views: view_cache::ViewCache,
+    /// When this process last purged old webhook events.
+    pub(crate) webhook_purged_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Tessera {
@@ -262,6 +264,7 @@ impl Tessera {
             webhook_sender: None,
             limits: opts.rate_limit.map(limits::CallerLimits::new),
             views,
+            webhook_purged_at: std::sync::Mutex::new(None),
             opts,
         })
     }

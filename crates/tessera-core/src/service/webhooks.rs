@@ -38,11 +38,19 @@ pub struct WebhookOptions {
     pub max_attempts: u32,
     /// How long a replica's claim on a delivery lasts (longer than any send).
     pub lease: Duration,
+    /// How long a delivered or failed event and its delivery log are kept
+    /// (`TESSERA_WEBHOOK_RETENTION_DAYS`); none: forever.
+    pub retention: Option<Duration>,
 }
 
 impl Default for WebhookOptions {
     fn default() -> Self {
-        Self { retry_base: Duration::from_secs(10), max_attempts: 8, lease: Duration::from_secs(60) }
+        Self {
+            retry_base: Duration::from_secs(10),
+            max_attempts: 8,
+            lease: Duration::from_secs(60),
+            retention: Some(Duration::from_secs(30 * 86_400)),
+        }
     }
 }
 
@@ -142,6 +150,8 @@ pub struct WebhookReport {
     pub retrying: usize,
     /// Given up.
     pub failed: usize,
+    /// Finished events (with their delivery log) deleted for being older than the retention.
+    pub purged: u64,
 }
 
 enum Outcome {
@@ -322,8 +332,11 @@ impl Tessera {
     /// secrets past their policy (once per write), then claims up to `limit`
     /// due deliveries and sends them.
     pub async fn deliver_webhooks(&self, limit: i64) -> Result<WebhookReport, ServiceError> {
-        let mut report =
-            WebhookReport { rotation_due: self.raise_rotation_due(limit).await?, ..WebhookReport::default() };
+        let mut report = WebhookReport {
+            rotation_due: self.raise_rotation_due(limit).await?,
+            purged: self.purge_finished_webhook_events().await?,
+            ..WebhookReport::default()
+        };
         let Some(sender) = self.webhook_sender.clone() else { return Ok(report) };
         let now = Utc::now();
         let lease_until = now + delta(self.opts.webhooks.lease);
@@ -352,6 +365,27 @@ impl Tessera {
             }
         }
         Ok(report)
+    }
+
+    /// Deletes finished events older than the retention, at most once a
+    /// minute per process and a bounded batch at a time (the next scans
+    /// continue a large backlog).
+    async fn purge_finished_webhook_events(&self) -> Result<u64, ServiceError> {
+        let Some(retention) = self.opts.webhooks.retention else { return Ok(0) };
+        {
+            let mut last = self.webhook_purged_at.lock().expect("not poisoned");
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+                return Ok(0);
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let mut tx = self.store.begin_log_write().await?;
+        let purged = tx.purge_finished_outbox(Utc::now() - delta(retention), 10_000).await?;
+        tx.commit().await?;
+        if purged > 0 {
+            tracing::info!(purged, "old webhook events and their delivery log deleted");
+        }
+        Ok(purged)
     }
 
     async fn raise_rotation_due(&self, limit: i64) -> Result<usize, ServiceError> {

@@ -45,6 +45,7 @@ on_both!(
     credential_events_arrive_signed_and_the_secret_is_shown_once,
     a_failing_receiver_gets_the_event_on_the_third_attempt,
     rotation_due_fires_once_per_write,
+    old_finished_events_are_purged_with_their_log,
 );
 
 /// A receiver that records every delivery and can be told to fail.
@@ -527,4 +528,39 @@ async fn a_host_name_leading_to_this_machine_gets_no_delivery() {
     assert!(error.contains("may not reach"), "{log:?}");
     assert!(log[0]["statusCode"].is_null(), "{log:?}");
     assert_eq!(connections.load(Ordering::SeqCst), 0, "no connection reached this machine");
+}
+
+async fn stored(app: &TestApp, token: &str) -> crate::helpers::Resp {
+    app.post("/tenants/acme/integrations/crm/credentials", ROOT_TOKEN, json!({"accessToken": token})).await
+}
+
+/// Delivered (and failed) events are kept `TESSERA_WEBHOOK_RETENTION_DAYS`,
+/// then deleted with their delivery log; pending ones are never.
+async fn old_finished_events_are_purged_with_their_log(db: Db) {
+    let mut app = start(db, &[]).await;
+    let rx = Receiver::start().await;
+    app.tenant("acme").await;
+    app.integration("crm", json!([])).await;
+    let (id, secret) = webhook(&app, ROOT_TOKEN, "acme", &rx.url, &["credential.stored"]).await;
+    assert_eq!(stored(&app, "at-retention-1").await.status, StatusCode::CREATED);
+    rx.wait_for("credential.stored", 1, &secret).await;
+    assert_eq!(deliveries(&app, "acme", &id).await.len(), 1);
+    // Delivered 31 days ago, as far as the table says.
+    app.sql("UPDATE webhook_outbox SET delivered_at = delivered_at - CAST(2678400000000 AS BIGINT)").await;
+    // A new process purges on its first scan; the recent event stays.
+    app.restart().await;
+    assert_eq!(stored(&app, "at-retention-2").await.status, StatusCode::CREATED);
+    rx.wait_for("credential.stored", 2, &secret).await;
+    let started = Instant::now();
+    loop {
+        let log = deliveries(&app, "acme", &id).await;
+        if log.len() == 1 {
+            assert_eq!(log[0]["statusCode"], 200, "{log:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the old delivery was not purged: {log:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let left = app.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM webhook_outbox").await;
+    assert_eq!(left, "1");
 }
