@@ -7,6 +7,7 @@ use tessera_core::ids::PLATFORM_TENANT;
 use tessera_core::ports::{DataKeyRecord, KeyRepo, StoreResult, TenantRecord, TenantRepo};
 
 use crate::tx::{map_err, micros, time, SqlTx};
+use crate::Dialect;
 
 fn tenant(row: &AnyRow) -> StoreResult<TenantRecord> {
     Ok(TenantRecord {
@@ -73,6 +74,29 @@ impl TenantRepo for SqlTx {
         Ok(done.rows_affected() > 0)
     }
 }
+
+// `rewrap_data_keys`: $1 is a JSON array of {tenant_id, version, old_kek_id,
+// old_wrapped, new_wrapped}, $2 the new key-encryption key's id. The same two
+// statements as `rewrap_data_key`, for every row at once: keep the previous
+// wrap as an extra one, then make the new wrap the key's own.
+const REWRAP_KEEP_OLD_POSTGRES: &str = "INSERT INTO data_key_wraps (tenant_id, version, kek_id, wrapped) \
+     SELECT b.tenant_id, b.version, b.old_kek_id, b.old_wrapped \
+     FROM json_to_recordset($1::json) AS b(tenant_id text, version bigint, old_kek_id text, old_wrapped text) \
+     ON CONFLICT (tenant_id, version, kek_id) DO NOTHING";
+const REWRAP_SET_NEW_POSTGRES: &str = "UPDATE data_keys AS d SET wrapped = b.new_wrapped, kek_id = $2 \
+     FROM json_to_recordset($1::json) AS b(tenant_id text, version bigint, new_wrapped text) \
+     WHERE d.tenant_id = b.tenant_id AND d.version = b.version";
+// `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join constraint.
+const REWRAP_KEEP_OLD_SQLITE: &str = "INSERT INTO data_key_wraps (tenant_id, version, kek_id, wrapped) \
+     SELECT json_extract(b.value, '$.tenant_id'), json_extract(b.value, '$.version'), \
+            json_extract(b.value, '$.old_kek_id'), json_extract(b.value, '$.old_wrapped') \
+     FROM json_each($1) AS b WHERE true \
+     ON CONFLICT (tenant_id, version, kek_id) DO NOTHING";
+const REWRAP_SET_NEW_SQLITE: &str =
+    "UPDATE data_keys SET wrapped = json_extract(b.value, '$.new_wrapped'), kek_id = $2 \
+     FROM json_each($1) AS b \
+     WHERE data_keys.tenant_id = json_extract(b.value, '$.tenant_id') \
+       AND data_keys.version = json_extract(b.value, '$.version')";
 
 #[async_trait]
 impl KeyRepo for SqlTx {
@@ -156,9 +180,12 @@ impl KeyRepo for SqlTx {
 
     async fn list_all_data_keys(&mut self, after: Option<(&str, u32)>, limit: i64) -> StoreResult<Vec<DataKeyRecord>> {
         let (t, v) = after.unwrap_or(("", 0));
+        // A row-value comparison, not `tenant_id > $1 OR (...)`: PostgreSQL
+        // turns only the former into an index range, so each page starts
+        // where the last ended instead of filtering every key before it.
         let rows = sqlx::query(
             "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys \
-             WHERE tenant_id > $1 OR (tenant_id = $1 AND version > $2) ORDER BY tenant_id, version LIMIT $3",
+             WHERE (tenant_id, version) > ($1, $2) ORDER BY tenant_id, version LIMIT $3",
         )
         .bind(t)
         .bind(i64::from(v))
@@ -194,6 +221,37 @@ impl KeyRepo for SqlTx {
             .execute(&mut *self.tx)
             .await
             .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn rewrap_data_keys(&mut self, batch: &[(DataKeyRecord, String)], new_kek_id: &str) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // The whole batch travels as one JSON parameter (sqlx's `Any` driver
+        // binds no arrays), so each statement is the same text whatever the
+        // batch size, and no bound-parameter limit applies.
+        let rows = serde_json::Value::Array(
+            batch
+                .iter()
+                .map(|(previous, new_wrapped)| {
+                    serde_json::json!({
+                        "tenant_id": previous.tenant_id,
+                        "version": i64::from(previous.version),
+                        "old_kek_id": previous.kek_id,
+                        "old_wrapped": previous.wrapped,
+                        "new_wrapped": new_wrapped,
+                    })
+                })
+                .collect(),
+        )
+        .to_string();
+        let (keep_old, set_new) = match self.dialect {
+            Dialect::Postgres => (REWRAP_KEEP_OLD_POSTGRES, REWRAP_SET_NEW_POSTGRES),
+            Dialect::Sqlite => (REWRAP_KEEP_OLD_SQLITE, REWRAP_SET_NEW_SQLITE),
+        };
+        sqlx::query(keep_old).bind(&rows).execute(&mut *self.tx).await.map_err(map_err)?;
+        sqlx::query(set_new).bind(&rows).bind(new_kek_id).execute(&mut *self.tx).await.map_err(map_err)?;
         Ok(())
     }
 

@@ -341,6 +341,11 @@ pub trait KeyRepo {
         new_wrapped: &str,
         new_kek_id: &str,
     ) -> StoreResult<()>;
+    /// [`KeyRepo::rewrap_data_key`] for a whole batch of `(previous, new wrap)`
+    /// pairs (distinct keys), in a constant number of statements: every new
+    /// wrap becomes its key's wrap under `new_kek_id`, and every previous wrap
+    /// is kept as an extra one.
+    async fn rewrap_data_keys(&mut self, batch: &[(DataKeyRecord, String)], new_kek_id: &str) -> StoreResult<()>;
     /// Deletes every extra wrap (once no server uses an old key).
     async fn delete_extra_wraps(&mut self) -> StoreResult<u64>;
 }

@@ -3,13 +3,19 @@
 
 use std::sync::Arc;
 
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{rfc3339, Ctx, KeyVersionView, KeysView, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
-use crate::ports::KeyProvider;
+use crate::ports::{DataKeyRecord, KeyProvider, StoreTx};
+
+/// How many data keys `rotate_master_key` unwraps and wraps at once.
+const WRAP_CONCURRENCY: usize = 16;
+/// How many of its batches are under way at once on PostgreSQL.
+const PIPELINE_DEPTH: usize = 2;
 
 impl Tessera {
     /// `POST /tenants/{t}/keys/rotate` (admin).
@@ -75,28 +81,31 @@ impl Tessera {
         self.allow_admin(ctx).await?;
         let new_id = new.kek_id();
         let mut report = MasterRotation { kek_id: new_id.clone(), ..MasterRotation::default() };
+        let (from, to): (&dyn KeyProvider, &dyn KeyProvider) = (self.keyring.provider().as_ref(), new.as_ref());
+        let new_id_ref = new_id.as_str();
+        // PostgreSQL writes on several connections at once, so while one batch
+        // is written the next is read and rewrapped; SQLite has one writer.
+        let depth = if self.store.backend_name() == "postgres" { PIPELINE_DEPTH } else { 1 };
         // Passes until one finds nothing left: data keys made meanwhile are caught too.
         let mut first_pass = true;
         loop {
             let mut moved_this_pass = 0;
-            let mut after: Option<(String, u32)> = None;
-            loop {
+            // Each batch is read and written in one transaction of its own.
+            let pages = stream::try_unfold(None::<(String, u32)>, |after| async move {
                 let mut tx = self.store.begin_write().await?;
                 let page = tx.list_all_data_keys(after.as_ref().map(|(t, v)| (t.as_str(), *v)), batch).await?;
-                let Some(last) = page.last() else { break };
-                after = Some((last.tenant_id.clone(), last.version));
-                for record in &page {
-                    if record.kek_id == new_id {
-                        report.already += u64::from(first_pass);
-                        continue;
-                    }
-                    let wrapped = tessera_crypto::WrappedDataKey(record.wrapped.clone());
-                    let dek = self.keyring.provider().unwrap(&record.tenant_id, record.version, &wrapped).await?;
-                    let rewrapped = new.wrap(&record.tenant_id, record.version, &dek).await?;
-                    tx.rewrap_data_key(record, &rewrapped.0, &new_id).await?;
-                    moved_this_pass += 1;
+                let Some(last) = page.last() else { return Ok(None) };
+                let after = Some((last.tenant_id.clone(), last.version));
+                Ok::<_, ServiceError>(Some(((tx, page), after)))
+            });
+            let mut batches = std::pin::pin!(pages
+                .map_ok(|(tx, page)| Self::rewrap_batch(tx, page, from, to, new_id_ref))
+                .try_buffer_unordered(depth));
+            while let Some((moved, already)) = batches.try_next().await? {
+                moved_this_pass += moved;
+                if first_pass {
+                    report.already += already;
                 }
-                tx.commit().await?;
                 progress(report.rewrapped + moved_this_pass + report.already);
             }
             report.rewrapped += moved_this_pass;
@@ -111,6 +120,34 @@ impl Tessera {
             .await?;
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// One batch of [`Tessera::rotate_master_key`], in the transaction it was
+    /// read in: rewraps the keys not yet under `new_id` and commits. Returns
+    /// (rewrapped, already under the new key).
+    async fn rewrap_batch(
+        mut tx: Box<dyn StoreTx>,
+        page: Vec<DataKeyRecord>,
+        from: &dyn KeyProvider,
+        to: &dyn KeyProvider,
+        new_id: &str,
+    ) -> Result<(u64, u64), ServiceError> {
+        let (done, todo): (Vec<_>, Vec<_>) = page.into_iter().partition(|record| record.kek_id == new_id);
+        // Unwrap and wrap a few keys at a time: with a remote provider (Vault
+        // Transit) each is a round trip; the local one never waits.
+        let rewrapped: Vec<(DataKeyRecord, String)> = stream::iter(todo)
+            .map(|record| async move {
+                let wrapped = tessera_crypto::WrappedDataKey(record.wrapped.clone());
+                let dek = from.unwrap(&record.tenant_id, record.version, &wrapped).await?;
+                let rewrapped = to.wrap(&record.tenant_id, record.version, &dek).await?;
+                Ok::<_, ServiceError>((record, rewrapped.0))
+            })
+            .buffered(WRAP_CONCURRENCY)
+            .try_collect()
+            .await?;
+        tx.rewrap_data_keys(&rewrapped, new_id).await?;
+        tx.commit().await?;
+        Ok((rewrapped.len() as u64, done.len() as u64))
     }
 
     /// Deletes the wraps under retired master keys (after every server runs

@@ -123,7 +123,145 @@ async fn rewrap_moves_every_value_to_the_newest_tenant_key_and_is_idempotent(mut
     }
 }
 
-on_both_databases!(rotating_the_master_key_rewraps_every_data_key_while_reads_go_on);
+/// Tenant `k<i>` has `i % 3 + 1` data key versions, a secret `s<v>` written
+/// under each; returns (tenant, secret, value) of every one.
+async fn tenants_with_several_key_versions(app: &TestApp) -> Vec<(String, String, String)> {
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let t = format!("k{i}");
+        app.tenant(&t).await;
+        for v in 1..=(i % 3 + 1) {
+            if v > 1 {
+                let r = app.post(&format!("/tenants/{t}/keys/rotate"), ROOT_TOKEN, json!({})).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            }
+            let (path, value) = (format!("s{v}"), format!("{t}-under-key-v{v}"));
+            let r = app.put(&format!("/tenants/{t}/secrets/{path}"), ROOT_TOKEN, json!({"value": value})).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            written.push((t.clone(), path, value));
+        }
+    }
+    written
+}
+
+async fn assert_all_readable(app: &TestApp, written: &[(String, String, String)]) {
+    for (t, path, value) in written {
+        let r = app.get(&format!("/tenants/{t}/secrets/{path}"), ROOT_TOKEN).await;
+        assert_eq!(r.body["value"], value.as_str(), "{t}/{path}: {}", r.text);
+    }
+}
+
+async fn an_interrupted_master_rotation_resumes_over_tenants_with_several_key_versions(mut app: TestApp) {
+    app.set_env("TESSERA_KEY_CACHE_SECONDS", "0");
+    app.restart().await;
+    let written = tenants_with_several_key_versions(&app).await;
+    let count = |sql: &str| format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}");
+    let keys: u64 = app.sql_text(&count("data_keys")).await.parse().expect("a count");
+    assert_eq!(keys, 10, "versions 1+2+3+1+2 and _platform's one");
+    let old_kek = app.sql_text("SELECT kek_id FROM keyring_meta").await;
+    let old_check = app.sql_text("SELECT kek_check FROM keyring_meta").await;
+    app.stop().await;
+    let key_file = app.dir.path().join("new.key");
+    std::fs::write(&key_file, NEW_KEY).expect("key file");
+    let key_file = key_file.to_str().expect("utf-8").to_owned();
+    // Batches of 4 split tenants' versions between batches.
+    let out = app.cli(&["keys", "rotate-master", "--new-key-file", &key_file, "--batch", "4"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!((report["rewrapped"].as_u64(), report["already"].as_u64()), (Some(keys), Some(0)));
+    let new_kek = report["kekId"].as_str().expect("kekId").to_owned();
+    assert_eq!(app.sql_text(&count(&format!("data_keys WHERE kek_id = '{new_kek}'"))).await, keys.to_string());
+    assert_eq!(
+        app.sql_text(&count(&format!("data_key_wraps WHERE kek_id = '{old_kek}'"))).await,
+        keys.to_string(),
+        "every previous wrap is kept beside the new one"
+    );
+    // Put back the state of a run interrupted in the middle of tenant k2:
+    // its version 1 and everything before it rewrapped, the rest not yet, and
+    // the key check still the old key's.
+    let undone = "(tenant_id = 'k2' AND version > 1) OR tenant_id IN ('k3', 'k4')";
+    app.sql(&format!(
+        "UPDATE data_keys SET kek_id = '{old_kek}', wrapped = (SELECT w.wrapped FROM data_key_wraps w \
+         WHERE w.tenant_id = data_keys.tenant_id AND w.version = data_keys.version AND w.kek_id = '{old_kek}') \
+         WHERE {undone}"
+    ))
+    .await;
+    app.sql(&format!("DELETE FROM data_key_wraps WHERE {undone}")).await;
+    app.sql(&format!("UPDATE keyring_meta SET kek_id = '{old_kek}', kek_check = '{old_check}'")).await;
+    assert_eq!(app.sql_text(&count(&format!("data_keys WHERE kek_id = '{old_kek}'"))).await, "5");
+    // A server on the old key reads every version before, during and after the resumed run.
+    app.restart().await;
+    assert_all_readable(&app, &written).await;
+    let out = app.cli(&["keys", "rotate-master", "--new-key-file", &key_file, "--batch", "4"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_all_readable(&app, &written).await;
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(
+        (report["rewrapped"].as_u64(), report["already"].as_u64()),
+        (Some(5), Some(keys - 5)),
+        "the resumed run rewraps only what the interrupted one left"
+    );
+    assert_eq!(app.sql_text(&count(&format!("data_keys WHERE kek_id = '{new_kek}'"))).await, keys.to_string());
+    assert_eq!(app.sql_text(&count(&format!("data_key_wraps WHERE kek_id = '{old_kek}'"))).await, keys.to_string());
+    assert_eq!(app.sql_text(&count("data_key_wraps")).await, keys.to_string(), "one extra wrap per key, no more");
+    app.set_env("TESSERA_MASTER_KEY", NEW_KEY);
+    app.restart().await;
+    assert_all_readable(&app, &written).await;
+    let pruned = app.cli(&["keys", "prune-wraps"]);
+    assert!(pruned.status.success(), "{}", String::from_utf8_lossy(&pruned.stderr));
+    app.restart().await;
+    assert_all_readable(&app, &written).await;
+}
+
+/// From Vault Transit to a local master key: the old wraps are unwrapped by
+/// Transit, several at a time, and a server still on Transit keeps reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_from_vault_transit_to_a_local_master_key() {
+    let Some(bao) = crate::helpers::Bao::start().await else { return };
+    let mounted = reqwest::Client::new()
+        .post(format!("{}/v1/sys/mounts/transit", bao.addr))
+        .header("X-Vault-Token", &bao.token)
+        .json(&json!({"type": "transit"}))
+        .send()
+        .await
+        .expect("bao answers");
+    assert!(mounted.status().is_success(), "transit engine mounted");
+    let env = [
+        ("TESSERA_KEYRING", "vault-transit"),
+        ("VAULT_ADDR", bao.addr.as_str()),
+        ("VAULT_TOKEN", bao.token.as_str()),
+        ("TESSERA_KEY_CACHE_SECONDS", "0"),
+    ];
+    let mut app = TestApp::start(crate::helpers::Db::Sqlite, &env).await;
+    let written = tenants_with_several_key_versions(&app).await;
+    let transit = "vault-transit:transit";
+    let count = |sql: &str| format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}");
+    assert_eq!(app.sql_text(&count(&format!("data_keys WHERE kek_id = '{transit}'"))).await, "10");
+    let key_file = app.dir.path().join("new.key");
+    std::fs::write(&key_file, NEW_KEY).expect("key file");
+    let out = app.cli(&["keys", "rotate-master", "--new-key-file", key_file.to_str().expect("utf-8"), "--batch", "4"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!((report["rewrapped"].as_u64(), report["already"].as_u64()), (Some(10), Some(0)));
+    let local = report["kekId"].as_str().expect("kekId").to_owned();
+    assert!(local.starts_with("local:"), "{local}");
+    assert_eq!(app.sql_text(&count(&format!("data_keys WHERE kek_id = '{local}'"))).await, "10");
+    assert_eq!(app.sql_text(&count(&format!("data_key_wraps WHERE kek_id = '{transit}'"))).await, "10");
+    assert!(app.sql_text("SELECT MIN(wrapped) FROM data_key_wraps").await.starts_with("vault:v1:"));
+    // The server started on Transit still reads every version.
+    assert_all_readable(&app, &written).await;
+    app.set_env("TESSERA_KEYRING", "local");
+    app.set_env("TESSERA_MASTER_KEY", NEW_KEY);
+    app.restart().await;
+    assert_all_readable(&app, &written).await;
+    drop(bao);
+    assert_all_readable(&app, &written).await;
+}
+
+on_both_databases!(
+    rotating_the_master_key_rewraps_every_data_key_while_reads_go_on,
+    an_interrupted_master_rotation_resumes_over_tenants_with_several_key_versions
+);
 
 mod every_rewritable_store {
     use super::*;
