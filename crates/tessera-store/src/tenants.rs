@@ -76,9 +76,9 @@ impl TenantRepo for SqlTx {
 }
 
 // `rewrap_data_keys`: $1 is a JSON array of {tenant_id, version, old_kek_id,
-// old_wrapped, new_wrapped}, $2 the new key-encryption key's id. The same two
-// statements as `rewrap_data_key`, for every row at once: keep the previous
-// wrap as an extra one, then make the new wrap the key's own.
+// old_wrapped, new_wrapped}, $2 the new key-encryption key's id. Two
+// statements for every row at once: keep the previous wrap as an extra one,
+// then make the new wrap the key's own.
 const REWRAP_KEEP_OLD_POSTGRES: &str = "INSERT INTO data_key_wraps (tenant_id, version, kek_id, wrapped) \
      SELECT b.tenant_id, b.version, b.old_kek_id, b.old_wrapped \
      FROM json_to_recordset($1::json) AS b(tenant_id text, version bigint, old_kek_id text, old_wrapped text) \
@@ -194,34 +194,6 @@ impl KeyRepo for SqlTx {
         .await
         .map_err(map_err)?;
         rows.iter().map(data_key).collect()
-    }
-
-    async fn rewrap_data_key(
-        &mut self,
-        previous: &DataKeyRecord,
-        new_wrapped: &str,
-        new_kek_id: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO data_key_wraps (tenant_id, version, kek_id, wrapped) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, version, kek_id) DO NOTHING",
-        )
-        .bind(&previous.tenant_id)
-        .bind(i64::from(previous.version))
-        .bind(&previous.kek_id)
-        .bind(&previous.wrapped)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query("UPDATE data_keys SET wrapped = $3, kek_id = $4 WHERE tenant_id = $1 AND version = $2")
-            .bind(&previous.tenant_id)
-            .bind(i64::from(previous.version))
-            .bind(new_wrapped)
-            .bind(new_kek_id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok(())
     }
 
     async fn rewrap_data_keys(&mut self, batch: &[(DataKeyRecord, String)], new_kek_id: &str) -> StoreResult<()> {

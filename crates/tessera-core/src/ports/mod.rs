@@ -334,17 +334,9 @@ pub trait KeyRepo {
     async fn get_data_key_wrap(&mut self, tenant: &str, version: u32, kek_id: &str) -> StoreResult<Option<String>>;
     /// Every tenant's data keys, in (tenant, version) order after `after`.
     async fn list_all_data_keys(&mut self, after: Option<(&str, u32)>, limit: i64) -> StoreResult<Vec<DataKeyRecord>>;
-    /// Makes `new` the data key's wrap and keeps the previous wrap as an extra one.
-    async fn rewrap_data_key(
-        &mut self,
-        previous: &DataKeyRecord,
-        new_wrapped: &str,
-        new_kek_id: &str,
-    ) -> StoreResult<()>;
-    /// [`KeyRepo::rewrap_data_key`] for a whole batch of `(previous, new wrap)`
-    /// pairs (distinct keys), in a constant number of statements: every new
-    /// wrap becomes its key's wrap under `new_kek_id`, and every previous wrap
-    /// is kept as an extra one.
+    /// Rewraps a batch of `(previous, new wrap)` pairs (distinct keys) in a
+    /// constant number of statements: every new wrap becomes its key's wrap
+    /// under `new_kek_id`, and every previous wrap is kept as an extra one.
     async fn rewrap_data_keys(&mut self, batch: &[(DataKeyRecord, String)], new_kek_id: &str) -> StoreResult<()>;
     /// Deletes every extra wrap (once no server uses an old key).
     async fn delete_extra_wraps(&mut self) -> StoreResult<u64>;
