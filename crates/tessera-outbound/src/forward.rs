@@ -27,30 +27,30 @@ pub struct Forwarder {
 impl Forwarder {
     /// A forwarder whose calls (head and body) take at most `timeout`.
     pub fn new(timeout: Duration) -> Result<Self, crate::BuildError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(crate::BuildError)?;
-        Ok(Self { client, timeout })
+        Self::build(timeout, None)
     }
 
     /// A client for webhook deliveries: as [`Forwarder::new`], but host names
     /// resolve only to addresses a tenant-chosen URL may reach (loopback only
     /// with `allow_loopback`; never private or link-local ones).
     pub fn for_webhooks(timeout: Duration, allow_loopback: bool) -> Result<Self, crate::BuildError> {
-        let client = reqwest::Client::builder()
+        Self::build(timeout, Some(std::sync::Arc::new(crate::public_dns::PublicOnly { allow_loopback })))
+    }
+
+    fn build(
+        timeout: Duration,
+        resolver: Option<std::sync::Arc<crate::public_dns::PublicOnly>>,
+    ) -> Result<Self, crate::BuildError> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(std::sync::Arc::new(crate::public_dns::PublicOnly { allow_loopback }))
             .connect_timeout(Duration::from_secs(5))
             .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(crate::BuildError)?;
+            .pool_idle_timeout(Duration::from_secs(60));
+        if let Some(resolver) = resolver {
+            builder = builder.dns_resolver(resolver);
+        }
+        let client = builder.build().map_err(crate::BuildError)?;
         Ok(Self { client, timeout })
     }
 

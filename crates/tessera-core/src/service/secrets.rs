@@ -137,13 +137,37 @@ impl Tessera {
             }
         };
         let v = found.ok_or_else(|| version_missing(path, wanted))?;
-        let ciphertext = readable_ciphertext(&v, path, wanted)?;
-        let plaintext = if self.secrets.holds_plaintext() {
-            Zeroizing::new(ciphertext.as_bytes().to_vec())
-        } else {
-            self.keyring.decrypt(tx, tenant, path, &v.kind, ciphertext).await?
-        };
+        let plaintext = self.reveal(Some(tx), tenant, path, &v, wanted).await?;
         Ok(Revealed { version: v, plaintext })
+    }
+
+    /// The plaintext of a readable version (not deleted, not destroyed). The
+    /// data key comes from the keyring's cache, else through `tx`; with no
+    /// `tx` (a cached read) one is opened only if the key is not cached.
+    pub(crate) async fn reveal(
+        &self,
+        tx: Option<&mut dyn StoreTx>,
+        tenant: &str,
+        path: &str,
+        v: &SecretVersionRecord,
+        wanted: u32,
+    ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let ciphertext = readable_ciphertext(v, path, wanted)?;
+        if self.secrets.holds_plaintext() {
+            return Ok(Zeroizing::new(ciphertext.as_bytes().to_vec()));
+        }
+        if let Some(done) = self.keyring.decrypt_cached(tenant, path, &v.kind, ciphertext) {
+            return done;
+        }
+        match tx {
+            Some(tx) => self.keyring.decrypt(tx, tenant, path, &v.kind, ciphertext).await,
+            None => {
+                let mut tx = self.store.read().await?;
+                let plaintext = self.keyring.decrypt(tx.as_mut(), tenant, path, &v.kind, ciphertext).await?;
+                tx.commit().await?;
+                Ok(plaintext)
+            }
+        }
     }
 
     /// `PUT /tenants/{t}/secrets/{path}`.

@@ -13,10 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zeroize::Zeroizing;
-
 use super::credentials::Tokens;
-use super::secrets::{readable_ciphertext, secret_missing, Revealed};
+use super::secrets::{secret_missing, Revealed};
 use super::Tessera;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
@@ -134,15 +132,9 @@ impl<'a> ViewReader<'a> {
         let (head, current) = latest.as_ref().as_ref().ok_or_else(|| secret_missing(path))?;
         let wanted = head.current_version;
         let version = current.clone().ok_or_else(|| super::secrets::version_missing(path, wanted))?;
-        let ciphertext = readable_ciphertext(&version, path, wanted)?;
-        let plaintext = if svc.secrets.holds_plaintext() {
-            Zeroizing::new(ciphertext.as_bytes().to_vec())
-        } else {
-            match svc.keyring.decrypt_cached(tenant, path, &version.kind, ciphertext) {
-                Some(done) => done?,
-                None => svc.keyring.decrypt(self.tx().await?, tenant, path, &version.kind, ciphertext).await?,
-            }
-        };
+        let plaintext = svc
+            .reveal(self.tx.as_mut().map(|tx| -> &mut dyn StoreTx { tx.as_mut() }), tenant, path, &version, wanted)
+            .await?;
         Ok(Revealed { version, plaintext })
     }
 

@@ -187,21 +187,8 @@ async fn vault_down_is_a_clear_503_and_it_works_again_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_transit_wraps_each_tenants_data_keys_with_its_own_transit_key() {
     let Some(bao) = crate::helpers::Bao::start().await else { return };
+    let env = bao.transit_env().await;
     let client = reqwest::Client::new();
-    let mounted = client
-        .post(format!("{}/v1/sys/mounts/transit", bao.addr))
-        .header("X-Vault-Token", &bao.token)
-        .json(&json!({"type": "transit"}))
-        .send()
-        .await
-        .expect("bao answers");
-    assert!(mounted.status().is_success(), "transit engine mounted");
-    let env = [
-        ("TESSERA_KEYRING", "vault-transit"),
-        ("VAULT_ADDR", bao.addr.as_str()),
-        ("VAULT_TOKEN", bao.token.as_str()),
-        ("TESSERA_KEY_CACHE_SECONDS", "0"),
-    ];
     let mut app = TestApp::start(Db::Sqlite, &env).await;
     app.tenant("acme").await;
     app.integration("svc", json!([{"key": "api_key", "type": "secret"}])).await;

@@ -218,20 +218,7 @@ async fn an_interrupted_master_rotation_resumes_over_tenants_with_several_key_ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_from_vault_transit_to_a_local_master_key() {
     let Some(bao) = crate::helpers::Bao::start().await else { return };
-    let mounted = reqwest::Client::new()
-        .post(format!("{}/v1/sys/mounts/transit", bao.addr))
-        .header("X-Vault-Token", &bao.token)
-        .json(&json!({"type": "transit"}))
-        .send()
-        .await
-        .expect("bao answers");
-    assert!(mounted.status().is_success(), "transit engine mounted");
-    let env = [
-        ("TESSERA_KEYRING", "vault-transit"),
-        ("VAULT_ADDR", bao.addr.as_str()),
-        ("VAULT_TOKEN", bao.token.as_str()),
-        ("TESSERA_KEY_CACHE_SECONDS", "0"),
-    ];
+    let env = bao.transit_env().await;
     let mut app = TestApp::start(crate::helpers::Db::Sqlite, &env).await;
     let written = tenants_with_several_key_versions(&app).await;
     let transit = "vault-transit:transit";

@@ -57,6 +57,26 @@ impl Bao {
         Self { child, addr, token: token.to_owned(), port }
     }
 
+    /// Mounts the Transit engine at `transit/` and returns the settings of a
+    /// Tessera whose data keys it wraps (`TESSERA_KEYRING=vault-transit`,
+    /// no key cache, so every use goes to Transit).
+    pub async fn transit_env(&self) -> [(&'static str, &str); 4] {
+        let mounted = reqwest::Client::new()
+            .post(format!("{}/v1/sys/mounts/transit", self.addr))
+            .header("X-Vault-Token", &self.token)
+            .json(&serde_json::json!({"type": "transit"}))
+            .send()
+            .await
+            .expect("bao answers");
+        assert!(mounted.status().is_success(), "transit engine mounted");
+        [
+            ("TESSERA_KEYRING", "vault-transit"),
+            ("VAULT_ADDR", self.addr.as_str()),
+            ("VAULT_TOKEN", self.token.as_str()),
+            ("TESSERA_KEY_CACHE_SECONDS", "0"),
+        ]
+    }
+
     /// Stops it (data is in memory: a dev server forgets everything).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
