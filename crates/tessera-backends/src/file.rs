@@ -7,6 +7,10 @@
 //! acknowledged only after the rename is durable. An exclusive lock on a
 //! sidecar `.lock` file keeps a second process from writing at the same time.
 //! A file (or lock file) readable by group or others is refused at start.
+//!
+//! `tessera migrate` into a file asks it to hold changes in memory and write
+//! them once per batch ([`SecretStore::hold_changes`]): rewriting the whole
+//! file for every copied version made a migration quadratic in its size.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -24,19 +28,33 @@ use crate::records::Secrets;
 
 const FORMAT: &str = "tessera-credentials-v1";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Document {
     format: String,
     #[serde(flatten)]
     secrets: Secrets,
 }
 
+/// What is written: the same shape, borrowing the secrets.
+#[derive(Serialize)]
+struct DocumentRef<'a> {
+    format: &'a str,
+    #[serde(flatten)]
+    secrets: &'a Secrets,
+}
+
 /// Secrets in one atomically replaced file.
 pub struct FileSecrets {
     path: PathBuf,
-    state: Mutex<Secrets>,
+    state: Mutex<State>,
     // Held for the life of the process: the exclusive lock.
     _lock: File,
+}
+
+struct State {
+    secrets: Secrets,
+    /// While changes are held: the state on disk, restored if the flush fails.
+    durable: Option<Secrets>,
 }
 
 impl FileSecrets {
@@ -71,19 +89,29 @@ impl FileSecrets {
             persist(path, &empty).map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot create {name}: {e}"))?;
             empty
         };
-        Ok(Self { path: path.to_owned(), state: Mutex::new(secrets), _lock: lock })
+        Ok(Self { path: path.to_owned(), state: Mutex::new(State { secrets, durable: None }), _lock: lock })
     }
 
     /// Applies a change to a copy, makes the copy durable, then publishes it:
-    /// a failed write leaves memory and disk as they were.
+    /// a failed write leaves memory and disk as they were. While changes are
+    /// held, applies it in memory only (`f` changes nothing when it fails).
     async fn change<T>(&self, f: impl FnOnce(&mut Secrets) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
         let mut state = self.state.lock().await;
-        let mut next = state.clone();
+        if state.durable.is_some() {
+            return f(&mut state.secrets);
+        }
+        let mut next = state.secrets.clone();
         let out = f(&mut next)?;
+        state.secrets = self.write(next).await?;
+        Ok(out)
+    }
+
+    /// Makes `secrets` the file's content (off the async threads); gives them back once durable.
+    async fn write(&self, secrets: Secrets) -> Result<Secrets, ServiceError> {
         let path = self.path.clone();
-        let (next, written) = tokio::task::spawn_blocking(move || {
-            let r = persist(&path, &next);
-            (next, r)
+        let (secrets, written) = tokio::task::spawn_blocking(move || {
+            let r = persist(&path, &secrets);
+            (secrets, r)
         })
         .await
         .map_err(|_| ServiceError::internal("the credential file writer stopped"))?;
@@ -94,8 +122,7 @@ impl FileSecrets {
                 "the credential file could not be written; nothing was changed",
             )
         })?;
-        *state = next;
-        Ok(out)
+        Ok(secrets)
     }
 }
 
@@ -133,7 +160,7 @@ fn check_private(path: &Path) -> Result<(), String> {
 
 /// Temp file, fsync, rename, fsync the folder.
 fn persist(path: &Path, secrets: &Secrets) -> std::io::Result<()> {
-    let doc = Document { format: FORMAT.to_owned(), secrets: secrets.clone() };
+    let doc = DocumentRef { format: FORMAT, secrets };
     let bytes = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
     let dir = parent(path);
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -157,13 +184,37 @@ impl SecretStore for FileSecrets {
         "file"
     }
 
+    async fn hold_changes(&self) -> bool {
+        let mut state = self.state.lock().await;
+        if state.durable.is_none() {
+            state.durable = Some(state.secrets.clone());
+        }
+        true
+    }
+
+    async fn flush(&self) -> Result<(), ServiceError> {
+        let mut state = self.state.lock().await;
+        let Some(durable) = state.durable.take() else { return Ok(()) };
+        let held = std::mem::take(&mut state.secrets);
+        match self.write(held).await {
+            Ok(written) => {
+                state.secrets = written;
+                Ok(())
+            }
+            Err(e) => {
+                state.secrets = durable;
+                Err(e)
+            }
+        }
+    }
+
     async fn head(
         &self,
         _tx: &mut dyn StoreTx,
         tenant: &str,
         path: &str,
     ) -> Result<Option<SecretRecord>, ServiceError> {
-        Ok(self.state.lock().await.head(tenant, path))
+        Ok(self.state.lock().await.secrets.head(tenant, path))
     }
 
     async fn version(
@@ -174,7 +225,11 @@ impl SecretStore for FileSecrets {
         version: u32,
     ) -> Result<Option<SecretVersionRecord>, ServiceError> {
         let state = self.state.lock().await;
-        Ok(state.entry(tenant, path).and_then(|e| e.versions.iter().find(|v| v.version == version)).map(|v| v.record()))
+        Ok(state
+            .secrets
+            .entry(tenant, path)
+            .and_then(|e| e.versions.iter().find(|v| v.version == version))
+            .map(|v| v.record()))
     }
 
     async fn versions(
@@ -183,7 +238,7 @@ impl SecretStore for FileSecrets {
         tenant: &str,
         path: &str,
     ) -> Result<Vec<SecretVersionRecord>, ServiceError> {
-        Ok(self.state.lock().await.versions(tenant, path))
+        Ok(self.state.lock().await.secrets.versions(tenant, path))
     }
 
     async fn append(
@@ -248,7 +303,7 @@ impl SecretStore for FileSecrets {
     }
 
     async fn list_paths(&self, _tx: &mut dyn StoreTx, tenant: &str, prefix: &str) -> Result<Vec<String>, ServiceError> {
-        Ok(self.state.lock().await.paths(tenant, prefix))
+        Ok(self.state.lock().await.secrets.paths(tenant, prefix))
     }
 
     async fn remove(&self, _tx: &mut dyn StoreTx, tenant: &str, path: &str) -> Result<(), ServiceError> {
@@ -289,6 +344,57 @@ mod tests {
         assert!(err.contains("in use by another process"), "{err}");
         drop(first);
         assert!(FileSecrets::open(&path).is_ok(), "free again once the first is gone");
+    }
+
+    fn version(ciphertext: &str) -> NewVersion {
+        NewVersion {
+            kind: "value".into(),
+            ciphertext: ciphertext.into(),
+            created_by: "test".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn on_disk(path: &Path) -> String {
+        std::fs::read_to_string(path).expect("file readable")
+    }
+
+    #[tokio::test]
+    async fn held_changes_reach_the_file_only_at_flush_and_a_failed_flush_drops_them() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("credentials.json");
+        let store = FileSecrets::open(&path).expect("opens");
+        store.change(|s| s.append("acme", "before", version("tsr:v1:one"), Some(0), 5)).await.expect("written");
+        assert!(on_disk(&path).contains("tsr:v1:one"), "an unheld change is durable at once");
+
+        assert!(store.hold_changes().await);
+        for i in 0..3 {
+            store
+                .change(|s| s.append("acme", &format!("held/{i}"), version("tsr:v1:held"), Some(0), 5))
+                .await
+                .expect("held");
+        }
+        let refused = store.change(|s| s.append("acme", "before", version("tsr:v1:cas"), Some(0), 5)).await;
+        assert!(refused.is_err(), "check-and-set still applies while holding");
+        assert_eq!(store.state.lock().await.secrets.paths("acme", "").len(), 4, "held changes are readable");
+        assert!(!on_disk(&path).contains("held/"), "held changes are not on disk before the flush");
+        store.flush().await.expect("flushed");
+        let text = on_disk(&path);
+        assert!((0..3).all(|i| text.contains(&format!("held/{i}"))), "the flush wrote every held change");
+        assert!(!text.contains("tsr:v1:cas"), "the refused append left nothing");
+
+        // A failed flush: the file's place is taken by a directory, so the rename fails.
+        assert!(store.hold_changes().await);
+        store.change(|s| s.append("acme", "lost", version("tsr:v1:lost"), Some(0), 5)).await.expect("held");
+        std::fs::remove_file(&path).expect("rm");
+        std::fs::create_dir_all(path.join("blocker")).expect("dir in the way");
+        assert!(store.flush().await.is_err(), "the flush reports the failure");
+        assert!(store.state.lock().await.secrets.head("acme", "lost").is_none(), "the held change is dropped");
+        assert!(store.state.lock().await.secrets.head("acme", "held/2").is_some(), "flushed changes stay");
+        std::fs::remove_dir_all(&path).expect("rm dir");
+        store.change(|s| s.append("acme", "after", version("tsr:v1:after"), Some(0), 5)).await.expect("writes again");
+        let text = on_disk(&path);
+        assert!(text.contains("held/2") && text.contains("tsr:v1:after") && !text.contains("tsr:v1:lost"));
     }
 
     #[test]

@@ -71,10 +71,11 @@ impl Secrets {
         max: u32,
     ) -> Result<u32, ServiceError> {
         let at = new.created_at.timestamp_micros();
+        // Checked before anything changes: a refused append leaves no empty entry behind.
+        check_cas(cas, self.entry(tenant, path).map_or(0, |e| e.current_version))?;
         let entry = self.tenants.entry(tenant.to_owned()).or_default().entry(path.to_owned()).or_insert_with(|| {
             Entry { current_version: 0, max_versions: max, created_at: at, updated_at: at, versions: Vec::new() }
         });
-        check_cas(cas, entry.current_version)?;
         entry.current_version += 1;
         entry.max_versions = max;
         entry.updated_at = at;

@@ -44,6 +44,21 @@ pub trait SecretStore: Send + Sync {
         false
     }
 
+    /// Asks the store to keep its changes in memory until [`SecretStore::flush`]
+    /// makes them durable all at once, so a bulk copy writes once per batch
+    /// rather than once per version. Only for a process that owns the store
+    /// alone (`tessera migrate`). Returns false, holding nothing, for stores
+    /// whose changes are each durable on their own.
+    async fn hold_changes(&self) -> bool {
+        false
+    }
+
+    /// Makes the held changes durable and stops holding. On failure the held
+    /// changes are dropped: the store is as it was at [`SecretStore::hold_changes`].
+    async fn flush(&self) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
     /// The head of a secret.
     async fn head(&self, tx: &mut dyn StoreTx, tenant: &str, path: &str) -> Result<Option<SecretRecord>, ServiceError>;
 

@@ -361,6 +361,22 @@ async fn secrets_move_from_database_to_vault_to_file_with_every_version_and_veri
     let file_env = [("CREDENTIAL_BACKEND", "file"), ("CREDENTIAL_FILE_PATH", file_arg.as_str())];
     let server = dep.serve(&file_env).await;
     read_everything(&server, &v, 1, true).await;
+    // The file got the copies in one write: every secret's attempt is audited before it, every success after.
+    let (_, audit) = server.get("/audit?action=secret.migrate&limit=200").await;
+    let into_file: Vec<&Value> = audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["resource"].as_str().is_some_and(|r| r.contains("to=file")))
+        .collect();
+    let seqs = |outcome: &str| -> Vec<i64> {
+        into_file.iter().filter(|e| e["outcome"] == outcome).filter_map(|e| e["seq"].as_i64()).collect()
+    };
+    let (attempts, successes) = (seqs("attempt"), seqs("success"));
+    assert_eq!((attempts.len(), successes.len()), (6, 6), "{audit}");
+    assert!(attempts.iter().max() < successes.iter().min(), "attempts {attempts:?} precede successes {successes:?}");
+    let (_, verified) = server.get("/audit/verify").await;
+    assert_eq!(verified["ok"], true, "{verified}");
     server.stop().await;
 
     // Tamper one ciphertext in the file: verify names the path and exits 1;

@@ -11,12 +11,16 @@ use crate::service::Ctx;
 use super::source::{load, plaintext, reveal};
 use super::*;
 
+/// Copies one secret. With `held` (a target holding its changes until a
+/// flush), the writes stay in the target's memory and the secret's audit
+/// events are queued for [`super::Held::flush`] instead of committed here.
 pub(super) async fn copy_secret(
     sides: &Sides<'_>,
     ctx: &Ctx,
     opts: &MigrateOptions,
     tenant: &str,
     path: &str,
+    held: Option<&mut Held>,
 ) -> Result<Outcome, ServiceError> {
     let mut tx = if opts.dry_run { sides.store.begin_read().await? } else { sides.store.begin_write().await? };
     let Some(head) = sides.from.head(tx.as_mut(), tenant, path).await? else {
@@ -67,6 +71,12 @@ pub(super) async fn copy_secret(
     .max(u32::try_from(src.len()).unwrap_or(u32::MAX))
     .max(1);
     let resource = format!("tenants/{tenant}/secrets/{path}?from={}&to={}", sides.from.name(), sides.to.name());
+    if let Some(held) = held {
+        let copied = apply(sides, tx.as_mut(), tenant, path, &mut src, &plan, max_versions).await?;
+        tx.commit().await?;
+        held.queue(tenant, resource, copied.versions);
+        return Ok(Outcome::Copied(copied));
+    }
     if !sides.to.is_transactional() {
         // The writes cannot commit with the audit event: make an attempt durable first.
         append_in_tx(tx.as_mut(), vec![ctx.event("secret.migrate", Some(tenant), resource.clone(), "attempt")]).await?;

@@ -31,7 +31,12 @@
 //! - **Audit and atomicity.** Writes to the target for one secret run in one
 //!   metadata write transaction with a `secret.migrate` audit event (no
 //!   values). For a backend outside the metadata store an `attempt` event is
-//!   committed first, as for every other external write.
+//!   committed first, as for every other external write. A target that can
+//!   hold its changes in memory (`file`) gets them in batches of
+//!   [`HELD_BATCH`] secrets: the batch's `attempt` events are committed, the
+//!   target makes the batch durable in one write, then its `success` events
+//!   are committed. A run cut short loses at most the batch in memory, which
+//!   the next run copies again.
 //!
 //! [`verify`] compares, per secret, the number of versions, their destroyed
 //! and deleted states, kinds, and every decrypted value by HMAC-SHA256 under
@@ -58,6 +63,9 @@ use copy::copy_secret;
 /// The ciphertext written in place of a destroyed version (then destroyed at
 /// once). It has key version 0, which no tenant has: it never decrypts.
 pub const DESTROYED_PLACEHOLDER: &str = "tsr:v0:destroyed-by-migration";
+
+/// Secrets copied into a holding target between two flushes.
+pub const HELD_BATCH: usize = 2000;
 
 /// What a migration works on.
 pub struct Sides<'a> {
@@ -213,6 +221,50 @@ impl Plan {
     }
 }
 
+/// Copies into a target that holds its changes: the audit events of the
+/// secrets copied since the last flush.
+pub(crate) struct Held {
+    /// Tenant, resource (without the version count), versions copied.
+    copies: Vec<(String, String, u64)>,
+}
+
+impl Held {
+    fn queue(&mut self, tenant: &str, resource: String, versions: u64) {
+        self.copies.push((tenant.to_owned(), resource, versions));
+    }
+
+    /// Audits the attempt, makes the target durable, audits the success;
+    /// then holds again when `more` is true.
+    async fn flush(&mut self, sides: &Sides<'_>, ctx: &Ctx, more: bool) -> Result<(), ServiceError> {
+        let events = |outcome: &str| -> Vec<_> {
+            self.copies
+                .iter()
+                .map(|(tenant, resource, versions)| {
+                    let resource =
+                        if outcome == "success" { format!("{resource}&versions={versions}") } else { resource.clone() };
+                    ctx.event("secret.migrate", Some(tenant), resource, outcome)
+                })
+                .collect()
+        };
+        if !self.copies.is_empty() {
+            let mut tx = sides.store.begin_write().await?;
+            crate::audit::append_in_tx(tx.as_mut(), events("attempt")).await?;
+            tx.commit().await?;
+        }
+        sides.to.flush().await?;
+        if !self.copies.is_empty() {
+            let mut tx = sides.store.begin_write().await?;
+            crate::audit::append_in_tx(tx.as_mut(), events("success")).await?;
+            tx.commit().await?;
+        }
+        self.copies.clear();
+        if more {
+            sides.to.hold_changes().await;
+        }
+        Ok(())
+    }
+}
+
 /// Copies every tenant's secrets from `sides.from` to `sides.to`. `progress`
 /// gets one line per tenant with secrets and one per notable secret
 /// (conflict, renumbered, destroyed or revealed versions).
@@ -229,13 +281,18 @@ pub async fn migrate(
         dry_run: opts.dry_run,
         ..MigrateReport::default()
     };
+    let holding = !opts.dry_run && !sides.to.is_transactional() && sides.to.hold_changes().await;
+    let mut held = holding.then(|| Held { copies: Vec::new() });
     for tenant in tenants(sides.store).await? {
         report.tenants += 1;
         let paths = paths(sides, &tenant).await?;
         let (mut copied, mut versions, mut skipped, mut conflicts) = (0u64, 0u64, 0u64, 0u64);
         for path in &paths {
             report.secrets += 1;
-            match copy_secret(sides, ctx, opts, &tenant, path).await? {
+            if let Some(h) = held.as_mut().filter(|h| h.copies.len() >= HELD_BATCH) {
+                h.flush(sides, ctx, true).await?;
+            }
+            match copy_secret(sides, ctx, opts, &tenant, path, held.as_mut()).await? {
                 Outcome::Skipped => skipped += 1,
                 Outcome::Conflict(reason) => {
                     conflicts += 1;
@@ -280,6 +337,9 @@ pub async fn migrate(
                 paths.len()
             ));
         }
+    }
+    if let Some(h) = held.as_mut() {
+        h.flush(sides, ctx, false).await?;
     }
     Ok(report)
 }
