@@ -29,7 +29,8 @@ THREADS=${THREADS:-2}            # wrk -t
 CONNS=${CONNS:-32}               # wrk -c
 WRK_TIMEOUT=${WRK_TIMEOUT:-5s}   # a request slower than this counts as an error
 SECRET_BYTES=${SECRET_BYTES:-256} # size of the secret value (api_key) read and written
-BENCHES=${BENCHES:-"read write"} # which benchmarks, in order; "health" (optional) = HTTP ceiling
+BENCHES=${BENCHES:-"read write"} # which benchmarks, in order; optional: "health" = HTTP ceiling,
+                                 # "vault" = resolved reads with CREDENTIAL_BACKEND=vault vs the same KV read
 BAO_AUDIT=${BAO_AUDIT:-both}     # on | off | both (two OpenBao servers, one with a file audit device)
 BAO_STORAGE=${BAO_STORAGE:-dev}  # dev (bao server -dev: in-memory) | raft (durable integrated storage)
 PAUSE=${PAUSE:-1}                # seconds of rest between two wrk runs
@@ -43,7 +44,7 @@ RESULTS_OUT=${RESULTS_OUT:-}     # optional file that receives a copy of the fin
 case "$BAO_AUDIT" in on | off | both) ;; *) echo "BAO_AUDIT must be on, off or both" >&2; exit 2 ;; esac
 case "$BAO_STORAGE" in dev | raft) ;; *) echo "BAO_STORAGE must be dev or raft" >&2; exit 2 ;; esac
 for b in $BENCHES; do
-    case "$b" in read | write | health) ;; *) echo "BENCHES may hold only read, write and health" >&2; exit 2 ;; esac
+    case "$b" in read | write | health | vault) ;; *) echo "BENCHES may hold only read, write, health and vault" >&2; exit 2 ;; esac
 done
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -201,30 +202,36 @@ CONFIG_JSON=$(printf '{"base_url":"https://x","api_key":"%s"}' "$SECRET_VALUE")
 printf '{"data":%s}' "$CONFIG_JSON" >"$WORK/write-body.json"
 
 # ---------------------------------------------------------------- Tessera
+# start_tessera NAME [VAR=VALUE...]: a Tessera with its own data dir (SQLite) and
+# settings, set up with tenant bench, integration svc and its two keys; sets
+# T_URL/T_PID/T_READ/T_WRITE[NAME].
+declare -A T_URL T_PID T_READ T_WRITE
 start_tessera() {
-    local data="$WORK/tessera-data"
+    local name=$1
+    shift
+    local data="$WORK/$name-data"
     mkdir -p "$data"
-    TESSERA_ROOT=$(rand_hex 24) # 48 chars
-    local master
+    local root_token master
+    root_token=$(rand_hex 24) # 48 chars
     master=$(head -c 32 /dev/urandom | base64)
-    TESSERA_LISTEN=127.0.0.1:0 TESSERA_DATA_DIR="$data" TESSERA_MASTER_KEY="$master" \
-        TESSERA_ROOT_TOKEN="$TESSERA_ROOT" TESSERA_LOG=warn \
-        "$TESSERA_BIN" serve >"$WORK/tessera.out" 2>"$WORK/tessera.err" &
-    TESSERA_PID=$!
-    PIDS+=("$TESSERA_PID")
-    PID_NAMES+=(tessera)
+    env "$@" TESSERA_LISTEN=127.0.0.1:0 TESSERA_DATA_DIR="$data" TESSERA_MASTER_KEY="$master" \
+        TESSERA_ROOT_TOKEN="$root_token" TESSERA_LOG=warn \
+        "$TESSERA_BIN" serve >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    PID_NAMES+=("$name")
     local addr=""
     for _ in $(seq 1 300); do
-        kill -0 "$TESSERA_PID" 2>/dev/null || die "tessera exited during start-up: $(tail -n 5 "$WORK/tessera.err")"
-        addr=$(sed -n 's#^tessera listening on http://##p' "$WORK/tessera.out" | head -n1)
+        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up: $(tail -n 5 "$WORK/$name.err")"
+        addr=$(sed -n 's#^tessera listening on http://##p' "$WORK/$name.out" | head -n1)
         [[ -n "$addr" ]] && break
         sleep 0.1
     done
-    [[ -n "$addr" ]] || die "tessera printed no listening address within 30 s"
-    TESSERA_URL="http://$addr"
-    wait_http "$TESSERA_URL/healthz" "$TESSERA_PID" tessera
+    [[ -n "$addr" ]] || die "$name printed no listening address within 30 s"
+    local TESSERA_URL="http://$addr" TESSERA_ROOT=$root_token TESSERA_READ_KEY TESSERA_WRITE_KEY
+    wait_http "$TESSERA_URL/healthz" "$pid" "$name"
     sleep 1
-    printf 'tessera\t%s\n' "$(rss_kib "$TESSERA_PID")" >>"$RSS_IDLE"
+    printf '%s\t%s\n' "$name" "$(rss_kib "$pid")" >>"$RSS_IDLE"
 
     local root="Authorization: Bearer $TESSERA_ROOT"
     expect 201 POST "$TESSERA_URL/tenants" "$root" '{"id":"bench","name":"Bench"}'
@@ -239,12 +246,13 @@ start_tessera() {
 
     # The read must give back the decrypted secret.
     expect 200 GET "$TESSERA_URL/tenants/bench/integrations/svc/resolved" "Authorization: Bearer $TESSERA_READ_KEY"
-    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "tessera resolved view lacks the decrypted secret: $(head -c 600 "$WORK/last.json")"
+    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "$name resolved view lacks the decrypted secret: $(head -c 600 "$WORK/last.json")"
     expect 200 PUT "$TESSERA_URL/tenants/bench/secrets/bench/write-target" "Authorization: Bearer $TESSERA_WRITE_KEY" \
         "$(cat "$WORK/write-body.json")"
     expect 200 GET "$TESSERA_URL/tenants/bench/secrets/bench/write-target" "Authorization: Bearer $TESSERA_WRITE_KEY"
-    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "tessera secret read-back lacks the value"
-    log "tessera up at $TESSERA_URL (pid $TESSERA_PID)"
+    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "$name secret read-back lacks the value"
+    T_URL[$name]=$TESSERA_URL T_PID[$name]=$pid T_READ[$name]=$TESSERA_READ_KEY T_WRITE[$name]=$TESSERA_WRITE_KEY
+    log "$name up at $TESSERA_URL (pid $pid)"
 }
 
 # ---------------------------------------------------------------- OpenBao
@@ -346,6 +354,16 @@ EOF
 SYSTEMS=(tessera)
 [[ "$BAO_AUDIT" == on || "$BAO_AUDIT" == both ]] && SYSTEMS+=(openbao-audit)
 [[ "$BAO_AUDIT" == off || "$BAO_AUDIT" == both ]] && SYSTEMS+=(openbao-noaudit)
+# The vault bench: a second Tessera keeping its secrets in the last OpenBao
+# started (no audit device when there is one), read against a direct KV read of
+# the very entry it keeps there (its ciphertext of api_key).
+VAULT_SYS=${SYSTEMS[-1]}
+VAULT_ENTRY="tessera/bench/_config/svc/api_key"
+ALL_SYSTEMS=("${SYSTEMS[@]}")
+[[ " $BENCHES " == *" vault "* ]] && ALL_SYSTEMS+=(tessera-vault)
+systems_for() { # systems_for BENCH -> the systems a bench compares, Tessera first
+    if [[ "$1" == vault ]]; then echo "tessera-vault $VAULT_SYS"; else echo "${SYSTEMS[*]}"; fi
+}
 
 log "tessera: $TESSERA_BIN; openbao: $BAO_BIN ($BAO_VERSION); wrk: $(command -v wrk)"
 log "rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s wrk -t$THREADS -c$CONNS timeout=$WRK_TIMEOUT secret=${SECRET_BYTES}B benches='$BENCHES' bao_audit=$BAO_AUDIT bao_storage=$BAO_STORAGE"
@@ -363,32 +381,40 @@ print(f"p50 {ts[100]:.2f} ms, p99 {ts[197]:.2f} ms")
 EOF
 )
 log "fsync of a 4 KiB append in the work dir: $FSYNC_MS"
-start_tessera
+start_tessera tessera
 for s in "${SYSTEMS[@]:1}"; do
     if [[ "$s" == openbao-audit ]]; then start_bao "$s" on; else start_bao "$s" off; fi
 done
+if [[ " $BENCHES " == *" vault "* ]]; then
+    start_tessera tessera-vault CREDENTIAL_BACKEND=vault VAULT_ADDR="${BAO_URL[$VAULT_SYS]}" VAULT_TOKEN="${BAO_TOK[$VAULT_SYS]}"
+    expect 200 GET "${BAO_URL[$VAULT_SYS]}/v1/secret/data/$VAULT_ENTRY" "X-Vault-Token: ${BAO_TOK[$VAULT_SYS]}"
+    grep -q '"tsr:v' "$WORK/last.json" || die "$VAULT_SYS holds no Tessera ciphertext at $VAULT_ENTRY: $(head -c 300 "$WORK/last.json")"
+    grep -q "$SECRET_VALUE" "$WORK/last.json" && die "$VAULT_SYS holds the plaintext at $VAULT_ENTRY"
+fi
 
 # ---------------------------------------------------------------- load
 # target BENCH SYSTEM -> sets URL METHOD HDR PID for wrk
 target() {
     local bench=$1 sys=$2
-    if [[ "$sys" == tessera ]]; then
-        PID=$TESSERA_PID
+    if [[ "$sys" == tessera* ]]; then
+        PID=${T_PID[$sys]}
         if [[ "$bench" == health ]]; then
-            URL="$TESSERA_URL/healthz"; METHOD=GET
-            HDR="Authorization: Bearer $TESSERA_READ_KEY"
-        elif [[ "$bench" == read ]]; then
-            URL="$TESSERA_URL/tenants/bench/integrations/svc/resolved"; METHOD=GET
-            HDR="Authorization: Bearer $TESSERA_READ_KEY"
+            URL="${T_URL[$sys]}/healthz"; METHOD=GET
+            HDR="Authorization: Bearer ${T_READ[$sys]}"
+        elif [[ "$bench" == read || "$bench" == vault ]]; then
+            URL="${T_URL[$sys]}/tenants/bench/integrations/svc/resolved"; METHOD=GET
+            HDR="Authorization: Bearer ${T_READ[$sys]}"
         else
-            URL="$TESSERA_URL/tenants/bench/secrets/bench/write-target"; METHOD=PUT
-            HDR="Authorization: Bearer $TESSERA_WRITE_KEY"
+            URL="${T_URL[$sys]}/tenants/bench/secrets/bench/write-target"; METHOD=PUT
+            HDR="Authorization: Bearer ${T_WRITE[$sys]}"
         fi
     else
         PID=${BAO_PID[$sys]}
         HDR="X-Vault-Token: ${BAO_TOK[$sys]}"
         if [[ "$bench" == health ]]; then
             URL="${BAO_URL[$sys]}/v1/sys/health"; METHOD=GET
+        elif [[ "$bench" == vault ]]; then
+            URL="${BAO_URL[$sys]}/v1/secret/data/$VAULT_ENTRY"; METHOD=GET
         elif [[ "$bench" == read ]]; then
             URL="${BAO_URL[$sys]}/v1/secret/data/bench/svc"; METHOD=GET
         else
@@ -466,17 +492,18 @@ run_round() { # run_round BENCH SYSTEM ROUND
 
 for bench in $BENCHES; do
     log "== $bench: warm-up ${WARMUP}s each"
-    for sys in "${SYSTEMS[@]}"; do
+    read -r -a BENCH_SYSTEMS <<<"$(systems_for "$bench")"
+    for sys in "${BENCH_SYSTEMS[@]}"; do
         wrk_once "$bench" "$sys" "$WARMUP" "$WORK/wrk-$bench-$sys-warmup.txt"
         line=$(grep '^BENCH ' "$WORK/wrk-$bench-$sys-warmup.txt" | tail -n1)
         REQS[$bench:$sys]=$((${REQS[$bench:$sys]:-0} + $(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")))
         sleep "$PAUSE"
     done
-    n=${#SYSTEMS[@]}
+    n=${#BENCH_SYSTEMS[@]}
     for ((r = 1; r <= ROUNDS; r++)); do
         # Rotate who goes first so that drift in the machine's noise is spread evenly.
         for ((i = 0; i < n; i++)); do
-            run_round "$bench" "${SYSTEMS[$(((i + r - 1) % n))]}" "$r"
+            run_round "$bench" "${BENCH_SYSTEMS[$(((i + r - 1) % n))]}" "$r"
         done
     done
 done
@@ -489,8 +516,8 @@ CHECKS="$WORK/checks.txt"
 if [[ " $BENCHES " == *" write "* ]]; then
     for sys in "${SYSTEMS[@]}"; do
         if [[ "$sys" == tessera ]]; then
-            http GET "$TESSERA_URL/tenants/bench/secrets/bench/write-target?versions" \
-                "Authorization: Bearer $TESSERA_WRITE_KEY" >/dev/null
+            http GET "${T_URL[tessera]}/tenants/bench/secrets/bench/write-target?versions" \
+                "Authorization: Bearer ${T_WRITE[tessera]}" >/dev/null
             ver=$(json_get 'd.get("currentVersion", d.get("current_version", d.get("version", "?")))' 2>/dev/null || echo '?')
         else
             http GET "${BAO_URL[$sys]}/v1/secret/metadata/bench/write-target" "X-Vault-Token: ${BAO_TOK[$sys]}" >/dev/null
@@ -522,11 +549,11 @@ EOF
         echo "audit check tessera: $audited config.resolve audit events, reads counted by wrk $want" >>"$CHECKS"
     fi
 fi
-for sys in "${SYSTEMS[@]}"; do
-    if [[ "$sys" == tessera ]]; then pid=$TESSERA_PID; else pid=${BAO_PID[$sys]}; fi
+for sys in "${ALL_SYSTEMS[@]}"; do
+    if [[ "$sys" == tessera* ]]; then pid=${T_PID[$sys]}; else pid=${BAO_PID[$sys]}; fi
     kill -0 "$pid" 2>/dev/null || { FAILED=1; echo "$sys is no longer running: FAILED" >>"$CHECKS"; }
 done
-for f in "$WORK/tessera.err" "$WORK"/openbao-*/out.log; do
+for f in "$WORK"/tessera*.err "$WORK"/openbao-*/out.log; do
     [[ -f "$f" ]] || continue
     n=$(grep -c -i -E '\b(error|panic)' "$f" || true)
     ((n > 0)) && echo "$(basename "$(dirname "$f")")/$(basename "$f"): $n log lines mention error/panic, first: $(grep -m1 -i -E '\b(error|panic)' "$f" | head -c 300)" >>"$CHECKS"
@@ -541,12 +568,13 @@ import csv, statistics, sys
 results, rss_idle, checks, failed = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 rows = [r for r in csv.reader(open(results), delimiter="\t") if r]
 idle = {r[0]: int(r[1]) for r in csv.reader(open(rss_idle), delimiter="\t") if r}
-systems = [s for s in "${SYSTEMS[*]}".split()]
+systems = [s for s in "${ALL_SYSTEMS[*]}".split()]
 benches = "$BENCHES".split()
 med = statistics.median
 def col(bench, sys_, i, cast=float):
     return [cast(r[i]) for r in rows if r[0] == bench and r[1] == sys_]
-label = {"tessera": "Tessera", "openbao-audit": "OpenBao (file audit)", "openbao-noaudit": "OpenBao (no audit)"}
+label = {"tessera": "Tessera", "tessera-vault": "Tessera (vault backend)",
+         "openbao-audit": "OpenBao (file audit)", "openbao-noaudit": "OpenBao (no audit)"}
 print()
 print("Tessera vs OpenBao -- $ROUNDS alternating rounds x ${DURATION}s, wrk -t$THREADS -c$CONNS, secret ${SECRET_BYTES} B, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)")
 print("load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg); fsync of 4 KiB in $(dirname "$WORK"): $FSYNC_MS")
@@ -566,19 +594,23 @@ print()
 goal = {"read": 10.0, "write": 2.0}
 print("ratios (medians; Tessera / OpenBao for req/s, OpenBao / Tessera for p99 so that > 1 favours Tessera)")
 for b in benches:
-    t = col(b, "tessera", 3)
-    for s in systems[1:]:
+    mine = "tessera-vault" if b == "vault" else "tessera"
+    t = col(b, mine, 3)
+    for s in systems:
+        if s.startswith("tessera"):
+            continue
         o = col(b, s, 3)
         if not t or not o:
             continue
         r = med(t) / med(o)
-        p = med(col(b, s, 5)) / med(col(b, "tessera", 5))
+        p = med(col(b, s, 5)) / med(col(b, mine, 5))
         verdict = ("(meets goal x%.0f)" if r >= goal[b] else "(BELOW goal x%.0f)") % goal[b] if b in goal else "(no goal)       "
-        print(f"  {b:<6} vs {label[s]:<22} req/s x{r:6.2f} {verdict}   p99 x{p:6.2f}")
+        added = med(col(b, mine, 4)) - med(col(b, s, 4))
+        print(f"  {b:<6} vs {label[s]:<22} req/s x{r:6.2f} {verdict}   p99 x{p:6.2f}   p50 {added:+.2f} ms")
 print()
 print(f"{'RSS MiB':<22} {'idle':>8} {'read load':>10} {'write load':>11}   (load: max VmRSS sampled every 0.2 s in a run, median over rounds)")
 for s in systems:
-    rd = col("read", s, 9, int); wr = col("write", s, 9, int)
+    rd = col("read", s, 9, int) or col("vault", s, 9, int); wr = col("write", s, 9, int)
     f = lambda v: f"{med(v) / 1024:.1f}" if v else "-"
     print(f"{label[s]:<22} {idle.get(s, 0) / 1024:>8.1f} {f(rd):>10} {f(wr):>11}")
 print()

@@ -127,6 +127,45 @@ impl VaultSecrets {
     }
 }
 
+impl VaultSecrets {
+    /// One version (the current one when `version` is none) from the data endpoint.
+    async fn read_data(
+        &self,
+        tenant: &str,
+        path: &str,
+        version: Option<u32>,
+    ) -> Result<Option<SecretVersionRecord>, ServiceError> {
+        let mut url = self.url("data", tenant, path);
+        if let Some(v) = version {
+            url.push_str(&format!("?version={v}"));
+        }
+        let r = self.call(Method::GET, &url, None).await?;
+        // A deleted or destroyed version answers 404 but still carries its metadata.
+        let meta = &r.body["data"]["metadata"];
+        if !(r.status == StatusCode::OK || (r.status == StatusCode::NOT_FOUND && meta.is_object())) {
+            return if r.status == StatusCode::NOT_FOUND {
+                Ok(None)
+            } else {
+                Err(self.unexpected("read a secret", &r))
+            };
+        }
+        let found = u32_of(&meta["version"]);
+        if found == 0 || version.is_some_and(|v| v != found) {
+            return Ok(None);
+        }
+        let data = &r.body["data"]["data"];
+        let destroyed = meta["destroyed"] == true;
+        Ok(Some(SecretVersionRecord {
+            version: found,
+            kind: data["kind"].as_str().unwrap_or("value").to_owned(),
+            ciphertext: if destroyed { None } else { data["ciphertext"].as_str().map(str::to_owned) },
+            created_at: time(&meta["created_time"]).unwrap_or_default(),
+            created_by: data["createdBy"].as_str().unwrap_or("vault").to_owned(),
+            deleted_at: time(&meta["deletion_time"]),
+        }))
+    }
+}
+
 fn time(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str()
         .filter(|s| !s.is_empty())
@@ -167,30 +206,17 @@ impl SecretStore for VaultSecrets {
         path: &str,
         version: u32,
     ) -> Result<Option<SecretVersionRecord>, ServiceError> {
-        let url = format!("{}?version={version}", self.url("data", tenant, path));
-        let r = self.call(Method::GET, &url, None).await?;
-        // A deleted or destroyed version answers 404 but still carries its metadata.
-        let meta = &r.body["data"]["metadata"];
-        if !(r.status == StatusCode::OK || (r.status == StatusCode::NOT_FOUND && meta.is_object())) {
-            return if r.status == StatusCode::NOT_FOUND {
-                Ok(None)
-            } else {
-                Err(self.unexpected("read a secret", &r))
-            };
-        }
-        if u32_of(&meta["version"]) != version {
-            return Ok(None);
-        }
-        let data = &r.body["data"]["data"];
-        let destroyed = meta["destroyed"] == true;
-        Ok(Some(SecretVersionRecord {
-            version,
-            kind: data["kind"].as_str().unwrap_or("value").to_owned(),
-            ciphertext: if destroyed { None } else { data["ciphertext"].as_str().map(str::to_owned) },
-            created_at: time(&meta["created_time"]).unwrap_or_default(),
-            created_by: data["createdBy"].as_str().unwrap_or("vault").to_owned(),
-            deleted_at: time(&meta["deletion_time"]),
-        }))
+        self.read_data(tenant, path, Some(version)).await
+    }
+
+    async fn latest(
+        &self,
+        _tx: &mut dyn StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Option<(u32, Option<SecretVersionRecord>)>, ServiceError> {
+        // KV v2 answers the current version's data with its number: one request, not metadata then data.
+        Ok(self.read_data(tenant, path, None).await?.map(|v| (v.version, Some(v))))
     }
 
     async fn versions(

@@ -71,17 +71,17 @@ pub trait SecretStore: Send + Sync {
         version: u32,
     ) -> Result<Option<SecretVersionRecord>, ServiceError>;
 
-    /// The head of a secret with its current version (none if that version
-    /// is missing). Backends that can fetch both at once override this.
+    /// A secret's current version number with that version (none if it is
+    /// missing). Backends that can fetch both at once override this.
     async fn latest(
         &self,
         tx: &mut dyn StoreTx,
         tenant: &str,
         path: &str,
-    ) -> Result<Option<(SecretRecord, Option<SecretVersionRecord>)>, ServiceError> {
+    ) -> Result<Option<(u32, Option<SecretVersionRecord>)>, ServiceError> {
         let Some(head) = self.head(tx, tenant, path).await? else { return Ok(None) };
         let current = self.version(tx, tenant, path, head.current_version).await?;
-        Ok(Some((head, current)))
+        Ok(Some((head.current_version, current)))
     }
 
     /// Every kept version, oldest first.
@@ -208,9 +208,9 @@ impl SecretStore for DatabaseSecrets {
         tx: &mut dyn StoreTx,
         tenant: &str,
         path: &str,
-    ) -> Result<Option<(SecretRecord, Option<SecretVersionRecord>)>, ServiceError> {
+    ) -> Result<Option<(u32, Option<SecretVersionRecord>)>, ServiceError> {
         // One statement instead of head then version.
-        Ok(tx.get_secret_latest(tenant, path).await?)
+        Ok(tx.get_secret_latest(tenant, path).await?.map(|(head, current)| (head.current_version, current)))
     }
 
     async fn versions(

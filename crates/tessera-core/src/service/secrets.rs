@@ -127,10 +127,7 @@ impl Tessera {
         let no_secret = || secret_missing(path);
         let (wanted, found) = match version {
             // The newest version: head and version in one step where the backend can.
-            None => {
-                let (head, current) = self.secrets.latest(tx, tenant, path).await?.ok_or_else(no_secret)?;
-                (head.current_version, current)
-            }
+            None => self.secrets.latest(tx, tenant, path).await?.ok_or_else(no_secret)?,
             Some(wanted) => {
                 self.secrets.head(tx, tenant, path).await?.ok_or_else(no_secret)?;
                 (wanted, self.secrets.version(tx, tenant, path, wanted).await?)

@@ -18,9 +18,9 @@ use super::secrets::{secret_missing, Revealed};
 use super::Tessera;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
-use crate::ports::{ConnectionContext, SecretRecord, SecretVersionRecord, StoreTx};
+use crate::ports::{ConnectionContext, SecretVersionRecord, StoreTx};
 
-type Latest = Option<(SecretRecord, Option<SecretVersionRecord>)>;
+type Latest = Option<(u32, Option<SecretVersionRecord>)>;
 
 struct Stamped<T> {
     generation: u64,
@@ -129,8 +129,8 @@ impl<'a> ViewReader<'a> {
                 found
             }
         };
-        let (head, current) = latest.as_ref().as_ref().ok_or_else(|| secret_missing(path))?;
-        let wanted = head.current_version;
+        let (wanted, current) = latest.as_ref().as_ref().ok_or_else(|| secret_missing(path))?;
+        let wanted = *wanted;
         let version = current.clone().ok_or_else(|| super::secrets::version_missing(path, wanted))?;
         let plaintext = svc
             .reveal(self.tx.as_mut().map(|tx| -> &mut dyn StoreTx { tx.as_mut() }), tenant, path, &version, wanted)
