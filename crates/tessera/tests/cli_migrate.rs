@@ -9,142 +9,32 @@
 //! to `file`, read back with `CREDENTIAL_BACKEND=file`, then tamper a
 //! ciphertext in the file and see `--verify` name it.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
 
 #[path = "common/bao.rs"]
 mod bao;
 use bao::Bao;
 
-const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
+#[path = "common/offline.rs"]
+mod offline;
+use offline::{Output, Server, Vault};
 
-/// A data dir and the environment every `tessera` process of a test shares.
-struct Deployment {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-    runs: u32,
+/// A deployment: one data dir shared by the server and the migrations,
+/// keeping at most 4 versions per secret.
+fn deployment() -> Vault {
+    let mut dep = Vault::new();
+    dep.set("TESSERA_MAX_VERSIONS", "4");
+    dep
 }
 
-/// The result of one `tessera migrate`.
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    /// The summary JSON: the last thing printed, from a line that is just `{`.
-    fn summary(&self) -> Value {
-        let start = self.stdout.rfind("\n{\n").map(|i| i + 1).unwrap_or_else(|| panic!("no summary:\n{}", self.stdout));
-        serde_json::from_str(&self.stdout[start..]).unwrap_or_else(|e| panic!("summary: {e}\n{}", self.stdout))
-    }
-
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-/// A running `tessera serve`.
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Deployment {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).expect("data dir");
-        let master = base64::engine::general_purpose::STANDARD.encode(random_bytes());
-        let env = vec![
-            ("TESSERA_LISTEN".into(), "127.0.0.1:0".into()),
-            ("TESSERA_DATA_DIR".into(), data.display().to_string()),
-            ("DATABASE_URL".into(), format!("sqlite://{}?mode=rwc", data.join("tessera.db").display())),
-            ("TESSERA_MASTER_KEY".into(), master),
-            ("TESSERA_ROOT_TOKEN".into(), ROOT_TOKEN.into()),
-            ("TESSERA_MAX_VERSIONS".into(), "4".into()),
-            // The most verbose logs: a plaintext logged anywhere would show.
-            ("TESSERA_LOG".into(), "debug,sqlx=debug,hyper=info,h2=info,reqwest=info".into()),
-        ];
-        Self { dir, env, runs: 0 }
-    }
-
-    fn data(&self, name: &str) -> PathBuf {
-        self.dir.path().join("data").join(name)
-    }
-
-    fn command(&self, extra_env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(extra_env.iter().copied())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn serve(&mut self, extra_env: &[(&str, &str)]) -> Server {
-        self.runs += 1;
-        let out = self.dir.path().join(format!("serve.{}.out.log", self.runs));
-        let err = self.dir.path().join(format!("serve.{}.err.log", self.runs));
-        let mut child = self
-            .command(extra_env)
-            .arg("serve")
-            .stdout(std::fs::File::create(&out).expect("stdout file"))
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn tessera serve");
-        let started = Instant::now();
-        let base = loop {
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            if let Some(addr) = text.lines().find_map(|l| l.strip_prefix("tessera listening on ")) {
-                break addr.trim().to_owned();
-            }
-            if let Some(status) = child.try_wait().ok().flatten() {
-                panic!("tessera serve exited ({status}):\n{}", std::fs::read_to_string(&err).unwrap_or_default());
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "tessera serve did not start in 30 s");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        Server { child, base, client }
-    }
-
+impl Vault {
     async fn migrate(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
-        let out = self.command(extra_env).arg("migrate").args(args).output().await.expect("run tessera migrate");
-        Output {
-            code: out.status.code().expect("exit code"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        self.run_with("migrate", args, extra_env).await
     }
 }
 
 impl Server {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(ROOT_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
     async fn ok(&self, method: Method, path: &str, body: Value, expected: StatusCode) -> Value {
         let (status, answer) = self.call(method, path, Some(body)).await;
         assert_eq!(status, expected, "{path}: {answer}");
@@ -153,11 +43,6 @@ impl Server {
 
     async fn put(&self, path: &str, body: Value) -> Value {
         self.ok(Method::PUT, path, body, StatusCode::OK).await
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-        let _ = self.child.wait().await;
     }
 }
 
@@ -294,9 +179,9 @@ fn assert_hidden(out: &Output, v: &Values) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_move_from_database_to_vault_to_file_with_every_version_and_verify_catches_tampering() {
     let Some(bao) = Bao::start().await else { return };
-    let mut dep = Deployment::new();
+    let mut dep = deployment();
     let v = Values::new();
-    let server = dep.serve(&[]).await;
+    let server = dep.serve().await;
     write_everything(&server, &v).await;
     read_everything(&server, &v, 3, true).await;
     server.stop().await;
@@ -334,7 +219,7 @@ async fn secrets_move_from_database_to_vault_to_file_with_every_version_and_veri
 
     // The server on the vault backend answers as before.
     let vault_env = [("CREDENTIAL_BACKEND", "vault"), ("VAULT_ADDR", bao.addr.as_str()), ("VAULT_TOKEN", &bao.token)];
-    let server = dep.serve(&vault_env).await;
+    let server = dep.serve_with(&vault_env).await;
     read_everything(&server, &v, 1, false).await;
     let (_, audit) = server.get("/audit?action=secret.migrate&limit=100").await;
     let events = audit["events"].as_array().expect("events");
@@ -359,7 +244,7 @@ async fn secrets_move_from_database_to_vault_to_file_with_every_version_and_veri
     }
 
     let file_env = [("CREDENTIAL_BACKEND", "file"), ("CREDENTIAL_FILE_PATH", file_arg.as_str())];
-    let server = dep.serve(&file_env).await;
+    let server = dep.serve_with(&file_env).await;
     read_everything(&server, &v, 1, true).await;
     // The file got the copies in one write: every secret's attempt is audited before it, every success after.
     let (_, audit) = server.get("/audit?action=secret.migrate&limit=200").await;
@@ -416,9 +301,9 @@ async fn secrets_move_from_database_to_vault_to_file_with_every_version_and_veri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_credentials_move_into_the_database_and_a_dry_run_writes_nothing() {
-    let mut dep = Deployment::new();
+    let mut dep = deployment();
     let v = Values::new();
-    let server = dep.serve(&[]).await;
+    let server = dep.serve().await;
     write_everything(&server, &v).await;
     server.stop().await;
 
@@ -444,7 +329,7 @@ async fn environment_credentials_move_into_the_database_and_a_dry_run_writes_not
     assert_eq!(again.code, 0, "{}", again.all());
     assert_eq!(again.summary()["secretsSkipped"], 1, "{}", again.stdout);
 
-    let server = dep.serve(&[]).await;
+    let server = dep.serve().await;
     let (status, body) = server.get("/tenants/_platform/secrets/n8n_api").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["api_key"], json!(n8n));
@@ -462,14 +347,6 @@ async fn environment_credentials_move_into_the_database_and_a_dry_run_writes_not
         assert_eq!(out.code, 2, "{args:?}: {}", out.all());
         assert_eq!(out.stderr.lines().filter(|l| l.starts_with("tessera: ")).count(), 1, "{args:?}: {}", out.stderr);
     }
-}
-
-fn random_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    for chunk in b.chunks_mut(16) {
-        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    }
-    b
 }
 
 fn unique(prefix: &str) -> String {

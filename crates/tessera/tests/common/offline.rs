@@ -1,6 +1,6 @@
 //! A data dir and environment shared by every `tessera` process of one
 //! admin-command test: `serve` for the HTTP side, the offline command under
-//! test (`import`, `apply`) against the same data, and what it all stored
+//! test (`import`, `apply`, `migrate`) against the same data, and what it all stored
 //! and logged. `#[path]`-included by the CLI test binaries.
 
 #![allow(dead_code)] // each test binary uses a different part of it
@@ -30,6 +30,19 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl Output {
+    /// The summary JSON: the last thing printed, from a line that is just `{`.
+    pub fn summary(&self) -> Value {
+        let start = self.stdout.rfind("\n{\n").map(|i| i + 1).unwrap_or_else(|| panic!("no summary:\n{}", self.stdout));
+        serde_json::from_str(&self.stdout[start..]).unwrap_or_else(|e| panic!("summary: {e}\n{}", self.stdout))
+    }
+
+    /// stdout then stderr.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
 /// A running `tessera serve`.
 pub struct Server {
     child: Child,
@@ -50,7 +63,7 @@ impl Vault {
             ("TESSERA_MASTER_KEY".into(), master),
             ("TESSERA_ROOT_TOKEN".into(), ROOT_TOKEN.into()),
             // The most verbose logs: a plaintext logged anywhere would show.
-            ("TESSERA_LOG".into(), "debug,sqlx=debug,hyper=info,h2=info".into()),
+            ("TESSERA_LOG".into(), "debug,sqlx=debug,hyper=info,h2=info,reqwest=info".into()),
         ];
         Self { dir, env, runs: 0 }
     }
@@ -60,11 +73,22 @@ impl Vault {
         self.env.push((key.into(), value.into()));
     }
 
+    /// A file of the data dir.
+    pub fn data(&self, name: &str) -> PathBuf {
+        self.dir.path().join("data").join(name)
+    }
+
     pub fn command(&self) -> Command {
+        self.command_with(&[])
+    }
+
+    /// A `tessera` process with the shared environment plus `extra_env` (for this process only).
+    pub fn command_with(&self, extra_env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra_env.iter().copied())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -73,11 +97,16 @@ impl Vault {
 
     /// Starts `tessera serve` and waits until it listens.
     pub async fn serve(&mut self) -> Server {
+        self.serve_with(&[]).await
+    }
+
+    /// Starts `tessera serve` with `extra_env` too.
+    pub async fn serve_with(&mut self, extra_env: &[(&str, &str)]) -> Server {
         self.runs += 1;
         let out = self.dir.path().join(format!("serve.{}.out.log", self.runs));
         let err = self.dir.path().join(format!("serve.{}.err.log", self.runs));
         let mut child = self
-            .command()
+            .command_with(extra_env)
             .arg("serve")
             .stdout(std::fs::File::create(&out).expect("stdout file"))
             .stderr(std::fs::File::create(&err).expect("stderr file"))
@@ -101,7 +130,12 @@ impl Vault {
 
     /// Runs `tessera <subcommand> <args>` to completion.
     pub async fn run(&self, subcommand: &str, args: &[&str]) -> Output {
-        let out = self.command().arg(subcommand).args(args).output().await.expect("run tessera");
+        self.run_with(subcommand, args, &[]).await
+    }
+
+    /// Runs `tessera <subcommand> <args>` with `extra_env` too.
+    pub async fn run_with(&self, subcommand: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let out = self.command_with(extra_env).arg(subcommand).args(args).output().await.expect("run tessera");
         Output {
             code: out.status.code().expect("exit code"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
