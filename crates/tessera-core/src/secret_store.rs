@@ -232,19 +232,24 @@ impl SecretStore for DatabaseSecrets {
         max_versions: u32,
     ) -> Result<u32, ServiceError> {
         tx.lock_secret_path(tenant, path).await?;
-        let head = tx.get_secret(tenant, path).await?;
-        let current = head.as_ref().map_or(0, |h| h.current_version);
-        check_cas(cas, current)?;
-        let version = current + 1;
-        tx.upsert_secret(&SecretRecord {
-            tenant_id: tenant.to_owned(),
-            path: path.to_owned(),
-            current_version: version,
-            max_versions,
-            created_at: head.as_ref().map_or(new.created_at, |h| h.created_at),
-            updated_at: new.created_at,
-        })
-        .await?;
+        let version = if cas.is_none() {
+            // No check-and-set: read and move the head in one statement.
+            tx.next_secret_version(tenant, path, max_versions, new.created_at).await?
+        } else {
+            let head = tx.get_secret(tenant, path).await?;
+            let current = head.as_ref().map_or(0, |h| h.current_version);
+            check_cas(cas, current)?;
+            tx.upsert_secret(&SecretRecord {
+                tenant_id: tenant.to_owned(),
+                path: path.to_owned(),
+                current_version: current + 1,
+                max_versions,
+                created_at: head.as_ref().map_or(new.created_at, |h| h.created_at),
+                updated_at: new.created_at,
+            })
+            .await?;
+            current + 1
+        };
         let record = SecretVersionRecord {
             version,
             kind: new.kind,

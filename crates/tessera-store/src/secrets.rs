@@ -85,6 +85,30 @@ impl SecretRepo for SqlTx {
         Ok(())
     }
 
+    async fn next_secret_version(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        max_versions: u32,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let row = sqlx::query(
+            "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at) \
+             VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (tenant_id, path) DO UPDATE SET \
+             current_version = secrets.current_version + 1, max_versions = excluded.max_versions, \
+             updated_at = excluded.updated_at, rotation_notified_at = NULL \
+             RETURNING current_version",
+        )
+        .bind(tenant)
+        .bind(path)
+        .bind(i64::from(max_versions))
+        .bind(micros(at))
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)?;
+        u32_col(&row, "current_version")
+    }
+
     async fn insert_secret_version(&mut self, tenant: &str, path: &str, v: &SecretVersionRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO secret_versions (tenant_id, path, version, kind, ciphertext, created_at, created_by, deleted_at) \

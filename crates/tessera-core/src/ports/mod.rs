@@ -409,6 +409,15 @@ pub trait SecretRepo {
     async fn get_secret(&mut self, tenant: &str, path: &str) -> StoreResult<Option<SecretRecord>>;
     /// Inserts or updates the head row.
     async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()>;
+    /// Creates the head row at version 1, or moves it to its next version,
+    /// in one statement; returns the new current version.
+    async fn next_secret_version(
+        &mut self,
+        tenant: &str,
+        path: &str,
+        max_versions: u32,
+        at: DateTime<Utc>,
+    ) -> StoreResult<u32>;
     /// Adds a version.
     async fn insert_secret_version(&mut self, tenant: &str, path: &str, v: &SecretVersionRecord) -> StoreResult<()>;
     /// One version.
