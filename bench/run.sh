@@ -214,9 +214,14 @@ start_tessera() {
     local root_token master
     root_token=$(rand_hex 24) # 48 chars
     master=$(head -c 32 /dev/urandom | base64)
-    env "$@" TESSERA_LISTEN=127.0.0.1:0 TESSERA_DATA_DIR="$data" TESSERA_MASTER_KEY="$master" \
-        TESSERA_ROOT_TOKEN="$root_token" TESSERA_LOG=warn \
-        "$TESSERA_BIN" serve >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    # Settings go through the environment, never a command line (`ps` shows argv): the
+    # subshell exports them and becomes the server, so $! is the server's pid.
+    (
+        for setting in "$@"; do export "${setting?}"; done
+        export TESSERA_LISTEN=127.0.0.1:0 TESSERA_DATA_DIR="$data" TESSERA_MASTER_KEY="$master" \
+            TESSERA_ROOT_TOKEN="$root_token" TESSERA_LOG=warn
+        exec "$TESSERA_BIN" serve
+    ) >"$WORK/$name.out" 2>"$WORK/$name.err" &
     local pid=$!
     PIDS+=("$pid")
     PID_NAMES+=("$name")
@@ -228,12 +233,12 @@ start_tessera() {
         sleep 0.1
     done
     [[ -n "$addr" ]] || die "$name printed no listening address within 30 s"
-    local TESSERA_URL="http://$addr" TESSERA_ROOT=$root_token TESSERA_READ_KEY TESSERA_WRITE_KEY
+    local TESSERA_URL="http://$addr" TESSERA_READ_KEY TESSERA_WRITE_KEY
     wait_http "$TESSERA_URL/healthz" "$pid" "$name"
     sleep 1
     printf '%s\t%s\n' "$name" "$(rss_kib "$pid")" >>"$RSS_IDLE"
 
-    local root="Authorization: Bearer $TESSERA_ROOT"
+    local root="Authorization: Bearer $root_token"
     expect 201 POST "$TESSERA_URL/tenants" "$root" '{"id":"bench","name":"Bench"}'
     expect 201 POST "$TESSERA_URL/integrations" "$root" \
         '{"key":"svc","name":"Svc","configSchema":[{"key":"base_url","type":"string"},{"key":"api_key","type":"secret"}]}'

@@ -107,27 +107,6 @@ impl VaultSecrets {
         Ok(out)
     }
 
-    /// Tenants that have anything under the prefix.
-    async fn tenants(&self) -> Result<Vec<String>, ServiceError> {
-        let url = format!("{}?list=true", self.vault.url(&format!("{}/metadata/{}", self.mount, self.prefix)));
-        let r = self.call(Method::GET, &url, None).await?;
-        if r.status == StatusCode::NOT_FOUND {
-            return Ok(Vec::new());
-        }
-        if !r.status.is_success() {
-            return Err(self.unexpected("list tenants", &r));
-        }
-        Ok(r.body["data"]["keys"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|k| k.trim_end_matches('/').to_owned())
-            .collect())
-    }
-}
-
-impl VaultSecrets {
     /// One version (the current one when `version` is none) from the data endpoint.
     async fn read_data(
         &self,
@@ -163,6 +142,25 @@ impl VaultSecrets {
             created_by: data["createdBy"].as_str().unwrap_or("vault").to_owned(),
             deleted_at: time(&meta["deletion_time"]),
         }))
+    }
+
+    /// Tenants that have anything under the prefix.
+    async fn tenants(&self) -> Result<Vec<String>, ServiceError> {
+        let url = format!("{}?list=true", self.vault.url(&format!("{}/metadata/{}", self.mount, self.prefix)));
+        let r = self.call(Method::GET, &url, None).await?;
+        if r.status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !r.status.is_success() {
+            return Err(self.unexpected("list tenants", &r));
+        }
+        Ok(r.body["data"]["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|k| k.trim_end_matches('/').to_owned())
+            .collect())
     }
 }
 
