@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ServiceError;
-use crate::ports::{AuditFilter, AuditRecord, MetadataStore, StoreTx};
+use crate::ports::{AuditFilter, AuditRecord, MetadataStore, StoreError, StoreTx};
 
 /// The hash the first event points back to.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -100,9 +100,30 @@ pub fn record_hash(r: &AuditRecord) -> String {
 /// Appends events inside an open write transaction.
 pub async fn append_in_tx(tx: &mut dyn StoreTx, events: Vec<AuditEvent>) -> Result<(), ServiceError> {
     let (seq, hash) = tx.lock_audit_head().await?;
-    let records = chain(seq, hash, events);
-    tx.append_audit(&records).await?;
+    let mut records = chain(seq, hash, events);
+    match tx.append_audit(&records).await {
+        // The head the store remembered was stale (another process appended,
+        // or a transaction that appended rolled back): once more from the
+        // head as it is now. A second refusal is an error.
+        Err(StoreError::AuditHeadMoved) => {
+            let (seq, hash) = tx.lock_audit_head().await?;
+            rechain(seq, hash, &mut records);
+            tx.append_audit(&records).await?;
+        }
+        other => other?,
+    }
     Ok(())
+}
+
+/// Places already chained records after `(seq, hash)` instead (same ids and times).
+fn rechain(mut seq: i64, mut prev: String, records: &mut [AuditRecord]) {
+    for r in records {
+        seq += 1;
+        r.seq = seq;
+        r.prev_hash = prev;
+        r.hash = record_hash(r);
+        prev = r.hash.clone();
+    }
 }
 
 /// The outcome of verifying the chain.
@@ -254,6 +275,17 @@ mod tests {
         let mut edited = records[1].clone();
         edited.outcome = "denied".into();
         assert_ne!(record_hash(&edited), records[1].hash);
+    }
+
+    #[test]
+    fn rechained_records_are_what_chaining_from_the_new_head_gives() {
+        let mut records = chain(0, GENESIS_HASH.into(), vec![event("a"), event("b")]);
+        rechain(7, "ab".repeat(32), &mut records);
+        assert_eq!((records[0].seq, records[1].seq), (8, 9));
+        assert_eq!(records[0].prev_hash, "ab".repeat(32));
+        assert_eq!(records[1].prev_hash, records[0].hash);
+        assert_eq!(record_hash(&records[0]), records[0].hash);
+        assert_eq!(record_hash(&records[1]), records[1].hash);
     }
 
     #[test]

@@ -137,6 +137,10 @@ impl From<crate::ports::StoreError> for ServiceError {
                 tracing::error!(%cause, "metadata store unavailable");
                 Self::unavailable("store_unavailable", "the metadata store is unavailable; retry later")
             }
+            StoreError::AuditHeadMoved => {
+                tracing::error!("the audit chain head kept moving under this writer");
+                Self::unavailable("audit_unavailable", "the audit log is busy; retry later")
+            }
             StoreError::Other(cause) => {
                 tracing::error!(%cause, "metadata store error");
                 Self::internal("the metadata store failed; see the server log")

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tessera_core::ports::{AccessRepo, ApiKeyRecord, AuditFilter, AuditRecord, AuditRepo, StoreResult};
+use tessera_core::ports::{AccessRepo, ApiKeyRecord, AuditFilter, AuditRecord, AuditRepo, StoreError, StoreResult};
 
 use crate::tx::{map_err, micros, time, SqlTx};
 use crate::Dialect;
@@ -132,6 +132,9 @@ fn audit_insert_sql(d: Dialect, rows: usize) -> String {
 #[async_trait]
 impl AuditRepo for SqlTx {
     async fn lock_audit_head(&mut self) -> StoreResult<(i64, String)> {
+        if let Some(known) = self.audit_head.as_ref().and_then(|h| h.lock().expect("audit head lock").clone()) {
+            return Ok(known);
+        }
         let sql = match self.dialect {
             // SQLite write transactions begin IMMEDIATE: they already hold the only write lock.
             Dialect::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
@@ -143,34 +146,20 @@ impl AuditRepo for SqlTx {
 
     async fn append_audit(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
         let Some(last) = events.last() else { return Ok(()) };
-        // Multi-row inserts: a group commit of hundreds of events is a few statements.
-        for chunk in events.chunks(AUDIT_ROWS_PER_INSERT) {
-            let sql = audit_insert_sql(self.dialect, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(e.seq)
-                    .bind(&e.id)
-                    .bind(e.at_micros)
-                    .bind(&e.actor)
-                    .bind(&e.actor_role)
-                    .bind(e.tenant_id.clone())
-                    .bind(&e.action)
-                    .bind(&e.resource)
-                    .bind(&e.outcome)
-                    .bind(e.request_id.clone())
-                    .bind(e.client_ip.clone())
-                    .bind(&e.prev_hash)
-                    .bind(&e.hash);
-            }
-            q.execute(&mut *self.tx).await.map_err(map_err)?;
+        let inserted = self.insert_audit_rows(events).await;
+        if let Some(head) = &self.audit_head {
+            *head.lock().expect("audit head lock") = inserted.as_ref().ok().map(|()| (last.seq, last.hash.clone()));
         }
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(last.seq)
-            .bind(&last.hash)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        inserted?;
+        if self.dialect == Dialect::Postgres {
+            // On SQLite a trigger moves the head with each row (migration 0005).
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(last.seq)
+                .bind(&last.hash)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(map_err)?;
+        }
         Ok(())
     }
 
@@ -206,5 +195,118 @@ impl AuditRepo for SqlTx {
             .await
             .map_err(map_err)?;
         Ok((row.try_get("seq").map_err(map_err)?, row.try_get("hash").map_err(map_err)?))
+    }
+}
+
+impl SqlTx {
+    /// Multi-row inserts: a group commit of hundreds of events is a few statements.
+    async fn insert_audit_rows(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
+        for (n, chunk) in events.chunks(AUDIT_ROWS_PER_INSERT).enumerate() {
+            let sql = audit_insert_sql(self.dialect, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.seq)
+                    .bind(&e.id)
+                    .bind(e.at_micros)
+                    .bind(&e.actor)
+                    .bind(&e.actor_role)
+                    .bind(e.tenant_id.clone())
+                    .bind(&e.action)
+                    .bind(&e.resource)
+                    .bind(&e.outcome)
+                    .bind(e.request_id.clone())
+                    .bind(e.client_ip.clone())
+                    .bind(&e.prev_hash)
+                    .bind(&e.hash);
+            }
+            match q.execute(&mut *self.tx).await {
+                Ok(_) => {}
+                // Only the first statement can meet a moved head, and a refused
+                // statement leaves nothing behind: the caller may chain again.
+                Err(sqlx::Error::Database(db)) if n == 0 && db.message().contains(HEAD_MOVED) => {
+                    return Err(StoreError::AuditHeadMoved);
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the SQLite trigger raises for an event that does not continue the head.
+const HEAD_MOVED: &str = "audit_head_moved";
+#[cfg(test)]
+mod tests {
+    use tessera_core::audit::{append_in_tx, verify, AuditEvent, GENESIS_HASH};
+    use tessera_core::ports::MetadataStore;
+
+    use crate::{connect, SqlStore};
+
+    fn event(action: &str) -> AuditEvent {
+        AuditEvent {
+            actor: "k1".into(),
+            actor_role: "admin".into(),
+            tenant_id: Some("acme".into()),
+            action: action.into(),
+            resource: "tenants/acme".into(),
+            outcome: "success".into(),
+            request_id: None,
+            client_ip: None,
+        }
+    }
+
+    async fn open() -> (SqlStore, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        (connect(&url).await.expect("store"), url, dir)
+    }
+
+    async fn append(store: &SqlStore, action: &str) {
+        let mut tx = store.begin_write().await.expect("begin");
+        append_in_tx(tx.as_mut(), vec![event(action), event(action)]).await.expect("append");
+        tx.commit().await.expect("commit");
+    }
+
+    async fn assert_chain(store: &SqlStore, events: i64) {
+        let report = verify(store).await.expect("verify");
+        assert!(report.ok, "{report:?}");
+        assert_eq!((report.checked, report.head_seq), (events, events));
+    }
+
+    #[tokio::test]
+    async fn a_head_remembered_by_one_process_and_moved_by_another_is_read_again() {
+        // The server and an offline command on the same file each remember the head.
+        let (server, url, _dir) = open().await;
+        let command = connect(&url).await.expect("second store");
+        append(&server, "one").await;
+        append(&command, "two").await;
+        append(&server, "three").await;
+        append(&command, "four").await;
+        assert_chain(&server, 8).await;
+    }
+
+    #[tokio::test]
+    async fn the_audit_rows_of_a_write_that_never_committed_leave_no_gap() {
+        let (store, _url, _dir) = open().await;
+        append(&store, "one").await;
+        let mut abandoned = store.begin_write().await.expect("begin");
+        append_in_tx(abandoned.as_mut(), vec![event("lost")]).await.expect("append");
+        drop(abandoned);
+        append(&store, "two").await;
+        assert_chain(&store, 4).await;
+    }
+
+    #[tokio::test]
+    async fn the_database_refuses_an_event_that_does_not_continue_the_head() {
+        let (store, _url, _dir) = open().await;
+        append(&store, "one").await;
+        let mut tx = store.begin_write().await.expect("begin");
+        // Continues the genesis hash instead of the head's: a fork of the chain.
+        let forged = tessera_core::audit::chain(2, GENESIS_HASH.into(), vec![event("forged")]);
+        let refused = tx.append_audit(&forged).await;
+        assert!(matches!(refused, Err(tessera_core::ports::StoreError::AuditHeadMoved)), "{refused:?}");
+        tx.commit().await.expect("commit");
+        assert_chain(&store, 2).await;
     }
 }

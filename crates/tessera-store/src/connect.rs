@@ -11,7 +11,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 use tessera_core::ports::{MetadataStore, StoreError, StoreResult, StoreTx};
 
 use crate::group::WriteGroups;
-use crate::tx::{map_err, Conn, SqlTx, CHANGES_CHANNEL};
+use crate::tx::{map_err, AuditHead, Conn, SqlTx, CHANGES_CHANNEL};
 
 /// Which SQL dialect a store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,8 @@ pub struct SqlStore {
     listen_url: Option<String>,
     /// SQLite: group commit of write transactions.
     groups: Option<WriteGroups>,
+    /// SQLite: the audit head as our last write transaction left it.
+    audit_head: AuditHead,
 }
 
 /// Connects to `url` (`sqlite://path` or `postgres://...`) and brings the
@@ -108,6 +110,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                 dialect,
                 changes: Arc::default(),
                 listen_url: None,
+                audit_head: AuditHead::default(),
             }
         }
         Dialect::Postgres => {
@@ -128,6 +131,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                 changes: Arc::default(),
                 listen_url: Some(url.to_owned()),
                 groups: None,
+                audit_head: AuditHead::default(),
             }
         }
     };
@@ -165,11 +169,13 @@ impl SqlStore {
     }
 
     async fn write_tx(&self, changes: Option<Arc<AtomicU64>>) -> StoreResult<Box<dyn StoreTx>> {
-        let tx = match &self.groups {
-            Some(groups) => Conn::Group(groups.begin().await?),
-            None => Conn::Tx(self.write.begin().await.map_err(map_err)?),
+        let (tx, audit_head) = match &self.groups {
+            // Every SQLite write of this process runs in a group, one after
+            // another: the remembered head is the one it left.
+            Some(groups) => (Conn::Group(groups.begin().await?), Some(self.audit_head.clone())),
+            None => (Conn::Tx(self.write.begin().await.map_err(map_err)?), None),
         };
-        Ok(Box::new(SqlTx { tx, dialect: self.dialect, changes }))
+        Ok(Box::new(SqlTx { tx, dialect: self.dialect, changes, audit_head }))
     }
 
     /// On PostgreSQL, follows the other replicas' writes (each write commit
@@ -215,14 +221,14 @@ impl MetadataStore for SqlStore {
 
     async fn begin_read(&self) -> StoreResult<Box<dyn StoreTx>> {
         let tx = self.read.begin().await.map_err(map_err)?;
-        Ok(Box::new(SqlTx { tx: Conn::Tx(tx), dialect: self.dialect, changes: None }))
+        Ok(Box::new(SqlTx::new(Conn::Tx(tx), self.dialect)))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn StoreTx>> {
         // No BEGIN/COMMIT: two statements (and, on SQLite, two hand-offs to the
         // connection's worker thread) fewer per request.
         let conn = self.read.acquire().await.map_err(map_err)?;
-        Ok(Box::new(SqlTx { tx: Conn::Plain(conn), dialect: self.dialect, changes: None }))
+        Ok(Box::new(SqlTx::new(Conn::Plain(conn), self.dialect)))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -3,7 +3,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -57,6 +57,20 @@ pub(crate) struct SqlTx {
     /// For a write transaction whose commit may change what cached views
     /// show: the store's change generation, moved once the commit is done.
     pub(crate) changes: Option<Arc<AtomicU64>>,
+    /// SQLite write transactions: the audit head as this process last left
+    /// it (see `access`). None elsewhere: the head is read every time.
+    pub(crate) audit_head: Option<AuditHead>,
+}
+
+/// The audit chain head `(seq, hash)` this process remembers; `None` when
+/// unknown. Only a hint: the database refuses an append that does not
+/// continue the real head (migration 0005), and then it is read again.
+pub(crate) type AuditHead = Arc<Mutex<Option<(i64, String)>>>;
+
+impl SqlTx {
+    pub(crate) fn new(tx: Conn, dialect: Dialect) -> Self {
+        Self { tx, dialect, changes: None, audit_head: None }
+    }
 }
 
 /// The PostgreSQL channel on which replicas tell each other that they wrote.
@@ -65,10 +79,16 @@ pub(crate) const CHANGES_CHANNEL: &str = "tessera_changes";
 #[async_trait]
 impl StoreTx for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let SqlTx { tx, dialect, changes } = *self;
+        let SqlTx { tx, dialect, changes, audit_head } = *self;
         match tx {
             Conn::Group(member) => {
                 let outcome = member.commit().await;
+                if outcome.is_err() {
+                    // The group rolled back, and with it any audit rows of its members.
+                    if let Some(head) = audit_head {
+                        *head.lock().expect("audit head lock") = None;
+                    }
+                }
                 if let Some(changes) = changes {
                     changes.fetch_add(1, Ordering::Release);
                 }

@@ -33,6 +33,12 @@ pub enum StoreError {
     /// Anything else (logged, shown as an internal error).
     #[error("store error: {0}")]
     Other(String),
+    /// The audit events did not continue the chain's head: another writer
+    /// appended since this one last saw it (a store that remembers the head
+    /// between transactions). Nothing was appended; read the head and
+    /// chain the events again.
+    #[error("the audit chain head moved")]
+    AuditHeadMoved,
 }
 
 /// Result of a store operation.
@@ -485,7 +491,9 @@ pub trait AccessRepo {
 #[async_trait]
 pub trait AuditRepo {
     /// Locks and returns the chain head `(seq, hash)`; held until commit, so
-    /// appends are serialised across connections and replicas.
+    /// appends are serialised across connections and replicas. A store may
+    /// answer from memory; then [`AuditRepo::append_audit`] checks the head
+    /// and refuses with [`StoreError::AuditHeadMoved`] if it was wrong.
     async fn lock_audit_head(&mut self) -> StoreResult<(i64, String)>;
     /// Appends events (already chained) and moves the head to the last.
     async fn append_audit(&mut self, events: &[AuditRecord]) -> StoreResult<()>;

@@ -138,11 +138,32 @@ async fn bad_paths_and_bodies_are_refused(app: TestApp) {
     assert_eq!(app.get("/tenants/acme/secrets", ROOT_TOKEN).await.body["paths"], json!([]), "nothing was written");
 }
 
+/// A tenant deleted after its data key was used (and kept in memory): a
+/// write for it is a 404, not a write nor an internal error.
+async fn a_write_for_a_deleted_tenant_is_not_found(app: TestApp) {
+    app.tenant("gone").await;
+    let r = app.put("/tenants/gone/secrets/a", ROOT_TOKEN, json!({"value": "x"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.call(Method::DELETE, "/tenants/gone", Some(ROOT_TOKEN), None).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    for path in ["a", "b"] {
+        let r = app.put(&format!("/tenants/gone/secrets/{path}"), ROOT_TOKEN, json!({"value": "x"})).await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("tenant_not_found")),
+            "{path}"
+        );
+    }
+    let r = app.call(Method::GET, "/tenants/gone/secrets", Some(ROOT_TOKEN), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+}
+
 on_every_store!(
     every_write_is_a_new_version_readable_by_number,
     only_the_newest_versions_are_kept_and_check_and_set_guards_writes,
     the_newest_version_is_read_with_the_same_errors_as_a_numbered_one,
     bad_paths_and_bodies_are_refused,
+    a_write_for_a_deleted_tenant_is_not_found,
 );
 
 /// These read the database tables of the `database` backend directly.
