@@ -1,40 +1,39 @@
 //! API keys and the audit chain.
 
+use crate::db::{query, Row};
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tessera_core::ports::{AccessRepo, ApiKeyRecord, AuditFilter, AuditRecord, AuditRepo, StoreError, StoreResult};
 
-use crate::tx::{map_err, micros, time, SqlTx};
+use crate::tx::{micros, time, SqlTx};
 use crate::Dialect;
 
-fn api_key(row: &AnyRow) -> StoreResult<ApiKeyRecord> {
+fn api_key(row: &Row) -> StoreResult<ApiKeyRecord> {
     Ok(ApiKeyRecord {
-        id: row.try_get("id").map_err(map_err)?,
-        name: row.try_get("name").map_err(map_err)?,
-        role: row.try_get("role").map_err(map_err)?,
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
-        key_hash: row.try_get("key_hash").map_err(map_err)?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
-        created_by: row.try_get("created_by").map_err(map_err)?,
+        id: row.get("id")?,
+        name: row.get("name")?,
+        role: row.get("role")?,
+        tenant_id: row.get("tenant_id")?,
+        key_hash: row.get("key_hash")?,
+        created_at: time(row.get("created_at")?),
+        created_by: row.get("created_by")?,
     })
 }
 
-fn audit(row: &AnyRow) -> StoreResult<AuditRecord> {
+fn audit(row: &Row) -> StoreResult<AuditRecord> {
     Ok(AuditRecord {
-        seq: row.try_get("seq").map_err(map_err)?,
-        id: row.try_get("id").map_err(map_err)?,
-        at_micros: row.try_get("at").map_err(map_err)?,
-        actor: row.try_get("actor").map_err(map_err)?,
-        actor_role: row.try_get("actor_role").map_err(map_err)?,
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
-        action: row.try_get("action").map_err(map_err)?,
-        resource: row.try_get("resource").map_err(map_err)?,
-        outcome: row.try_get("outcome").map_err(map_err)?,
-        request_id: row.try_get("request_id").map_err(map_err)?,
-        client_ip: row.try_get("client_ip").map_err(map_err)?,
-        prev_hash: row.try_get("prev_hash").map_err(map_err)?,
-        hash: row.try_get("hash").map_err(map_err)?,
+        seq: row.get("seq")?,
+        id: row.get("id")?,
+        at_micros: row.get("at")?,
+        actor: row.get("actor")?,
+        actor_role: row.get("actor_role")?,
+        tenant_id: row.get("tenant_id")?,
+        action: row.get("action")?,
+        resource: row.get("resource")?,
+        outcome: row.get("outcome")?,
+        request_id: row.get("request_id")?,
+        client_ip: row.get("client_ip")?,
+        prev_hash: row.get("prev_hash")?,
+        hash: row.get("hash")?,
     })
 }
 
@@ -43,7 +42,7 @@ const KEY_COLS: &str = "id, name, role, tenant_id, key_hash, created_at, created
 #[async_trait]
 impl AccessRepo for SqlTx {
     async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
-        sqlx::query(
+        query(
             "INSERT INTO api_keys (id, name, role, tenant_id, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&k.id)
@@ -53,15 +52,14 @@ impl AccessRepo for SqlTx {
         .bind(&k.key_hash)
         .bind(micros(k.created_at))
         .bind(&k.created_by)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .execute(self)
+        .await?;
         Ok(())
     }
 
     async fn find_api_key_by_hash(&mut self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1");
-        let row = sqlx::query(&sql).bind(hash).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        let row = query(&sql).bind(hash).fetch_optional(self).await?;
         row.as_ref().map(api_key).transpose()
     }
 
@@ -69,32 +67,30 @@ impl AccessRepo for SqlTx {
         let rows = match tenant {
             Some(t) => {
                 let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id");
-                sqlx::query(&sql).bind(t).fetch_all(&mut *self.tx).await
+                query(&sql).bind(t).fetch_all(self).await?
             }
             None => {
                 let sql = format!("SELECT {KEY_COLS} FROM api_keys ORDER BY created_at, id");
-                sqlx::query(&sql).fetch_all(&mut *self.tx).await
+                query(&sql).fetch_all(self).await?
             }
-        }
-        .map_err(map_err)?;
+        };
         rows.iter().map(api_key).collect()
     }
 
     async fn get_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        let row = query(&sql).bind(id).fetch_optional(self).await?;
         row.as_ref().map(api_key).transpose()
     }
 
     async fn delete_api_key(&mut self, id: &str) -> StoreResult<bool> {
-        let done =
-            sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(map_err)?;
+        let done = query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(self).await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn count_api_keys(&mut self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys").fetch_one(&mut *self.tx).await.map_err(map_err)?;
-        row.try_get("n").map_err(map_err)
+        let row = query("SELECT COUNT(*) AS n FROM api_keys").fetch_one(self).await?;
+        row.get("n")
     }
 }
 
@@ -140,8 +136,8 @@ impl AuditRepo for SqlTx {
             Dialect::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
             Dialect::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
         };
-        let row = sqlx::query(sql).fetch_one(&mut *self.tx).await.map_err(map_err)?;
-        Ok((row.try_get("seq").map_err(map_err)?, row.try_get("hash").map_err(map_err)?))
+        let row = query(sql).fetch_one(self).await?;
+        Ok((row.get("seq")?, row.get("hash")?))
     }
 
     async fn append_audit(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
@@ -153,12 +149,11 @@ impl AuditRepo for SqlTx {
         inserted?;
         if self.dialect == Dialect::Postgres {
             // On SQLite a trigger moves the head with each row (migration 0005).
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                 .bind(last.seq)
                 .bind(&last.hash)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
+                .execute(self)
+                .await?;
         }
         Ok(())
     }
@@ -177,33 +172,35 @@ impl AuditRepo for SqlTx {
                 .replace("($2 IS NULL", "($2::text IS NULL")
                 .replace("($3 IS NULL", "($3::bigint IS NULL"),
         };
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(f.tenant_id.clone())
             .bind(f.action.clone())
             .bind(f.since_micros)
             .bind(f.after_seq.unwrap_or(0))
             .bind(f.limit)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .fetch_all(self)
+            .await?;
         rows.iter().map(audit).collect()
     }
 
     async fn audit_head(&mut self) -> StoreResult<(i64, String)> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        Ok((row.try_get("seq").map_err(map_err)?, row.try_get("hash").map_err(map_err)?))
+        let row = query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self).await?;
+        Ok((row.get("seq")?, row.get("hash")?))
     }
 }
 
 impl SqlTx {
-    /// Multi-row inserts: a group commit of hundreds of events is a few statements.
+    /// On PostgreSQL, multi-row inserts: a group commit of hundreds of events
+    /// is a few round trips. On SQLite, one prepared single-row statement per
+    /// event: it runs in place, so there is no round trip to save.
     async fn insert_audit_rows(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
-        for (n, chunk) in events.chunks(AUDIT_ROWS_PER_INSERT).enumerate() {
+        let rows_per_insert = match self.dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => AUDIT_ROWS_PER_INSERT,
+        };
+        for (n, chunk) in events.chunks(rows_per_insert).enumerate() {
             let sql = audit_insert_sql(self.dialect, chunk.len());
-            let mut q = sqlx::query(&sql);
+            let mut q = query(&sql);
             for e in chunk {
                 q = q
                     .bind(e.seq)
@@ -211,23 +208,23 @@ impl SqlTx {
                     .bind(e.at_micros)
                     .bind(&e.actor)
                     .bind(&e.actor_role)
-                    .bind(e.tenant_id.clone())
+                    .bind(e.tenant_id.as_deref())
                     .bind(&e.action)
                     .bind(&e.resource)
                     .bind(&e.outcome)
-                    .bind(e.request_id.clone())
-                    .bind(e.client_ip.clone())
+                    .bind(e.request_id.as_deref())
+                    .bind(e.client_ip.as_deref())
                     .bind(&e.prev_hash)
                     .bind(&e.hash);
             }
-            match q.execute(&mut *self.tx).await {
+            match q.execute(self).await {
                 Ok(_) => {}
                 // Only the first statement can meet a moved head, and a refused
                 // statement leaves nothing behind: the caller may chain again.
-                Err(sqlx::Error::Database(db)) if n == 0 && db.message().contains(HEAD_MOVED) => {
+                Err(StoreError::Other(message)) if n == 0 && message.contains(HEAD_MOVED) => {
                     return Err(StoreError::AuditHeadMoved);
                 }
-                Err(e) => return Err(map_err(e)),
+                Err(e) => return Err(e),
             }
         }
         Ok(())

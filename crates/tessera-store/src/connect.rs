@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tessera_core::ports::{MetadataStore, StoreError, StoreResult, StoreTx};
 
 use crate::group::WriteGroups;
+use crate::lite::{self, Readers};
 use crate::tx::{map_err, AuditHead, Conn, SqlTx, CHANGES_CHANNEL};
 
 /// Which SQL dialect a store speaks.
@@ -43,20 +45,26 @@ impl Dialect {
 /// The metadata store.
 #[derive(Clone)]
 pub struct SqlStore {
-    /// SQLite: one connection, so our own writers never contend for the lock
-    /// (used through `groups`).
-    /// PostgreSQL: the same pool as `read`.
-    write: AnyPool,
-    read: AnyPool,
     dialect: Dialect,
     /// See [`MetadataStore::change_generation`].
     changes: Arc<AtomicU64>,
-    /// PostgreSQL: where to listen for other replicas' writes.
-    listen_url: Option<String>,
-    /// SQLite: group commit of write transactions.
-    groups: Option<WriteGroups>,
-    /// SQLite: the audit head as our last write transaction left it.
-    audit_head: AuditHead,
+    engine: Engine,
+}
+
+#[derive(Clone)]
+enum Engine {
+    Sqlite {
+        /// Group commit of write transactions on the one write connection.
+        groups: WriteGroups,
+        readers: Readers,
+        /// The audit head as our last write transaction left it.
+        audit_head: AuditHead,
+    },
+    Postgres {
+        pool: AnyPool,
+        /// Where to listen for other replicas' writes.
+        listen_url: String,
+    },
 }
 
 /// Connects to `url` (`sqlite://path` or `postgres://...`) and brings the
@@ -74,42 +82,37 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
         .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
-    let store = match dialect {
+    let engine = match dialect {
         Dialect::Sqlite => {
-            let pool = |max: u32| {
-                AnyPoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(Duration::from_secs(10))
-                    // An embedded connection cannot drop off like a network one; the
-                    // default ping on every acquire is a hand-off to its worker thread.
-                    .test_before_acquire(false)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the writer; synchronous=FULL makes a
-                            // commit durable before we answer; foreign keys enforce cascades.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            // Deleted rows (old ciphertext, backfilled plain values) are zeroed on disk.
-                            conn.execute("PRAGMA secure_delete = ON").await?;
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            Ok(())
-                        })
+            // sqlx creates the file (as the URL's mode says) and migrates it;
+            // from then on Tessera's own connections use it (see `db`).
+            let path = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
+                .get_filename()
+                .to_owned();
+            if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+                return Err(StoreError::Other(
+                    "DATABASE_URL must name a SQLite file (in-memory is not supported)".into(),
+                ));
+            }
+            let migrator = AnyPoolOptions::new()
+                .max_connections(1)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        Ok(())
                     })
-            };
-            let write = pool(1).connect_with(options.clone()).await.map_err(unavailable)?;
-            sqlx::migrate!("./migrations/sqlite")
-                .run(&write)
+                })
+                .connect_with(options)
                 .await
-                .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-            let read = pool(sqlite_readers()).connect_with(options).await.map_err(unavailable)?;
-            SqlStore {
-                groups: Some(WriteGroups::new(write.clone())),
-                write,
-                read,
-                dialect,
-                changes: Arc::default(),
-                listen_url: None,
+                .map_err(unavailable)?;
+            let migrated = sqlx::migrate!("./migrations/sqlite").run(&migrator).await;
+            migrator.close().await;
+            migrated.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            Engine::Sqlite {
+                groups: WriteGroups::new(lite::open(&path, Duration::ZERO)?)?,
+                readers: Readers::new(path, sqlite_readers()),
                 audit_head: AuditHead::default(),
             }
         }
@@ -124,26 +127,17 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
                 .run(&pool)
                 .await
                 .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-            SqlStore {
-                write: pool.clone(),
-                read: pool,
-                dialect,
-                changes: Arc::default(),
-                listen_url: Some(url.to_owned()),
-                groups: None,
-                audit_head: AuditHead::default(),
-            }
+            Engine::Postgres { pool, listen_url: url.to_owned() }
         }
     };
-    Ok(store)
+    Ok(SqlStore { dialect, changes: Arc::default(), engine })
 }
 
-/// How many SQLite read connections to open: two per core, 4 to 16. SQLite
-/// reads are CPU work on the connection's own worker thread; threads beyond
-/// the cores only add context switches (on 2 cores, 4 read faster than 8).
-fn sqlite_readers() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
-    cores.saturating_mul(2).clamp(4, 16)
+/// How many SQLite read connections to open: two per core, 4 to 16. A read
+/// runs on the task's own thread, so more connections than threads that can
+/// read at once only hold memory.
+fn sqlite_readers() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).saturating_mul(2).clamp(4, 16)
 }
 
 async fn listen(url: &str, changes: &AtomicU64) -> Result<(), sqlx::Error> {
@@ -169,11 +163,13 @@ impl SqlStore {
     }
 
     async fn write_tx(&self, changes: Option<Arc<AtomicU64>>) -> StoreResult<Box<dyn StoreTx>> {
-        let (tx, audit_head) = match &self.groups {
+        let (tx, audit_head) = match &self.engine {
             // Every SQLite write of this process runs in a group, one after
             // another: the remembered head is the one it left.
-            Some(groups) => (Conn::Group(groups.begin().await?), Some(self.audit_head.clone())),
-            None => (Conn::Tx(self.write.begin().await.map_err(map_err)?), None),
+            Engine::Sqlite { groups, audit_head, .. } => {
+                (Conn::LiteGroup(groups.begin().await?), Some(audit_head.clone()))
+            }
+            Engine::Postgres { pool, .. } => (Conn::PgTx(pool.begin().await.map_err(map_err)?), None),
         };
         Ok(Box::new(SqlTx { tx, dialect: self.dialect, changes, audit_head }))
     }
@@ -185,7 +181,8 @@ impl SqlStore {
     /// bounds how stale a view can be. For the server; one-shot commands
     /// need not call it. Runs until the runtime stops.
     pub fn follow_other_replicas(&self) {
-        let Some(url) = self.listen_url.clone() else { return };
+        let Engine::Postgres { listen_url: url, .. } = &self.engine else { return };
+        let url = url.clone();
         let changes = self.changes.clone();
         tokio::spawn(async move {
             loop {
@@ -196,12 +193,6 @@ impl SqlStore {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
-    }
-
-    /// Closes the pools (waits for connections to be returned).
-    pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
     }
 }
 
@@ -220,20 +211,31 @@ impl MetadataStore for SqlStore {
     }
 
     async fn begin_read(&self) -> StoreResult<Box<dyn StoreTx>> {
-        let tx = self.read.begin().await.map_err(map_err)?;
-        Ok(Box::new(SqlTx::new(Conn::Tx(tx), self.dialect)))
+        let tx = match &self.engine {
+            Engine::Sqlite { readers, .. } => {
+                let mut reader = readers.acquire().await?;
+                reader.begin()?;
+                Conn::LiteRead(reader)
+            }
+            Engine::Postgres { pool, .. } => Conn::PgTx(pool.begin().await.map_err(map_err)?),
+        };
+        Ok(Box::new(SqlTx::new(tx, self.dialect)))
     }
 
     async fn read(&self) -> StoreResult<Box<dyn StoreTx>> {
-        // No BEGIN/COMMIT: two statements (and, on SQLite, two hand-offs to the
-        // connection's worker thread) fewer per request.
-        let conn = self.read.acquire().await.map_err(map_err)?;
-        Ok(Box::new(SqlTx::new(Conn::Plain(conn), self.dialect)))
+        // No BEGIN/COMMIT: two statements fewer per request.
+        let tx = match &self.engine {
+            Engine::Sqlite { readers, .. } => Conn::LiteRead(readers.acquire().await?),
+            Engine::Postgres { pool, .. } => Conn::PgPlain(pool.acquire().await.map_err(map_err)?),
+        };
+        Ok(Box::new(SqlTx::new(tx, self.dialect)))
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map_err(map_err)?;
-        Ok(())
+        match &self.engine {
+            Engine::Sqlite { readers, .. } => crate::db::lite_batch(readers.acquire().await?.connection(), "SELECT 1"),
+            Engine::Postgres { pool, .. } => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(map_err),
+        }
     }
 
     fn backend_name(&self) -> &'static str {

@@ -1,12 +1,11 @@
 //! Credential metadata (with refresh leases) and OAuth flow states.
 
+use crate::db::{query, Row};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tessera_core::ports::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo, StoreResult};
 
-use crate::tx::{map_err, micros, opt_time, time, SqlTx};
+use crate::tx::{micros, opt_time, time, SqlTx};
 use crate::Dialect;
 
 /// Credential columns, each read back under `<prefix><name>`.
@@ -43,27 +42,26 @@ pub(crate) fn credential_columns(d: Dialect, alias: &str, prefix: &str) -> Strin
 }
 
 /// Reads a credential whose columns carry `prefix`.
-pub(crate) fn credential_from(row: &AnyRow, prefix: &str) -> StoreResult<CredentialRecord> {
+pub(crate) fn credential_from(row: &Row, prefix: &str) -> StoreResult<CredentialRecord> {
     let col = |c: &str| format!("{prefix}{c}");
-    let scopes: String = row.try_get(col("scopes").as_str()).map_err(map_err)?;
+    let scopes: String = row.get(col("scopes").as_str())?;
     Ok(CredentialRecord {
-        tenant_id: row.try_get(col("tenant_id").as_str()).map_err(map_err)?,
-        integration_key: row.try_get(col("integration_key").as_str()).map_err(map_err)?,
-        token_type: row.try_get(col("token_type").as_str()).map_err(map_err)?,
+        tenant_id: row.get(col("tenant_id").as_str())?,
+        integration_key: row.get(col("integration_key").as_str())?,
+        token_type: row.get(col("token_type").as_str())?,
         scopes: serde_json::from_str(&scopes)
             .map_err(|e| tessera_core::ports::StoreError::Other(format!("bad scopes JSON: {e}")))?,
-        has_refresh_token: row.try_get::<i64, _>(col("has_refresh_token").as_str()).map_err(map_err)? == 1,
-        expires_at: opt_time(row.try_get(col("expires_at").as_str()).map_err(map_err)?),
-        source: row.try_get(col("source").as_str()).map_err(map_err)?,
-        created_at: time(row.try_get(col("created_at").as_str()).map_err(map_err)?),
-        updated_at: time(row.try_get(col("updated_at").as_str()).map_err(map_err)?),
-        last_refreshed_at: opt_time(row.try_get(col("last_refreshed_at").as_str()).map_err(map_err)?),
-        refresh_failures: u32::try_from(row.try_get::<i64, _>(col("refresh_failures").as_str()).map_err(map_err)?)
-            .unwrap_or(u32::MAX),
-        next_attempt_at: opt_time(row.try_get(col("next_attempt_at").as_str()).map_err(map_err)?),
-        needs_reauth: row.try_get::<i64, _>(col("needs_reauth").as_str()).map_err(map_err)? == 1,
-        lease_owner: row.try_get(col("lease_owner").as_str()).map_err(map_err)?,
-        lease_until: opt_time(row.try_get(col("lease_until").as_str()).map_err(map_err)?),
+        has_refresh_token: row.get::<i64>(col("has_refresh_token").as_str())? == 1,
+        expires_at: opt_time(row.get(col("expires_at").as_str())?),
+        source: row.get(col("source").as_str())?,
+        created_at: time(row.get(col("created_at").as_str())?),
+        updated_at: time(row.get(col("updated_at").as_str())?),
+        last_refreshed_at: opt_time(row.get(col("last_refreshed_at").as_str())?),
+        refresh_failures: u32::try_from(row.get::<i64>(col("refresh_failures").as_str())?).unwrap_or(u32::MAX),
+        next_attempt_at: opt_time(row.get(col("next_attempt_at").as_str())?),
+        needs_reauth: row.get::<i64>(col("needs_reauth").as_str())? == 1,
+        lease_owner: row.get(col("lease_owner").as_str())?,
+        lease_until: opt_time(row.get(col("lease_until").as_str())?),
     })
 }
 
@@ -80,8 +78,7 @@ const CLAIMABLE: &str = "has_refresh_token = 1 AND needs_reauth = 0 \
 impl CredentialRepo for SqlTx {
     async fn get_credential(&mut self, tenant: &str, integration: &str) -> StoreResult<Option<CredentialRecord>> {
         let sql = format!("{} WHERE c.tenant_id = $1 AND c.integration_key = $2", select(self.dialect));
-        let row =
-            sqlx::query(&sql).bind(tenant).bind(integration).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        let row = query(&sql).bind(tenant).bind(integration).fetch_optional(self).await?;
         row.as_ref().map(|r| credential_from(r, "")).transpose()
     }
 
@@ -89,8 +86,7 @@ impl CredentialRepo for SqlTx {
         // SQLite has one writer at a time, so a write transaction holds every row already.
         let lock = if self.dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let sql = format!("{} WHERE c.tenant_id = $1 AND c.integration_key = $2{lock}", select(self.dialect));
-        let row =
-            sqlx::query(&sql).bind(tenant).bind(integration).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        let row = query(&sql).bind(tenant).bind(integration).fetch_optional(self).await?;
         row.as_ref().map(|r| credential_from(r, "")).transpose()
     }
 
@@ -107,7 +103,7 @@ impl CredentialRepo for SqlTx {
              next_attempt_at = excluded.next_attempt_at, needs_reauth = excluded.needs_reauth, \
              lease_owner = excluded.lease_owner, lease_until = excluded.lease_until"
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(&c.tenant_id)
             .bind(&c.integration_key)
             .bind(&c.token_type)
@@ -123,25 +119,23 @@ impl CredentialRepo for SqlTx {
             .bind(i64::from(c.needs_reauth))
             .bind(c.lease_owner.clone())
             .bind(c.lease_until.map(micros))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn delete_credential(&mut self, tenant: &str, integration: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND integration_key = $2")
+        let done = query("DELETE FROM credentials WHERE tenant_id = $1 AND integration_key = $2")
             .bind(tenant)
             .bind(integration)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn list_tenant_credentials(&mut self, tenant: &str) -> StoreResult<Vec<CredentialRecord>> {
         let sql = format!("{} WHERE c.tenant_id = $1 ORDER BY c.integration_key", select(self.dialect));
-        let rows = sqlx::query(&sql).bind(tenant).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let rows = query(&sql).bind(tenant).fetch_all(self).await?;
         rows.iter().map(|r| credential_from(r, "")).collect()
     }
 
@@ -166,15 +160,14 @@ impl CredentialRepo for SqlTx {
              ORDER BY expires_at LIMIT {limit}{skip_locked}) \
              RETURNING tenant_id, integration_key"
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(micros(now))
             .bind(micros(due_by))
             .bind(owner)
             .bind(micros(lease_until))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?))).collect()
+            .fetch_all(self)
+            .await?;
+        rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
     }
 
     async fn claim_credential(
@@ -186,7 +179,7 @@ impl CredentialRepo for SqlTx {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<bool> {
         // Backoff does not apply: a reader asking for an expired token may try now.
-        let done = sqlx::query(
+        let done = query(
             "UPDATE credentials SET lease_owner = $4, lease_until = $5 \
              WHERE tenant_id = $2 AND integration_key = $3 AND has_refresh_token = 1 \
              AND (lease_until IS NULL OR lease_until < $1)",
@@ -196,49 +189,47 @@ impl CredentialRepo for SqlTx {
         .bind(integration)
         .bind(owner)
         .bind(micros(lease_until))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .execute(self)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn count_credentials(&mut self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM credentials").fetch_one(&mut *self.tx).await.map_err(map_err)?;
-        row.try_get(0).map_err(map_err)
+        let row = query("SELECT COUNT(*) FROM credentials").fetch_one(self).await?;
+        row.get(0)
     }
 
     async fn count_due_credentials(&mut self, due_by: DateTime<Utc>) -> StoreResult<i64> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT COUNT(*) FROM credentials WHERE has_refresh_token = 1 AND needs_reauth = 0 \
              AND expires_at IS NOT NULL AND expires_at <= $1",
         )
         .bind(micros(due_by))
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        row.try_get(0).map_err(map_err)
+        .fetch_one(self)
+        .await?;
+        row.get(0)
     }
 }
 
-fn oauth_state(row: &AnyRow) -> StoreResult<OAuthStateRecord> {
+fn oauth_state(row: &Row) -> StoreResult<OAuthStateRecord> {
     Ok(OAuthStateRecord {
-        state_hash: row.try_get("state_hash").map_err(map_err)?,
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
-        integration_key: row.try_get("integration_key").map_err(map_err)?,
-        redirect_uri: row.try_get("redirect_uri").map_err(map_err)?,
-        callback_uri: row.try_get("callback_uri").map_err(map_err)?,
-        code_verifier: row.try_get("code_verifier").map_err(map_err)?,
-        created_by: row.try_get("created_by").map_err(map_err)?,
-        created_role: row.try_get("created_role").map_err(map_err)?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
-        expires_at: time(row.try_get("expires_at").map_err(map_err)?),
+        state_hash: row.get("state_hash")?,
+        tenant_id: row.get("tenant_id")?,
+        integration_key: row.get("integration_key")?,
+        redirect_uri: row.get("redirect_uri")?,
+        callback_uri: row.get("callback_uri")?,
+        code_verifier: row.get("code_verifier")?,
+        created_by: row.get("created_by")?,
+        created_role: row.get("created_role")?,
+        created_at: time(row.get("created_at")?),
+        expires_at: time(row.get("expires_at")?),
     })
 }
 
 #[async_trait]
 impl OAuthStateRepo for SqlTx {
     async fn insert_oauth_state(&mut self, s: &OAuthStateRecord) -> StoreResult<()> {
-        sqlx::query(
+        query(
             "INSERT INTO oauth_states (state_hash, tenant_id, integration_key, redirect_uri, callback_uri, \
              code_verifier, created_by, created_role, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -253,31 +244,25 @@ impl OAuthStateRepo for SqlTx {
         .bind(&s.created_role)
         .bind(micros(s.created_at))
         .bind(micros(s.expires_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .execute(self)
+        .await?;
         Ok(())
     }
 
     async fn take_oauth_state(&mut self, state_hash: &str) -> StoreResult<Option<OAuthStateRecord>> {
         // DELETE .. RETURNING: of two callbacks racing with one state, one gets the row.
-        let row = sqlx::query(
+        let row = query(
             "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING state_hash, tenant_id, integration_key, \
              redirect_uri, callback_uri, code_verifier, created_by, created_role, created_at, expires_at",
         )
         .bind(state_hash)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_optional(self)
+        .await?;
         row.as_ref().map(oauth_state).transpose()
     }
 
     async fn delete_expired_oauth_states(&mut self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
-            .bind(micros(now))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let done = query("DELETE FROM oauth_states WHERE expires_at < $1").bind(micros(now)).execute(self).await?;
         Ok(done.rows_affected())
     }
 }

@@ -2,31 +2,30 @@
 
 use std::sync::LazyLock;
 
+use crate::db::{query, Row};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tessera_core::ports::{
     ConnectionContext, ConnectionRecord, ConnectionRepo, IntegrationRecord, IntegrationRepo, StoreResult,
 };
 
 use crate::credentials::{credential_columns, credential_from};
-use crate::tx::{json_map, json_value, map_err, micros, opt_time, time, to_json, SqlTx};
+use crate::tx::{json_map, json_value, micros, opt_time, time, to_json, SqlTx};
 use crate::Dialect;
 
-fn integration(row: &AnyRow) -> StoreResult<IntegrationRecord> {
+fn integration(row: &Row) -> StoreResult<IntegrationRecord> {
     Ok(IntegrationRecord {
-        key: row.try_get("integration_key").map_err(map_err)?,
-        name: row.try_get("name").map_err(map_err)?,
-        category: row.try_get("category").map_err(map_err)?,
-        auth_type: row.try_get("auth_type").map_err(map_err)?,
-        config_schema: json_value(&row.try_get::<String, _>("config_schema").map_err(map_err)?)?,
-        defaults: json_map(&row.try_get::<String, _>("defaults").map_err(map_err)?)?,
-        defaults_meta: json_map(&row.try_get::<String, _>("defaults_meta").map_err(map_err)?)?,
-        settings: json_map(&row.try_get::<String, _>("settings").map_err(map_err)?)?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
-        updated_at: time(row.try_get("updated_at").map_err(map_err)?),
+        key: row.get("integration_key")?,
+        name: row.get("name")?,
+        category: row.get("category")?,
+        auth_type: row.get("auth_type")?,
+        config_schema: json_value(&row.get::<String>("config_schema")?)?,
+        defaults: json_map(&row.get::<String>("defaults")?)?,
+        defaults_meta: json_map(&row.get::<String>("defaults_meta")?)?,
+        settings: json_map(&row.get::<String>("settings")?)?,
+        created_at: time(row.get("created_at")?),
+        updated_at: time(row.get("updated_at")?),
     })
 }
 
@@ -61,22 +60,22 @@ const CONTEXT_CONNECTION_COLS: ConnectionCols = [
     "c_last_used_at",
 ];
 
-fn connection(row: &AnyRow) -> StoreResult<ConnectionRecord> {
+fn connection(row: &Row) -> StoreResult<ConnectionRecord> {
     connection_from(row, &CONNECTION_COLS)
 }
 
-fn connection_from(row: &AnyRow, c: &ConnectionCols) -> StoreResult<ConnectionRecord> {
+fn connection_from(row: &Row, c: &ConnectionCols) -> StoreResult<ConnectionRecord> {
     Ok(ConnectionRecord {
-        tenant_id: row.try_get(c[0]).map_err(map_err)?,
-        integration_key: row.try_get(c[1]).map_err(map_err)?,
-        config: json_map(&row.try_get::<String, _>(c[2]).map_err(map_err)?)?,
-        config_meta: json_map(&row.try_get::<String, _>(c[3]).map_err(map_err)?)?,
-        is_enabled: row.try_get::<i64, _>(c[4]).map_err(map_err)? == 1,
-        health_status: row.try_get(c[5]).map_err(map_err)?,
-        last_health_check: opt_time(row.try_get(c[6]).map_err(map_err)?),
-        created_at: time(row.try_get(c[7]).map_err(map_err)?),
-        updated_at: time(row.try_get(c[8]).map_err(map_err)?),
-        last_used_at: opt_time(row.try_get(c[9]).map_err(map_err)?),
+        tenant_id: row.get(c[0])?,
+        integration_key: row.get(c[1])?,
+        config: json_map(&row.get::<String>(c[2])?)?,
+        config_meta: json_map(&row.get::<String>(c[3])?)?,
+        is_enabled: row.get::<i64>(c[4])? == 1,
+        health_status: row.get(c[5])?,
+        last_health_check: opt_time(row.get(c[6])?),
+        created_at: time(row.get(c[7])?),
+        updated_at: time(row.get(c[8])?),
+        last_used_at: opt_time(row.get(c[9])?),
     })
 }
 
@@ -143,7 +142,7 @@ impl IntegrationRepo for SqlTx {
             d.json_param(7),
             d.json_param(10),
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(&i.key)
             .bind(&i.name)
             .bind(i.category.clone())
@@ -154,9 +153,8 @@ impl IntegrationRepo for SqlTx {
             .bind(micros(i.created_at))
             .bind(micros(i.updated_at))
             .bind(to_json(&i.settings))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
@@ -170,7 +168,7 @@ impl IntegrationRepo for SqlTx {
             d.json_param(7),
             d.json_param(9),
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(&i.key)
             .bind(&i.name)
             .bind(i.category.clone())
@@ -180,30 +178,25 @@ impl IntegrationRepo for SqlTx {
             .bind(to_json(&i.defaults_meta))
             .bind(micros(i.updated_at))
             .bind(to_json(&i.settings))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn get_integration(&mut self, key: &str) -> StoreResult<Option<IntegrationRecord>> {
         let sql = format!("{} WHERE integration_key = $1", integration_select(self.dialect));
-        let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        let row = query(&sql).bind(key).fetch_optional(self).await?;
         row.as_ref().map(integration).transpose()
     }
 
     async fn list_integrations(&mut self) -> StoreResult<Vec<IntegrationRecord>> {
         let sql = format!("{} ORDER BY integration_key", integration_select(self.dialect));
-        let rows = sqlx::query(&sql).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let rows = query(&sql).fetch_all(self).await?;
         rows.iter().map(integration).collect()
     }
 
     async fn delete_integration(&mut self, key: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM integrations WHERE integration_key = $1")
-            .bind(key)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let done = query("DELETE FROM integrations WHERE integration_key = $1").bind(key).execute(self).await?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -212,8 +205,7 @@ impl IntegrationRepo for SqlTx {
 impl ConnectionRepo for SqlTx {
     async fn get_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<Option<ConnectionRecord>> {
         let sql = format!("{} WHERE tenant_id = $1 AND integration_key = $2", connection_select(self.dialect));
-        let row =
-            sqlx::query(&sql).bind(tenant).bind(integration).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        let row = query(&sql).bind(tenant).bind(integration).fetch_optional(self).await?;
         row.as_ref().map(connection).transpose()
     }
 
@@ -222,8 +214,8 @@ impl ConnectionRepo for SqlTx {
             Dialect::Sqlite => CONTEXT_SQLITE.as_str(),
             Dialect::Postgres => CONTEXT_POSTGRES.as_str(),
         };
-        let row = sqlx::query(sql).bind(tenant).bind(key).fetch_one(&mut *self.tx).await.map_err(map_err)?;
-        let present = |col: &str| row.try_get::<Option<String>, _>(col).map(|v| v.is_some()).map_err(map_err);
+        let row = query(sql).bind(tenant).bind(key).fetch_one(self).await?;
+        let present = |col: &str| row.get::<Option<String>>(col).map(|v| v.is_some());
         Ok(ConnectionContext {
             tenant_exists: present("t_id")?,
             integration: if present("integration_key")? { Some(integration(&row)?) } else { None },
@@ -248,7 +240,7 @@ impl ConnectionRepo for SqlTx {
             d.json_param(3),
             d.json_param(4),
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(&c.tenant_id)
             .bind(&c.integration_key)
             .bind(to_json(&c.config))
@@ -259,15 +251,14 @@ impl ConnectionRepo for SqlTx {
             .bind(micros(c.created_at))
             .bind(micros(c.updated_at))
             .bind(c.last_used_at.map(micros))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn list_tenant_connections(&mut self, tenant: &str) -> StoreResult<Vec<ConnectionRecord>> {
         let sql = format!("{} WHERE tenant_id = $1 ORDER BY integration_key", connection_select(self.dialect));
-        let rows = sqlx::query(&sql).bind(tenant).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let rows = query(&sql).bind(tenant).fetch_all(self).await?;
         rows.iter().map(connection).collect()
     }
 
@@ -282,12 +273,7 @@ impl ConnectionRepo for SqlTx {
                 // One containment test, served by the GIN index.
                 let wanted: Map<String, Value> = filters.iter().cloned().collect();
                 let sql = format!("{base} WHERE integration_key = $1 AND config @> $2::jsonb ORDER BY tenant_id");
-                sqlx::query(&sql)
-                    .bind(integration)
-                    .bind(to_json(&wanted))
-                    .fetch_all(&mut *self.tx)
-                    .await
-                    .map_err(map_err)?
+                query(&sql).bind(integration).bind(to_json(&wanted)).fetch_all(self).await?
             }
             Dialect::Sqlite => {
                 // Each filter compares JSON type and value at a bound path.
@@ -299,34 +285,32 @@ impl ConnectionRepo for SqlTx {
                     ));
                 }
                 sql.push_str(" ORDER BY tenant_id");
-                let mut q = sqlx::query(&sql).bind(integration);
+                let mut q = query(&sql).bind(integration);
                 for (field, value) in filters {
                     q = q.bind(format!("$.\"{field}\"")).bind(value.to_string());
                 }
-                q.fetch_all(&mut *self.tx).await.map_err(map_err)?
+                q.fetch_all(self).await?
             }
         };
         rows.iter().map(connection).collect()
     }
 
     async fn delete_connection(&mut self, tenant: &str, integration: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM connections WHERE tenant_id = $1 AND integration_key = $2")
+        let done = query("DELETE FROM connections WHERE tenant_id = $1 AND integration_key = $2")
             .bind(tenant)
             .bind(integration)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn touch_connection(&mut self, tenant: &str, integration: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE connections SET last_used_at = $3 WHERE tenant_id = $1 AND integration_key = $2")
+        query("UPDATE connections SET last_used_at = $3 WHERE tenant_id = $1 AND integration_key = $2")
             .bind(tenant)
             .bind(integration)
             .bind(micros(at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
@@ -344,49 +328,35 @@ impl ConnectionRepo for SqlTx {
              WHERE integration_key = $1 AND is_enabled = 1 AND (last_health_check IS NULL OR last_health_check < $2) \
              ORDER BY last_health_check NULLS FIRST LIMIT $4{skip_locked}) RETURNING tenant_id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(integration)
             .bind(micros(due_before))
             .bind(micros(now))
             .bind(limit)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(|r| r.try_get(0).map_err(map_err)).collect()
+            .fetch_all(self)
+            .await?;
+        rows.iter().map(|r| r.get(0)).collect()
     }
 
     async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<String>)>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT tenant_id, integration_key, health_status FROM connections WHERE tenant_id <> '_platform' \
              ORDER BY tenant_id, integration_key",
         )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?, r.try_get(2).map_err(map_err)?))
-            })
-            .collect()
+        .fetch_all(self)
+        .await?;
+        rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect()
     }
 
     async fn count_health(&mut self) -> StoreResult<(i64, Vec<(Option<String>, i64)>)> {
-        let tenants: i64 = sqlx::query("SELECT COUNT(*) FROM tenants WHERE id <> '_platform'")
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)?
-            .try_get(0)
-            .map_err(map_err)?;
-        let rows = sqlx::query(
+        let tenants: i64 =
+            query("SELECT COUNT(*) FROM tenants WHERE id <> '_platform'").fetch_one(self).await?.get(0)?;
+        let rows = query(
             "SELECT health_status, COUNT(*) FROM connections WHERE tenant_id <> '_platform' GROUP BY health_status",
         )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
-        let by_status = rows
-            .iter()
-            .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
-            .collect::<StoreResult<_>>()?;
+        .fetch_all(self)
+        .await?;
+        let by_status = rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect::<StoreResult<_>>()?;
         Ok((tenants, by_status))
     }
 }

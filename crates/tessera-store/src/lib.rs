@@ -3,7 +3,8 @@
 //! Where it sits: the adapter behind the service layer's
 //! [`tessera_core::ports::MetadataStore`]. The only crate that speaks SQL;
 //! every statement binds its parameters. The two databases share one
-//! implementation over sqlx's `Any` driver; where their SQL differs (JSONB,
+//! implementation and the same SQL text, run by sqlx on PostgreSQL and by
+//! rusqlite in place on SQLite (see `db`); where their SQL differs (JSONB,
 //! row locks), [`Dialect`] supplies the fragment.
 //!
 //! It stores ciphertext and never sees plaintext.
@@ -11,8 +12,10 @@
 mod access;
 mod connect;
 mod credentials;
+mod db;
 mod group;
 mod integrations;
+mod lite;
 mod secrets;
 mod tenants;
 mod tx;

@@ -1,38 +1,37 @@
 //! Versioned secrets of the `database` backend: a head row and its versions.
 
+use crate::db::{query, Row};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tessera_core::ports::{SecretRecord, SecretRepo, SecretVersionRecord, StoreResult};
 
-use crate::tx::{like_prefix, map_err, micros, opt_time, time, SqlTx};
+use crate::tx::{like_prefix, micros, opt_time, time, SqlTx};
 use crate::Dialect;
 
-fn head(row: &AnyRow) -> StoreResult<SecretRecord> {
+fn head(row: &Row) -> StoreResult<SecretRecord> {
     Ok(SecretRecord {
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
-        path: row.try_get("path").map_err(map_err)?,
+        tenant_id: row.get("tenant_id")?,
+        path: row.get("path")?,
         current_version: u32_col(row, "current_version")?,
         max_versions: u32_col(row, "max_versions")?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
-        updated_at: time(row.try_get("updated_at").map_err(map_err)?),
+        created_at: time(row.get("created_at")?),
+        updated_at: time(row.get("updated_at")?),
     })
 }
 
-fn version(row: &AnyRow) -> StoreResult<SecretVersionRecord> {
+fn version(row: &Row) -> StoreResult<SecretVersionRecord> {
     Ok(SecretVersionRecord {
         version: u32_col(row, "version")?,
-        kind: row.try_get("kind").map_err(map_err)?,
-        ciphertext: row.try_get("ciphertext").map_err(map_err)?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
-        created_by: row.try_get("created_by").map_err(map_err)?,
-        deleted_at: opt_time(row.try_get("deleted_at").map_err(map_err)?),
+        kind: row.get("kind")?,
+        ciphertext: row.get("ciphertext")?,
+        created_at: time(row.get("created_at")?),
+        created_by: row.get("created_by")?,
+        deleted_at: opt_time(row.get("deleted_at")?),
     })
 }
 
-fn u32_col(row: &AnyRow, col: &str) -> StoreResult<u32> {
-    let v: i64 = row.try_get(col).map_err(map_err)?;
+fn u32_col(row: &Row, col: &str) -> StoreResult<u32> {
+    let v: i64 = row.get(col)?;
     Ok(u32::try_from(v).unwrap_or(0))
 }
 
@@ -43,31 +42,29 @@ impl SecretRepo for SqlTx {
     async fn lock_secret_path(&mut self, tenant: &str, path: &str) -> StoreResult<()> {
         if self.dialect == Dialect::Postgres {
             // A 64-bit hash of the pair; a collision only makes two paths take turns.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2, 0))")
+            query("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2, 0))")
                 .bind(tenant)
                 .bind(path)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
+                .execute(self)
+                .await?;
         }
         Ok(())
     }
 
     async fn get_secret(&mut self, tenant: &str, path: &str) -> StoreResult<Option<SecretRecord>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT tenant_id, path, current_version, max_versions, created_at, updated_at FROM secrets \
              WHERE tenant_id = $1 AND path = $2",
         )
         .bind(tenant)
         .bind(path)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_optional(self)
+        .await?;
         row.as_ref().map(head).transpose()
     }
 
     async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()> {
-        sqlx::query(
+        query(
             "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, path) DO UPDATE SET \
              current_version = excluded.current_version, max_versions = excluded.max_versions, \
@@ -79,9 +76,8 @@ impl SecretRepo for SqlTx {
         .bind(i64::from(s.max_versions))
         .bind(micros(s.created_at))
         .bind(micros(s.updated_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .execute(self)
+        .await?;
         Ok(())
     }
 
@@ -92,7 +88,7 @@ impl SecretRepo for SqlTx {
         max_versions: u32,
         at: DateTime<Utc>,
     ) -> StoreResult<u32> {
-        let row = sqlx::query(
+        let row = query(
             "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at) \
              VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (tenant_id, path) DO UPDATE SET \
              current_version = secrets.current_version + 1, max_versions = excluded.max_versions, \
@@ -103,14 +99,13 @@ impl SecretRepo for SqlTx {
         .bind(path)
         .bind(i64::from(max_versions))
         .bind(micros(at))
-        .fetch_one(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_one(self)
+        .await?;
         u32_col(&row, "current_version")
     }
 
     async fn insert_secret_version(&mut self, tenant: &str, path: &str, v: &SecretVersionRecord) -> StoreResult<()> {
-        sqlx::query(
+        query(
             "INSERT INTO secret_versions (tenant_id, path, version, kind, ciphertext, created_at, created_by, deleted_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -122,9 +117,8 @@ impl SecretRepo for SqlTx {
         .bind(micros(v.created_at))
         .bind(&v.created_by)
         .bind(v.deleted_at.map(micros))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .execute(self)
+        .await?;
         Ok(())
     }
 
@@ -136,13 +130,7 @@ impl SecretRepo for SqlTx {
     ) -> StoreResult<Option<SecretVersionRecord>> {
         let sql =
             format!("SELECT {VERSION_COLS} FROM secret_versions WHERE tenant_id = $1 AND path = $2 AND version = $3");
-        let row = sqlx::query(&sql)
-            .bind(tenant)
-            .bind(path)
-            .bind(i64::from(v))
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let row = query(&sql).bind(tenant).bind(path).bind(i64::from(v)).fetch_optional(self).await?;
         row.as_ref().map(version).transpose()
     }
 
@@ -152,7 +140,7 @@ impl SecretRepo for SqlTx {
         path: &str,
     ) -> StoreResult<Option<(SecretRecord, Option<SecretVersionRecord>)>> {
         // LEFT JOIN: a head whose current version row is missing still answers.
-        let row = sqlx::query(
+        let row = query(
             "SELECT s.tenant_id AS tenant_id, s.path AS path, s.current_version AS current_version, \
              s.max_versions AS max_versions, s.created_at AS created_at, s.updated_at AS updated_at, \
              v.version AS version, v.kind AS kind, v.ciphertext AS ciphertext, v.created_at AS v_created_at, \
@@ -163,19 +151,18 @@ impl SecretRepo for SqlTx {
         )
         .bind(tenant)
         .bind(path)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_optional(self)
+        .await?;
         let Some(row) = row else { return Ok(None) };
-        let current = match row.try_get::<Option<i64>, _>("version").map_err(map_err)? {
+        let current = match row.get::<Option<i64>>("version")? {
             None => None,
             Some(v) => Some(SecretVersionRecord {
                 version: u32::try_from(v).unwrap_or(0),
-                kind: row.try_get("kind").map_err(map_err)?,
-                ciphertext: row.try_get("ciphertext").map_err(map_err)?,
-                created_at: time(row.try_get("v_created_at").map_err(map_err)?),
-                created_by: row.try_get("created_by").map_err(map_err)?,
-                deleted_at: opt_time(row.try_get("deleted_at").map_err(map_err)?),
+                kind: row.get("kind")?,
+                ciphertext: row.get("ciphertext")?,
+                created_at: time(row.get("v_created_at")?),
+                created_by: row.get("created_by")?,
+                deleted_at: opt_time(row.get("deleted_at")?),
             }),
         };
         Ok(Some((head(&row)?, current)))
@@ -184,7 +171,7 @@ impl SecretRepo for SqlTx {
     async fn list_secret_versions(&mut self, tenant: &str, path: &str) -> StoreResult<Vec<SecretVersionRecord>> {
         let sql =
             format!("SELECT {VERSION_COLS} FROM secret_versions WHERE tenant_id = $1 AND path = $2 ORDER BY version");
-        let rows = sqlx::query(&sql).bind(tenant).bind(path).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let rows = query(&sql).bind(tenant).bind(path).fetch_all(self).await?;
         rows.iter().map(version).collect()
     }
 
@@ -195,78 +182,64 @@ impl SecretRepo for SqlTx {
         v: u32,
         at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE secret_versions SET deleted_at = $4 WHERE tenant_id = $1 AND path = $2 AND version = $3")
+        query("UPDATE secret_versions SET deleted_at = $4 WHERE tenant_id = $1 AND path = $2 AND version = $3")
             .bind(tenant)
             .bind(path)
             .bind(i64::from(v))
             .bind(at.map(micros))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn set_version_ciphertext(&mut self, tenant: &str, path: &str, v: u32, ciphertext: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE secret_versions SET ciphertext = $4 WHERE tenant_id = $1 AND path = $2 AND version = $3")
+        query("UPDATE secret_versions SET ciphertext = $4 WHERE tenant_id = $1 AND path = $2 AND version = $3")
             .bind(tenant)
             .bind(path)
             .bind(i64::from(v))
             .bind(ciphertext)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn destroy_version(&mut self, tenant: &str, path: &str, v: u32) -> StoreResult<()> {
-        sqlx::query("UPDATE secret_versions SET ciphertext = NULL WHERE tenant_id = $1 AND path = $2 AND version = $3")
+        query("UPDATE secret_versions SET ciphertext = NULL WHERE tenant_id = $1 AND path = $2 AND version = $3")
             .bind(tenant)
             .bind(path)
             .bind(i64::from(v))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn prune_versions(&mut self, tenant: &str, path: &str, keep_from: u32) -> StoreResult<()> {
-        sqlx::query("DELETE FROM secret_versions WHERE tenant_id = $1 AND path = $2 AND version < $3")
+        query("DELETE FROM secret_versions WHERE tenant_id = $1 AND path = $2 AND version < $3")
             .bind(tenant)
             .bind(path)
             .bind(i64::from(keep_from))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn list_secret_paths(&mut self, tenant: &str, prefix: &str) -> StoreResult<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT path FROM secrets WHERE tenant_id = $1 AND path LIKE $2 ESCAPE '\\' ORDER BY path")
-                .bind(tenant)
-                .bind(like_prefix(prefix))
-                .fetch_all(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-        rows.iter().map(|r| r.try_get("path").map_err(map_err)).collect()
+        let rows = query("SELECT path FROM secrets WHERE tenant_id = $1 AND path LIKE $2 ESCAPE '\\' ORDER BY path")
+            .bind(tenant)
+            .bind(like_prefix(prefix))
+            .fetch_all(self)
+            .await?;
+        rows.iter().map(|r| r.get("path")).collect()
     }
 
     async fn delete_secret(&mut self, tenant: &str, path: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND path = $2")
-            .bind(tenant)
-            .bind(path)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        query("DELETE FROM secrets WHERE tenant_id = $1 AND path = $2").bind(tenant).bind(path).execute(self).await?;
         Ok(())
     }
 
     async fn delete_secrets_with_prefix(&mut self, prefix: &str) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM secrets WHERE path LIKE $1 ESCAPE '\\'")
-            .bind(like_prefix(prefix))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let done =
+            query("DELETE FROM secrets WHERE path LIKE $1 ESCAPE '\\'").bind(like_prefix(prefix)).execute(self).await?;
         Ok(done.rows_affected())
     }
 }

@@ -1,76 +1,67 @@
 //! Tenants and their wrapped data keys.
 
+use crate::db::{query, Row};
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tessera_core::ids::PLATFORM_TENANT;
 use tessera_core::ports::{DataKeyRecord, KeyRepo, StoreResult, TenantRecord, TenantRepo};
 
-use crate::tx::{map_err, micros, time, SqlTx};
+use crate::tx::{micros, time, SqlTx};
 use crate::Dialect;
 
-fn tenant(row: &AnyRow) -> StoreResult<TenantRecord> {
+fn tenant(row: &Row) -> StoreResult<TenantRecord> {
     Ok(TenantRecord {
-        id: row.try_get("id").map_err(map_err)?,
-        name: row.try_get("name").map_err(map_err)?,
-        status: row.try_get("status").map_err(map_err)?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        id: row.get("id")?,
+        name: row.get("name")?,
+        status: row.get("status")?,
+        created_at: time(row.get("created_at")?),
     })
 }
 
-fn data_key(row: &AnyRow) -> StoreResult<DataKeyRecord> {
-    let version: i64 = row.try_get("version").map_err(map_err)?;
+fn data_key(row: &Row) -> StoreResult<DataKeyRecord> {
+    let version: i64 = row.get("version")?;
     Ok(DataKeyRecord {
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
+        tenant_id: row.get("tenant_id")?,
         version: u32::try_from(version).unwrap_or(0),
-        wrapped: row.try_get("wrapped").map_err(map_err)?,
-        kek_id: row.try_get("kek_id").map_err(map_err)?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        wrapped: row.get("wrapped")?,
+        kek_id: row.get("kek_id")?,
+        created_at: time(row.get("created_at")?),
     })
 }
 
 #[async_trait]
 impl TenantRepo for SqlTx {
     async fn insert_tenant(&mut self, t: &TenantRecord) -> StoreResult<()> {
-        sqlx::query("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
+        query("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&t.id)
             .bind(&t.name)
             .bind(&t.status)
             .bind(micros(t.created_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn get_tenant(&mut self, id: &str) -> StoreResult<Option<TenantRecord>> {
-        let row = sqlx::query("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
+        let row = query("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
             .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .fetch_optional(self)
+            .await?;
         row.as_ref().map(tenant).transpose()
     }
 
     async fn list_tenants(&mut self) -> StoreResult<Vec<TenantRecord>> {
-        let rows = sqlx::query("SELECT id, name, status, created_at FROM tenants WHERE id <> $1 ORDER BY id")
+        let rows = query("SELECT id, name, status, created_at FROM tenants WHERE id <> $1 ORDER BY id")
             .bind(PLATFORM_TENANT)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .fetch_all(self)
+            .await?;
         rows.iter().map(tenant).collect()
     }
 
     async fn delete_tenant(&mut self, id: &str) -> StoreResult<bool> {
         // Data keys first and explicitly: crypto-shredding must not depend on
         // the cascade being configured.
-        sqlx::query("DELETE FROM data_keys WHERE tenant_id = $1")
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        let done =
-            sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id).execute(&mut *self.tx).await.map_err(map_err)?;
+        query("DELETE FROM data_keys WHERE tenant_id = $1").bind(id).execute(self).await?;
+        let done = query("DELETE FROM tenants WHERE id = $1").bind(id).execute(self).await?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -101,81 +92,67 @@ const REWRAP_SET_NEW_SQLITE: &str =
 #[async_trait]
 impl KeyRepo for SqlTx {
     async fn insert_data_key(&mut self, k: &DataKeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO data_keys (tenant_id, version, wrapped, kek_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&k.tenant_id)
-        .bind(i64::from(k.version))
-        .bind(&k.wrapped)
-        .bind(&k.kek_id)
-        .bind(micros(k.created_at))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        query("INSERT INTO data_keys (tenant_id, version, wrapped, kek_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&k.tenant_id)
+            .bind(i64::from(k.version))
+            .bind(&k.wrapped)
+            .bind(&k.kek_id)
+            .bind(micros(k.created_at))
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn get_data_key(&mut self, tenant: &str, version: u32) -> StoreResult<Option<DataKeyRecord>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys WHERE tenant_id = $1 AND version = $2",
         )
         .bind(tenant)
         .bind(i64::from(version))
-        .fetch_optional(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_optional(self)
+        .await?;
         row.as_ref().map(data_key).transpose()
     }
 
     async fn list_data_keys(&mut self, tenant: &str) -> StoreResult<Vec<DataKeyRecord>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys WHERE tenant_id = $1 ORDER BY version",
         )
         .bind(tenant)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_all(self)
+        .await?;
         rows.iter().map(data_key).collect()
     }
 
     async fn latest_data_key_version(&mut self, tenant: &str) -> StoreResult<Option<u32>> {
-        let row = sqlx::query("SELECT MAX(version) AS v FROM data_keys WHERE tenant_id = $1")
-            .bind(tenant)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        let v: Option<i64> = row.try_get("v").map_err(map_err)?;
+        let row =
+            query("SELECT MAX(version) AS v FROM data_keys WHERE tenant_id = $1").bind(tenant).fetch_one(self).await?;
+        let v: Option<i64> = row.get("v")?;
         Ok(v.and_then(|v| u32::try_from(v).ok()))
     }
 
     async fn get_kek_check(&mut self) -> StoreResult<Option<(String, String)>> {
-        let row = sqlx::query("SELECT kek_id, kek_check FROM keyring_meta WHERE id = 1")
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| Ok((r.try_get("kek_id").map_err(map_err)?, r.try_get("kek_check").map_err(map_err)?))).transpose()
+        let row = query("SELECT kek_id, kek_check FROM keyring_meta WHERE id = 1").fetch_optional(self).await?;
+        row.map(|r| Ok((r.get("kek_id")?, r.get("kek_check")?))).transpose()
     }
 
     async fn replace_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE keyring_meta SET kek_id = $1, kek_check = $2 WHERE id = 1")
+        query("UPDATE keyring_meta SET kek_id = $1, kek_check = $2 WHERE id = 1")
             .bind(kek_id)
             .bind(check)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn get_data_key_wrap(&mut self, tenant: &str, version: u32, kek_id: &str) -> StoreResult<Option<String>> {
-        let row =
-            sqlx::query("SELECT wrapped FROM data_key_wraps WHERE tenant_id = $1 AND version = $2 AND kek_id = $3")
-                .bind(tenant)
-                .bind(i64::from(version))
-                .bind(kek_id)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(map_err)?;
-        row.map(|r| r.try_get("wrapped").map_err(map_err)).transpose()
+        let row = query("SELECT wrapped FROM data_key_wraps WHERE tenant_id = $1 AND version = $2 AND kek_id = $3")
+            .bind(tenant)
+            .bind(i64::from(version))
+            .bind(kek_id)
+            .fetch_optional(self)
+            .await?;
+        row.map(|r| r.get("wrapped")).transpose()
     }
 
     async fn list_all_data_keys(&mut self, after: Option<(&str, u32)>, limit: i64) -> StoreResult<Vec<DataKeyRecord>> {
@@ -183,16 +160,15 @@ impl KeyRepo for SqlTx {
         // A row-value comparison, not `tenant_id > $1 OR (...)`: PostgreSQL
         // turns only the former into an index range, so each page starts
         // where the last ended instead of filtering every key before it.
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys \
              WHERE (tenant_id, version) > ($1, $2) ORDER BY tenant_id, version LIMIT $3",
         )
         .bind(t)
         .bind(i64::from(v))
         .bind(limit)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .fetch_all(self)
+        .await?;
         rows.iter().map(data_key).collect()
     }
 
@@ -222,23 +198,22 @@ impl KeyRepo for SqlTx {
             Dialect::Postgres => (REWRAP_KEEP_OLD_POSTGRES, REWRAP_SET_NEW_POSTGRES),
             Dialect::Sqlite => (REWRAP_KEEP_OLD_SQLITE, REWRAP_SET_NEW_SQLITE),
         };
-        sqlx::query(keep_old).bind(&rows).execute(&mut *self.tx).await.map_err(map_err)?;
-        sqlx::query(set_new).bind(&rows).bind(new_kek_id).execute(&mut *self.tx).await.map_err(map_err)?;
+        query(keep_old).bind(&rows).execute(self).await?;
+        query(set_new).bind(&rows).bind(new_kek_id).execute(self).await?;
         Ok(())
     }
 
     async fn delete_extra_wraps(&mut self) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM data_key_wraps").execute(&mut *self.tx).await.map_err(map_err)?;
+        let done = query("DELETE FROM data_key_wraps").execute(self).await?;
         Ok(done.rows_affected())
     }
 
     async fn set_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO keyring_meta (id, kek_id, kek_check) VALUES (1, $1, $2)")
+        query("INSERT INTO keyring_meta (id, kek_id, kek_check) VALUES (1, $1, $2)")
             .bind(kek_id)
             .bind(check)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 }

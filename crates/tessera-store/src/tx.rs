@@ -1,7 +1,6 @@
 //! One handle over every repository (a transaction, or a plain pooled
 //! connection for reads), and the helpers rows share.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -9,45 +8,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::pool::PoolConnection;
-use sqlx::AnyConnection;
 use sqlx::{Any, Transaction};
 use tessera_core::ports::{StoreError, StoreResult, StoreTx};
 
 use crate::group::Member;
+use crate::lite::Reader;
 use crate::Dialect;
 
-/// What a [`SqlTx`] runs its statements on. Both dereference to the
-/// connection, so repository methods use `&mut *self.tx` either way.
+/// What a [`SqlTx`] runs its statements on.
 pub(crate) enum Conn {
-    /// A transaction; dropped without commit, it rolls back.
-    Tx(Transaction<'static, Any>),
-    /// A pooled connection in autocommit mode (no BEGIN/COMMIT): each statement
-    /// sees the latest committed data. For reads only.
-    Plain(PoolConnection<Any>),
+    /// A PostgreSQL transaction; dropped without commit, it rolls back.
+    PgTx(Transaction<'static, Any>),
+    /// A pooled PostgreSQL connection in autocommit mode (no BEGIN/COMMIT):
+    /// each statement sees the latest committed data. For reads only.
+    PgPlain(PoolConnection<Any>),
     /// A SQLite write transaction committed with others (see `group`).
-    Group(Member),
-}
-
-impl Deref for Conn {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        match self {
-            Self::Tx(tx) => tx,
-            Self::Plain(conn) => conn,
-            Self::Group(member) => member.connection(),
-        }
-    }
-}
-
-impl DerefMut for Conn {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        match self {
-            Self::Tx(tx) => tx,
-            Self::Plain(conn) => conn,
-            Self::Group(member) => member.connection_mut(),
-        }
-    }
+    LiteGroup(Member),
+    /// A SQLite read connection, in a read transaction or in autocommit mode.
+    LiteRead(Reader),
 }
 
 /// The handle behind [`StoreTx`].
@@ -79,9 +57,9 @@ pub(crate) const CHANGES_CHANNEL: &str = "tessera_changes";
 #[async_trait]
 impl StoreTx for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let SqlTx { tx, dialect, changes, audit_head } = *self;
+        let SqlTx { tx, changes, audit_head, .. } = *self;
         match tx {
-            Conn::Group(member) => {
+            Conn::LiteGroup(member) => {
                 let outcome = member.commit().await;
                 if outcome.is_err() {
                     // The group rolled back, and with it any audit rows of its members.
@@ -94,8 +72,8 @@ impl StoreTx for SqlTx {
                 }
                 outcome
             }
-            Conn::Tx(mut tx) => {
-                if changes.is_some() && dialect == Dialect::Postgres {
+            Conn::PgTx(mut tx) => {
+                if changes.is_some() {
                     // Delivered to every listening replica when (and only if) this commits.
                     sqlx::query("SELECT pg_notify($1, '')")
                         .bind(CHANGES_CHANNEL)
@@ -112,8 +90,9 @@ impl StoreTx for SqlTx {
                 }
                 outcome
             }
+            Conn::LiteRead(mut reader) => reader.finish(),
             // Nothing to commit; dropping it returns the connection to the pool.
-            Conn::Plain(_) => Ok(()),
+            Conn::PgPlain(_) => Ok(()),
         }
     }
 }

@@ -1,36 +1,35 @@
 //! Webhooks, their outbox (claimed with leases) and delivery log, and the
 //! rotation policy of secrets.
 
+use crate::db::{query, Row};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tessera_core::ports::{
     DeliveryRecord, OutboxRecord, RotationDue, StoreError, StoreResult, WebhookRecord, WebhookRepo,
 };
 
-use crate::tx::{json_value, map_err, micros, opt_time, time, SqlTx};
+use crate::tx::{json_value, micros, opt_time, time, SqlTx};
 use crate::Dialect;
 
 /// Microseconds in a day.
 const DAY_MICROS: i64 = 86_400_000_000;
 
-fn u32_of(row: &AnyRow, col: &str) -> StoreResult<u32> {
-    let v: i64 = row.try_get(col).map_err(map_err)?;
+fn u32_of(row: &Row, col: &str) -> StoreResult<u32> {
+    let v: i64 = row.get(col)?;
     Ok(u32::try_from(v).unwrap_or(0))
 }
 
-fn webhook(row: &AnyRow) -> StoreResult<WebhookRecord> {
-    let events: String = row.try_get("events").map_err(map_err)?;
+fn webhook(row: &Row) -> StoreResult<WebhookRecord> {
+    let events: String = row.get("events")?;
     Ok(WebhookRecord {
-        id: row.try_get("id").map_err(map_err)?,
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
-        url: row.try_get("url").map_err(map_err)?,
+        id: row.get("id")?,
+        tenant_id: row.get("tenant_id")?,
+        url: row.get("url")?,
         events: serde_json::from_str(&events).map_err(|e| StoreError::Other(format!("bad events JSON: {e}")))?,
-        secret_ciphertext: row.try_get("secret_ciphertext").map_err(map_err)?,
-        enabled: row.try_get::<i64, _>("enabled").map_err(map_err)? == 1,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
-        created_by: row.try_get("created_by").map_err(map_err)?,
+        secret_ciphertext: row.get("secret_ciphertext")?,
+        enabled: row.get::<i64>("enabled")? == 1,
+        created_at: time(row.get("created_at")?),
+        created_by: row.get("created_by")?,
     })
 }
 
@@ -41,19 +40,19 @@ fn webhook_select(d: Dialect) -> String {
     )
 }
 
-fn outbox(row: &AnyRow) -> StoreResult<OutboxRecord> {
-    let payload: String = row.try_get("payload").map_err(map_err)?;
+fn outbox(row: &Row) -> StoreResult<OutboxRecord> {
+    let payload: String = row.get("payload")?;
     Ok(OutboxRecord {
-        id: row.try_get("id").map_err(map_err)?,
-        webhook_id: row.try_get("webhook_id").map_err(map_err)?,
-        tenant_id: row.try_get("tenant_id").map_err(map_err)?,
-        event: row.try_get("event").map_err(map_err)?,
+        id: row.get("id")?,
+        webhook_id: row.get("webhook_id")?,
+        tenant_id: row.get("tenant_id")?,
+        event: row.get("event")?,
         payload: json_value(&payload)?,
-        created_at: time(row.try_get("created_at").map_err(map_err)?),
+        created_at: time(row.get("created_at")?),
         attempts: u32_of(row, "attempts")?,
-        next_attempt_at: time(row.try_get("next_attempt_at").map_err(map_err)?),
-        delivered_at: opt_time(row.try_get("delivered_at").map_err(map_err)?),
-        failed_at: opt_time(row.try_get("failed_at").map_err(map_err)?),
+        next_attempt_at: time(row.get("next_attempt_at")?),
+        delivered_at: opt_time(row.get("delivered_at")?),
+        failed_at: opt_time(row.get("failed_at")?),
     })
 }
 
@@ -65,7 +64,7 @@ impl WebhookRepo for SqlTx {
              VALUES ($1, $2, $3, {}, $5, $6, $7, $8)",
             self.dialect.json_param(4)
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(&w.id)
             .bind(&w.tenant_id)
             .bind(&w.url)
@@ -74,31 +73,26 @@ impl WebhookRepo for SqlTx {
             .bind(i64::from(w.enabled))
             .bind(micros(w.created_at))
             .bind(&w.created_by)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn get_webhook(&mut self, id: &str) -> StoreResult<Option<WebhookRecord>> {
         let sql = format!("{} WHERE id = $1", webhook_select(self.dialect));
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(map_err)?;
+        let row = query(&sql).bind(id).fetch_optional(self).await?;
         row.as_ref().map(webhook).transpose()
     }
 
     async fn list_webhooks(&mut self, tenant: &str) -> StoreResult<Vec<WebhookRecord>> {
         let sql = format!("{} WHERE tenant_id = $1 ORDER BY created_at, id", webhook_select(self.dialect));
-        let rows = sqlx::query(&sql).bind(tenant).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let rows = query(&sql).bind(tenant).fetch_all(self).await?;
         rows.iter().map(webhook).collect()
     }
 
     async fn delete_webhook(&mut self, tenant: &str, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let done =
+            query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id).execute(self).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -108,7 +102,7 @@ impl WebhookRepo for SqlTx {
              next_attempt_at, delivered_at, failed_at) VALUES ($1, $2, $3, $4, {}, $6, $7, $8, $9, $10)",
             self.dialect.json_param(5)
         );
-        sqlx::query(&sql)
+        query(&sql)
             .bind(&o.id)
             .bind(&o.webhook_id)
             .bind(&o.tenant_id)
@@ -119,9 +113,8 @@ impl WebhookRepo for SqlTx {
             .bind(micros(o.next_attempt_at))
             .bind(o.delivered_at.map(micros))
             .bind(o.failed_at.map(micros))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(())
     }
 
@@ -146,13 +139,7 @@ impl WebhookRepo for SqlTx {
              delivered_at, failed_at",
             self.dialect.json_col("payload")
         );
-        let rows = sqlx::query(&sql)
-            .bind(micros(now))
-            .bind(owner)
-            .bind(micros(lease_until))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+        let rows = query(&sql).bind(micros(now)).bind(owner).bind(micros(lease_until)).fetch_all(self).await?;
         let mut claimed = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by_key(|o| o.next_attempt_at);
         Ok(claimed)
@@ -166,7 +153,7 @@ impl WebhookRepo for SqlTx {
         delivered_at: Option<DateTime<Utc>>,
         failed_at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        sqlx::query(
+        query(
             "UPDATE webhook_outbox SET attempts = $2, next_attempt_at = $3, delivered_at = $4, failed_at = $5, \
              lease_owner = NULL, lease_until = NULL WHERE id = $1",
         )
@@ -175,14 +162,13 @@ impl WebhookRepo for SqlTx {
         .bind(micros(next_attempt_at))
         .bind(delivered_at.map(micros))
         .bind(failed_at.map(micros))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .execute(self)
+        .await?;
         Ok(())
     }
 
     async fn insert_delivery(&mut self, d: &DeliveryRecord) -> StoreResult<()> {
-        sqlx::query(
+        query(
             "INSERT INTO webhook_deliveries (outbox_id, webhook_id, attempt, at, status_code, error, duration_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -193,9 +179,8 @@ impl WebhookRepo for SqlTx {
         .bind(d.status_code.map(i64::from))
         .bind(d.error.clone())
         .bind(i64::try_from(d.duration_ms).unwrap_or(i64::MAX))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(map_err)?;
+        .execute(self)
+        .await?;
         Ok(())
     }
 
@@ -207,7 +192,7 @@ impl WebhookRepo for SqlTx {
              WHERE COALESCE(delivered_at, failed_at) < $1 LIMIT {})",
             limit.clamp(1, 100_000)
         );
-        let done = sqlx::query(&sql).bind(micros(before)).execute(&mut *self.tx).await.map_err(map_err)?;
+        let done = query(&sql).bind(micros(before)).execute(self).await?;
         Ok(done.rows_affected())
     }
 
@@ -219,46 +204,41 @@ impl WebhookRepo for SqlTx {
              FROM webhook_deliveries d JOIN webhook_outbox o ON o.id = d.outbox_id \
              WHERE d.webhook_id = $1 ORDER BY d.id DESC LIMIT {limit}"
         );
-        let rows = sqlx::query(&sql).bind(webhook_id).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let rows = query(&sql).bind(webhook_id).fetch_all(self).await?;
         rows.iter()
             .map(|r| {
                 Ok(DeliveryRecord {
-                    outbox_id: r.try_get("outbox_id").map_err(map_err)?,
-                    webhook_id: r.try_get("webhook_id").map_err(map_err)?,
-                    event: r.try_get("event").map_err(map_err)?,
+                    outbox_id: r.get("outbox_id")?,
+                    webhook_id: r.get("webhook_id")?,
+                    event: r.get("event")?,
                     attempt: u32_of(r, "attempt")?,
-                    at: time(r.try_get("at").map_err(map_err)?),
-                    status_code: r
-                        .try_get::<Option<i64>, _>("status_code")
-                        .map_err(map_err)?
-                        .and_then(|s| u16::try_from(s).ok()),
-                    error: r.try_get("error").map_err(map_err)?,
-                    duration_ms: u64::try_from(r.try_get::<i64, _>("duration_ms").map_err(map_err)?).unwrap_or(0),
+                    at: time(r.get("at")?),
+                    status_code: r.get::<Option<i64>>("status_code")?.and_then(|s| u16::try_from(s).ok()),
+                    error: r.get("error")?,
+                    duration_ms: u64::try_from(r.get::<i64>("duration_ms")?).unwrap_or(0),
                 })
             })
             .collect()
     }
 
     async fn set_secret_rotation(&mut self, tenant: &str, path: &str, days: Option<u32>) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE secrets SET rotate_after_days = $3 WHERE tenant_id = $1 AND path = $2")
+        let done = query("UPDATE secrets SET rotate_after_days = $3 WHERE tenant_id = $1 AND path = $2")
             .bind(tenant)
             .bind(path)
             .bind(days.map(i64::from))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .execute(self)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn get_secret_rotation(&mut self, tenant: &str, path: &str) -> StoreResult<Option<u32>> {
-        let row = sqlx::query("SELECT rotate_after_days FROM secrets WHERE tenant_id = $1 AND path = $2")
+        let row = query("SELECT rotate_after_days FROM secrets WHERE tenant_id = $1 AND path = $2")
             .bind(tenant)
             .bind(path)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(map_err)?;
+            .fetch_optional(self)
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let days: Option<i64> = row.try_get(0).map_err(map_err)?;
+        let days: Option<i64> = row.get(0)?;
         Ok(days.and_then(|d| u32::try_from(d).ok()))
     }
 
@@ -273,14 +253,14 @@ impl WebhookRepo for SqlTx {
              ORDER BY updated_at LIMIT {limit}{skip_locked}) \
              RETURNING tenant_id, path, rotate_after_days, updated_at"
         );
-        let rows = sqlx::query(&sql).bind(micros(now)).fetch_all(&mut *self.tx).await.map_err(map_err)?;
+        let rows = query(&sql).bind(micros(now)).fetch_all(self).await?;
         rows.iter()
             .map(|r| {
                 Ok(RotationDue {
-                    tenant_id: r.try_get("tenant_id").map_err(map_err)?,
-                    path: r.try_get("path").map_err(map_err)?,
+                    tenant_id: r.get("tenant_id")?,
+                    path: r.get("path")?,
                     rotate_after_days: u32_of(r, "rotate_after_days")?,
-                    updated_at: time(r.try_get("updated_at").map_err(map_err)?),
+                    updated_at: time(r.get("updated_at")?),
                 })
             })
             .collect()
