@@ -28,10 +28,13 @@ pub(crate) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Connectio
     conn.busy_timeout(busy_timeout).map_err(crate::db::lite_err)?;
     // WAL lets readers run beside the writer; synchronous=FULL makes a commit
     // durable before we answer; foreign keys enforce cascades; deleted rows
-    // (old ciphertext, backfilled plain values) are zeroed on disk.
+    // (old ciphertext, backfilled plain values) are zeroed on disk. Temporary
+    // storage in memory: a group commit's statement journal (old page images)
+    // would otherwise be a new file in /var/tmp for each group.
     lite_batch(
         &conn,
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
 }
