@@ -178,7 +178,7 @@ impl<'q> Query<'q> {
     /// Runs the statement; any rows it returns are read and dropped.
     pub(crate) async fn execute(self, tx: &mut SqlTx) -> StoreResult<Done> {
         match target(tx) {
-            Target::Lite(conn) => lite_execute(conn, &self).map(Done).map_err(lite_err),
+            Target::Lite(conn) => timed(&self.sql, || lite_execute(conn, &self)).map(Done).map_err(lite_err),
             Target::Pg(conn) => self.sqlx().execute(conn).await.map(|r| Done(r.rows_affected())).map_err(map_err),
         }
     }
@@ -191,15 +191,20 @@ impl<'q> Query<'q> {
     /// The first row, if any.
     pub(crate) async fn fetch_optional(self, tx: &mut SqlTx) -> StoreResult<Option<Row>> {
         match target(tx) {
-            Target::Lite(conn) => lite_fetch(conn, &self, Some(1)).map(|mut rows| rows.pop()).map_err(lite_err),
+            Target::Lite(conn) => {
+                timed(&self.sql, || lite_fetch(conn, &self, Some(1))).map(|mut rows| rows.pop()).map_err(lite_err)
+            }
             Target::Pg(conn) => Ok(self.sqlx().fetch_optional(conn).await.map_err(map_err)?.map(Row::Any)),
         }
     }
 
-    /// Every row.
+    /// Every row. On SQLite the rows may be many (a list, a page of the audit
+    /// log), so this worker's other tasks move to another thread meanwhile.
     pub(crate) async fn fetch_all(self, tx: &mut SqlTx) -> StoreResult<Vec<Row>> {
         match target(tx) {
-            Target::Lite(conn) => lite_fetch(conn, &self, None).map_err(lite_err),
+            Target::Lite(conn) => {
+                off_the_runtime(|| timed(&self.sql, || lite_fetch(conn, &self, None))).map_err(lite_err)
+            }
             Target::Pg(conn) => {
                 Ok(self.sqlx().fetch_all(conn).await.map_err(map_err)?.into_iter().map(Row::Any).collect())
             }
@@ -218,6 +223,35 @@ impl<'q> Query<'q> {
             Arg::Null(Kind::Bool) => q.bind(None::<bool>),
         })
     }
+}
+
+/// Runs `work`, which may wait (for the disk) or take long, where it is; on
+/// the multi-threaded runtime `block_in_place` first moves this worker's
+/// other tasks to another thread, so none of them waits behind it. A
+/// hand-off to another thread and back would cost more than most such work.
+pub(crate) fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
+/// Statements slower than this are logged, as sqlx does on PostgreSQL.
+const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a SQLite statement, logging it (its text: parameters are bound, never
+/// in it) when it was slow.
+fn timed<T>(sql: &str, run: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = run();
+    let took = started.elapsed();
+    if took >= SLOW_STATEMENT {
+        tracing::warn!(sql, took_ms = took.as_millis(), "slow SQLite statement");
+    }
+    out
 }
 
 /// Prepares (from the connection's cache) and binds: `$N` and `?N` take the

@@ -24,7 +24,7 @@ use rusqlite::Connection;
 use tessera_core::ports::{StoreError, StoreResult};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::db::{is_busy, lite_batch, lite_err};
+use crate::db::{is_busy, lite_batch, lite_err, off_the_runtime};
 
 type Outcome = Arc<OnceLock<Result<(), String>>>;
 
@@ -170,16 +170,13 @@ fn settle_abandoned(state: &mut GroupState) {
 /// went, without an await: a caller cancelled before this point left the
 /// group to the next holder of the lock, and from here on it finishes.
 ///
-/// The COMMIT waits for the disk where it is: a hand-off to another thread
-/// and back would cost more than the fsync itself on this kind of machine.
-/// On the multi-threaded runtime `block_in_place` first moves this worker's
-/// other tasks to another thread, so no request waits behind the disk.
+/// The COMMIT waits for the disk where it is (a hand-off to another thread
+/// and back cost more than the fsync itself on this kind of machine), with
+/// the worker's other tasks moved away meanwhile (`off_the_runtime`).
 fn settle_and_commit(mut guard: OwnedMutexGuard<GroupState>) {
     settle_abandoned(&mut guard);
     let Some(outcome) = guard.open.take() else { return };
-    let multi_threaded = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let result = if multi_threaded { tokio::task::block_in_place(|| commit(&guard.conn)) } else { commit(&guard.conn) };
+    let result = off_the_runtime(|| commit(&guard.conn));
     if let Err(e) = &result {
         tracing::error!(error = %e, "a group commit failed; every write in it fails");
     }
