@@ -111,7 +111,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
             migrator.close().await;
             migrated.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
             Engine::Sqlite {
-                groups: WriteGroups::new(lite::open(&path, Duration::ZERO)?)?,
+                groups: WriteGroups::new(lite::open(&path)?)?,
                 readers: Readers::new(path, sqlite_readers()),
                 audit_head: AuditHead::default(),
             }

@@ -21,22 +21,19 @@ use tessera_core::ports::{StoreError, StoreResult};
 
 use crate::tx::{map_err, Conn, SqlTx};
 
-/// A bound parameter.
+/// A bound parameter: the store binds integers and text only (times are
+/// microseconds, JSON is text, flags are 0 or 1).
 pub(crate) enum Arg {
     Null(Kind),
     Int(i64),
-    Real(f64),
     Text(String),
-    Bool(bool),
 }
 
 /// The type of a NULL parameter (PostgreSQL wants one).
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
     Int,
-    Real,
     Text,
-    Bool,
 }
 
 /// A Rust value a statement can bind.
@@ -58,9 +55,6 @@ macro_rules! into_arg {
     };
 }
 into_arg!(i64, Int, v => Arg::Int(v));
-into_arg!(i32, Int, v => Arg::Int(i64::from(v)));
-into_arg!(f64, Real, v => Arg::Real(v));
-into_arg!(bool, Bool, v => Arg::Bool(v));
 into_arg!(String, Text, v => Arg::Text(v));
 into_arg!(&str, Text, v => Arg::Text(v.to_owned()));
 into_arg!(&String, Text, v => Arg::Text(v.clone()));
@@ -77,9 +71,7 @@ impl ToSql for Arg {
         Ok(ToSqlOutput::Borrowed(match self {
             Self::Null(_) => ValueRef::Null,
             Self::Int(v) => ValueRef::Integer(*v),
-            Self::Real(v) => ValueRef::Real(*v),
             Self::Text(v) => ValueRef::Text(v.as_bytes()),
-            Self::Bool(v) => ValueRef::Integer(i64::from(*v)),
         }))
     }
 }
@@ -214,13 +206,9 @@ impl<'q> Query<'q> {
     fn sqlx(&self) -> sqlx::query::Query<'_, Any, AnyArguments<'_>> {
         self.args.iter().fold(sqlx::query(&self.sql), |q, arg| match arg {
             Arg::Int(v) => q.bind(*v),
-            Arg::Real(v) => q.bind(*v),
             Arg::Text(v) => q.bind(v.as_str()),
-            Arg::Bool(v) => q.bind(*v),
             Arg::Null(Kind::Int) => q.bind(None::<i64>),
-            Arg::Null(Kind::Real) => q.bind(None::<f64>),
             Arg::Null(Kind::Text) => q.bind(None::<String>),
-            Arg::Null(Kind::Bool) => q.bind(None::<bool>),
         })
     }
 }
@@ -309,11 +297,7 @@ pub(crate) fn lite_err(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Conflict("row".into())
         }
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
-        {
-            StoreError::Unavailable(e.to_string())
-        }
+        _ if is_busy(&e) => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Other(e.to_string()),
     }
 }

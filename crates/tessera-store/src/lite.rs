@@ -12,20 +12,23 @@ use rusqlite::{Connection, OpenFlags};
 use tessera_core::ports::{StoreError, StoreResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::db::lite_batch;
+use crate::db::{lite_batch, lite_err};
 
 /// Prepared statements kept per connection: every statement the store has,
 /// with room to spare (an uncached one is compiled again, ~10-50 µs).
 const STATEMENT_CACHE: usize = 256;
 
+/// How long a read waits out another process's exclusive lock (rare in WAL).
+const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens `path` (created beforehand by the migrations) with the pragmas
-/// every connection needs.
-pub(crate) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
+/// every connection needs. Its busy timeout is the caller's to set: readers
+/// wait (`Readers`), the writer never does (`WriteGroups`).
+pub(crate) fn open(path: &Path) -> StoreResult<Connection> {
     let conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(|e| StoreError::Unavailable(format!("cannot open the SQLite database {}: {e}", path.display())))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.busy_timeout(busy_timeout).map_err(crate::db::lite_err)?;
     // WAL lets readers run beside the writer; synchronous=FULL makes a commit
     // durable before we answer; foreign keys enforce cascades; deleted rows
     // (old ciphertext, backfilled plain values) are zeroed on disk. Temporary
@@ -75,7 +78,11 @@ impl Readers {
         let idle = self.inner.idle.lock().expect("reader pool lock").pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => open(&self.inner.path, Duration::from_secs(10))?,
+            None => {
+                let conn = open(&self.inner.path)?;
+                conn.busy_timeout(READ_BUSY_TIMEOUT).map_err(lite_err)?;
+                conn
+            }
         };
         Ok(Reader { conn: Some(conn), in_tx: false, pool: self.inner.clone(), _permit: permit })
     }
