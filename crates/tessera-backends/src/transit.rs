@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_core::ports::KeyProvider;
 use tessera_core::{ErrorKind, ServiceError};
-use tessera_crypto::{DataKey, WrappedDataKey};
+use tessera_crypto::{wrap_aad, DataKey, KeyOwner, WrapFormat, WrappedDataKey};
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
@@ -22,7 +22,8 @@ use crate::vault_client::{VaultClient, VaultConnection};
 
 /// The Transit key the start-up check value is made with.
 const CHECK_KEY: &str = "tessera-kek-check";
-const LABEL: &[u8] = b"tessera.dek-wrap.v1";
+/// The owner the start-up check value is wrapped for.
+const CHECK_OWNER: KeyOwner<'static> = KeyOwner { tenant: "\u{0}check", incarnation: "" };
 
 /// Data keys wrapped by Vault Transit.
 pub struct TransitKeyProvider {
@@ -59,14 +60,10 @@ impl TransitKeyProvider {
         Ok(())
     }
 
-    fn aad(tenant: &str, version: u32) -> String {
-        let mut aad = Vec::with_capacity(LABEL.len() + tenant.len() + 6);
-        aad.extend_from_slice(LABEL);
-        aad.push(0);
-        aad.extend_from_slice(tenant.as_bytes());
-        aad.push(0);
-        aad.extend_from_slice(&version.to_be_bytes());
-        B64.encode(aad)
+    /// The wrap's associated data, as Tessera's own master key binds it
+    /// (the same bytes: one definition, in tessera-crypto).
+    fn aad(format: WrapFormat, owner: KeyOwner<'_>, version: u32) -> String {
+        B64.encode(wrap_aad(format, owner, version))
     }
 }
 
@@ -76,22 +73,30 @@ impl KeyProvider for TransitKeyProvider {
         format!("vault-transit:{}", self.engine)
     }
 
-    async fn wrap(&self, tenant: &str, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError> {
-        let name = Self::key_name(tenant);
+    async fn wrap(&self, owner: KeyOwner<'_>, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError> {
+        let name = Self::key_name(owner.tenant);
         self.ensure_key(name).await?;
         let plaintext = Zeroizing::new(B64.encode(dek.expose_bytes()));
-        let body = json!({"plaintext": plaintext.as_str(), "associated_data": Self::aad(tenant, version)});
+        let aad = Self::aad(WrapFormat::V2, owner, version);
+        let body = json!({"plaintext": plaintext.as_str(), "associated_data": aad});
         let url = self.vault.url(&format!("{}/encrypt/{name}", self.engine));
         let r = self.vault.call(Method::POST, &url, Some(body)).await?;
         match r.body["data"]["ciphertext"].as_str() {
-            Some(ct) if r.status.is_success() => Ok(WrappedDataKey(ct.to_owned())),
+            Some(ct) if r.status.is_success() => Ok(WrappedDataKey::external_v2(ct)),
             _ => Err(self.vault.unexpected("wrap a data key with Transit", &r)),
         }
     }
 
-    async fn unwrap(&self, tenant: &str, version: u32, wrapped: &WrappedDataKey) -> Result<DataKey, ServiceError> {
+    async fn unwrap(
+        &self,
+        owner: KeyOwner<'_>,
+        version: u32,
+        wrapped: &WrappedDataKey,
+    ) -> Result<DataKey, ServiceError> {
+        let tenant = owner.tenant;
         let name = Self::key_name(tenant);
-        let body = json!({"ciphertext": wrapped.0, "associated_data": Self::aad(tenant, version)});
+        let (format, ciphertext) = wrapped.external();
+        let body = json!({"ciphertext": ciphertext, "associated_data": Self::aad(format, owner, version)});
         let url = self.vault.url(&format!("{}/decrypt/{name}", self.engine));
         let r = self.vault.call(Method::POST, &url, Some(body)).await?;
         if r.status == StatusCode::BAD_REQUEST {
@@ -110,11 +115,11 @@ impl KeyProvider for TransitKeyProvider {
     }
 
     async fn check_value(&self) -> Result<String, ServiceError> {
-        Ok(self.wrap("\u{0}check", 0, &DataKey::generate(0)).await?.0)
+        Ok(self.wrap(CHECK_OWNER, 0, &DataKey::generate(0)).await?.0)
     }
 
     async fn verify_check_value(&self, check: &str) -> Result<(), ServiceError> {
-        match self.unwrap("\u{0}check", 0, &WrappedDataKey(check.to_owned())).await {
+        match self.unwrap(CHECK_OWNER, 0, &WrappedDataKey(check.to_owned())).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind == ErrorKind::Integrity => Err(ServiceError::new(
                 ErrorKind::Integrity,

@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tessera_crypto::{ciphertext_key_version, Aad, CryptoError, DataKey, MasterKey, WrappedDataKey};
+use tessera_crypto::{ciphertext_key_version, Aad, CryptoError, DataKey, KeyOwner, MasterKey, WrappedDataKey};
 use zeroize::Zeroizing;
 
 use crate::error::{ErrorKind, ServiceError};
 use crate::ports::{DataKeyRecord, KeyProvider, StoreTx};
 
-/// Reserved "tenant" under which the key-encryption key's check value is wrapped.
-const KEK_CHECK_TENANT: &str = "\u{0}kek-check";
+/// Reserved owner under which the key-encryption key's check value is wrapped.
+const KEK_CHECK_OWNER: KeyOwner<'static> = KeyOwner { tenant: "\u{0}kek-check", incarnation: "" };
 
 /// The `local` key provider: a 32-byte master key held in memory.
 pub struct LocalKeyProvider {
@@ -37,12 +37,18 @@ impl KeyProvider for LocalKeyProvider {
         format!("local:{}", self.master.id())
     }
 
-    async fn wrap(&self, tenant: &str, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError> {
-        Ok(self.master.wrap(tenant, version, dek))
+    async fn wrap(&self, owner: KeyOwner<'_>, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError> {
+        Ok(self.master.wrap(owner, version, dek))
     }
 
-    async fn unwrap(&self, tenant: &str, version: u32, wrapped: &WrappedDataKey) -> Result<DataKey, ServiceError> {
-        match self.master.unwrap(tenant, version, wrapped) {
+    async fn unwrap(
+        &self,
+        owner: KeyOwner<'_>,
+        version: u32,
+        wrapped: &WrappedDataKey,
+    ) -> Result<DataKey, ServiceError> {
+        let tenant = owner.tenant;
+        match self.master.unwrap(owner, version, wrapped) {
             Ok(k) => Ok(k),
             Err(CryptoError::Authentication) if wrapped.kek_id() != Some(self.master.id()) => Err(ServiceError::new(
                 ErrorKind::Integrity,
@@ -56,12 +62,12 @@ impl KeyProvider for LocalKeyProvider {
     }
 
     async fn check_value(&self) -> Result<String, ServiceError> {
-        Ok(self.master.wrap(KEK_CHECK_TENANT, 0, &DataKey::generate(0)).0)
+        Ok(self.master.wrap(KEK_CHECK_OWNER, 0, &DataKey::generate(0)).0)
     }
 
     async fn verify_check_value(&self, check: &str) -> Result<(), ServiceError> {
         self.master
-            .unwrap(KEK_CHECK_TENANT, 0, &WrappedDataKey(check.to_owned()))
+            .unwrap(KEK_CHECK_OWNER, 0, &WrappedDataKey(check.to_owned()))
             .map(|_| ())
             .map_err(|_| {
                 ServiceError::new(
@@ -80,8 +86,12 @@ fn integrity(what: &str, e: &CryptoError) -> ServiceError {
 /// Per-tenant data keys and value encryption.
 pub struct Keyring {
     provider: Arc<dyn KeyProvider>,
-    deks: moka::sync::Cache<(String, u32), Arc<DataKey>>,
-    latest: moka::sync::Cache<String, u32>,
+    /// Unwrapped data keys by (tenant, incarnation, version): a tenant
+    /// deleted and created again has another incarnation, so a key of the
+    /// old one can never serve the new one, whatever this cache still holds.
+    deks: moka::sync::Cache<(String, String, u32), Arc<DataKey>>,
+    /// The store's revocation generation when the cache was last checked.
+    revocations: std::sync::atomic::AtomicU64,
 }
 
 impl Keyring {
@@ -91,10 +101,24 @@ impl Keyring {
         let (capacity, ttl) = if ttl.is_zero() { (0, Duration::from_millis(1)) } else { (capacity, ttl) };
         Self {
             provider,
-            deks: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(),
-            // Another replica may rotate a tenant's key; new writes pick the new
-            // version up within this time. Old versions stay readable regardless.
-            latest: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(Duration::from_secs(30)).build(),
+            deks: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                // `forget_tenant` drops one tenant's keys by predicate.
+                .support_invalidation_closures()
+                .build(),
+            revocations: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Drops every cached key once the store's revocation generation moved
+    /// (a tenant was deleted here or on another replica): no unwrapped key of
+    /// a shredded tenant stays in memory anywhere. Called on every
+    /// authenticated request, so within one request of the notice.
+    pub fn follow_revocations(&self, generation: u64) {
+        use std::sync::atomic::Ordering;
+        if self.revocations.swap(generation, Ordering::AcqRel) != generation {
+            self.deks.invalidate_all();
         }
     }
 
@@ -115,43 +139,61 @@ impl Keyring {
         }
     }
 
-    /// Adds the next data key version for `tenant` (version 1 for a new tenant).
+    /// Adds the next data key version for `tenant` (version 1 for a new
+    /// tenant, whose row `tx` has already inserted).
     pub async fn add_version(&self, tx: &mut dyn StoreTx, tenant: &str) -> Result<DataKeyRecord, ServiceError> {
-        let next = tx.latest_data_key_version(tenant).await?.unwrap_or(0) + 1;
+        let (incarnation, latest) = tx.current_data_key(tenant).await?.ok_or_else(ServiceError::tenant_not_found)?;
+        let next = latest.unwrap_or(0) + 1;
         let dek = DataKey::generate(next);
-        let wrapped = self.provider.wrap(tenant, next, &dek).await?;
+        let owner = KeyOwner { tenant, incarnation: &incarnation };
+        let wrapped = self.provider.wrap(owner, next, &dek).await?;
         let record = DataKeyRecord {
             tenant_id: tenant.to_owned(),
+            incarnation: incarnation.clone(),
             version: next,
             wrapped: wrapped.0,
             kek_id: self.provider.kek_id(),
             created_at: Utc::now(),
         };
         tx.insert_data_key(&record).await?;
-        self.latest.invalidate(tenant);
         Ok(record)
     }
 
-    /// Forgets every cached key of a tenant (after its deletion).
+    /// Drops every cached key of a tenant at once (after its deletion), so
+    /// no unwrapped key of a shredded tenant stays in memory.
     pub fn forget_tenant(&self, tenant: &str) {
-        self.latest.invalidate(tenant);
         let tenant = tenant.to_owned();
-        // Bounded scan of a bounded cache; deletion of a tenant is rare.
-        let _ = self.deks.invalidate_entries_if(move |(t, _), _| *t == tenant);
+        if let Err(e) = self.deks.invalidate_entries_if(move |(t, _, _), _| *t == tenant) {
+            // Only if the cache was built without closure support: drop all.
+            tracing::warn!(error = %e, "dropping every cached data key");
+            self.deks.invalidate_all();
+        }
     }
 
-    async fn key(&self, tx: &mut dyn StoreTx, tenant: &str, version: u32) -> Result<Arc<DataKey>, ServiceError> {
-        let cache_key = (tenant.to_owned(), version);
+    /// Drops every cached key (another replica deleted a tenant, or this one
+    /// cannot tell whether one did).
+    pub fn forget_all(&self) {
+        self.deks.invalidate_all();
+    }
+
+    async fn key(&self, tx: &mut dyn StoreTx, owner: KeyOwner<'_>, version: u32) -> Result<Arc<DataKey>, ServiceError> {
+        let tenant = owner.tenant;
+        let cache_key = (tenant.to_owned(), owner.incarnation.to_owned(), version);
         if let Some(k) = self.deks.get(&cache_key) {
             return Ok(k);
         }
-        let record = tx.get_data_key(tenant, version).await?.ok_or_else(|| {
+        let missing = || {
             ServiceError::new(
                 ErrorKind::Integrity,
                 "data_key_missing",
                 format!("tenant {tenant} has no data key version {version}"),
             )
-        })?;
+        };
+        let record = tx.get_data_key(tenant, version).await?.ok_or_else(missing)?;
+        if record.incarnation != owner.incarnation {
+            // The tenant was deleted and created again since the caller read it.
+            return Err(missing());
+        }
         // While the master key rotates, a row may already be wrapped by the
         // other key; the wrap under ours is then kept beside it.
         let mine = self.provider.kek_id();
@@ -160,30 +202,15 @@ impl Keyring {
         } else {
             tx.get_data_key_wrap(tenant, version, &mine).await?.unwrap_or(record.wrapped)
         };
-        let key = Arc::new(self.provider.unwrap(tenant, version, &WrappedDataKey(wrapped)).await?);
+        let key = Arc::new(self.provider.unwrap(owner, version, &WrappedDataKey(wrapped)).await?);
         self.deks.insert(cache_key, key.clone());
         Ok(key)
     }
 
-    async fn current(&self, tx: &mut dyn StoreTx, tenant: &str) -> Result<Arc<DataKey>, ServiceError> {
-        let version = match self.latest.get(tenant) {
-            Some(v) => v,
-            None => {
-                let v = tx.latest_data_key_version(tenant).await?.ok_or_else(|| {
-                    ServiceError::new(
-                        ErrorKind::Integrity,
-                        "data_key_missing",
-                        format!("tenant {tenant} has no data key"),
-                    )
-                })?;
-                self.latest.insert(tenant.to_owned(), v);
-                v
-            }
-        };
-        self.key(tx, tenant, version).await
-    }
-
-    /// Encrypts a value for `tenant` at `path`/`field` under its newest data key.
+    /// Encrypts a value for `tenant` at `path`/`field` under its newest data
+    /// key. The tenant's incarnation and newest key version are read in `tx`
+    /// (one statement), never from a cache: a write must not land under a key
+    /// another replica has just rotated or shredded.
     pub async fn encrypt(
         &self,
         tx: &mut dyn StoreTx,
@@ -192,7 +219,11 @@ impl Keyring {
         field: &str,
         plaintext: &[u8],
     ) -> Result<String, ServiceError> {
-        let key = self.current(tx, tenant).await?;
+        let (incarnation, version) = tx.current_data_key(tenant).await?.ok_or_else(ServiceError::tenant_not_found)?;
+        let version = version.ok_or_else(|| {
+            ServiceError::new(ErrorKind::Integrity, "data_key_missing", format!("tenant {tenant} has no data key"))
+        })?;
+        let key = self.key(tx, KeyOwner { tenant, incarnation: &incarnation }, version).await?;
         Ok(key.encrypt(&Aad::new(tenant, path, field), plaintext))
     }
 
@@ -200,32 +231,39 @@ impl Keyring {
     /// (then [`Keyring::decrypt`] fetches and unwraps it).
     pub fn decrypt_cached(
         &self,
-        tenant: &str,
+        owner: KeyOwner<'_>,
         path: &str,
         field: &str,
         ciphertext: &str,
     ) -> Option<Result<Zeroizing<Vec<u8>>, ServiceError>> {
+        let tenant = owner.tenant;
         let what = || format!("secret {path} of tenant {tenant}");
         let version = match ciphertext_key_version(ciphertext) {
             Ok(v) => v,
             Err(e) => return Some(Err(integrity(&what(), &e))),
         };
-        let key = self.deks.get(&(tenant.to_owned(), version))?;
+        let key = self.deks.get(&(tenant.to_owned(), owner.incarnation.to_owned(), version))?;
         Some(key.decrypt(&Aad::new(tenant, path, field), ciphertext).map_err(|e| integrity(&what(), &e)))
     }
 
-    /// Decrypts a value stored for `tenant` at `path`/`field`.
+    /// Decrypts a value stored for `owner` at `path`/`field`.
     pub async fn decrypt(
         &self,
         tx: &mut dyn StoreTx,
-        tenant: &str,
+        owner: KeyOwner<'_>,
         path: &str,
         field: &str,
         ciphertext: &str,
     ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let tenant = owner.tenant;
         let what = format!("secret {path} of tenant {tenant}");
         let version = ciphertext_key_version(ciphertext).map_err(|e| integrity(&what, &e))?;
-        let key = self.key(tx, tenant, version).await?;
+        let key = self.key(tx, owner, version).await?;
         key.decrypt(&Aad::new(tenant, path, field), ciphertext).map_err(|e| integrity(&what, &e))
+    }
+
+    /// The owner of `tenant`'s data keys as `tx` sees it now.
+    pub async fn owner_of(tx: &mut dyn StoreTx, tenant: &str) -> Result<crate::ports::TenantRecord, ServiceError> {
+        tx.get_tenant(tenant).await?.ok_or_else(ServiceError::tenant_not_found)
     }
 }

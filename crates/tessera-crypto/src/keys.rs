@@ -16,9 +16,74 @@ use crate::CryptoError;
 pub const KEY_LEN: usize = 32;
 
 /// Domain-separation labels, so a value from one use can never be accepted in another.
-const DEK_WRAP_LABEL: &[u8] = b"tessera.dek-wrap.v1";
+const DEK_WRAP_LABEL_V1: &[u8] = b"tessera.dek-wrap.v1";
+const DEK_WRAP_LABEL_V2: &[u8] = b"tessera.dek-wrap.v2";
 const KEK_ID_LABEL: &[u8] = b"tessera.kek-id.v1";
 const WRAPPED_PREFIX: &str = "tsrk:";
+/// After [`WRAPPED_PREFIX`]: the wrap's associated data is [`WrapFormat::V2`].
+/// (A version 1 wrap goes on with the key id, 12 hex digits, never `v`.)
+const V2_MARK: &str = "v2:";
+/// A data key wrapped outside Tessera (Vault Transit) in [`WrapFormat::V2`]:
+/// this prefix, then the provider's own ciphertext.
+pub const EXTERNAL_WRAP_V2_PREFIX: &str = "tsrx:v2:";
+
+/// Whose data key this is: a tenant, and which incarnation of it. A tenant
+/// id may be deleted and created again; each creation is a new incarnation
+/// (a random id stored with the tenant), so that a data key, or anything
+/// cached about one, can never be taken for the key of a later tenant with
+/// the same id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeyOwner<'a> {
+    /// The tenant id.
+    pub tenant: &'a str,
+    /// The tenant's incarnation.
+    pub incarnation: &'a str,
+}
+
+/// How a data key's wrap is bound to its owner (its associated data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrapFormat {
+    /// Label, tenant and version joined by NUL bytes; no incarnation. Read
+    /// only: every new wrap is [`WrapFormat::V2`], and `tessera keys
+    /// rotate-master` rewraps old ones.
+    V1,
+    /// Label, tenant, incarnation and version, each prefixed by its length
+    /// (4 bytes, big-endian), so no two different owners encode alike.
+    V2,
+}
+
+/// The associated data of a data key's wrap: what the wrap is bound to.
+/// Shared by every key provider (the local master key and Vault Transit).
+pub fn wrap_aad(format: WrapFormat, owner: KeyOwner<'_>, version: u32) -> Vec<u8> {
+    match format {
+        WrapFormat::V1 => {
+            let mut aad = Vec::with_capacity(DEK_WRAP_LABEL_V1.len() + owner.tenant.len() + 6);
+            aad.extend_from_slice(DEK_WRAP_LABEL_V1);
+            aad.push(0);
+            aad.extend_from_slice(owner.tenant.as_bytes());
+            aad.push(0);
+            aad.extend_from_slice(&version.to_be_bytes());
+            aad
+        }
+        WrapFormat::V2 => length_prefixed(&[
+            DEK_WRAP_LABEL_V2,
+            owner.tenant.as_bytes(),
+            owner.incarnation.as_bytes(),
+            &version.to_be_bytes(),
+        ]),
+    }
+}
+
+/// Each part prefixed by its length as 4 big-endian bytes.
+pub(crate) fn length_prefixed(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 4).sum());
+    for part in parts {
+        let len = u32::try_from(part.len()).expect("associated data parts are far shorter than 4 GiB");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
 
 /// Fills a fresh buffer with `n` bytes from the operating system's CSPRNG.
 pub fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
@@ -75,37 +140,24 @@ impl MasterKey {
         &self.id
     }
 
-    /// Wraps a data key for `tenant`, version `version`.
-    pub fn wrap(&self, tenant: &str, version: u32, dek: &DataKey) -> WrappedDataKey {
-        let sealed = aead::seal(&self.cipher, &wrap_aad(tenant, version), dek.bytes.expose_secret());
-        WrappedDataKey(format!("{WRAPPED_PREFIX}{}:{}", self.id, B64.encode(sealed)))
+    /// Wraps a data key of `owner`, version `version` ([`WrapFormat::V2`]).
+    pub fn wrap(&self, owner: KeyOwner<'_>, version: u32, dek: &DataKey) -> WrappedDataKey {
+        let aad = wrap_aad(WrapFormat::V2, owner, version);
+        let sealed = aead::seal(&self.cipher, &aad, dek.bytes.expose_secret());
+        WrappedDataKey(format!("{WRAPPED_PREFIX}{V2_MARK}{}:{}", self.id, B64.encode(sealed)))
     }
 
-    /// Unwraps a data key; fails if it was wrapped for another tenant or version,
-    /// under another master key, or altered.
-    pub fn unwrap(&self, tenant: &str, version: u32, wrapped: &WrappedDataKey) -> Result<DataKey, CryptoError> {
-        let rest = wrapped
-            .0
-            .strip_prefix(WRAPPED_PREFIX)
-            .ok_or(CryptoError::Malformed("wrapped key lacks the tsrk: prefix"))?;
-        let (kek_id, body) = rest.split_once(':').ok_or(CryptoError::Malformed("wrapped key lacks a key id"))?;
+    /// Unwraps a data key; fails if it was wrapped for another owner or
+    /// version, under another master key, or altered.
+    pub fn unwrap(&self, owner: KeyOwner<'_>, version: u32, wrapped: &WrappedDataKey) -> Result<DataKey, CryptoError> {
+        let (format, kek_id, body) = wrapped.parts()?;
         if kek_id != self.id {
             return Err(CryptoError::Authentication);
         }
         let sealed = B64.decode(body).map_err(|_| CryptoError::Malformed("wrapped key is not base64"))?;
-        let plain = aead::open(&self.cipher, &wrap_aad(tenant, version), &sealed)?;
+        let plain = aead::open(&self.cipher, &wrap_aad(format, owner, version), &sealed)?;
         DataKey::from_bytes(version, &plain)
     }
-}
-
-fn wrap_aad(tenant: &str, version: u32) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(DEK_WRAP_LABEL.len() + tenant.len() + 12);
-    aad.extend_from_slice(DEK_WRAP_LABEL);
-    aad.push(0);
-    aad.extend_from_slice(tenant.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(&version.to_be_bytes());
-    aad
 }
 
 fn key_id(key: &[u8; KEY_LEN]) -> String {
@@ -140,7 +192,34 @@ pub struct WrappedDataKey(pub String);
 impl WrappedDataKey {
     /// The id of the master key that wrapped this data key, if well formed.
     pub fn kek_id(&self) -> Option<&str> {
-        self.0.strip_prefix(WRAPPED_PREFIX)?.split_once(':').map(|(id, _)| id)
+        self.parts().ok().map(|(_, id, _)| id)
+    }
+
+    /// Format, master key id and base64 body of a `tsrk:` wrap.
+    fn parts(&self) -> Result<(WrapFormat, &str, &str), CryptoError> {
+        let rest =
+            self.0.strip_prefix(WRAPPED_PREFIX).ok_or(CryptoError::Malformed("wrapped key lacks the tsrk: prefix"))?;
+        let (format, rest) = match rest.strip_prefix(V2_MARK) {
+            Some(rest) => (WrapFormat::V2, rest),
+            None => (WrapFormat::V1, rest),
+        };
+        let (kek_id, body) = rest.split_once(':').ok_or(CryptoError::Malformed("wrapped key lacks a key id"))?;
+        Ok((format, kek_id, body))
+    }
+
+    /// A wrap made by an external provider (Vault Transit): its format, and
+    /// the provider's own ciphertext. Text without [`EXTERNAL_WRAP_V2_PREFIX`]
+    /// is a version 1 wrap, stored as the provider returned it.
+    pub fn external(&self) -> (WrapFormat, &str) {
+        match self.0.strip_prefix(EXTERNAL_WRAP_V2_PREFIX) {
+            Some(provider_text) => (WrapFormat::V2, provider_text),
+            None => (WrapFormat::V1, &self.0),
+        }
+    }
+
+    /// Marks a provider's ciphertext as a [`WrapFormat::V2`] wrap.
+    pub fn external_v2(provider_text: &str) -> Self {
+        Self(format!("{EXTERNAL_WRAP_V2_PREFIX}{provider_text}"))
     }
 }
 
@@ -187,22 +266,50 @@ impl DataKey {
 mod tests {
     use super::*;
 
+    const ACME: KeyOwner<'static> = KeyOwner { tenant: "acme", incarnation: "i1" };
+
     #[test]
-    fn a_wrapped_data_key_unwraps_only_for_its_tenant_and_version() {
+    fn a_wrapped_data_key_unwraps_only_for_its_tenant_incarnation_and_version() {
         let kek = MasterKey::generate();
         let dek = DataKey::generate(3);
-        let wrapped = kek.wrap("acme", 3, &dek);
-        let back = kek.unwrap("acme", 3, &wrapped).expect("same tenant and version");
+        let wrapped = kek.wrap(ACME, 3, &dek);
+        assert!(wrapped.0.starts_with("tsrk:v2:"));
+        assert_eq!(wrapped.kek_id(), Some(kek.id()));
+        let back = kek.unwrap(ACME, 3, &wrapped).expect("same owner and version");
         assert_eq!(back.expose_bytes(), dek.expose_bytes());
-        assert_eq!(kek.unwrap("other", 3, &wrapped).err(), Some(CryptoError::Authentication));
-        assert_eq!(kek.unwrap("acme", 4, &wrapped).err(), Some(CryptoError::Authentication));
+        let other = KeyOwner { tenant: "other", incarnation: "i1" };
+        let reborn = KeyOwner { tenant: "acme", incarnation: "i2" };
+        for (owner, version) in [(other, 3), (reborn, 3), (ACME, 4)] {
+            assert_eq!(kek.unwrap(owner, version, &wrapped).err(), Some(CryptoError::Authentication));
+        }
     }
 
     #[test]
     fn another_master_key_cannot_unwrap() {
-        let wrapped = MasterKey::generate().wrap("acme", 1, &DataKey::generate(1));
-        let err = MasterKey::generate().unwrap("acme", 1, &wrapped).err();
+        let wrapped = MasterKey::generate().wrap(ACME, 1, &DataKey::generate(1));
+        let err = MasterKey::generate().unwrap(ACME, 1, &wrapped).err();
         assert_eq!(err, Some(CryptoError::Authentication));
+    }
+
+    #[test]
+    fn a_version_1_wrap_still_unwraps_whatever_the_incarnation() {
+        // Wraps written before incarnations existed bind tenant and version only.
+        let kek = MasterKey::generate();
+        let dek = DataKey::generate(2);
+        let aad = wrap_aad(WrapFormat::V1, ACME, 2);
+        let sealed = aead::seal(&kek.cipher, &aad, dek.expose_bytes());
+        let wrapped = WrappedDataKey(format!("tsrk:{}:{}", kek.id(), B64.encode(sealed)));
+        assert_eq!(wrapped.kek_id(), Some(kek.id()));
+        let back = kek.unwrap(KeyOwner { tenant: "acme", incarnation: "any" }, 2, &wrapped).expect("v1");
+        assert_eq!(back.expose_bytes(), dek.expose_bytes());
+        assert!(kek.unwrap(KeyOwner { tenant: "beta", incarnation: "any" }, 2, &wrapped).is_err());
+    }
+
+    #[test]
+    fn length_prefixed_owners_never_encode_alike() {
+        let a = wrap_aad(WrapFormat::V2, KeyOwner { tenant: "ab", incarnation: "c" }, 1);
+        let b = wrap_aad(WrapFormat::V2, KeyOwner { tenant: "a", incarnation: "bc" }, 1);
+        assert_ne!(a, b);
     }
 
     #[test]

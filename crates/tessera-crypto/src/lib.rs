@@ -18,5 +18,7 @@ mod keys;
 mod value;
 
 pub use error::CryptoError;
-pub use keys::{random_bytes, DataKey, MasterKey, WrappedDataKey, KEY_LEN};
+pub use keys::{
+    random_bytes, wrap_aad, DataKey, KeyOwner, MasterKey, WrapFormat, WrappedDataKey, EXTERNAL_WRAP_V2_PREFIX, KEY_LEN,
+};
 pub use value::{ciphertext_key_version, Aad, CIPHERTEXT_PREFIX};

@@ -84,6 +84,7 @@ impl AccessRepo for SqlTx {
     }
 
     async fn delete_api_key(&mut self, id: &str) -> StoreResult<bool> {
+        self.revokes = true;
         let done = query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(self).await?;
         Ok(done.rows_affected() > 0)
     }

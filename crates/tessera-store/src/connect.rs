@@ -1,7 +1,7 @@
 //! Opening the store: pools, pragmas, migrations.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use tessera_core::ports::{MetadataStore, StoreError, StoreResult, StoreTx};
 
 use crate::group::WriteGroups;
 use crate::lite::{self, Readers};
-use crate::tx::{map_err, AuditHead, Conn, SqlTx, CHANGES_CHANNEL};
+use crate::tx::{map_err, AuditHead, Conn, Generations, SqlTx, CHANGES_CHANNEL, REVOKED_PAYLOAD};
 
 /// Which SQL dialect a store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +46,9 @@ impl Dialect {
 #[derive(Clone)]
 pub struct SqlStore {
     dialect: Dialect,
-    /// See [`MetadataStore::change_generation`].
-    changes: Arc<AtomicU64>,
+    /// See [`MetadataStore::change_generation`] and
+    /// [`MetadataStore::revocation_generation`].
+    changes: Arc<Generations>,
     engine: Engine,
 }
 
@@ -130,7 +131,10 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
             Engine::Postgres { pool, listen_url: url.to_owned() }
         }
     };
-    Ok(SqlStore { dialect, changes: Arc::default(), engine })
+    let changes = Arc::new(Generations::default());
+    // SQLite has no other replica whose revocations could be missed.
+    changes.listening.store(dialect == Dialect::Sqlite, Ordering::Release);
+    Ok(SqlStore { dialect, changes, engine })
 }
 
 /// How many SQLite read connections to open: two per core, 4 to 16. A read
@@ -140,15 +144,26 @@ fn sqlite_readers() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).saturating_mul(2).clamp(4, 16)
 }
 
-async fn listen(url: &str, changes: &AtomicU64) -> Result<(), sqlx::Error> {
+async fn listen(url: &str, changes: &Generations) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANGES_CHANNEL).await?;
     // Whatever changed while nobody listened.
-    changes.fetch_add(1, Ordering::Release);
+    changes.moved(true);
+    changes.listening.store(true, Ordering::Release);
     loop {
-        // `None`: the connection dropped (notices may be lost); the next call reconnects.
-        let _notice = listener.try_recv().await?;
-        changes.fetch_add(1, Ordering::Release);
+        match listener.try_recv().await {
+            Ok(Some(notice)) => changes.moved(notice.payload() == REVOKED_PAYLOAD),
+            // The connection dropped: notices may be lost until the next
+            // call reconnects, so nothing cached may be trusted meanwhile.
+            Ok(None) => {
+                changes.listening.store(false, Ordering::Release);
+                changes.moved(true);
+            }
+            Err(e) => {
+                changes.listening.store(false, Ordering::Release);
+                return Err(e);
+            }
+        }
     }
 }
 
@@ -162,7 +177,7 @@ impl SqlStore {
         self.dialect
     }
 
-    async fn write_tx(&self, changes: Option<Arc<AtomicU64>>) -> StoreResult<Box<dyn StoreTx>> {
+    async fn write_tx(&self, changes: Option<Arc<Generations>>) -> StoreResult<Box<dyn StoreTx>> {
         let (tx, audit_head) = match &self.engine {
             // Every SQLite write of this process runs in a group, one after
             // another: the remembered head is the one it left.
@@ -171,7 +186,7 @@ impl SqlStore {
             }
             Engine::Postgres { pool, .. } => (Conn::PgTx(pool.begin().await.map_err(map_err)?), None),
         };
-        Ok(Box::new(SqlTx { tx, dialect: self.dialect, changes, audit_head }))
+        Ok(Box::new(SqlTx { tx, dialect: self.dialect, changes, revokes: false, audit_head }))
     }
 
     /// On PostgreSQL, follows the other replicas' writes (each write commit
@@ -189,7 +204,8 @@ impl SqlStore {
                 if let Err(e) = listen(&url, &changes).await {
                     tracing::warn!(error = %e, "not listening for other replicas' writes; retrying in 1 s");
                 }
-                changes.fetch_add(1, Ordering::Release);
+                changes.listening.store(false, Ordering::Release);
+                changes.moved(true);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
@@ -207,7 +223,15 @@ impl MetadataStore for SqlStore {
     }
 
     fn change_generation(&self) -> u64 {
-        self.changes.load(Ordering::Acquire)
+        self.changes.changes.load(Ordering::Acquire)
+    }
+
+    fn revocation_generation(&self) -> u64 {
+        self.changes.revocations.load(Ordering::Acquire)
+    }
+
+    fn sees_revocations(&self) -> bool {
+        self.changes.listening.load(Ordering::Acquire)
     }
 
     async fn begin_read(&self) -> StoreResult<Box<dyn StoreTx>> {

@@ -104,7 +104,7 @@ fn connection_select(d: Dialect) -> String {
 /// [`CONTEXT_CONNECTION_COLS`] names them; NULLs for what is missing.
 fn context_select(d: Dialect) -> String {
     format!(
-        "SELECT t.id AS t_id, \
+        "SELECT t.id AS t_id, t.incarnation AS t_incarnation, \
          i.integration_key AS integration_key, i.name AS name, i.category AS category, i.auth_type AS auth_type, \
          {} AS config_schema, {} AS defaults, {} AS defaults_meta, {} AS settings, i.created_at AS created_at, \
          i.updated_at AS updated_at, \
@@ -217,7 +217,7 @@ impl ConnectionRepo for SqlTx {
         let row = query(sql).bind(tenant).bind(key).fetch_one(self).await?;
         let present = |col: &str| row.get::<Option<String>>(col).map(|v| v.is_some());
         Ok(ConnectionContext {
-            tenant_exists: present("t_id")?,
+            tenant_incarnation: row.get("t_incarnation")?,
             integration: if present("integration_key")? { Some(integration(&row)?) } else { None },
             connection: if present("c_tenant_id")? {
                 Some(connection_from(&row, &CONTEXT_CONNECTION_COLS)?)

@@ -14,6 +14,7 @@ fn tenant(row: &Row) -> StoreResult<TenantRecord> {
         name: row.get("name")?,
         status: row.get("status")?,
         created_at: time(row.get("created_at")?),
+        incarnation: row.get("incarnation")?,
     })
 }
 
@@ -21,6 +22,7 @@ fn data_key(row: &Row) -> StoreResult<DataKeyRecord> {
     let version: i64 = row.get("version")?;
     Ok(DataKeyRecord {
         tenant_id: row.get("tenant_id")?,
+        incarnation: row.get("incarnation")?,
         version: u32::try_from(version).unwrap_or(0),
         wrapped: row.get("wrapped")?,
         kek_id: row.get("kek_id")?,
@@ -31,18 +33,19 @@ fn data_key(row: &Row) -> StoreResult<DataKeyRecord> {
 #[async_trait]
 impl TenantRepo for SqlTx {
     async fn insert_tenant(&mut self, t: &TenantRecord) -> StoreResult<()> {
-        query("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)")
+        query("INSERT INTO tenants (id, name, status, created_at, incarnation) VALUES ($1, $2, $3, $4, $5)")
             .bind(&t.id)
             .bind(&t.name)
             .bind(&t.status)
             .bind(micros(t.created_at))
+            .bind(&t.incarnation)
             .execute(self)
             .await?;
         Ok(())
     }
 
     async fn get_tenant(&mut self, id: &str) -> StoreResult<Option<TenantRecord>> {
-        let row = query("SELECT id, name, status, created_at FROM tenants WHERE id = $1")
+        let row = query("SELECT id, name, status, created_at, incarnation FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(self)
             .await?;
@@ -50,7 +53,7 @@ impl TenantRepo for SqlTx {
     }
 
     async fn list_tenants(&mut self) -> StoreResult<Vec<TenantRecord>> {
-        let rows = query("SELECT id, name, status, created_at FROM tenants WHERE id <> $1 ORDER BY id")
+        let rows = query("SELECT id, name, status, created_at, incarnation FROM tenants WHERE id <> $1 ORDER BY id")
             .bind(PLATFORM_TENANT)
             .fetch_all(self)
             .await?;
@@ -58,6 +61,8 @@ impl TenantRepo for SqlTx {
     }
 
     async fn delete_tenant(&mut self, id: &str) -> StoreResult<bool> {
+        // Its API keys go with it (cascade): every replica must drop them.
+        self.revokes = true;
         // Data keys first and explicitly: crypto-shredding must not depend on
         // the cascade being configured.
         query("DELETE FROM data_keys WHERE tenant_id = $1").bind(id).execute(self).await?;
@@ -105,7 +110,8 @@ impl KeyRepo for SqlTx {
 
     async fn get_data_key(&mut self, tenant: &str, version: u32) -> StoreResult<Option<DataKeyRecord>> {
         let row = query(
-            "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys WHERE tenant_id = $1 AND version = $2",
+            "SELECT k.tenant_id, t.incarnation, k.version, k.wrapped, k.kek_id, k.created_at \
+             FROM data_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.tenant_id = $1 AND k.version = $2",
         )
         .bind(tenant)
         .bind(i64::from(version))
@@ -116,7 +122,8 @@ impl KeyRepo for SqlTx {
 
     async fn list_data_keys(&mut self, tenant: &str) -> StoreResult<Vec<DataKeyRecord>> {
         let rows = query(
-            "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys WHERE tenant_id = $1 ORDER BY version",
+            "SELECT k.tenant_id, t.incarnation, k.version, k.wrapped, k.kek_id, k.created_at \
+             FROM data_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.tenant_id = $1 ORDER BY k.version",
         )
         .bind(tenant)
         .fetch_all(self)
@@ -129,6 +136,22 @@ impl KeyRepo for SqlTx {
             query("SELECT MAX(version) AS v FROM data_keys WHERE tenant_id = $1").bind(tenant).fetch_one(self).await?;
         let v: Option<i64> = row.get("v")?;
         Ok(v.and_then(|v| u32::try_from(v).ok()))
+    }
+
+    async fn current_data_key(&mut self, tenant: &str) -> StoreResult<Option<(String, Option<u32>)>> {
+        let row = query(
+            "SELECT t.incarnation AS incarnation, \
+             (SELECT MAX(version) FROM data_keys k WHERE k.tenant_id = t.id) AS v \
+             FROM tenants t WHERE t.id = $1",
+        )
+        .bind(tenant)
+        .fetch_optional(self)
+        .await?;
+        row.map(|row| {
+            let v: Option<i64> = row.get("v")?;
+            Ok((row.get("incarnation")?, v.and_then(|v| u32::try_from(v).ok())))
+        })
+        .transpose()
     }
 
     async fn get_kek_check(&mut self) -> StoreResult<Option<(String, String)>> {
@@ -161,8 +184,9 @@ impl KeyRepo for SqlTx {
         // turns only the former into an index range, so each page starts
         // where the last ended instead of filtering every key before it.
         let rows = query(
-            "SELECT tenant_id, version, wrapped, kek_id, created_at FROM data_keys \
-             WHERE (tenant_id, version) > ($1, $2) ORDER BY tenant_id, version LIMIT $3",
+            "SELECT k.tenant_id, t.incarnation, k.version, k.wrapped, k.kek_id, k.created_at \
+             FROM data_keys k JOIN tenants t ON t.id = k.tenant_id \
+             WHERE (k.tenant_id, k.version) > ($1, $2) ORDER BY k.tenant_id, k.version LIMIT $3",
         )
         .bind(t)
         .bind(i64::from(v))

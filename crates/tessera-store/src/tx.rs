@@ -1,7 +1,7 @@
 //! One handle over every repository (a transaction, or a plain pooled
 //! connection for reads), and the helpers rows share.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -33,8 +33,11 @@ pub(crate) struct SqlTx {
     pub(crate) tx: Conn,
     pub(crate) dialect: Dialect,
     /// For a write transaction whose commit may change what cached views
-    /// show: the store's change generation, moved once the commit is done.
-    pub(crate) changes: Option<Arc<AtomicU64>>,
+    /// show: the store's generations, moved once the commit is done.
+    pub(crate) changes: Option<Arc<Generations>>,
+    /// Whether this transaction deleted a tenant or an API key: its commit
+    /// also moves the revocation generation, here and on every replica.
+    pub(crate) revokes: bool,
     /// SQLite write transactions: the audit head as this process last left
     /// it (see `access`). None elsewhere: the head is read every time.
     pub(crate) audit_head: Option<AuditHead>,
@@ -47,9 +50,36 @@ pub(crate) type AuditHead = Arc<Mutex<Option<(i64, String)>>>;
 
 impl SqlTx {
     pub(crate) fn new(tx: Conn, dialect: Dialect) -> Self {
-        Self { tx, dialect, changes: None, audit_head: None }
+        Self { tx, dialect, changes: None, revokes: false, audit_head: None }
     }
 }
+
+/// What cached state must be checked against (see
+/// [`tessera_core::ports::MetadataStore::change_generation`] and
+/// [`tessera_core::ports::MetadataStore::revocation_generation`]).
+#[derive(Default)]
+pub(crate) struct Generations {
+    /// Moves after every committed write (other than log appends).
+    pub(crate) changes: AtomicU64,
+    /// Moves after every committed deletion of a tenant or an API key.
+    pub(crate) revocations: AtomicU64,
+    /// PostgreSQL: whether the listener for other replicas' notices is up
+    /// (SQLite has no other replicas: always true).
+    pub(crate) listening: AtomicBool,
+}
+
+impl Generations {
+    /// After a commit (or a lost channel): caches filled before are stale.
+    pub(crate) fn moved(&self, revoked: bool) {
+        self.changes.fetch_add(1, Ordering::Release);
+        if revoked {
+            self.revocations.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// The payload of a notice for a commit that deleted a tenant or an API key.
+pub(crate) const REVOKED_PAYLOAD: &str = "revoked";
 
 /// The PostgreSQL channel on which replicas tell each other that they wrote.
 pub(crate) const CHANGES_CHANNEL: &str = "tessera_changes";
@@ -57,7 +87,7 @@ pub(crate) const CHANGES_CHANNEL: &str = "tessera_changes";
 #[async_trait]
 impl StoreTx for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        let SqlTx { tx, changes, audit_head, .. } = *self;
+        let SqlTx { tx, changes, revokes, audit_head, .. } = *self;
         match tx {
             Conn::LiteGroup(member) => {
                 let outcome = member.commit().await;
@@ -68,15 +98,17 @@ impl StoreTx for SqlTx {
                     }
                 }
                 if let Some(changes) = changes {
-                    changes.fetch_add(1, Ordering::Release);
+                    changes.moved(revokes);
                 }
                 outcome
             }
             Conn::PgTx(mut tx) => {
                 if changes.is_some() {
                     // Delivered to every listening replica when (and only if) this commits.
-                    sqlx::query("SELECT pg_notify($1, '')")
+                    let payload = if revokes { REVOKED_PAYLOAD } else { "" };
+                    sqlx::query("SELECT pg_notify($1, $2)")
                         .bind(CHANGES_CHANNEL)
+                        .bind(payload)
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
@@ -86,7 +118,7 @@ impl StoreTx for SqlTx {
                 // landed): a reader that saw the old generation then read the
                 // old rows must not keep them.
                 if let Some(changes) = changes {
-                    changes.fetch_add(1, Ordering::Release);
+                    changes.moved(revokes);
                 }
                 outcome
             }

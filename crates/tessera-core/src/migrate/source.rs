@@ -82,11 +82,14 @@ pub(super) async fn plaintext(
 ) -> Result<Option<Zeroizing<Vec<u8>>>, ServiceError> {
     match &item.content {
         Content::Plain(p) => Ok(Some(p.clone())),
-        Content::Cipher(c) => match keyring.decrypt(tx, tenant, path, &item.kind, c).await {
-            Ok(p) => Ok(Some(p)),
-            Err(e) if e.kind == ErrorKind::Integrity => Ok(None),
-            Err(e) => Err(e),
-        },
+        Content::Cipher(c) => {
+            let record = Keyring::owner_of(tx, tenant).await?;
+            match keyring.decrypt(tx, record.key_owner(), path, &item.kind, c).await {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if e.kind == ErrorKind::Integrity => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
         _ => Ok(None),
     }
 }

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use tessera_crypto::{DataKey, WrappedDataKey};
+use tessera_crypto::{DataKey, KeyOwner, WrappedDataKey};
 
 use crate::error::ServiceError;
 
@@ -55,6 +55,27 @@ pub struct TenantRecord {
     pub status: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// This creation of the id (random): a tenant deleted and created again
+    /// is another incarnation, whose data keys and caches are its own.
+    pub incarnation: String,
+}
+
+impl TenantRecord {
+    /// A new tenant: active, created now, a fresh incarnation.
+    pub fn new(id: &str, name: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            status: "active".to_owned(),
+            created_at: Utc::now(),
+            incarnation: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    /// Whose data keys are this tenant's.
+    pub fn key_owner(&self) -> KeyOwner<'_> {
+        KeyOwner { tenant: &self.id, incarnation: &self.incarnation }
+    }
 }
 
 /// A wrapped data key row.
@@ -62,6 +83,8 @@ pub struct TenantRecord {
 pub struct DataKeyRecord {
     /// Owner.
     pub tenant_id: String,
+    /// The owner's incarnation (see [`TenantRecord::incarnation`]).
+    pub incarnation: String,
     /// Version, from 1.
     pub version: u32,
     /// The data key wrapped by the key provider.
@@ -143,14 +166,21 @@ impl ConnectionRecord {
 /// What reading a tenant's connection needs, fetched in one statement.
 #[derive(Debug, Clone)]
 pub struct ConnectionContext {
-    /// Whether the tenant exists.
-    pub tenant_exists: bool,
+    /// The tenant's incarnation, if the tenant exists.
+    pub tenant_incarnation: Option<String>,
     /// The integration, if registered.
     pub integration: Option<IntegrationRecord>,
     /// The tenant's connection to it, if any.
     pub connection: Option<ConnectionRecord>,
     /// The connection's credential metadata, if any.
     pub credential: Option<CredentialRecord>,
+}
+
+impl ConnectionContext {
+    /// Whether the tenant exists.
+    pub fn tenant_exists(&self) -> bool {
+        self.tenant_incarnation.is_some()
+    }
 }
 
 /// The head of a versioned secret.
@@ -281,6 +311,20 @@ pub trait MetadataStore: Send + Sync {
     /// moved, nothing the read saw has changed (up to the delivery delay of
     /// other replicas' notices).
     fn change_generation(&self) -> u64;
+    /// A counter that moves after every committed deletion of a tenant or an
+    /// API key, here and (where the store can tell) on other replicas, and
+    /// whenever the store may have missed one. Cached principals and data
+    /// keys are dropped when it moves, so a deletion takes effect at once.
+    fn revocation_generation(&self) -> u64 {
+        self.change_generation()
+    }
+    /// Whether every revocation anywhere moves
+    /// [`MetadataStore::revocation_generation`] promptly: true without other
+    /// replicas, or while their notices are followed. While false, nothing
+    /// that a revocation must end (a principal) may be cached.
+    fn sees_revocations(&self) -> bool {
+        false
+    }
     /// Checks the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// `sqlite` or `postgres`.
@@ -330,6 +374,9 @@ pub trait KeyRepo {
     async fn list_data_keys(&mut self, tenant: &str) -> StoreResult<Vec<DataKeyRecord>>;
     /// The newest version number.
     async fn latest_data_key_version(&mut self, tenant: &str) -> StoreResult<Option<u32>>;
+    /// The tenant's incarnation and its newest data key version, in one
+    /// statement; none if the tenant does not exist.
+    async fn current_data_key(&mut self, tenant: &str) -> StoreResult<Option<(String, Option<u32>)>>;
     /// The stored check value of the key-encryption key, if any.
     async fn get_kek_check(&mut self) -> StoreResult<Option<(String, String)>>;
     /// Stores the check value (`kek_id`, ciphertext) once.
@@ -508,10 +555,15 @@ pub trait AuditRepo {
 pub trait KeyProvider: Send + Sync {
     /// Identifies the key-encryption key in use (stored beside each wrapped key).
     fn kek_id(&self) -> String;
-    /// Wraps a data key for a tenant and version.
-    async fn wrap(&self, tenant: &str, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError>;
+    /// Wraps a data key of an owner (tenant and incarnation) and version.
+    async fn wrap(&self, owner: KeyOwner<'_>, version: u32, dek: &DataKey) -> Result<WrappedDataKey, ServiceError>;
     /// Unwraps it.
-    async fn unwrap(&self, tenant: &str, version: u32, wrapped: &WrappedDataKey) -> Result<DataKey, ServiceError>;
+    async fn unwrap(
+        &self,
+        owner: KeyOwner<'_>,
+        version: u32,
+        wrapped: &WrappedDataKey,
+    ) -> Result<DataKey, ServiceError>;
     /// Makes a check value the provider can later verify (detects a wrong key at start).
     async fn check_value(&self) -> Result<String, ServiceError>;
     /// Verifies a check value made by [`KeyProvider::check_value`].

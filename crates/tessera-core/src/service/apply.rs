@@ -127,7 +127,13 @@ impl Tessera {
         value: &Value,
     ) -> Result<bool, ServiceError> {
         let path = SecretPath::config_field(key, field);
-        let revealed = match self.read_version(tx, tenant.as_str(), path.as_str(), None).await {
+        let incarnation = match self.incarnation(tx, tenant.as_str()).await {
+            Ok(i) => i,
+            Err(e) if e.kind == crate::error::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let owner = tessera_crypto::KeyOwner { tenant: tenant.as_str(), incarnation: &incarnation };
+        let revealed = match self.read_version(tx, owner, path.as_str(), None).await {
             Ok(r) => r,
             Err(e) if e.kind == crate::error::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),

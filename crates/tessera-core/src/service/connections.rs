@@ -203,7 +203,7 @@ impl Tessera {
         tenant: &TenantId,
         key: &IntegrationKey,
     ) -> Result<(&'c IntegrationRecord, &'c ConnectionRecord, Option<&'c CredentialRecord>), ServiceError> {
-        if !found.tenant_exists {
+        if !found.tenant_exists() {
             return Err(ServiceError::tenant_not_found());
         }
         let integration = found.integration.as_ref().ok_or_else(|| no_integration(key))?;

@@ -16,10 +16,11 @@ use super::{rfc3339, Ctx, Tessera};
 use crate::access::Role;
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
-use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
+use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::oauth::settings::not_configured;
 use crate::oauth::{OAuthClientConfig, OAuthSettings, TokenHint};
 use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx, TenantRecord};
+use tessera_crypto::KeyOwner;
 
 /// Longest token accepted, in bytes.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -341,7 +342,7 @@ impl Tessera {
         let mut tx = self.store.read().await?;
         let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
         tx.commit().await?;
-        if !found.tenant_exists {
+        if !found.tenant_exists() {
             return Err(ServiceError::tenant_not_found());
         }
         let cred = found.credential.ok_or_else(|| no_credentials(&tenant, &key))?;
@@ -363,7 +364,7 @@ impl Tessera {
         let key = IntegrationKey::parse(key)?;
         let mut tx = self.store.read().await?;
         let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
-        if !found.tenant_exists {
+        if !found.tenant_exists() {
             return Err(ServiceError::tenant_not_found());
         }
         if found.credential.is_none() {
@@ -518,7 +519,9 @@ impl Tessera {
         tenant: &TenantId,
         key: &IntegrationKey,
     ) -> Result<Tokens, ServiceError> {
-        let revealed = self.read_version(tx, tenant.as_str(), SecretPath::credentials(key).as_str(), None).await?;
+        let incarnation = self.incarnation(tx, tenant.as_str()).await?;
+        let owner = KeyOwner { tenant: tenant.as_str(), incarnation: &incarnation };
+        let revealed = self.read_version(tx, owner, SecretPath::credentials(key).as_str(), None).await?;
         Tokens::from_plaintext(&revealed.plaintext)
     }
 
@@ -542,7 +545,7 @@ impl Tessera {
         let token_url = settings.token_url.clone().ok_or_else(|| not_configured("no tokenUrl"))?;
         let client_secret = if settings.client_secret_set {
             let path = SecretPath::oauth_client_secret(&key);
-            let revealed = self.read_version(tx, PLATFORM_TENANT, path.as_str(), None).await?;
+            let revealed = self.read_version(tx, self.platform_owner(), path.as_str(), None).await?;
             let secret: Zeroizing<String> = Zeroizing::new(
                 serde_json::from_slice(&revealed.plaintext)
                     .map_err(|_| ServiceError::internal("the stored client secret is not a string"))?,
@@ -569,13 +572,7 @@ impl Tessera {
             return Err(ServiceError::tenant_not_found());
         }
         let id = TenantId::parse_new(tenant.as_str())?;
-        tx.insert_tenant(&TenantRecord {
-            id: id.to_string(),
-            name: id.to_string(),
-            status: "active".into(),
-            created_at: Utc::now(),
-        })
-        .await?;
+        tx.insert_tenant(&TenantRecord::new(id.as_str(), id.as_str())).await?;
         self.keyring.add_version(tx, id.as_str()).await?;
         append_in_tx(tx, vec![ctx.event("tenant.create", Some(id.as_str()), format!("tenants/{id}"), "success")])
             .await?;

@@ -11,6 +11,7 @@ use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::ports::{DataKeyRecord, KeyProvider, StoreTx};
+use tessera_crypto::KeyOwner;
 
 /// How many data keys `rotate_master_key` unwraps and wraps at once.
 const WRAP_CONCURRENCY: usize = 16;
@@ -138,8 +139,9 @@ impl Tessera {
         let rewrapped: Vec<(DataKeyRecord, String)> = stream::iter(todo)
             .map(|record| async move {
                 let wrapped = tessera_crypto::WrappedDataKey(record.wrapped.clone());
-                let dek = from.unwrap(&record.tenant_id, record.version, &wrapped).await?;
-                let rewrapped = to.wrap(&record.tenant_id, record.version, &dek).await?;
+                let owner = KeyOwner { tenant: &record.tenant_id, incarnation: &record.incarnation };
+                let dek = from.unwrap(owner, record.version, &wrapped).await?;
+                let rewrapped = to.wrap(owner, record.version, &dek).await?;
                 Ok::<_, ServiceError>((record, rewrapped.0))
             })
             .buffered(WRAP_CONCURRENCY)
@@ -211,7 +213,9 @@ impl Tessera {
             let mut tx = self.store.begin_read().await?;
             let paths = self.secrets.list_paths(tx.as_mut(), t, "").await?;
             let latest = tx.latest_data_key_version(t).await?.unwrap_or(0);
+            let incarnation = self.incarnation(tx.as_mut(), t).await?;
             tx.commit().await?;
+            let owner = KeyOwner { tenant: t, incarnation: &incarnation };
             for path in paths {
                 report.secrets += 1;
                 let mut tx = self.store.begin_write().await?;
@@ -226,7 +230,7 @@ impl Tessera {
                         report.current += 1;
                         continue;
                     }
-                    let plain = self.keyring.decrypt(tx.as_mut(), t, &path, &full.kind, ct).await?;
+                    let plain = self.keyring.decrypt(tx.as_mut(), owner, &path, &full.kind, ct).await?;
                     let fresh = self.keyring.encrypt(tx.as_mut(), t, &path, &full.kind, &plain).await?;
                     self.secrets.replace_ciphertext(tx.as_mut(), t, &path, v.version, &fresh).await?;
                     changed += 1;

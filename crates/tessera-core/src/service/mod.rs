@@ -59,8 +59,9 @@ use crate::error::ServiceError;
 use crate::ids::{TenantId, PLATFORM_TENANT};
 use crate::keyring::Keyring;
 use crate::oauth::OAuthClient;
-use crate::ports::{KeyProvider, MetadataStore, TenantRecord};
+use crate::ports::{KeyProvider, MetadataStore, StoreTx, TenantRecord};
 use crate::secret_store::SecretStore;
+use tessera_crypto::KeyOwner;
 
 /// Settings of the service layer.
 pub struct TesseraOptions {
@@ -195,7 +196,9 @@ pub struct Tessera {
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) audit: AuditWriter,
     pub(crate) opts: TesseraOptions,
-    principals: moka::sync::Cache<String, Option<Principal>>,
+    /// API key lookups by key hash, with the revocation generation read
+    /// before each lookup: used only while no tenant or key was deleted since.
+    principals: moka::sync::Cache<String, (u64, Option<Principal>)>,
     /// Calls OAuth providers; none in offline admin commands.
     pub(crate) oauth_client: Option<Arc<dyn OAuthClient>>,
     /// Names this process in refresh leases.
@@ -217,6 +220,8 @@ pub struct Tessera {
     pub(crate) views: view_cache::ViewCache,
     /// When this process last purged old webhook events.
     pub(crate) webhook_purged_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The platform tenant's incarnation (it can never be deleted).
+    platform_incarnation: String,
 }
 
 impl Tessera {
@@ -233,14 +238,13 @@ impl Tessera {
         // Replicas starting together on an empty PostgreSQL race to record the
         // key check and the platform tenant; the loser retries and finds them.
         let mut attempt = 0;
-        loop {
+        let platform_incarnation = loop {
             attempt += 1;
             match Self::initialise(store.as_ref(), &keyring).await {
                 Err(e) if e.kind == crate::ErrorKind::Conflict && attempt < 3 => continue,
-                other => other?,
+                other => break other?,
             }
-            break;
-        }
+        };
         let principals =
             moka::sync::Cache::builder().max_capacity(100_000).time_to_live(opts.principal_cache_ttl).build();
         let audit = AuditWriter::spawn(store.clone());
@@ -265,25 +269,40 @@ impl Tessera {
             limits: opts.rate_limit.map(limits::CallerLimits::new),
             views,
             webhook_purged_at: std::sync::Mutex::new(None),
+            platform_incarnation,
             opts,
         })
     }
 
-    async fn initialise(store: &dyn MetadataStore, keyring: &Keyring) -> Result<(), ServiceError> {
+    /// Checks the master key and creates the platform tenant if missing;
+    /// returns the platform tenant's incarnation.
+    async fn initialise(store: &dyn MetadataStore, keyring: &Keyring) -> Result<String, ServiceError> {
         let mut tx = store.begin_write().await?;
         keyring.verify_or_record_kek(tx.as_mut()).await?;
-        if tx.get_tenant(PLATFORM_TENANT).await?.is_none() {
-            tx.insert_tenant(&TenantRecord {
-                id: PLATFORM_TENANT.to_owned(),
-                name: "Platform".to_owned(),
-                status: "active".to_owned(),
-                created_at: Utc::now(),
-            })
-            .await?;
-            keyring.add_version(tx.as_mut(), PLATFORM_TENANT).await?;
-        }
+        let incarnation = match tx.get_tenant(PLATFORM_TENANT).await? {
+            Some(platform) => platform.incarnation,
+            None => {
+                let platform = TenantRecord::new(PLATFORM_TENANT, "Platform");
+                tx.insert_tenant(&platform).await?;
+                keyring.add_version(tx.as_mut(), PLATFORM_TENANT).await?;
+                platform.incarnation
+            }
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(incarnation)
+    }
+
+    /// Whose data keys the platform tenant's are.
+    pub(crate) fn platform_owner(&self) -> KeyOwner<'_> {
+        KeyOwner { tenant: PLATFORM_TENANT, incarnation: &self.platform_incarnation }
+    }
+
+    /// The incarnation of `tenant` as `tx` sees it; "no such tenant" if none.
+    pub(crate) async fn incarnation(&self, tx: &mut dyn StoreTx, tenant: &str) -> Result<String, ServiceError> {
+        if tenant == PLATFORM_TENANT {
+            return Ok(self.platform_incarnation.clone());
+        }
+        Ok(tx.get_tenant(tenant).await?.ok_or_else(ServiceError::tenant_not_found)?.incarnation)
     }
 
     /// Sets the client that calls OAuth providers (flows, refresh, revocation).
@@ -378,8 +397,13 @@ impl Tessera {
 
     async fn lookup_api_key(&self, token: &str) -> Result<Option<Principal>, ServiceError> {
         let hash = hash_token(token);
-        if let Some(hit) = self.principals.get(&hash) {
-            return Ok(hit);
+        let generation = self.store.revocation_generation();
+        self.keyring.follow_revocations(generation);
+        let cacheable = self.store.sees_revocations();
+        if let Some((seen, hit)) = self.principals.get(&hash) {
+            if cacheable && seen == generation {
+                return Ok(hit);
+            }
         }
         let mut tx = self.store.read().await?;
         let found = tx.find_api_key_by_hash(&hash).await?;
@@ -392,7 +416,9 @@ impl Tessera {
             }),
             None => None,
         };
-        self.principals.insert(hash, principal.clone());
+        if cacheable {
+            self.principals.insert(hash, (generation, principal.clone()));
+        }
         Ok(principal)
     }
 

@@ -278,8 +278,9 @@ impl Tessera {
         let client = self.client_config(tx.as_mut(), &integration, &settings).await?;
         let verifier = match &flow.code_verifier {
             Some(ct) => {
-                let plain =
-                    self.keyring.decrypt(tx.as_mut(), tenant.as_str(), STATE_AAD_PATH, &flow.state_hash, ct).await?;
+                let incarnation = self.incarnation(tx.as_mut(), tenant.as_str()).await?;
+                let owner = tessera_crypto::KeyOwner { tenant: tenant.as_str(), incarnation: &incarnation };
+                let plain = self.keyring.decrypt(tx.as_mut(), owner, STATE_AAD_PATH, &flow.state_hash, ct).await?;
                 Some(
                     String::from_utf8(plain.to_vec())
                         .map_err(|_| ServiceError::internal("stored PKCE verifier is not text"))?,

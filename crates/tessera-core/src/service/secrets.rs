@@ -14,6 +14,7 @@ use crate::ids::{SecretPath, TenantId};
 use crate::ports::{SecretVersionRecord, StoreTx};
 use crate::secret_json::SecretJson;
 use crate::secret_store::NewVersion;
+use tessera_crypto::KeyOwner;
 
 /// What a caller stores: one value, or a map of fields.
 pub enum SecretPayload {
@@ -118,10 +119,11 @@ impl Tessera {
     pub(crate) async fn read_version(
         &self,
         tx: &mut dyn StoreTx,
-        tenant: &str,
+        owner: KeyOwner<'_>,
         path: &str,
         version: Option<u32>,
     ) -> Result<Revealed, ServiceError> {
+        let tenant = owner.tenant;
         metrics::counter!("tessera_secret_operations_total", "kind" => "read", "backend" => self.secrets.name())
             .increment(1);
         let no_secret = || secret_missing(path);
@@ -134,7 +136,7 @@ impl Tessera {
             }
         };
         let v = found.ok_or_else(|| version_missing(path, wanted))?;
-        let plaintext = self.reveal(Some(tx), tenant, path, &v, wanted).await?;
+        let plaintext = self.reveal(Some(tx), owner, path, &v, wanted).await?;
         Ok(Revealed { version: v, plaintext })
     }
 
@@ -144,7 +146,7 @@ impl Tessera {
     pub(crate) async fn reveal(
         &self,
         tx: Option<&mut dyn StoreTx>,
-        tenant: &str,
+        owner: KeyOwner<'_>,
         path: &str,
         v: &SecretVersionRecord,
         wanted: u32,
@@ -153,14 +155,14 @@ impl Tessera {
         if self.secrets.holds_plaintext() {
             return Ok(Zeroizing::new(ciphertext.as_bytes().to_vec()));
         }
-        if let Some(done) = self.keyring.decrypt_cached(tenant, path, &v.kind, ciphertext) {
+        if let Some(done) = self.keyring.decrypt_cached(owner, path, &v.kind, ciphertext) {
             return done;
         }
         match tx {
-            Some(tx) => self.keyring.decrypt(tx, tenant, path, &v.kind, ciphertext).await,
+            Some(tx) => self.keyring.decrypt(tx, owner, path, &v.kind, ciphertext).await,
             None => {
                 let mut tx = self.store.read().await?;
-                let plaintext = self.keyring.decrypt(tx.as_mut(), tenant, path, &v.kind, ciphertext).await?;
+                let plaintext = self.keyring.decrypt(tx.as_mut(), owner, path, &v.kind, ciphertext).await?;
                 tx.commit().await?;
                 Ok(plaintext)
             }
@@ -250,8 +252,8 @@ impl Tessera {
         let path = SecretPath::parse_user(path)?;
         let resource = secret_resource(&tenant, &path);
         let mut tx = self.store.read().await?;
-        Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let read = self.read_version(tx.as_mut(), tenant.as_str(), path.as_str(), version).await;
+        let record = Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let read = self.read_version(tx.as_mut(), record.key_owner(), path.as_str(), version).await;
         tx.commit().await?;
         let outcome = if read.is_ok() { "success" } else { "failure" };
         self.audit.record(ctx.event("secret.read", Some(tenant.as_str()), resource, outcome)).await?;
@@ -430,8 +432,8 @@ impl Tessera {
         let path = SecretPath::parse_user(path)?;
         self.audit_before_external_write(ctx, "secret.rollback", &tenant, &secret_resource(&tenant, &path)).await?;
         let mut tx = self.store.begin_write().await?;
-        Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let old = self.read_version(tx.as_mut(), tenant.as_str(), path.as_str(), Some(version)).await?;
+        let record = Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let old = self.read_version(tx.as_mut(), record.key_owner(), path.as_str(), Some(version)).await?;
         let (new_version, at) = self
             .write_version(
                 tx.as_mut(),

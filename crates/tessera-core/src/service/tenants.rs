@@ -1,7 +1,5 @@
 //! Tenants: create (with its first data key), list, read, delete (crypto-shredding).
 
-use chrono::Utc;
-
 use super::{Ctx, TenantView, Tessera};
 use crate::audit::append_in_tx;
 use crate::error::ServiceError;
@@ -19,8 +17,7 @@ impl Tessera {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
         }
-        let record =
-            TenantRecord { id: id.to_string(), name: name.to_owned(), status: "active".into(), created_at: Utc::now() };
+        let record = TenantRecord::new(id.as_str(), name);
         let mut tx = self.store.begin_write().await?;
         tx.insert_tenant(&record).await.map_err(|e| match e {
             crate::ports::StoreError::Conflict(_) => {

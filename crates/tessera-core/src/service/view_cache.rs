@@ -19,6 +19,7 @@ use super::Tessera;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::ports::{ConnectionContext, SecretVersionRecord, StoreTx};
+use tessera_crypto::KeyOwner;
 
 type Latest = Option<(u32, Option<SecretVersionRecord>)>;
 
@@ -70,11 +71,14 @@ pub(crate) struct ViewReader<'a> {
     generation: u64,
     use_cache: bool,
     tx: Option<Box<dyn StoreTx>>,
+    /// Incarnations of the tenants whose context this call read: the data
+    /// keys that decrypt their secrets are the ones of that incarnation.
+    incarnations: Vec<(String, String)>,
 }
 
 impl<'a> ViewReader<'a> {
     pub(crate) fn new(svc: &'a Tessera) -> Self {
-        Self { svc, generation: svc.store.change_generation(), use_cache: true, tx: None }
+        Self { svc, generation: svc.store.change_generation(), use_cache: true, tx: None, incarnations: Vec::new() }
     }
 
     /// Reads the store only (and refills the cache): after a refresh, whose
@@ -98,15 +102,34 @@ impl<'a> ViewReader<'a> {
     ) -> Result<Arc<ConnectionContext>, ServiceError> {
         let cache = self.svc.views.contexts.as_ref();
         let cache_key = (tenant.to_string(), key.to_string());
-        if self.use_cache {
-            if let Some(hit) = fresh(cache, &cache_key, self.generation) {
-                return Ok(hit);
+        let hit = if self.use_cache { fresh(cache, &cache_key, self.generation) } else { None };
+        let found = match hit {
+            Some(hit) => hit,
+            None => {
+                let found = Arc::new(self.tx().await?.get_connection_context(tenant.as_str(), key.as_str()).await?);
+                if let Some(cache) = cache {
+                    cache.insert(cache_key, Stamped { generation: self.generation, value: found.clone() });
+                }
+                found
+            }
+        };
+        if let Some(incarnation) = &found.tenant_incarnation {
+            if !self.incarnations.iter().any(|(t, _)| t == tenant.as_str()) {
+                self.incarnations.push((tenant.to_string(), incarnation.clone()));
             }
         }
-        let found = Arc::new(self.tx().await?.get_connection_context(tenant.as_str(), key.as_str()).await?);
-        if let Some(cache) = cache {
-            cache.insert(cache_key, Stamped { generation: self.generation, value: found.clone() });
+        Ok(found)
+    }
+
+    /// The incarnation of `tenant`: the platform's, one this call's context
+    /// read, or else the store's.
+    async fn incarnation(&mut self, tenant: &str) -> Result<String, ServiceError> {
+        if let Some((_, i)) = self.incarnations.iter().find(|(t, _)| t == tenant) {
+            return Ok(i.clone());
         }
+        let svc = self.svc;
+        let found = svc.incarnation(self.tx().await?, tenant).await?;
+        self.incarnations.push((tenant.to_owned(), found.clone()));
         Ok(found)
     }
 
@@ -132,8 +155,10 @@ impl<'a> ViewReader<'a> {
         let (wanted, current) = latest.as_ref().as_ref().ok_or_else(|| secret_missing(path))?;
         let wanted = *wanted;
         let version = current.clone().ok_or_else(|| super::secrets::version_missing(path, wanted))?;
+        let incarnation = self.incarnation(tenant).await?;
+        let owner = KeyOwner { tenant, incarnation: &incarnation };
         let plaintext = svc
-            .reveal(self.tx.as_mut().map(|tx| -> &mut dyn StoreTx { tx.as_mut() }), tenant, path, &version, wanted)
+            .reveal(self.tx.as_mut().map(|tx| -> &mut dyn StoreTx { tx.as_mut() }), owner, path, &version, wanted)
             .await?;
         Ok(Revealed { version, plaintext })
     }

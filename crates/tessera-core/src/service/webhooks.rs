@@ -414,10 +414,10 @@ impl Tessera {
             tx.commit().await?;
             return Ok(Outcome::Skipped);
         };
-        let secret = self
-            .keyring
-            .decrypt(tx.as_mut(), &hook.tenant_id, &secret_path(&hook.id), "secret", &hook.secret_ciphertext)
-            .await?;
+        let incarnation = self.incarnation(tx.as_mut(), &hook.tenant_id).await?;
+        let owner = tessera_crypto::KeyOwner { tenant: &hook.tenant_id, incarnation: &incarnation };
+        let secret =
+            self.keyring.decrypt(tx.as_mut(), owner, &secret_path(&hook.id), "secret", &hook.secret_ciphertext).await?;
         tx.commit().await?;
         let body = serde_json::to_vec(&json!({
             "id": o.id,

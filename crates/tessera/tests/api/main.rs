@@ -10,6 +10,7 @@ mod backends;
 mod configs;
 mod credentials;
 mod health;
+mod incarnations;
 mod keys;
 mod oauth;
 mod observability;
