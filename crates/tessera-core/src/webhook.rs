@@ -2,6 +2,8 @@
 //! proxy base URL, https unless on loopback), how a delivery is signed, and
 //! the outbound port that sends it.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -20,10 +22,11 @@ pub const EVENTS: [&str; 6] = [
 
 /// Checks a webhook URL: an absolute http(s) URL without credentials or
 /// fragment, https only. Tenant admins set these URLs, so a host that is an
-/// address inside the deployment (private, link-local, unspecified, shared or
-/// unique-local) is refused; loopback (and plain http to it) only when
-/// `allow_loopback` (`TESSERA_ALLOW_LOOPBACK_HTTP`: a local receiver, tests).
-/// Names are checked as written, not resolved.
+/// address the deployment must not reach (see [`may_deliver_to`]) is refused;
+/// loopback (and plain http to it) only when `allow_loopback`
+/// (`TESSERA_ALLOW_LOOPBACK_HTTP`: a local receiver, tests). Names are
+/// checked as written here, and every address they resolve to is checked
+/// again at delivery.
 pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<url::Url, ServiceError> {
     let bad = |msg: &str| ServiceError::invalid("invalid_webhook_url", msg.to_owned(), Some("url"));
     if raw.len() > 2048 {
@@ -34,60 +37,125 @@ pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<url::Url, Service
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .filter(|u| u.username().is_empty() && u.password().is_none() && u.fragment().is_none())
         .ok_or_else(|| bad("url must be an absolute http(s) URL without credentials or fragment"))?;
-    let loopback = is_loopback(&url);
-    if loopback && !allow_loopback {
-        return Err(bad("url may not point at this machine"));
+    let reach = match url.host() {
+        Some(url::Host::Ipv4(ip)) => reach(ip.into()),
+        Some(url::Host::Ipv6(ip)) => reach(ip.into()),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            if d == "localhost" || d.ends_with(".localhost") {
+                Reach::Loopback
+            } else {
+                Reach::Public
+            }
+        }
+        None => Reach::Refused,
+    };
+    match reach {
+        Reach::Loopback if !allow_loopback => return Err(bad("url may not point at this machine")),
+        Reach::Refused => {
+            return Err(bad("url may not point at a private, link-local, multicast, reserved or documentation address"))
+        }
+        Reach::Loopback | Reach::Public => {}
     }
-    if is_internal(&url) {
-        return Err(bad("url may not point at a private or link-local address"));
-    }
-    if url.scheme() == "http" && !loopback {
+    if url.scheme() == "http" && reach != Reach::Loopback {
         return Err(bad("url must use https"));
     }
     Ok(url)
 }
 
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => false,
-    }
+/// What a webhook may do with an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// This machine: only with `TESSERA_ALLOW_LOOPBACK_HTTP`.
+    Loopback,
+    /// Inside the deployment, not unicast, or not routable: never.
+    Refused,
+    /// A public unicast address.
+    Public,
 }
 
-/// An address inside a deployment's networks (not loopback: see `is_loopback`).
-fn is_internal(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => is_internal_ip(ip.into()),
-        Some(url::Host::Ipv6(ip)) => is_internal_ip(ip.into()),
-        _ => false,
-    }
-}
-
-/// Private, link-local (cloud metadata), carrier-grade NAT, unique-local,
-/// unspecified or broadcast: never a webhook's target.
-fn is_internal_ip(ip: std::net::IpAddr) -> bool {
-    let v4 = |ip: std::net::Ipv4Addr| {
-        let [a, b, ..] = ip.octets();
-        ip.is_private()
-            || ip.is_link_local()
-            || ip.is_unspecified()
-            || ip.is_broadcast()
-            || (a == 100 && (64..128).contains(&b))
-    };
+/// The one rule for every address a webhook could connect to. IPv6 forms
+/// that carry an IPv4 address (mapped, compatible, NAT64, 6to4) are judged
+/// by that address, since a translator or relay delivers to it: otherwise
+/// `[64:ff9b::a9fe:a9fe]` would reach the cloud metadata service. Only
+/// direct loopback (127.0.0.0/8, `::1`, `::ffff:127.x`) counts as
+/// loopback; a loopback address behind a translator is refused.
+fn reach(ip: IpAddr) -> Reach {
     match ip {
-        std::net::IpAddr::V4(ip) => v4(ip),
-        std::net::IpAddr::V6(ip) => {
-            let first = ip.segments()[0];
-            ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || ip.to_ipv4_mapped().is_some_and(v4)
-        }
+        IpAddr::V4(v4) if v4.is_loopback() => Reach::Loopback,
+        IpAddr::V4(v4) => v4_reach(v4),
+        IpAddr::V6(v6) if v6.is_loopback() => Reach::Loopback,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) if v4.is_loopback() => Reach::Loopback,
+            Some(v4) => v4_reach(v4),
+            None => v6_reach(v6),
+        },
+    }
+}
+
+/// IPv4: refused are "this network" 0/8, private 10/8, 172.16/12 and
+/// 192.168/16, shared (carrier-grade NAT) 100.64/10, loopback 127/8 (when
+/// reached through a translator), link-local 169.254/16 (cloud metadata),
+/// IETF protocol assignments 192.0.0/24, documentation 192.0.2/24,
+/// 198.51.100/24 and 203.0.113/24, the 6to4 relay anycast 192.88.99/24,
+/// benchmarking 198.18/15, multicast 224/4, and reserved 240/4 with the
+/// broadcast address.
+fn v4_reach(ip: Ipv4Addr) -> Reach {
+    let [a, b, c, _] = ip.octets();
+    let refused = a == 0
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 192 && b == 88 && c == 99)
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224;
+    if refused {
+        Reach::Refused
+    } else {
+        Reach::Public
+    }
+}
+
+/// IPv6 (not loopback, not IPv4-mapped): the forms that embed an IPv4
+/// address are judged by it; of the rest only global unicast (2000::/3)
+/// outside its special-purpose blocks is public. Refused are unspecified,
+/// multicast ff00::/8, unique-local fc00::/7, link- and site-local fe80::/9,
+/// discard 100::/64, local-use NAT64 64:ff9b:1::/48 (its IPv4 address
+/// sits at a prefix-dependent place), Teredo 2001::/32 and the rest of the
+/// IETF protocol block 2001::/23, documentation 2001:db8::/32 and
+/// 3fff::/20, and the SRv6 block 5f00::/16.
+fn v6_reach(ip: Ipv6Addr) -> Reach {
+    let s = ip.segments();
+    let o = ip.octets();
+    // `v4_reach` refuses 127/8: loopback reached through a translator is not this machine.
+    let v4 = |i: usize| Ipv4Addr::new(o[i], o[i + 1], o[i + 2], o[i + 3]);
+    // IPv4-compatible ::a.b.c.d (deprecated, but still carries the address); `::` and `::1` are not.
+    if s[..6] == [0; 6] {
+        return if ip.is_unspecified() { Reach::Refused } else { v4_reach(v4(12)) };
+    }
+    // NAT64, the well-known prefix (RFC 6052).
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return v4_reach(v4(12));
+    }
+    // 6to4 (RFC 3056): 2002:AABB:CCDD::/48 is the site behind a.b.c.d.
+    if s[0] == 0x2002 {
+        return v4_reach(v4(2));
+    }
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    // 2001::/23 are IETF protocol assignments (Teredo among them), 2001:db8::/32 documentation.
+    let special = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8))
+        || (s[0] & 0xfff0) == 0x3ff0 // documentation, 3fff::/20
+        || s[0] == 0x5f00; // SRv6 segment identifiers
+    if global_unicast && !special {
+        Reach::Public
+    } else {
+        Reach::Refused
     }
 }
 
@@ -95,15 +163,12 @@ fn is_internal_ip(ip: std::net::IpAddr) -> bool {
 /// to: the rule [`validate_url`] applies to literal addresses, applied again
 /// at delivery time, so a name that resolves (or is re-pointed) to an
 /// internal address cannot reach the deployment's own networks.
-pub fn may_deliver_to(ip: std::net::IpAddr, allow_loopback: bool) -> bool {
-    let loopback = match ip {
-        std::net::IpAddr::V4(v4) => v4.is_loopback(),
-        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-    };
-    if loopback {
-        return allow_loopback;
+pub fn may_deliver_to(ip: IpAddr, allow_loopback: bool) -> bool {
+    match reach(ip) {
+        Reach::Loopback => allow_loopback,
+        Reach::Refused => false,
+        Reach::Public => true,
     }
-    !is_internal_ip(ip)
 }
 
 /// The `Tessera-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256>`,
@@ -165,6 +230,80 @@ mod tests {
             "https://[::ffff:10.0.0.1]/hook",
         ] {
             assert!(validate_url(bad, true).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_address_form_is_judged_by_where_it_leads() {
+        use std::net::IpAddr;
+        // (address, delivered with loopback allowed, delivered by default)
+        let table: &[(&str, bool, bool)] = &[
+            ("93.184.215.14", true, true),
+            ("2606:4700::6810:85e5", true, true),
+            ("64:ff9b::5db8:d70e", true, true), // NAT64 of 93.184.215.14
+            ("2002:5db8:d70e::1", true, true),  // 6to4 behind 93.184.215.14
+            ("::ffff:93.184.215.14", true, true),
+            ("127.0.0.1", true, false),
+            ("127.9.9.9", true, false),
+            ("::1", true, false),
+            ("::ffff:127.0.0.1", true, false),
+            // IPv6 forms that carry an internal IPv4 address.
+            ("64:ff9b::a9fe:a9fe", false, false),   // NAT64 of 169.254.169.254
+            ("64:ff9b::7f00:1", false, false),      // NAT64 of 127.0.0.1
+            ("64:ff9b::a00:1", false, false),       // NAT64 of 10.0.0.1
+            ("64:ff9b:1::a9fe:a9fe", false, false), // local-use NAT64
+            ("2002:7f00:1::", false, false),        // 6to4 of 127.0.0.1
+            ("2002:a9fe:a9fe::1", false, false),    // 6to4 of 169.254.169.254
+            ("2002:c0a8:101::", false, false),      // 6to4 of 192.168.1.1
+            ("::127.0.0.1", false, false),          // IPv4-compatible
+            ("::10.0.0.1", false, false),
+            ("::169.254.169.254", false, false),
+            ("::ffff:10.0.0.1", false, false),
+            ("::ffff:169.254.169.254", false, false),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", false, false), // Teredo
+            // IPv4 ranges.
+            ("0.0.0.0", false, false),
+            ("0.1.2.3", false, false),
+            ("10.0.0.5", false, false),
+            ("100.64.0.1", false, false),
+            ("169.254.169.254", false, false),
+            ("172.16.0.1", false, false),
+            ("172.31.255.255", false, false),
+            ("192.0.0.8", false, false),
+            ("192.0.2.1", false, false),
+            ("192.88.99.1", false, false),
+            ("192.168.1.1", false, false),
+            ("198.18.0.1", false, false),
+            ("198.51.100.7", false, false),
+            ("203.0.113.9", false, false),
+            ("224.0.0.1", false, false),
+            ("239.255.255.250", false, false),
+            ("240.0.0.1", false, false),
+            ("255.255.255.255", false, false),
+            // IPv6 ranges.
+            ("::", false, false),
+            ("ff02::1", false, false),
+            ("ff05::2", false, false),
+            ("fd00::1", false, false),
+            ("fc00::1", false, false),
+            ("fe80::1", false, false),
+            ("fec0::1", false, false),
+            ("100::1", false, false),
+            ("2001:db8::1", false, false),
+            ("3fff::1", false, false),
+            ("2001:2::1", false, false),
+            ("5f00::1", false, false),
+            ("::ffff:0:a00:1", false, false), // IPv4-translated (SIIT)
+        ];
+        for (raw, with_loopback, by_default) in table {
+            let ip: IpAddr = raw.parse().expect("an address");
+            assert_eq!(may_deliver_to(ip, true), *with_loopback, "{raw} with loopback allowed");
+            assert_eq!(may_deliver_to(ip, false), *by_default, "{raw} by default");
+            // Registration applies the same rule to the literal address.
+            let host = if ip.is_ipv6() { format!("[{raw}]") } else { (*raw).to_owned() };
+            let url = format!("https://{host}/hook");
+            assert_eq!(validate_url(&url, true).is_ok(), *with_loopback, "{url} with loopback allowed");
+            assert_eq!(validate_url(&url, false).is_ok(), *by_default, "{url} by default");
         }
     }
 

@@ -1,6 +1,7 @@
 //! Name resolution for webhook deliveries. A tenant chooses its webhook's
 //! URL, so the host name is resolved here and every address the deployment
-//! must not reach (loopback, private, link-local such as cloud metadata) is
+//! must not reach (loopback, private, link-local such as cloud metadata,
+//! multicast, reserved; IPv6 forms judged by the IPv4 address they carry) is
 //! dropped before connecting. The connection can only go to an address that
 //! was checked: a name re-pointed between the check and the connection (DNS
 //! rebinding) gains nothing.
@@ -34,9 +35,7 @@ impl Resolve for PublicOnly {
                 let why = if found.is_empty() {
                     format!("{host} does not resolve")
                 } else {
-                    format!(
-                        "{host} resolves only to addresses webhooks may not reach (loopback, private or link-local)"
-                    )
+                    format!("{host} resolves only to addresses webhooks may not reach (loopback, private, link-local, multicast or reserved)")
                 };
                 return Err(Box::new(Refused(why)) as Box<dyn std::error::Error + Send + Sync>);
             }

@@ -441,6 +441,44 @@ async fn bad_urls_and_unknown_events_are_refused() {
     assert_eq!(r.body["webhooks"], json!([]));
 }
 
+/// Internal addresses written in other forms: IPv6 ones that carry an
+/// internal IPv4 address (NAT64, 6to4, IPv4-compatible, IPv4-mapped), and
+/// multicast, broadcast, documentation and reserved ranges. Refused even
+/// with loopback allowed: a translator's loopback is not this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_in_other_forms_and_reserved_ranges_are_refused() {
+    let app = start(Db::Sqlite, &[]).await;
+    app.tenant("acme").await;
+    for url in [
+        "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "https://[64:ff9b::7f00:1]/t",
+        "http://[64:ff9b::7f00:1]:7300/t",
+        "https://[64:ff9b:1::a00:1]/t",
+        "https://[2002:7f00:1::]/t",
+        "https://[2002:a9fe:a9fe::]/t",
+        "https://[::127.0.0.1]/t",
+        "http://[::127.0.0.1]:7300/t",
+        "https://[::ffff:169.254.169.254]/t",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/t",
+        "https://224.0.0.1/t",
+        "https://[ff02::1]/t",
+        "https://255.255.255.255/t",
+        "https://240.0.0.1/t",
+        "https://192.0.2.10/t",
+        "https://198.51.100.10/t",
+        "https://203.0.113.10/t",
+        "https://[2001:db8::1]/t",
+    ] {
+        let r = app.post("/tenants/acme/webhooks", ROOT_TOKEN, json!({"url": url, "events": ["key.rotated"]})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "invalid_webhook_url", "{}", r.text);
+    }
+    // A public address, also in its NAT64 and 6to4 forms, is still fine.
+    for url in ["https://93.184.215.14/t", "https://[64:ff9b::5db8:d70e]/t", "https://[2002:5db8:d70e::1]/t"] {
+        webhook(&app, ROOT_TOKEN, "acme", url, &["key.rotated"]).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_refresh_is_reported() {
     let Some(p) = OAuthProvider::start().await else { return };
