@@ -57,7 +57,7 @@ impl std::fmt::Debug for OAuthInput {
 }
 
 /// OAuth settings as the registry stores and shows them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthSettings {
     /// Authorization endpoint.
@@ -94,6 +94,26 @@ fn space() -> String {
     " ".to_owned()
 }
 
+/// What an integration registered without a template starts from: scopes
+/// joined with a space (RFC 6749 3.3), not with nothing.
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            authorize_url: None,
+            token_url: None,
+            revoke_url: None,
+            scopes: Vec::new(),
+            scope_separator: space(),
+            client_id: None,
+            client_secret_set: false,
+            pkce: false,
+            extra_params: BTreeMap::new(),
+            token_auth_method: ClientAuth::default(),
+            redirect_uri: None,
+        }
+    }
+}
+
 /// Parameters the authorization URL sets itself; `extraParams` may not override them.
 const RESERVED_PARAMS: [&str; 7] =
     ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"];
@@ -121,6 +141,13 @@ impl OAuthSettings {
                     Some(&field("extraParams")),
                 ));
             }
+        }
+        if input.scope_separator.as_deref().is_some_and(|s| s.is_empty() || s.len() > 8) {
+            return Err(ServiceError::invalid(
+                "invalid_oauth_settings",
+                "scopeSeparator must be 1-8 characters (a space by default)",
+                Some(&field("scopeSeparator")),
+            ));
         }
         if input.client_id.as_deref().is_some_and(|c| c.trim().is_empty() || c.len() > 512) {
             return Err(ServiceError::invalid(
@@ -174,7 +201,9 @@ impl OAuthSettings {
             q.append_pair("client_id", client_id);
             q.append_pair("redirect_uri", redirect_uri);
             if !self.scopes.is_empty() {
-                q.append_pair("scope", &self.scopes.join(&self.scope_separator));
+                // Entries stored before the space became the default may hold "".
+                let separator = if self.scope_separator.is_empty() { " " } else { self.scope_separator.as_str() };
+                q.append_pair("scope", &self.scopes.join(separator));
             }
             q.append_pair("state", state);
             if let Some(challenge) = code_challenge {
@@ -230,8 +259,28 @@ mod tests {
     }
 
     #[test]
+    fn scopes_are_joined_with_a_space_unless_a_separator_is_set() {
+        let url =
+            |s: &OAuthSettings| s.authorization_url("https://p.example/a", "c", "https://t.example/cb", "st", None);
+        let scopes = || OAuthInput { scopes: Some(vec!["read".into(), "write".into()]), ..Default::default() };
+        let (plain, _) = OAuthSettings::default().merge(scopes()).expect("valid");
+        assert!(url(&plain).expect("url").contains("&scope=read+write&"));
+        let (comma, _) = OAuthSettings::default()
+            .merge(OAuthInput { scope_separator: Some(",".into()), ..scopes() })
+            .expect("valid");
+        assert!(url(&comma).expect("url").contains("&scope=read%2Cwrite&"));
+        // Stored before the default was a space: still a space.
+        let stored: OAuthSettings =
+            serde_json::from_value(serde_json::json!({"scopes": ["read", "write"], "scopeSeparator": ""}))
+                .expect("settings");
+        assert!(url(&stored).expect("url").contains("&scope=read+write&"));
+        let empty = OAuthInput { scope_separator: Some(String::new()), ..scopes() };
+        assert!(OAuthSettings::default().merge(empty).is_err());
+    }
+
+    #[test]
     fn the_authorization_url_carries_state_scopes_and_challenge() {
-        let (s, _) = OAuthSettings { scope_separator: " ".into(), ..Default::default() }
+        let (s, _) = OAuthSettings::default()
             .merge(OAuthInput {
                 scopes: Some(vec!["read".into(), "write".into()]),
                 extra_params: Some(BTreeMap::from([("owner".into(), "user".into())])),

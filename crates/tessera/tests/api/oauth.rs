@@ -364,6 +364,33 @@ with_provider_on_both!(
     ),
 );
 
+/// Without a template (none sets a separator), scopes are joined with a
+/// space as RFC 6749 says, not run together (`scope=readwrite`).
+async fn scopes_without_a_template_are_joined_with_a_space(app: TestApp) {
+    let r = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": "plain", "name": "Plain", "authType": "oauth2",
+                   "oauth": {"authorizeUrl": "https://idp.example/authorize", "tokenUrl": "https://idp.example/token",
+                             "clientId": "cid", "clientSecret": "cs", "scopes": ["read", "write"]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["oauth"]["scopeSeparator"], " ", "{}", r.text);
+    app.tenant("acme").await;
+    let start = app.get("/oauth/authorize/plain?tenant_id=acme", ROOT_TOKEN).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.text);
+    let url = start.body["authorizationUrl"].as_str().expect("url");
+    assert!(url.contains("&scope=read+write&"), "{url}");
+}
+
+/// The scenarios that need no OAuth provider.
+mod without_provider {
+    use super::scopes_without_a_template_are_joined_with_a_space;
+    crate::on_both_databases!(scopes_without_a_template_are_joined_with_a_space);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_can_come_from_the_environment_on_sqlite() {
     let Some(p) = OAuthProvider::start().await else { return };
