@@ -34,7 +34,9 @@ pub struct OAuthInput {
     pub client_id: Option<String>,
     /// Client secret, stored encrypted (else `<INTEGRATION>_CLIENT_SECRET`).
     pub client_secret: Option<String>,
-    /// Whether to use PKCE S256 (default true).
+    /// Whether to use PKCE S256 (default true, also over a template). `false`
+    /// only for a provider that rejects PKCE: weaker, since the code exchange
+    /// is then bound to its flow by the state alone.
     pub pkce: Option<bool>,
     /// Extra authorization parameters (`access_type=offline`, ...).
     pub extra_params: Option<BTreeMap<String, String>>,
@@ -77,8 +79,8 @@ pub struct OAuthSettings {
     /// Whether a client secret is stored (its value never shows).
     #[serde(default)]
     pub client_secret_set: bool,
-    /// PKCE S256.
-    #[serde(default)]
+    /// PKCE S256: on unless a registration turned it off.
+    #[serde(default = "yes")]
     pub pkce: bool,
     /// Extra authorization parameters.
     #[serde(default)]
@@ -94,8 +96,15 @@ fn space() -> String {
     " ".to_owned()
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// What an integration registered without a template starts from: scopes
-/// joined with a space (RFC 6749 3.3), not with nothing.
+/// joined with a space (RFC 6749 3.3), not with nothing, and PKCE S256 on,
+/// so that a code can only be exchanged by the flow that asked for it (a
+/// code from tenant A's flow sent with tenant B's state fails at the
+/// provider).
 impl Default for OAuthSettings {
     fn default() -> Self {
         Self {
@@ -106,7 +115,7 @@ impl Default for OAuthSettings {
             scope_separator: space(),
             client_id: None,
             client_secret_set: false,
-            pkce: false,
+            pkce: true,
             extra_params: BTreeMap::new(),
             token_auth_method: ClientAuth::default(),
             redirect_uri: None,
@@ -295,6 +304,21 @@ mod tests {
             "https://p.example/authorize?x=1&response_type=code&client_id=cid&redirect_uri=https%3A%2F%2Ft.example%2Fcb\
              &scope=read+write&state=st&code_challenge=ch&code_challenge_method=S256&owner=user"
         );
+    }
+
+    #[test]
+    fn pkce_is_on_unless_turned_off_explicitly() {
+        let (plain, _) = OAuthSettings::default().merge(OAuthInput::default()).expect("valid");
+        assert!(plain.pkce);
+        for template in super::super::templates::all() {
+            assert!(template.oauth.pkce, "template {}", template.name);
+            let (merged, _) = template.oauth.merge(OAuthInput::default()).expect("valid");
+            assert!(merged.pkce, "template {}", template.name);
+        }
+        let off = OAuthInput { pkce: Some(false), ..Default::default() };
+        assert!(!OAuthSettings::default().merge(off).expect("valid").0.pkce);
+        let stored: OAuthSettings = serde_json::from_value(serde_json::json!({"scopes": []})).expect("settings");
+        assert!(stored.pkce, "a stored entry without the field has PKCE on");
     }
 
     #[test]

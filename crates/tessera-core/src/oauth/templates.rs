@@ -1,5 +1,7 @@
 //! Ready OAuth settings for well-known providers. A registry entry names one
-//! with `"template"`; its own `oauth` fields override the template's.
+//! with `"template"`; its own `oauth` fields override the template's. Every
+//! template asks for PKCE S256: providers that do not know it ignore the
+//! challenge, and a registration may still turn it off (`"pkce": false`).
 
 use std::collections::BTreeMap;
 
@@ -52,12 +54,12 @@ pub fn all() -> Vec<Template> {
         Template {
             name: "notion",
             category: "productivity",
-            // Notion: Basic client auth, no PKCE, tokens that do not expire.
+            // Notion: Basic client auth, tokens that do not expire.
             oauth: settings(
                 ("https://api.notion.com/v1/oauth/authorize", "https://api.notion.com/v1/oauth/token", None),
                 &[],
                 " ",
-                false,
+                true,
                 ClientSecretBasic,
                 &[("owner", "user")],
             ),
@@ -83,7 +85,7 @@ pub fn all() -> Vec<Template> {
                 ("https://slack.com/oauth/v2/authorize", "https://slack.com/api/oauth.v2.access", None),
                 &["chat:write", "channels:read"],
                 ",",
-                false,
+                true,
                 ClientSecretPost,
                 &[],
             ),
@@ -105,11 +107,7 @@ pub fn all() -> Vec<Template> {
                 &[("access_type", "offline"), ("prompt", "consent")],
             ),
         },
-        Template {
-            name: "generic",
-            category: "other",
-            oauth: OAuthSettings { scope_separator: " ".to_owned(), pkce: true, ..OAuthSettings::default() },
-        },
+        Template { name: "generic", category: "other", oauth: OAuthSettings::default() },
     ]
 }
 

@@ -190,6 +190,60 @@ async fn refused_and_tampered_flows_store_nothing(app: TestApp, p: OAuthProvider
     assert!(outcomes.len() >= 6 && outcomes.iter().all(|o| *o != "success"), "{}", audit.text);
 }
 
+/// PKCE S256 is on without a template: a code obtained in tenant A's flow,
+/// sent to the callback with tenant B's state, is refused by the provider
+/// (B's verifier does not match A's challenge) and B gets no credentials.
+async fn a_code_from_one_tenants_flow_cannot_complete_anothers(app: TestApp, p: OAuthProvider) {
+    let r = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": KEY, "name": "Acme CRM", "authType": "oauth2",
+                   "oauth": {"authorizeUrl": p.authorize_url, "tokenUrl": p.token_url,
+                             "clientId": p.client_id, "clientSecret": p.client_secret, "scopes": ["read"]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["oauth"]["pkce"], true, "{}", r.text);
+    let shown = app.get(&format!("/integrations/{KEY}"), ROOT_TOKEN).await;
+    assert_eq!(shown.body["oauth"]["pkce"], true, "{}", shown.text);
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+
+    let a = app.get(&format!("/oauth/authorize/{KEY}?tenant_id=acme"), ROOT_TOKEN).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let a_url = a.body["authorizationUrl"].as_str().expect("url");
+    assert!(a_url.contains("code_challenge_method=S256") && a_url.contains("code_challenge="), "{a_url}");
+    let a_state = a.body["state"].as_str().expect("state");
+    let a_callback = p.approve(a_url).await;
+    let b = app.get(&format!("/oauth/authorize/{KEY}?tenant_id=globex"), ROOT_TOKEN).await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text);
+    let b_state = b.body["state"].as_str().expect("state");
+
+    // A's code with B's state: the provider refuses B's verifier.
+    let a_state_param = format!("state={a_state}");
+    assert!(a_callback.contains(&a_state_param), "{a_callback}");
+    let mixed = a_callback.replace(&a_state_param, &format!("state={b_state}"));
+    let (status, _, body) = follow(&mixed).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.contains("oauth_exchange_failed"), "{body}");
+    let globex = app.get(&format!("/tenants/globex/integrations/{KEY}/credentials"), ROOT_TOKEN).await;
+    assert_eq!(globex.status, StatusCode::NOT_FOUND, "tenant B has no credentials: {}", globex.text);
+    assert_eq!(p.stats().await["authorizationCode"], 0, "{}", p.stats().await);
+
+    // The code still completes the flow that asked for it, in tenant A.
+    let (status, _, body) = follow(&a_callback).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.get(&format!("/tenants/acme/integrations/{KEY}/credentials"), ROOT_TOKEN).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/tenants/globex/integrations/{KEY}/credentials"), ROOT_TOKEN).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
 async fn an_expired_token_is_refreshed_once_for_many_concurrent_readers(app: TestApp, p: OAuthProvider) {
     register(&app, &p, KEY, &p.client_secret).await;
     app.tenant("acme").await;
@@ -356,6 +410,7 @@ with_provider_on_both!(
     the_authorization_code_flow_stores_tokens_and_redirects,
     a_refused_refresh_token_needs_a_new_flow_and_is_not_retried("TESSERA_REFRESH_INTERVAL" = "1"),
     refused_and_tampered_flows_store_nothing,
+    a_code_from_one_tenants_flow_cannot_complete_anothers,
     an_expired_token_is_refreshed_once_for_many_concurrent_readers,
     failed_refreshes_back_off_then_mark_the_connection_unhealthy(
         "TESSERA_REFRESH_INTERVAL" = "1",
