@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod oauth;
 pub mod ports;
 pub mod proxy;
+pub mod registry_url;
 pub mod schema;
 pub mod secret_json;
 pub mod secret_store;

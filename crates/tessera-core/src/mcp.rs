@@ -23,6 +23,7 @@ impl McpSettings {
     /// Validates a caller's settings: an absolute http(s) URL with a host,
     /// no credentials and no fragment.
     pub fn validate(&self) -> Result<url::Url, ServiceError> {
+        crate::registry_url::refuse_credentials(&self.url, "mcp.url", "invalid_mcp_settings")?;
         url::Url::parse(&self.url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())

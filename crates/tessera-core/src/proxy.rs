@@ -73,6 +73,7 @@ impl ProxySettings {
     /// Validates a caller's settings.
     pub fn validate(&self) -> Result<url::Url, ServiceError> {
         let bad = |msg: &str, field: &str| ServiceError::invalid("invalid_proxy_settings", msg.to_owned(), Some(field));
+        crate::registry_url::refuse_credentials(&self.base_url, "proxy.baseUrl", "invalid_proxy_settings")?;
         let base = url::Url::parse(&self.base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())

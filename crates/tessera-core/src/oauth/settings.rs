@@ -233,6 +233,7 @@ pub fn not_configured(what: &str) -> ServiceError {
 }
 
 fn check_url(raw: &str, field: &str) -> Result<(), ServiceError> {
+    crate::registry_url::refuse_credentials(raw, field, "invalid_url")?;
     let ok = url::Url::parse(raw).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
     if ok {
         Ok(())
@@ -330,6 +331,10 @@ mod tests {
         assert!(OAuthSettings::default().merge(input).is_err());
         let bad_url = OAuthInput { token_url: Some("file:///etc/passwd".into()), ..Default::default() };
         assert!(OAuthSettings::default().merge(bad_url).is_err());
+        let with_password =
+            OAuthInput { token_url: Some("https://u:pass@idp.example/token".into()), ..Default::default() };
+        let e = OAuthSettings::default().merge(with_password).expect_err("refused");
+        assert_eq!((e.code.as_str(), e.field.as_deref()), ("invalid_url", Some("oauth.tokenUrl")));
     }
 
     #[test]

@@ -440,10 +440,55 @@ async fn scopes_without_a_template_are_joined_with_a_space(app: TestApp) {
     assert!(url.contains("&scope=read+write&"), "{url}");
 }
 
+/// No registry URL may carry credentials (the registry is readable by every
+/// key): refused at registration and update, naming the field, never
+/// repeating the password.
+async fn registry_urls_with_credentials_are_refused(app: TestApp) {
+    let good = json!({"key": "good", "name": "Good", "authType": "oauth2",
+                      "oauth": {"authorizeUrl": "https://idp.example/authorize", "tokenUrl": "https://idp.example/token"}});
+    let r = app.post("/integrations", ROOT_TOKEN, good).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let with_password = "https://svc:hunter2@idp.example/x";
+    let cases = [
+        (json!({"oauth": {"authorizeUrl": with_password}}), "oauth.authorizeUrl", "invalid_url"),
+        (json!({"oauth": {"tokenUrl": with_password}}), "oauth.tokenUrl", "invalid_url"),
+        (json!({"oauth": {"tokenUrl": "https://svc@idp.example/token"}}), "oauth.tokenUrl", "invalid_url"),
+        (json!({"oauth": {"revokeUrl": with_password}}), "oauth.revokeUrl", "invalid_url"),
+        (json!({"oauth": {"redirectUri": with_password}}), "oauth.redirectUri", "invalid_url"),
+        (json!({"template": "github", "oauth": {"tokenUrl": with_password}}), "oauth.tokenUrl", "invalid_url"),
+        (json!({"proxy": {"baseUrl": with_password}}), "proxy.baseUrl", "invalid_proxy_settings"),
+        (json!({"mcp": {"url": with_password}}), "mcp.url", "invalid_mcp_settings"),
+    ];
+    for (i, (part, field, code)) in cases.into_iter().enumerate() {
+        let mut body = json!({"key": format!("bad-{i}"), "name": "Bad", "authType": "oauth2"});
+        for (k, v) in part.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let created = app.post("/integrations", ROOT_TOKEN, body.clone()).await;
+        body["key"] = json!("good");
+        let updated = app.put("/integrations/good", ROOT_TOKEN, body).await;
+        for (what, r) in [("create", created), ("update", updated)] {
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{what} {field}: {}", r.text);
+            assert_eq!(r.body["error"]["code"], code, "{what}: {}", r.text);
+            assert_eq!(r.body["error"]["field"], field, "{what}: {}", r.text);
+            let message = r.body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("may not contain credentials"), "{what}: {}", r.text);
+            assert!(!r.text.contains("hunter2") && !r.text.contains("svc@"), "{what}: {}", r.text);
+        }
+    }
+    let all = app.get("/integrations", ROOT_TOKEN).await;
+    assert!(!all.text.contains("hunter2"), "{}", all.text);
+    let good = app.get("/integrations/good", ROOT_TOKEN).await;
+    assert_eq!(good.body["oauth"]["tokenUrl"], "https://idp.example/token", "{}", good.text);
+}
+
 /// The scenarios that need no OAuth provider.
 mod without_provider {
-    use super::scopes_without_a_template_are_joined_with_a_space;
-    crate::on_both_databases!(scopes_without_a_template_are_joined_with_a_space);
+    use super::{registry_urls_with_credentials_are_refused, scopes_without_a_template_are_joined_with_a_space};
+    crate::on_both_databases!(
+        scopes_without_a_template_are_joined_with_a_space,
+        registry_urls_with_credentials_are_refused
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

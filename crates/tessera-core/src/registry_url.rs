@@ -1,0 +1,43 @@
+//! The rule every URL of the integration registry follows besides its own:
+//! no credentials in it. The registry is readable by every key that may read
+//! integrations, so a `user:password@` in a token or base URL would hand the
+//! password to all of them; secrets belong in `clientSecret` or a secret
+//! config field, which are stored encrypted and never shown.
+
+use crate::error::ServiceError;
+
+/// Refuses `raw` when it holds a user name or password (`https://u:p@host`,
+/// `https://u@host`), with the error `code` of the field's own check (so
+/// callers see the code they saw for any other bad URL there). The error
+/// names `field` and never repeats the URL. Text that is not a URL passes
+/// here: the field's own check refuses it.
+pub fn refuse_credentials(raw: &str, field: &str, code: &str) -> Result<(), ServiceError> {
+    match url::Url::parse(raw) {
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(ServiceError::invalid(
+            code,
+            format!(
+                "{field} may not contain credentials (user or password before @); \
+                 put secrets in clientSecret or a secret config field"
+            ),
+            Some(field),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_and_password_are_refused_without_echoing_them() {
+        for raw in ["https://u:hunter2@idp.example/token", "https://u@idp.example/", "https://:hunter2@idp.example/"] {
+            let e = refuse_credentials(raw, "oauth.tokenUrl", "invalid_url").expect_err(raw);
+            assert_eq!(e.field.as_deref(), Some("oauth.tokenUrl"));
+            assert!(!e.message.contains("hunter2") && !e.message.contains("idp.example"), "{}", e.message);
+        }
+        for raw in ["https://idp.example/token", "https://idp.example/a@b", "not a url"] {
+            assert!(refuse_credentials(raw, "x", "invalid_url").is_ok(), "{raw}");
+        }
+    }
+}
