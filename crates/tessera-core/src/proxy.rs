@@ -109,6 +109,52 @@ impl ProxySettings {
     }
 }
 
+/// Refuses the methods the proxy never forwards: `CONNECT` asks the
+/// upstream for a tunnel, and `TRACE` (and IIS's `TRACK`) make it echo the
+/// request, the injected credential included, back to the caller. Compared
+/// without case, as some upstreams read methods.
+pub fn check_method(method: &str) -> Result<(), ServiceError> {
+    if ["CONNECT", "TRACE", "TRACK"].iter().any(|m| m.eq_ignore_ascii_case(method)) {
+        return Err(ServiceError::invalid(
+            "method_not_allowed",
+            format!("the proxy does not forward {}", method.to_ascii_uppercase()),
+            Some("method"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `value` can go out as an HTTP header value: no control
+/// characters (CR and LF above all, which would end the header and start
+/// another), tab allowed (RFC 9110 5.5).
+pub fn header_value_ok(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// Adds the injected query parameter `name=value` to `url`, first removing
+/// every parameter of the caller's with that name (compared decoded and
+/// without case), so the upstream sees the tenant's credential only, never
+/// a caller's value of the same name before or after it. The caller's
+/// other parameters keep their exact encoding.
+pub fn inject_query(url: &mut url::Url, name: &str, value: &str) {
+    let kept: Vec<String> = url
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let raw_name = pair.split('=').next().unwrap_or_default();
+            let decoded: String =
+                url::form_urlencoded::parse(raw_name.as_bytes()).map(|(k, _)| k.into_owned()).collect();
+            !decoded.eq_ignore_ascii_case(name)
+        })
+        .map(str::to_owned)
+        .collect();
+    let joined = kept.join("&");
+    url.set_query((!kept.is_empty()).then_some(joined.as_str()));
+    url.query_pairs_mut().append_pair(name, value);
+}
+
 /// The URL for a caller's `path` (the raw, still percent-encoded text after
 /// `/proxy/<key>/`) and query under `base`. Refused: `..` or `.` segments
 /// (also percent-encoded), encoded slashes or backslashes, `@`, `:` before the
@@ -203,6 +249,40 @@ mod tests {
             assert!(target_url(&base(), path, None).is_err(), "{path} must be refused");
         }
         assert!(target_url(&base(), "x", Some("a=1#frag")).is_err());
+    }
+
+    #[test]
+    fn tunnels_and_reflections_are_refused_other_methods_pass() {
+        for m in ["CONNECT", "TRACE", "TRACK", "trace", "Connect"] {
+            assert!(check_method(m).is_err(), "{m}");
+        }
+        for m in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"] {
+            assert!(check_method(m).is_ok(), "{m}");
+        }
+    }
+
+    #[test]
+    fn the_injected_query_parameter_replaces_every_caller_one_of_its_name() {
+        let mut url = target_url(
+            &base(),
+            "items",
+            Some("api_key=mine&limit=5&API_KEY=again&api%5Fkey=encoded&q=a%2Fb&api_keyx=kept&api_key"),
+        )
+        .expect("ok");
+        inject_query(&mut url, "api_key", "tenant secret");
+        assert_eq!(url.query(), Some("limit=5&q=a%2Fb&api_keyx=kept&api_key=tenant+secret"));
+        let mut bare = target_url(&base(), "items", Some("api_key=mine")).expect("ok");
+        inject_query(&mut bare, "api_key", "s");
+        assert_eq!(bare.query(), Some("api_key=s"));
+    }
+
+    #[test]
+    fn header_values_with_control_characters_cannot_be_sent() {
+        assert!(header_value_ok("Bearer abc.def-123"));
+        assert!(header_value_ok("Key a\tb"));
+        for bad in ["abc\r\nX-Evil: 1", "abc\n", "abc\r", "a\0b", "a\x7fb"] {
+            assert!(!header_value_ok(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -71,15 +71,18 @@ pub struct ProxyCall<'a> {
 }
 
 impl Tessera {
-    /// Plans a proxied call: the tenant is the caller's own (an admin names it
+    /// Plans a proxied call: the method must be one the proxy forwards (not
+    /// `CONNECT` or `TRACE`), the tenant is the caller's own (an admin names it
     /// with `X-Tenant-Id`), the connection must be enabled, and an expired
     /// OAuth token is refreshed first.
     pub async fn proxy_plan(
         &self,
         ctx: &Ctx,
+        method: &str,
         key: &str,
         tenant_header: Option<&str>,
     ) -> Result<ProxyPlan, ServiceError> {
+        crate::proxy::check_method(method)?;
         let tenant = self.caller_tenant(ctx, tenant_header, "X-Tenant-Id", "the X-Tenant-Id header").await?;
         self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
@@ -113,11 +116,13 @@ impl Tessera {
             ProxyAuth::None => (Injection::None, false),
             ProxyAuth::Bearer { from } => {
                 let v = value!(from);
+                sendable_in_header(key, from, "Authorization", &v)?;
                 let header = SecretString::from(format!("Bearer {}", v.expose_secret()));
                 (Injection::Header { name: "authorization".into(), value: header }, from == "credentials")
             }
             ProxyAuth::Header { name, prefix, from } => {
                 let v = value!(from);
+                sendable_in_header(key, from, name, &v)?;
                 let full = SecretString::from(format!("{}{}", prefix.as_deref().unwrap_or(""), v.expose_secret()));
                 (Injection::Header { name: name.to_ascii_lowercase(), value: full }, from == "credentials")
             }
@@ -129,6 +134,7 @@ impl Tessera {
                 let oauth = username == "credentials" || password == "credentials";
                 (Injection::Header { name: "authorization".into(), value: header }, oauth)
             }
+            // Any value can go in a query: it is percent-encoded.
             ProxyAuth::Query { name, from } => {
                 (Injection::Query { name: name.clone(), value: value!(from) }, from == "credentials")
             }
@@ -210,6 +216,31 @@ impl Tessera {
 /// The `touch` throttle's TTL.
 pub(crate) fn touch_interval() -> Duration {
     TOUCH_EVERY
+}
+
+/// Fails the call when a credential value cannot go out in a header (CR, LF
+/// or another control character): sending the call without it, or with the
+/// header split in two, would be worse. Names the integration, the source
+/// and the header, never the value.
+fn sendable_in_header(
+    key: &IntegrationKey,
+    source: &str,
+    header: &str,
+    value: &SecretString,
+) -> Result<(), ServiceError> {
+    if crate::proxy::header_value_ok(value.expose_secret()) {
+        return Ok(());
+    }
+    Err(ServiceError {
+        field: Some(source.to_owned()),
+        ..ServiceError::conflict(
+            "proxy_credential_invalid",
+            format!(
+                "{key} injects {source} into the {header} header, but its value holds control characters \
+                 (such as CR or LF) and cannot be sent; nothing was sent"
+            ),
+        )
+    })
 }
 
 fn proxy_settings(integration: &IntegrationRecord) -> Result<ProxySettings, ServiceError> {

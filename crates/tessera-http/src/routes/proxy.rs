@@ -73,7 +73,7 @@ pub(crate) async fn forward(
     };
     let (parts, body) = req.into_parts();
     let tenant_header = parts.headers.get("x-tenant-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut plan = s.svc.proxy_plan(&ctx, &key, tenant_header.as_deref()).await?;
+    let mut plan = s.svc.proxy_plan(&ctx, parts.method.as_str(), &key, tenant_header.as_deref()).await?;
     // The raw (still percent-encoded) path after /proxy/<key>/.
     let raw = parts.uri.path().strip_prefix("/proxy/").and_then(|r| r.strip_prefix(key.as_str())).unwrap_or("");
     let raw = raw.strip_prefix('/').unwrap_or(raw);
@@ -83,11 +83,11 @@ pub(crate) async fn forward(
     let outgoing = Outgoing::from_request(&parts.headers, body, s.proxy.max_body_bytes).await?;
     let started = Instant::now();
     let replayable = outgoing.replayable();
-    let mut answer = send(&forwarder, &plan, method.clone(), target.clone(), headers.clone(), outgoing.body()).await;
+    let mut answer = send(&forwarder, &plan, method.clone(), target.clone(), headers.clone(), outgoing.body()).await?;
     if plan.uses_oauth && replayable && answer.as_ref().is_ok_and(|r| r.status() == StatusCode::UNAUTHORIZED) {
         // The token may have been revoked or rotated early: refresh once and retry once.
         plan = s.svc.proxy_replan_after_401(&plan).await?;
-        answer = send(&forwarder, &plan, method.clone(), target, headers, outgoing.body()).await;
+        answer = send(&forwarder, &plan, method.clone(), target, headers, outgoing.body()).await?;
     }
     let call = |status| ProxyCall { method: method.as_str(), path: raw, status, duration: started.elapsed() };
     match answer {
@@ -166,6 +166,9 @@ impl Outgoing {
     }
 }
 
+/// Injects the plan's credential and sends the call. A credential that
+/// cannot be injected fails the call before anything is sent (the service
+/// refuses such values already; this holds whatever the header type accepts).
 async fn send(
     forwarder: &Forwarder,
     plan: &ProxyPlan,
@@ -173,22 +176,28 @@ async fn send(
     mut url: url::Url,
     mut headers: HeaderMap,
     body: reqwest::Body,
-) -> Result<reqwest::Response, ForwardError> {
+) -> Result<Result<reqwest::Response, ForwardError>, ApiError> {
     match &plan.injection {
         Injection::None => {}
         Injection::Header { name, value } => {
-            if let (Ok(n), Ok(mut v)) =
+            let (Ok(n), Ok(mut v)) =
                 (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value.expose_secret()))
-            {
-                v.set_sensitive(true);
-                headers.insert(n, v);
-            }
+            else {
+                return Err(ServiceError::conflict(
+                    "proxy_credential_invalid",
+                    format!(
+                        "{}: the credential for the {name} header cannot be sent; nothing was sent",
+                        plan.integration
+                    ),
+                )
+                .into());
+            };
+            v.set_sensitive(true);
+            headers.insert(n, v);
         }
-        Injection::Query { name, value } => {
-            url.query_pairs_mut().append_pair(name, value.expose_secret());
-        }
+        Injection::Query { name, value } => tessera_core::proxy::inject_query(&mut url, name, value.expose_secret()),
     }
-    forwarder.send(method, url, headers, body).await
+    Ok(forwarder.send(method, url, headers, body).await)
 }
 
 /// The caller's headers minus hop-by-hop ones, those a `Connection` header

@@ -119,9 +119,14 @@ async fn call(
 
 /// Sends a request line exactly as written (clients normalise `..`).
 async fn raw_get(app: &TestApp, target: &str) -> u16 {
+    raw_request(app, "GET", target).await
+}
+
+/// Sends `method target` exactly as written; returns the status.
+async fn raw_request(app: &TestApp, method: &str, target: &str) -> u16 {
     let addr = app.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ROOT_TOKEN}\r\nX-Tenant-Id: acme\r\nConnection: close\r\n\r\n");
+    let req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ROOT_TOKEN}\r\nX-Tenant-Id: acme\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
@@ -280,6 +285,91 @@ async fn config_fields_can_be_injected_as_basic_auth_a_header_or_a_query_paramet
     app.assert_plaintext_absent(&["sk-lf-secret-9"], &[]).await;
 }
 
+/// Nothing reaches the upstream for a tunnel (`CONNECT`) or an echo
+/// (`TRACE`), a caller's query parameter never shadows the injected one, and
+/// a credential that cannot be sent in a header fails the call instead of
+/// going out without it.
+async fn tunnels_echoes_shadowed_parameters_and_unsendable_credentials_are_refused(app: TestApp) {
+    let up = Upstream::start("http://127.0.0.1:9/").await;
+    let schema = json!([{"key": "secret_key", "type": "secret"}]);
+    proxied_integration(&app, "crm", &up.base, json!({"type": "bearer"}), json!({})).await;
+    proxied_integration(
+        &app,
+        "queried",
+        &up.base,
+        json!({"type": "query", "name": "api_key", "from": "config:secret_key"}),
+        schema.clone(),
+    )
+    .await;
+    proxied_integration(
+        &app,
+        "keyed",
+        &up.base,
+        json!({"type": "header", "name": "X-Api-Key", "from": "config:secret_key"}),
+        schema.clone(),
+    )
+    .await;
+    proxied_integration(
+        &app,
+        "bearer-config",
+        &up.base,
+        json!({"type": "bearer", "from": "config:secret_key"}),
+        schema,
+    )
+    .await;
+    app.tenant("acme").await;
+    app.post("/tenants/acme/integrations/crm/credentials", ROOT_TOKEN, json!({"accessToken": TOKEN})).await;
+    let h = [("x-tenant-id", "acme")];
+
+    // CONNECT and TRACE (any case) are answered by Tessera, never sent on.
+    for method in ["TRACE", "trace", "TRACK"] {
+        let m = Method::from_bytes(method.as_bytes()).expect("method");
+        let (status, text, _) = call(&app, m, "/proxy/crm/echo", ROOT_TOKEN, &h, "").await;
+        assert!(matches!(status.as_u16(), 400 | 405), "{method}: {status} {text}");
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method}: a JSON error: {text}"));
+        assert!(body["error"]["code"].is_string(), "{text}");
+    }
+    for target in ["/proxy/crm/echo", "/proxy/crm"] {
+        let status = raw_request(&app, "CONNECT", target).await;
+        assert!(matches!(status, 400 | 405), "CONNECT {target}: {status}");
+    }
+    assert_eq!(up.hits(), 0, "no tunnel or echo reached the upstream: {:?}", up.seen.lock().expect("lock"));
+
+    // With query auth the caller's parameters of that name are removed, whatever their case or encoding.
+    let r = app
+        .put("/tenants/acme/integrations/queried/config", ROOT_TOKEN, json!({"config": {"secret_key": "sk-q-77"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let path = "/proxy/queried/traces?api_key=mine&limit=5&API_KEY=x&api%5Fkey=y";
+    let (status, text, _) = call(&app, Method::GET, path, ROOT_TOKEN, &h, "").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(up.last()["query"], "limit=5&api_key=sk-q-77");
+
+    // A value with CR/LF cannot be a header: the call fails, naming the integration and the source, and nothing is sent.
+    let evil = "abc\r\nX-Evil: 1";
+    for key in ["keyed", "bearer-config"] {
+        let r = app
+            .put(
+                &format!("/tenants/acme/integrations/{key}/config"),
+                ROOT_TOKEN,
+                json!({"config": {"secret_key": evil}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let before = up.hits();
+        let (status, text, _) = call(&app, Method::GET, &format!("/proxy/{key}/traces"), ROOT_TOKEN, &h, "").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{key}: {text}");
+        let body: Value = serde_json::from_str(&text).expect("a JSON error");
+        assert_eq!(body["error"]["code"], "proxy_credential_invalid", "{text}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(key) && message.contains("config:secret_key"), "{text}");
+        assert!(!text.contains("abc") && !text.contains("X-Evil"), "the value is never shown: {text}");
+        assert_eq!(up.hits(), before, "{key}: nothing was sent without the credential");
+    }
+    let logs = app.logs();
+    assert!(!logs.contains("X-Evil"), "the value is never logged");
+}
+
 async fn limits_and_failures_give_clear_answers(app: TestApp) {
     let up = Upstream::start("http://127.0.0.1:9/").await;
     proxied_integration(&app, "crm", &up.base, json!({"type": "bearer"}), json!({})).await;
@@ -391,6 +481,7 @@ async fn a_refused_oauth_token_is_refreshed_and_the_call_retried_once(app: TestA
 crate::on_both_databases!(
     the_tenant_credential_is_injected_and_nothing_of_the_caller_leaves,
     paths_cannot_leave_the_base_url_and_redirects_are_not_followed,
+    tunnels_echoes_shadowed_parameters_and_unsendable_credentials_are_refused,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
