@@ -1,7 +1,7 @@
 //! A tenant's connections, the resolved view, and the config list.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use super::integrations::ConfigBody;
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -1,13 +1,13 @@
 //! Integration health: one check now, and seed 001's admin aggregate.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tessera_core::service::{HealthResult, TenantsHealth};
 
 use crate::error::ApiResult;
-use crate::extract::Caller;
+use crate::extract::{Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

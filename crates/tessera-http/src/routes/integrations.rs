@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
@@ -13,7 +13,7 @@ use tessera_core::service::{DefaultsView, IntegrationInput, IntegrationView};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -1,7 +1,7 @@
 //! OAuth (seed 001): starting a flow, the provider's callback, the
 //! credentials API, and the ready templates.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +16,7 @@ use tessera_core::service::{
 use utoipa::IntoParams;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller, Origin};
+use crate::extract::{Body, Caller, Origin, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

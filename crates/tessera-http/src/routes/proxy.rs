@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -20,8 +20,8 @@ use tessera_core::service::{Injection, ProxyCall, ProxyPlan};
 use tessera_core::ServiceError;
 use tessera_outbound::{ForwardError, Forwarder};
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::error::{ApiError, ApiResult, Passthrough};
+use crate::extract::{Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -231,5 +231,7 @@ fn stream_back(upstream: reqwest::Response, limit: usize) -> Response {
     });
     let mut resp = (status, Body::from_stream(body)).into_response();
     *resp.headers_mut() = headers;
+    // The upstream's status and body are its own, errors included.
+    resp.extensions_mut().insert(Passthrough);
     resp
 }

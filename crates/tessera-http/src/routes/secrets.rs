@@ -3,7 +3,7 @@
 //! Actions on a path use a suffix (`POST .../secrets/{path}:undelete`),
 //! since a path may have any number of segments; `:` cannot occur in a path.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::connections::secret_json;
 use crate::error::{bad_request, ApiResult};
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

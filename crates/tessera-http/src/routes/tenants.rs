@@ -1,6 +1,6 @@
 //! `/tenants` and `/tenants/{tenantId}`, and tenant data keys.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -11,7 +11,7 @@ use tessera_core::service::{KeyVersionView, KeysView, TenantView};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -1,7 +1,7 @@
 //! `/tenants/{tenantId}/webhooks`: subscriptions (the signing secret is in
 //! the creation answer only) and each webhook's delivery log.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -13,7 +13,7 @@ use tessera_core::service::{DeliveryLog, WebhookList};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
