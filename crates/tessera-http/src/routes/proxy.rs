@@ -58,8 +58,8 @@ const DROPPED_RESPONSE: [&str; 10] = [
 ];
 
 /// Forwards one call (any method) to the integration's API.
-#[utoipa::path(get, path = "/proxy/{key}/{path}", tag = "proxy",
-    params(("key" = String, Path), ("path" = String, Path), ("X-Tenant-Id" = Option<String>, Header, description = "admins name the tenant")),
+#[utoipa::path(get, path = "/proxy/{key}/{path}", operation_id = "proxyCall", tag = "proxy",
+    params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key"), ("path" = String, Path), ("X-Tenant-Id" = Option<String>, Header, description = "admins name the tenant")),
     responses((status = 200, description = "the upstream's answer, streamed"), (status = 400), (status = 404), (status = 409), (status = 413), (status = 502)))]
 pub(crate) async fn forward(
     State(s): State<AppState>,

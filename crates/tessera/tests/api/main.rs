@@ -13,6 +13,7 @@ mod health;
 mod keys;
 mod oauth;
 mod observability;
+mod openapi;
 mod proxy;
 mod secrets;
 mod service;
