@@ -100,9 +100,9 @@ impl utoipa::PartialSchema for WriteBody {
                 "additionalProperties": false,
                 "properties": {
                     name: payload,
-                    "cas": {"type": "integer", "minimum": 0, "maximum": u32::MAX,
+                    "cas": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX,
                         "description": "Check-and-set: write only if the current version is this (0: only if new)."},
-                    "rotateAfterDays": {"type": "integer", "minimum": 0, "maximum": u32::MAX,
+                    "rotateAfterDays": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX,
                         "description": "A `secret.rotation_due` webhook event once the secret has not been written for this many days; 0 clears it."}
                 }
             })

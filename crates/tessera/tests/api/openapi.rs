@@ -132,6 +132,22 @@ async fn the_openapi_document_describes_the_templates_answer_and_the_secret_writ
         })
         .collect();
     assert_eq!(required, BTreeSet::from(["data".to_owned(), "value".to_owned()]));
+    // The server takes `"cas": null` as no check-and-set: the schema says so.
+    app.tenant("acme").await;
+    let r = app
+        .put(
+            "/tenants/acme/secrets/a",
+            ROOT_TOKEN,
+            serde_json::json!({"value": 1, "cas": null, "rotateAfterDays": null}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for v in variants {
+        for field in ["cas", "rotateAfterDays"] {
+            let ty = &v["properties"][field]["type"];
+            assert!(ty.as_array().is_some_and(|t| t.contains(&serde_json::json!("null"))), "{field}: {ty}");
+        }
+    }
     // Slugs carry their pattern; roles are an enum.
     let tenant = &doc["components"]["schemas"]["NewTenant"]["properties"]["id"];
     assert_eq!(tenant["pattern"], "^[a-z0-9][a-z0-9_-]{0,62}$", "{tenant}");
