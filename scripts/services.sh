@@ -67,3 +67,16 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
 else
     log "node or npm is not installed; MCP tool tests will skip (and fail in CI)"
 fi
+
+# openapi-spec-validator (PyPI, pinned) in the project-local venv .tools/venv
+# (gitignored), for the test that validates /openapi.json.
+tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
+venv="$tools_dir/venv"
+if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+    log "installing openapi-spec-validator into .tools/venv"
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q "openapi-spec-validator==0.9.0"; } >&2 \
+        || log "installing openapi-spec-validator failed; the OpenAPI validation test will skip (and fail in CI)"
+fi
+if [ -x "$venv/bin/openapi-spec-validator" ]; then
+    printf 'export TESSERA_TEST_OPENAPI_VALIDATOR=%q\n' "$venv/bin/openapi-spec-validator"
+fi

@@ -1,16 +1,19 @@
-//! Extractors: the authenticated caller, and JSON bodies whose rejections
-//! use the API's error format (413 for an oversized body).
+//! Extractors: the authenticated caller, and the path, query and JSON body
+//! readers whose rejections use the API's error format (400 naming the
+//! parameter, 413 for an oversized body, 415 for a body that is not JSON).
+//! Handlers use these, never axum's own, whose rejections are plain text.
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::path::ErrorKind as PathErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_core::{Ctx, ServiceError};
 
-use crate::error::{bad_request, ApiError};
+use crate::error::{ApiError, Rejection};
 use crate::AppState;
 
 /// The authenticated caller of a request.
@@ -60,11 +63,12 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON body; malformed input is a 400, a body over the limit a 413.
+/// A JSON body; malformed input is a 400, a body over the limit a 413, a
+/// missing or other content type a 415.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
+    type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
@@ -74,12 +78,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-fn json_rejection(r: &JsonRejection) -> ApiError {
+fn json_rejection(r: &JsonRejection) -> Rejection {
     match r {
-        JsonRejection::MissingJsonContentType(_) => {
-            bad_request("unsupported_media_type", "send Content-Type: application/json", None)
+        JsonRejection::MissingJsonContentType(_) => Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            Rejection::bad_request("malformed_json", "the request body is not valid JSON", None)
         }
-        JsonRejection::JsonSyntaxError(_) => bad_request("malformed_json", "the request body is not valid JSON", None),
         JsonRejection::JsonDataError(e) => {
             // serde's message may quote a value; keep only the field-naming kinds.
             let text = e.body_text();
@@ -87,13 +95,108 @@ fn json_rejection(r: &JsonRejection) -> ApiError {
                 .iter()
                 .find_map(|k| text.find(k).map(|i| text[i..].split(',').next().unwrap_or_default().to_owned()))
                 .unwrap_or_else(|| "a field has the wrong type".to_owned());
-            bad_request("invalid_body", format!("the request body does not match: {detail}"), None)
+            Rejection::bad_request("invalid_body", format!("the request body does not match: {detail}"), None)
         }
-        JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError(ServiceError::new(
-            tessera_core::ErrorKind::TooLarge,
+        JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "the request body is larger than the limit",
-        )),
-        _ => bad_request("invalid_body", "the request body could not be read", None),
+        ),
+        _ => Rejection::bad_request("invalid_body", "the request body could not be read", None),
     }
+}
+
+/// The query string, deserialised like axum's `Query`; a value that does not
+/// parse, or a parameter given twice, is a 400 naming the parameter (never
+/// quoting its value: a callback's query carries codes).
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| query_rejection(&e))
+    }
+}
+
+fn query_rejection(e: &serde_path_to_error::Error<serde_urlencoded::de::Error>) -> Rejection {
+    let text = e.inner().to_string();
+    // A duplicated or missing parameter is reported at the top level, naming
+    // it between backticks (a field of ours, never the caller's input).
+    let named = ["duplicate field `", "missing field `"].iter().find_map(|k| {
+        let rest = &text[text.find(k)? + k.len()..];
+        let name = &rest[..rest.find('`')?];
+        Some((*k, name.to_owned()))
+    });
+    let path = e.path().to_string();
+    let (name, what) = match named {
+        Some((k, name)) if k.starts_with("duplicate") => (name, "is given more than once"),
+        Some((_, name)) => (name, "is required"),
+        None => (path, "has a value that is not valid here"),
+    };
+    if !is_parameter_name(&name) {
+        return Rejection::bad_request("invalid_query", "the query string is not valid here", None);
+    }
+    Rejection::bad_request("invalid_query", format!("the query parameter `{name}` {what}"), Some(name))
+}
+
+/// Path parameters, deserialised like axum's `Path`; a segment that is not
+/// UTF-8 (after percent-decoding) or does not parse is a 400 naming the
+/// parameter, never quoting it.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(path_rejection(e.kind())),
+            Err(_) => {
+                Err(Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log"))
+            }
+        }
+    }
+}
+
+fn path_rejection(kind: &PathErrorKind) -> Rejection {
+    let key = match kind {
+        PathErrorKind::ParseErrorAtKey { key, .. }
+        | PathErrorKind::InvalidUtf8InPathParam { key }
+        | PathErrorKind::DeserializeError { key, .. } => Some(documented_name(key)),
+        _ => None,
+    };
+    let what = if matches!(kind, PathErrorKind::InvalidUtf8InPathParam { .. }) {
+        "is not UTF-8 once percent-decoded"
+    } else {
+        "is not valid here"
+    };
+    match key {
+        Some(name) => Rejection::bad_request("invalid_path", format!("the path parameter `{name}` {what}"), Some(name)),
+        None => Rejection::bad_request("invalid_path", "the request path is not valid here", None),
+    }
+}
+
+/// A route's capture name as the OpenAPI document spells it
+/// (`tenant_id` is `tenantId`).
+fn documented_name(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_parameter_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
 }

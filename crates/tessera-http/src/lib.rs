@@ -77,7 +77,10 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(AppState { svc, proxy: opts.proxy.clone() })
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
+        .layer(axum::middleware::from_fn(error::limit_uri))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        // Outside the time limit, so its 408 gets the JSON error body too.
+        .layer(axum::middleware::map_response(error::json_errors))
         // Spans name the path, never the query: callbacks carry codes and states there.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

@@ -47,7 +47,7 @@ pub(crate) async fn track(req: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics` in Prometheus text format (no token needed, like `/healthz`).
-#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text")))]
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", security(()), tag = "service", responses((status = 200, description = "Prometheus text")))]
 pub(crate) async fn render(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     let snapshot = s.svc.metrics_snapshot().await?;
     metrics::gauge!("tessera_tenants").set(snapshot.tenants as f64);

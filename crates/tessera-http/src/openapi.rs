@@ -24,10 +24,118 @@ use crate::routes::{
         oauth::revoke_credentials, oauth::templates, proxy::forward, tools::invoke, health::check_now, health::all,
         webhooks::create, webhooks::list, webhooks::remove, webhooks::deliveries,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]
 struct ApiDoc;
+
+/// Every error answer: `{"error": {"code", "message", "field"}}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: error.rs writes the body
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// A stable code, e.g. `invalid_query`, `tenant_not_found`.
+    code: String,
+    /// For people; never holds a secret.
+    message: String,
+    /// The field or parameter at fault, when there is one.
+    field: Option<String>,
+}
+
+/// Documents the error answers every operation can give, each with the
+/// error body: 400 (a path, query or body that does not parse), 401 and 403
+/// (authenticated routes), 404 (routes naming a resource), 413 and 415
+/// (routes with a body), 429 (rate limits), and a `default` for the rest
+/// (408, 414, 5xx, ...). Listed here once, so no handler can forget one.
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let named = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                document_errors(op, named);
+            }
+        }
+    }
+}
+
+fn document_errors(op: &mut utoipa::openapi::path::Operation, named: bool) {
+    use utoipa::openapi::{Content, RefOr, Response};
+    let public = op.security.as_ref().is_some_and(|reqs| {
+        reqs.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty())))
+    });
+    let has_query =
+        op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+    let has_body = op.request_body.is_some();
+    let mut add = vec![("default", "an error")];
+    if named || has_query || has_body {
+        add.push(("400", "the request is not valid"));
+    }
+    if !public {
+        add.extend([
+            ("401", "no or an unknown API key"),
+            ("403", "the key's role may not do this"),
+            ("429", "over the rate limit (see Retry-After)"),
+        ]);
+    }
+    if named {
+        add.push(("404", "no such resource"));
+    }
+    if has_body {
+        add.extend([("413", "the body is over the size limit"), ("415", "the body is not application/json")]);
+    }
+    let responses = &mut op.responses.responses;
+    for (status, description) in add {
+        responses.entry(status.to_owned()).or_insert_with(|| RefOr::T(Response::new(description)));
+    }
+    // Every error answer (ours, or one a handler listed) carries the error body.
+    for (status, response) in responses.iter_mut() {
+        let is_error = status == "default" || status.starts_with('4') || status.starts_with('5');
+        let RefOr::T(r) = response else { continue };
+        if r.description.is_empty() {
+            r.description = standard_description(status).to_owned();
+        }
+        if is_error && r.content.is_empty() {
+            r.content.insert(
+                "application/json".to_owned(),
+                Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody")))),
+            );
+        }
+    }
+}
+
+fn standard_description(status: &str) -> &'static str {
+    match status {
+        "400" => "the request is not valid",
+        "404" => "no such resource",
+        "409" => "the request conflicts with the current state",
+        "422" => "the values do not satisfy the schema",
+        "502" => "the upstream failed",
+        "503" => "a backend is down",
+        s if s.starts_with('2') || s.starts_with('3') => "success",
+        _ => "an error",
+    }
+}
 
 struct BearerAuth;
 

@@ -27,6 +27,7 @@ const AUTH_TYPES: [&str; 4] = ["none", "api_key", "basic", "oauth2"];
 pub struct IntegrationInput {
     /// Slug key (ignored on PUT, where the path names it).
     #[serde(default)]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub key: Option<String>,
     /// Display name.
     pub name: String,

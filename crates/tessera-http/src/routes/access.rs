@@ -1,6 +1,6 @@
 //! `/api-keys` and `/audit`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -13,7 +13,7 @@ use tessera_core::service::{AuditEvents, AuditQuery};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -31,13 +31,25 @@ pub(crate) struct NewKey {
     /// Human name.
     name: String,
     /// `admin`, `tenant_admin`, `tenant_service` or `auditor`.
+    #[schema(schema_with = role_schema)]
     role: String,
     /// Required for tenant-bound roles.
+    #[schema(pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$")]
     tenant_id: Option<String>,
 }
 
+/// The roles as the OpenAPI document lists them (the service parses the text,
+/// so an unknown role gets its own error code).
+fn role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["admin", "tenant_admin", "tenant_service", "auditor"]))
+        .description(Some("`admin`, `tenant_admin`, `tenant_service` or `auditor`."))
+        .build()
+}
+
 /// Creates an API key; the key is in this answer only.
-#[utoipa::path(post, path = "/api-keys", tag = "access", request_body = NewKey,
+#[utoipa::path(post, path = "/api-keys", operation_id = "createApiKey", tag = "access", request_body = NewKey,
     responses((status = 201, description = "{\"id\",\"key\",\"name\",\"role\",\"tenantId\"}"), (status = 400), (status = 403)))]
 pub(crate) async fn create_key(
     State(s): State<AppState>,
@@ -57,13 +69,13 @@ pub(crate) async fn create_key(
 }
 
 /// Lists API keys (never the keys themselves).
-#[utoipa::path(get, path = "/api-keys", tag = "access", responses((status = 200, description = "{\"apiKeys\": [...]}")))]
+#[utoipa::path(get, path = "/api-keys", operation_id = "listApiKeys", tag = "access", responses((status = 200, description = "{\"apiKeys\": [...]}")))]
 pub(crate) async fn list_keys(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
     Ok(Json(json!({"apiKeys": s.svc.list_api_keys(&ctx).await?})))
 }
 
 /// Deletes an API key; it stops working at once on this replica.
-#[utoipa::path(delete, path = "/api-keys/{id}", tag = "access", params(("id" = String, Path)), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/api-keys/{id}", operation_id = "deleteApiKey", tag = "access", params(("id" = String, Path)), responses((status = 204), (status = 404)))]
 pub(crate) async fn delete_key(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -75,6 +87,7 @@ pub(crate) async fn delete_key(
 
 /// Query of `GET /audit`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuditParams {
     /// Only this tenant.
@@ -90,7 +103,7 @@ pub(crate) struct AuditParams {
 }
 
 /// Audit events, oldest first.
-#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams), responses((status = 200, body = AuditEvents)))]
+#[utoipa::path(get, path = "/audit", operation_id = "listAudit", tag = "audit", params(AuditParams), responses((status = 200, body = AuditEvents)))]
 pub(crate) async fn audit(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -102,7 +115,7 @@ pub(crate) async fn audit(
 }
 
 /// Recomputes the hash chain; `ok: false` names the first broken event.
-#[utoipa::path(get, path = "/audit/verify", tag = "audit", responses((status = 200, body = VerifyReport)))]
+#[utoipa::path(get, path = "/audit/verify", operation_id = "verifyAudit", tag = "audit", responses((status = 200, body = VerifyReport)))]
 pub(crate) async fn verify(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.svc.verify_audit(&ctx).await?))
 }

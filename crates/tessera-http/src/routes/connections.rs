@@ -1,7 +1,7 @@
 //! A tenant's connections, the resolved view, and the config list.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use super::integrations::ConfigBody;
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -25,7 +25,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Every registered integration with this tenant's connection state (seed 001).
-#[utoipa::path(get, path = "/tenants/{tenantId}/integrations", tag = "connections", params(("tenantId" = String, Path)),
+#[utoipa::path(get, path = "/tenants/{tenantId}/integrations", operation_id = "listTenantIntegrations", tag = "connections", params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")),
     responses((status = 200, body = TenantIntegrations), (status = 404)))]
 pub(crate) async fn list(
     State(s): State<AppState>,
@@ -36,8 +36,8 @@ pub(crate) async fn list(
 }
 
 /// One connection: public config, which secret fields are set, health.
-#[utoipa::path(get, path = "/tenants/{tenantId}/integrations/{key}", tag = "connections",
-    params(("tenantId" = String, Path), ("key" = String, Path)),
+#[utoipa::path(get, path = "/tenants/{tenantId}/integrations/{key}", operation_id = "getConnection", tag = "connections",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 200, body = ConnectionView), (status = 404)))]
 pub(crate) async fn read(
     State(s): State<AppState>,
@@ -48,8 +48,8 @@ pub(crate) async fn read(
 }
 
 /// Removes a connection and its secret values.
-#[utoipa::path(delete, path = "/tenants/{tenantId}/integrations/{key}", tag = "connections",
-    params(("tenantId" = String, Path), ("key" = String, Path)), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/tenants/{tenantId}/integrations/{key}", operation_id = "deleteConnection", tag = "connections",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")), responses((status = 204), (status = 404)))]
 pub(crate) async fn remove(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -60,8 +60,8 @@ pub(crate) async fn remove(
 }
 
 /// Sets the tenant's overrides; secret fields are encrypted under the tenant's key.
-#[utoipa::path(put, path = "/tenants/{tenantId}/integrations/{key}/config", tag = "connections",
-    params(("tenantId" = String, Path), ("key" = String, Path)), request_body = ConfigBody,
+#[utoipa::path(put, path = "/tenants/{tenantId}/integrations/{key}/config", operation_id = "putConnectionConfig", tag = "connections",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")), request_body = ConfigBody,
     responses((status = 200, body = ConnectionView), (status = 400), (status = 422)))]
 pub(crate) async fn put_config(
     State(s): State<AppState>,
@@ -73,8 +73,8 @@ pub(crate) async fn put_config(
 }
 
 /// The SDK view: defaults and overrides merged, secrets decrypted. Audited.
-#[utoipa::path(get, path = "/tenants/{tenantId}/integrations/{key}/resolved", tag = "connections",
-    params(("tenantId" = String, Path), ("key" = String, Path)),
+#[utoipa::path(get, path = "/tenants/{tenantId}/integrations/{key}/resolved", operation_id = "resolveConnection", tag = "connections",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 200, description = "{\"tenantId\", \"integration\", \"config\"}"), (status = 404), (status = 409)))]
 pub(crate) async fn resolved(
     State(s): State<AppState>,
@@ -87,6 +87,7 @@ pub(crate) async fn resolved(
 
 /// Query of `GET /configs`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConfigQuery {
     /// Only this tenant's overrides (and the global defaults).
@@ -96,7 +97,7 @@ pub(crate) struct ConfigQuery {
 }
 
 /// Global defaults and tenant overrides, secrets masked as `[SECRET]` (seed 003).
-#[utoipa::path(get, path = "/configs", tag = "connections", params(ConfigQuery), responses((status = 200, body = ConfigList)))]
+#[utoipa::path(get, path = "/configs", operation_id = "listConfigs", tag = "connections", params(ConfigQuery), responses((status = 200, body = ConfigList)))]
 pub(crate) async fn configs(
     State(s): State<AppState>,
     Caller(ctx): Caller,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
@@ -13,7 +13,7 @@ use tessera_core::service::{DefaultsView, IntegrationInput, IntegrationView};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -25,7 +25,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Registers an integration (admin).
-#[utoipa::path(post, path = "/integrations", tag = "integrations", request_body = IntegrationInput,
+#[utoipa::path(post, path = "/integrations", operation_id = "createIntegration", tag = "integrations", request_body = IntegrationInput,
     responses((status = 201, body = IntegrationView), (status = 400), (status = 409)))]
 pub(crate) async fn create(
     State(s): State<AppState>,
@@ -36,13 +36,13 @@ pub(crate) async fn create(
 }
 
 /// Lists the registry.
-#[utoipa::path(get, path = "/integrations", tag = "integrations", responses((status = 200, description = "{\"integrations\": [...]}")))]
+#[utoipa::path(get, path = "/integrations", operation_id = "listIntegrations", tag = "integrations", responses((status = 200, description = "{\"integrations\": [...]}")))]
 pub(crate) async fn list(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
     Ok(Json(json!({"integrations": s.svc.list_integrations(&ctx).await?})))
 }
 
 /// One integration.
-#[utoipa::path(get, path = "/integrations/{key}", tag = "integrations", params(("key" = String, Path)),
+#[utoipa::path(get, path = "/integrations/{key}", operation_id = "getIntegration", tag = "integrations", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 200, body = IntegrationView), (status = 404)))]
 pub(crate) async fn read(
     State(s): State<AppState>,
@@ -53,7 +53,7 @@ pub(crate) async fn read(
 }
 
 /// Replaces an integration's definition (admin).
-#[utoipa::path(put, path = "/integrations/{key}", tag = "integrations", params(("key" = String, Path)), request_body = IntegrationInput,
+#[utoipa::path(put, path = "/integrations/{key}", operation_id = "updateIntegration", tag = "integrations", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")), request_body = IntegrationInput,
     responses((status = 200, body = IntegrationView), (status = 404)))]
 pub(crate) async fn update(
     State(s): State<AppState>,
@@ -65,7 +65,7 @@ pub(crate) async fn update(
 }
 
 /// Removes an integration, its connections and their secrets (admin).
-#[utoipa::path(delete, path = "/integrations/{key}", tag = "integrations", params(("key" = String, Path)),
+#[utoipa::path(delete, path = "/integrations/{key}", operation_id = "deleteIntegration", tag = "integrations", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 204), (status = 404)))]
 pub(crate) async fn remove(
     State(s): State<AppState>,
@@ -89,7 +89,7 @@ pub(crate) struct ConfigBody {
 }
 
 /// Sets global defaults; secret fields are encrypted (admin).
-#[utoipa::path(put, path = "/integrations/{key}/defaults", tag = "integrations", params(("key" = String, Path)), request_body = ConfigBody,
+#[utoipa::path(put, path = "/integrations/{key}/defaults", operation_id = "putIntegrationDefaults", tag = "integrations", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")), request_body = ConfigBody,
     responses((status = 200, body = DefaultsView), (status = 400), (status = 404)))]
 pub(crate) async fn put_defaults(
     State(s): State<AppState>,
@@ -101,7 +101,7 @@ pub(crate) async fn put_defaults(
 }
 
 /// Global defaults, secrets masked (admin).
-#[utoipa::path(get, path = "/integrations/{key}/defaults", tag = "integrations", params(("key" = String, Path)),
+#[utoipa::path(get, path = "/integrations/{key}/defaults", operation_id = "getIntegrationDefaults", tag = "integrations", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 200, body = DefaultsView)))]
 pub(crate) async fn get_defaults(
     State(s): State<AppState>,
@@ -112,7 +112,7 @@ pub(crate) async fn get_defaults(
 }
 
 /// Tenants whose public config matches every `config.<field>=<value>` (admin).
-#[utoipa::path(get, path = "/integrations/{key}/connections", tag = "integrations", params(("key" = String, Path)),
+#[utoipa::path(get, path = "/integrations/{key}/connections", operation_id = "findConnections", tag = "integrations", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 200, description = "{\"integration\", \"connections\": [...]}")))]
 pub(crate) async fn connections(
     State(s): State<AppState>,

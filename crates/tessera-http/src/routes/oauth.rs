@@ -1,22 +1,22 @@
 //! OAuth (seed 001): starting a flow, the provider's callback, the
 //! credentials API, and the ready templates.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_core::oauth::templates::Template;
 use tessera_core::service::{
     AuthorizationStart, CallbackOutcome, CallbackParams, CredentialInput, CredentialView, RevokedCredentials,
     StoredCredentials,
 };
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller, Origin};
+use crate::extract::{Body, Caller, Origin, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -32,6 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// `?tenant_id=&redirect_uri=` as seed 001 names them.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuthorizeQuery {
     /// The tenant connecting.
     #[serde(default)]
@@ -42,7 +43,7 @@ pub(crate) struct AuthorizeQuery {
 }
 
 /// Starts an authorization-code flow: a single-use state (10 minutes), PKCE S256.
-#[utoipa::path(get, path = "/oauth/authorize/{key}", tag = "oauth", params(("key" = String, Path), AuthorizeQuery),
+#[utoipa::path(get, path = "/oauth/authorize/{key}", operation_id = "startAuthorization", tag = "oauth", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key"), AuthorizeQuery),
     responses((status = 200, body = AuthorizationStart), (status = 400), (status = 404), (status = 409)))]
 pub(crate) async fn authorize(
     State(s): State<AppState>,
@@ -55,6 +56,7 @@ pub(crate) async fn authorize(
 
 /// What the provider appends to the callback URL (no `Debug`: it holds the code).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
@@ -65,7 +67,7 @@ pub(crate) struct CallbackQuery {
 /// The provider's redirect back (no bearer token: the state is the proof).
 /// Redirects (302) to the flow's redirect URI with `status=success|error`,
 /// or answers JSON when the flow had none.
-#[utoipa::path(get, path = "/oauth/callback/{key}", tag = "oauth", params(("key" = String, Path), CallbackQuery),
+#[utoipa::path(get, path = "/oauth/callback/{key}", operation_id = "completeAuthorization", security(()), tag = "oauth", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key"), CallbackQuery),
     responses((status = 302), (status = 200), (status = 400), (status = 502)))]
 pub(crate) async fn callback(
     State(s): State<AppState>,
@@ -88,8 +90,8 @@ pub(crate) async fn callback(
 }
 
 /// Stores tokens for a connection (seed 001); `expiresIn: 0` never expires.
-#[utoipa::path(post, path = "/tenants/{tenantId}/integrations/{key}/credentials", tag = "oauth",
-    params(("tenantId" = String, Path), ("key" = String, Path)), request_body = CredentialInput,
+#[utoipa::path(post, path = "/tenants/{tenantId}/integrations/{key}/credentials", operation_id = "storeCredentials", tag = "oauth",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")), request_body = CredentialInput,
     responses((status = 201, body = StoredCredentials), (status = 400), (status = 404)))]
 pub(crate) async fn store_credentials(
     State(s): State<AppState>,
@@ -101,8 +103,8 @@ pub(crate) async fn store_credentials(
 }
 
 /// Credential metadata: type, scopes, expiry, refresh state; never a token.
-#[utoipa::path(get, path = "/tenants/{tenantId}/integrations/{key}/credentials", tag = "oauth",
-    params(("tenantId" = String, Path), ("key" = String, Path)),
+#[utoipa::path(get, path = "/tenants/{tenantId}/integrations/{key}/credentials", operation_id = "getCredentials", tag = "oauth",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 200, body = CredentialView), (status = 404)))]
 pub(crate) async fn read_credentials(
     State(s): State<AppState>,
@@ -113,8 +115,8 @@ pub(crate) async fn read_credentials(
 }
 
 /// Revokes at the provider (RFC 7009, when configured) and deletes the tokens.
-#[utoipa::path(delete, path = "/tenants/{tenantId}/integrations/{key}/credentials", tag = "oauth",
-    params(("tenantId" = String, Path), ("key" = String, Path)),
+#[utoipa::path(delete, path = "/tenants/{tenantId}/integrations/{key}/credentials", operation_id = "revokeCredentials", tag = "oauth",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
     responses((status = 200, body = RevokedCredentials), (status = 404)))]
 pub(crate) async fn revoke_credentials(
     State(s): State<AppState>,
@@ -124,8 +126,16 @@ pub(crate) async fn revoke_credentials(
     Ok(Json(s.svc.revoke_credentials(&ctx, &t, &key).await?))
 }
 
+/// The answer of `GET /integrations/templates`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TemplateList {
+    /// Every template.
+    templates: Vec<Template>,
+}
+
 /// Ready OAuth settings for Notion, GitHub, Slack, Google and a generic provider.
-#[utoipa::path(get, path = "/integrations/templates", tag = "oauth", responses((status = 200, body = [Template])))]
+#[utoipa::path(get, path = "/integrations/templates", operation_id = "listOAuthTemplates", tag = "oauth",
+    responses((status = 200, body = TemplateList)))]
 pub(crate) async fn templates(State(s): State<AppState>, Caller(_ctx): Caller) -> ApiResult<impl IntoResponse> {
-    Ok(Json(json!({ "templates": s.svc.oauth_templates() })))
+    Ok(Json(TemplateList { templates: s.svc.oauth_templates() }))
 }

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -20,8 +20,8 @@ use tessera_core::service::{Injection, ProxyCall, ProxyPlan};
 use tessera_core::ServiceError;
 use tessera_outbound::{ForwardError, Forwarder};
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::error::{ApiError, ApiResult, Passthrough};
+use crate::extract::{Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -58,8 +58,8 @@ const DROPPED_RESPONSE: [&str; 10] = [
 ];
 
 /// Forwards one call (any method) to the integration's API.
-#[utoipa::path(get, path = "/proxy/{key}/{path}", tag = "proxy",
-    params(("key" = String, Path), ("path" = String, Path), ("X-Tenant-Id" = Option<String>, Header, description = "admins name the tenant")),
+#[utoipa::path(get, path = "/proxy/{key}/{path}", operation_id = "proxyCall", tag = "proxy",
+    params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key"), ("path" = String, Path), ("X-Tenant-Id" = Option<String>, Header, description = "admins name the tenant")),
     responses((status = 200, description = "the upstream's answer, streamed"), (status = 400), (status = 404), (status = 409), (status = 413), (status = 502)))]
 pub(crate) async fn forward(
     State(s): State<AppState>,
@@ -240,5 +240,7 @@ fn stream_back(upstream: reqwest::Response, limit: usize) -> Response {
     });
     let mut resp = (status, Body::from_stream(body)).into_response();
     *resp.headers_mut() = headers;
+    // The upstream's status and body are its own, errors included.
+    resp.extensions_mut().insert(Passthrough);
     resp
 }

@@ -3,7 +3,7 @@
 //! Actions on a path use a suffix (`POST .../secrets/{path}:undelete`),
 //! since a path may have any number of segments; `:` cannot occur in a path.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::connections::secret_json;
 use crate::error::{bad_request, ApiResult};
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path, Query};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -26,6 +26,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// Query of the secret list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Only paths starting with this.
     #[serde(default)]
@@ -33,7 +34,7 @@ pub(crate) struct ListQuery {
 }
 
 /// Lists secret paths (never values).
-#[utoipa::path(get, path = "/tenants/{tenantId}/secrets", tag = "secrets", params(("tenantId" = String, Path), ListQuery),
+#[utoipa::path(get, path = "/tenants/{tenantId}/secrets", operation_id = "listSecrets", tag = "secrets", params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ListQuery),
     responses((status = 200, body = SecretList)))]
 pub(crate) async fn list(
     State(s): State<AppState>,
@@ -46,6 +47,7 @@ pub(crate) async fn list(
 
 /// Query of a secret read.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ReadQuery {
     /// A version other than the newest.
     version: Option<u32>,
@@ -54,8 +56,8 @@ pub(crate) struct ReadQuery {
 }
 
 /// Reads the newest (or `?version=N`) value; `?versions` gives metadata. Audited.
-#[utoipa::path(get, path = "/tenants/{tenantId}/secrets/{path}", tag = "secrets",
-    params(("tenantId" = String, Path), ("path" = String, Path), ReadQuery),
+#[utoipa::path(get, path = "/tenants/{tenantId}/secrets/{path}", operation_id = "readSecret", tag = "secrets",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("path" = String, Path, pattern = r"^[A-Za-z0-9.-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*$", max_length = 512, description = "secret path: segments of [A-Za-z0-9._-] joined by `/` (no `.` or `..` segment; a leading `_` is reserved)"), ReadQuery),
     responses((status = 200, description = "{\"path\",\"version\",\"createdAt\",\"value\"|\"data\"} or SecretMetadataView"), (status = 404)))]
 pub(crate) async fn read(
     State(s): State<AppState>,
@@ -70,15 +72,14 @@ pub(crate) async fn read(
     Ok(secret_json(s.svc.get_secret(&ctx, &t, &path, q.version).await?).into_response())
 }
 
-/// Body of a secret write: exactly one of `value` and `data`.
-#[derive(Deserialize, ToSchema)]
+/// Body of a secret write: exactly one of `value` and `data` (its schema,
+/// a `oneOf`, is written by hand below: the derive cannot say "one of").
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WriteBody {
     /// One value.
-    #[schema(value_type = Object)]
     value: Option<Value>,
     /// A map of fields.
-    #[schema(value_type = Object)]
     data: Option<Map<String, Value>>,
     /// Check-and-set: write only if the current version is this (0: only if new).
     cas: Option<u32>,
@@ -88,9 +89,38 @@ pub(crate) struct WriteBody {
     rotate_after_days: Option<u32>,
 }
 
+impl utoipa::ToSchema for WriteBody {}
+
+impl utoipa::PartialSchema for WriteBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let common = |name: &str, payload: Value| {
+            serde_json::json!({
+                "type": "object",
+                "required": [name],
+                "additionalProperties": false,
+                "properties": {
+                    name: payload,
+                    "cas": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX,
+                        "description": "Check-and-set: write only if the current version is this (0: only if new)."},
+                    "rotateAfterDays": {"type": ["integer", "null"], "minimum": 0, "maximum": u32::MAX,
+                        "description": "A `secret.rotation_due` webhook event once the secret has not been written for this many days; 0 clears it."}
+                }
+            })
+        };
+        let doc = serde_json::json!({
+            "description": "Exactly one of `value` (any JSON but null) and `data` (a map of fields).",
+            "oneOf": [
+                common("value", serde_json::json!({"type": ["string", "number", "boolean", "object", "array"], "description": "One value."})),
+                common("data", serde_json::json!({"type": "object", "description": "A map of fields."})),
+            ]
+        });
+        serde_json::from_value(doc).expect("the WriteBody schema is a valid schema")
+    }
+}
+
 /// Writes a new version.
-#[utoipa::path(put, path = "/tenants/{tenantId}/secrets/{path}", tag = "secrets",
-    params(("tenantId" = String, Path), ("path" = String, Path)), request_body = WriteBody,
+#[utoipa::path(put, path = "/tenants/{tenantId}/secrets/{path}", operation_id = "writeSecret", tag = "secrets",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("path" = String, Path, pattern = r"^[A-Za-z0-9.-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*$", max_length = 512, description = "secret path: segments of [A-Za-z0-9._-] joined by `/` (no `.` or `..` segment; a leading `_` is reserved)")), request_body = WriteBody,
     responses((status = 200, body = SecretWritten), (status = 400), (status = 409)))]
 pub(crate) async fn write(
     State(s): State<AppState>,
@@ -118,14 +148,15 @@ pub(crate) async fn write(
 
 /// Query of a delete.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DeleteQuery {
     /// Comma-separated versions (default: the newest).
     versions: Option<String>,
 }
 
 /// Soft-deletes the newest version (or `?versions=1,2`); undelete restores it.
-#[utoipa::path(delete, path = "/tenants/{tenantId}/secrets/{path}", tag = "secrets",
-    params(("tenantId" = String, Path), ("path" = String, Path), DeleteQuery), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/tenants/{tenantId}/secrets/{path}", operation_id = "deleteSecret", tag = "secrets",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("path" = String, Path, pattern = r"^[A-Za-z0-9.-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*$", max_length = 512, description = "secret path: segments of [A-Za-z0-9._-] joined by `/` (no `.` or `..` segment; a leading `_` is reserved)"), DeleteQuery), responses((status = 204), (status = 404)))]
 pub(crate) async fn remove(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -135,6 +166,20 @@ pub(crate) async fn remove(
     let versions = q.versions.as_deref().map(parse_versions).transpose()?;
     s.svc.delete_secret(&ctx, &t, &path, versions).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The action suffix of `POST .../secrets/{path}:{action}` (documentation
+/// only: the handler matches the text).
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum ActionVerb {
+    /// Restore soft-deleted versions.
+    Undelete,
+    /// Erase versions for good.
+    Destroy,
+    /// Copy a version as the newest.
+    Rollback,
 }
 
 /// Body of `:undelete`, `:destroy` and `:rollback`.
@@ -149,8 +194,8 @@ pub(crate) struct ActionBody {
 }
 
 /// `{path}:undelete`, `{path}:destroy` (erase versions for good) or `{path}:rollback` (copy a version as the newest).
-#[utoipa::path(post, path = "/tenants/{tenantId}/secrets/{path}:{action}", tag = "secrets",
-    params(("tenantId" = String, Path), ("path" = String, Path), ("action" = String, Path, description = "undelete, destroy or rollback")),
+#[utoipa::path(post, path = "/tenants/{tenantId}/secrets/{path}:{action}", operation_id = "secretAction", tag = "secrets",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("path" = String, Path, pattern = r"^[A-Za-z0-9.-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*$", max_length = 512, description = "secret path: segments of [A-Za-z0-9._-] joined by `/` (no `.` or `..` segment; a leading `_` is reserved)"), ("action" = inline(ActionVerb), Path)),
     request_body = ActionBody, responses((status = 200, body = SecretWritten), (status = 204), (status = 404)))]
 pub(crate) async fn action(
     State(s): State<AppState>,

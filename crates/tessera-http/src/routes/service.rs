@@ -15,13 +15,13 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", security(()), tag = "service", responses((status = 200, description = "alive")))]
 pub(crate) async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// Readiness: the metadata store answers and the key provider works.
-#[utoipa::path(get, path = "/readyz", tag = "service",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", security(()), tag = "service",
     responses((status = 200, description = "ready"), (status = 503, description = "a backend is down")))]
 pub(crate) async fn readyz(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     s.svc.ready().await?;
@@ -29,7 +29,7 @@ pub(crate) async fn readyz(State(s): State<AppState>) -> ApiResult<impl IntoResp
 }
 
 /// The OpenAPI document of this API.
-#[utoipa::path(get, path = "/openapi.json", tag = "service", responses((status = 200, description = "OpenAPI 3.1")))]
+#[utoipa::path(get, path = "/openapi.json", operation_id = "getOpenApi", security(()), tag = "service", responses((status = 200, description = "OpenAPI 3.1")))]
 pub(crate) async fn openapi() -> impl IntoResponse {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], crate::openapi_json())
 }

@@ -1,6 +1,6 @@
 //! `/tenants` and `/tenants/{tenantId}`, and tenant data keys.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -11,7 +11,7 @@ use tessera_core::service::{KeyVersionView, KeysView, TenantView};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -27,13 +27,14 @@ pub(crate) fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewTenant {
     /// Slug `^[a-z0-9][a-z0-9_-]{0,62}$`.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     id: String,
     /// Display name.
     name: String,
 }
 
 /// Creates a tenant and its first data key (admin).
-#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = NewTenant,
+#[utoipa::path(post, path = "/tenants", operation_id = "createTenant", tag = "tenants", request_body = NewTenant,
     responses((status = 201, body = TenantView), (status = 400), (status = 409)))]
 pub(crate) async fn create(
     State(s): State<AppState>,
@@ -45,13 +46,13 @@ pub(crate) async fn create(
 }
 
 /// Lists the tenants the caller may see.
-#[utoipa::path(get, path = "/tenants", tag = "tenants", responses((status = 200, description = "{\"tenants\": [...]}")))]
+#[utoipa::path(get, path = "/tenants", operation_id = "listTenants", tag = "tenants", responses((status = 200, description = "{\"tenants\": [...]}")))]
 pub(crate) async fn list(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
     Ok(Json(json!({"tenants": s.svc.list_tenants(&ctx).await?})))
 }
 
 /// One tenant.
-#[utoipa::path(get, path = "/tenants/{tenantId}", tag = "tenants", params(("tenantId" = String, Path)),
+#[utoipa::path(get, path = "/tenants/{tenantId}", operation_id = "getTenant", tag = "tenants", params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")),
     responses((status = 200, body = TenantView), (status = 404)))]
 pub(crate) async fn read(
     State(s): State<AppState>,
@@ -62,7 +63,7 @@ pub(crate) async fn read(
 }
 
 /// Deletes a tenant, its data keys (crypto-shredding) and its rows (admin).
-#[utoipa::path(delete, path = "/tenants/{tenantId}", tag = "tenants", params(("tenantId" = String, Path)),
+#[utoipa::path(delete, path = "/tenants/{tenantId}", operation_id = "deleteTenant", tag = "tenants", params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")),
     responses((status = 204), (status = 404)))]
 pub(crate) async fn remove(
     State(s): State<AppState>,
@@ -74,7 +75,7 @@ pub(crate) async fn remove(
 }
 
 /// Lists a tenant's data key versions (admin).
-#[utoipa::path(get, path = "/tenants/{tenantId}/keys", tag = "keys", params(("tenantId" = String, Path)),
+#[utoipa::path(get, path = "/tenants/{tenantId}/keys", operation_id = "listTenantKeys", tag = "keys", params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")),
     responses((status = 200, body = KeysView)))]
 pub(crate) async fn keys(
     State(s): State<AppState>,
@@ -85,7 +86,7 @@ pub(crate) async fn keys(
 }
 
 /// Adds a data key version; new writes use it, old versions still decrypt (admin).
-#[utoipa::path(post, path = "/tenants/{tenantId}/keys/rotate", tag = "keys", params(("tenantId" = String, Path)),
+#[utoipa::path(post, path = "/tenants/{tenantId}/keys/rotate", operation_id = "rotateTenantKey", tag = "keys", params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")),
     responses((status = 200, body = KeyVersionView)))]
 pub(crate) async fn rotate(
     State(s): State<AppState>,

@@ -21,7 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
 /// `<integration>.<tool>` or the bare tool name with `integration`; admins
 /// name the tenant with `tenantId`. A result with `isError: true` is a 422
 /// `tool_error` whose message is the tool's text.
-#[utoipa::path(post, path = "/api/v1/tools/invoke", tag = "tools", request_body = ToolInvocation,
+#[utoipa::path(post, path = "/api/v1/tools/invoke", operation_id = "invokeTool", tag = "tools", request_body = ToolInvocation,
     responses((status = 200, body = ToolResult), (status = 400), (status = 404, description = "tenant, integration, connection or tool unknown"),
         (status = 409, description = "no MCP settings, connection disabled, token expired"),
         (status = 422, description = "the tool refused the call (`tool_error`)"),

@@ -1,7 +1,7 @@
 //! `/tenants/{tenantId}/webhooks`: subscriptions (the signing secret is in
 //! the creation answer only) and each webhook's delivery log.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -13,7 +13,7 @@ use tessera_core::service::{DeliveryLog, WebhookList};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -36,8 +36,8 @@ pub(crate) struct NewWebhook {
 }
 
 /// Creates a webhook; its signing secret (`whsec_...`) is in this answer only.
-#[utoipa::path(post, path = "/tenants/{tenantId}/webhooks", tag = "webhooks",
-    params(("tenantId" = String, Path)), request_body = NewWebhook,
+#[utoipa::path(post, path = "/tenants/{tenantId}/webhooks", operation_id = "createWebhook", tag = "webhooks",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")), request_body = NewWebhook,
     responses((status = 201, description = "{\"id\",\"tenantId\",\"url\",\"events\",\"enabled\",\"createdAt\",\"createdBy\",\"secret\"}"),
         (status = 400), (status = 404)))]
 pub(crate) async fn create(
@@ -62,8 +62,8 @@ pub(crate) async fn create(
 }
 
 /// Lists a tenant's webhooks (never their secrets).
-#[utoipa::path(get, path = "/tenants/{tenantId}/webhooks", tag = "webhooks",
-    params(("tenantId" = String, Path)), responses((status = 200, body = WebhookList), (status = 404)))]
+#[utoipa::path(get, path = "/tenants/{tenantId}/webhooks", operation_id = "listWebhooks", tag = "webhooks",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")), responses((status = 200, body = WebhookList), (status = 404)))]
 pub(crate) async fn list(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -73,8 +73,8 @@ pub(crate) async fn list(
 }
 
 /// Deletes a webhook with its pending events and delivery log.
-#[utoipa::path(delete, path = "/tenants/{tenantId}/webhooks/{id}", tag = "webhooks",
-    params(("tenantId" = String, Path), ("id" = String, Path)), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/tenants/{tenantId}/webhooks/{id}", operation_id = "deleteWebhook", tag = "webhooks",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("id" = String, Path)), responses((status = 204), (status = 404)))]
 pub(crate) async fn remove(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -85,8 +85,8 @@ pub(crate) async fn remove(
 }
 
 /// A webhook's delivery attempts, newest first.
-#[utoipa::path(get, path = "/tenants/{tenantId}/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("tenantId" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, path = "/tenants/{tenantId}/webhooks/{id}/deliveries", operation_id = "listWebhookDeliveries", tag = "webhooks",
+    params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("id" = String, Path)),
     responses((status = 200, body = DeliveryLog), (status = 404)))]
 pub(crate) async fn deliveries(
     State(s): State<AppState>,

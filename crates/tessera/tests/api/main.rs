@@ -14,6 +14,7 @@ mod incarnations;
 mod keys;
 mod oauth;
 mod observability;
+mod openapi;
 mod proxy;
 mod secrets;
 mod service;
