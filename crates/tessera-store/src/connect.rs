@@ -1,5 +1,6 @@
 //! Opening the store: pools, pragmas, migrations.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -71,46 +72,10 @@ enum Engine {
 /// Connects to `url` (`sqlite://path` or `postgres://...`) and brings the
 /// schema up to date.
 pub async fn connect(url: &str) -> StoreResult<SqlStore> {
-    sqlx::any::install_default_drivers();
-    let dialect = if url.starts_with("sqlite:") {
-        Dialect::Sqlite
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Dialect::Postgres
-    } else {
-        return Err(StoreError::Other("DATABASE_URL must start with sqlite:// or postgres://".into()));
-    };
-    let options = AnyConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
-        .log_statements(tracing::log::LevelFilter::Trace)
-        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
+    let dialect = dialect_of(url)?;
     let engine = match dialect {
         Dialect::Sqlite => {
-            // sqlx creates the file (as the URL's mode says) and migrates it;
-            // from then on Tessera's own connections use it (see `db`).
-            let path = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
-                .get_filename()
-                .to_owned();
-            if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
-                return Err(StoreError::Other(
-                    "DATABASE_URL must name a SQLite file (in-memory is not supported)".into(),
-                ));
-            }
-            let migrator = AnyPoolOptions::new()
-                .max_connections(1)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        Ok(())
-                    })
-                })
-                .connect_with(options)
-                .await
-                .map_err(unavailable)?;
-            let migrated = sqlx::migrate!("./migrations/sqlite").run(&migrator).await;
-            migrator.close().await;
-            migrated.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+            let path = migrate_sqlite(url).await?;
             Engine::Sqlite {
                 groups: WriteGroups::new(lite::open(&path)?)?,
                 readers: Readers::new(path, sqlite_readers()),
@@ -121,7 +86,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(any_options(url)?)
                 .await
                 .map_err(unavailable)?;
             sqlx::migrate!("./migrations/postgres")
@@ -135,6 +100,60 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
     // SQLite has no other replica whose revocations could be missed.
     changes.listening.store(dialect == Dialect::Sqlite, Ordering::Release);
     Ok(SqlStore { dialect, changes, engine })
+}
+
+/// The dialect a `DATABASE_URL` names.
+pub(crate) fn dialect_of(url: &str) -> StoreResult<Dialect> {
+    if url.starts_with("sqlite:") {
+        Ok(Dialect::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Dialect::Postgres)
+    } else {
+        Err(StoreError::Other("DATABASE_URL must start with sqlite:// or postgres://".into()))
+    }
+}
+
+fn any_options(url: &str) -> StoreResult<AnyConnectOptions> {
+    sqlx::any::install_default_drivers();
+    Ok(AnyConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2)))
+}
+
+/// The file a `sqlite://` URL names (in-memory databases are refused).
+pub(crate) fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
+    let path = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
+        .get_filename()
+        .to_owned();
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Err(StoreError::Other("DATABASE_URL must name a SQLite file (in-memory is not supported)".into()));
+    }
+    Ok(path)
+}
+
+/// Creates the SQLite file (as the URL's mode says) and brings its schema up
+/// to date with sqlx; from then on Tessera's own connections use it (see
+/// `db`). Returns the file's path.
+pub(crate) async fn migrate_sqlite(url: &str) -> StoreResult<PathBuf> {
+    let path = sqlite_path(url)?;
+    let migrator = AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
+        .connect_with(any_options(url)?)
+        .await
+        .map_err(unavailable)?;
+    let migrated = sqlx::migrate!("./migrations/sqlite").run(&migrator).await;
+    migrator.close().await;
+    migrated.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    Ok(path)
 }
 
 /// How many SQLite read connections to open: two per core, 4 to 16. A read

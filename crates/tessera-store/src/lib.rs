@@ -10,6 +10,7 @@
 //! It stores ciphertext and never sees plaintext.
 
 mod access;
+pub mod backup;
 mod connect;
 mod credentials;
 mod db;

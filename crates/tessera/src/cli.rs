@@ -46,6 +46,18 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Writes a consistent snapshot of the metadata store to FILE while servers
+    /// keep serving (ciphertext and wrapped keys only; the master key is not in it).
+    Backup {
+        /// The backup file (written 0600, under a temporary name, then renamed).
+        file: std::path::PathBuf,
+    },
+    /// Fills an empty store (DATABASE_URL) from a backup made under the
+    /// configured master key; refuses a non-empty store or a damaged file.
+    Restore {
+        /// The backup file.
+        file: std::path::PathBuf,
+    },
     /// Audit log operations.
     Audit {
         #[command(subcommand)]
@@ -94,6 +106,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => crate::import::run(args).await,
         Command::Migrate(args) => crate::migrate::run(*args).await,
         Command::Keys { command } => crate::keys::run(command_args(command)).await,
+        Command::Backup { file } => crate::backup::backup(&file).await,
+        Command::Restore { file } => crate::backup::restore(&file).await,
         Command::Audit { command: AuditCommand::Verify } => {
             let settings = Settings::from_env_store_only()?;
             let store = tessera_store::connect(&settings.database_url).await?;

@@ -3,6 +3,7 @@
 
 mod apply;
 mod backfill;
+mod backup;
 mod cli;
 mod import;
 mod keys;

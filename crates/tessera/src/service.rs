@@ -25,25 +25,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         ensure_data_dir(&settings.data_dir)?;
     }
     let source = std::mem::replace(&mut settings.master_key, MasterKeySource::DevFile(Default::default()));
-    let provider: Arc<dyn KeyProvider> = match source {
-        MasterKeySource::Env(key, var) => {
-            tracing::info!(source = var, "master key loaded");
-            Arc::new(LocalKeyProvider::new(*key))
-        }
-        MasterKeySource::DevFile(path) => {
-            let key = load_or_create_dev_key(&path)?;
-            tracing::warn!(
-                file = %path.display(),
-                "DEV MODE: no TESSERA_MASTER_KEY set; using a generated master key stored next to the data. \
-                 Anyone who can read this folder can read every secret. Set TESSERA_MASTER_KEY for real use."
-            );
-            Arc::new(LocalKeyProvider::new(key))
-        }
-        MasterKeySource::Transit(connection, engine) => {
-            tracing::info!(%engine, "data keys wrapped by Vault Transit");
-            Arc::new(TransitKeyProvider::new(connection, engine).map_err(anyhow::Error::msg)?)
-        }
-    };
+    let provider = key_provider(source, DevKey::Create)?;
     let store = tessera_store::connect(&settings.database_url)
         .await
         .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
@@ -64,6 +46,44 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         ..TesseraOptions::default()
     };
     Tessera::open(Arc::new(store), provider, secrets, opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))
+}
+
+/// What to do when no master key is set and the dev key file is missing.
+pub enum DevKey {
+    /// Generate it (a first `serve` in dev mode).
+    Create,
+    /// Stop: a new key could not read anything (`restore`).
+    MustExist,
+}
+
+/// The key provider the master key settings describe (consumes the key material).
+pub fn key_provider(source: MasterKeySource, dev_key: DevKey) -> anyhow::Result<Arc<dyn KeyProvider>> {
+    Ok(match source {
+        MasterKeySource::Env(key, var) => {
+            tracing::info!(source = var, "master key loaded");
+            Arc::new(LocalKeyProvider::new(*key))
+        }
+        MasterKeySource::DevFile(path) => {
+            if matches!(dev_key, DevKey::MustExist) && !path.exists() {
+                anyhow::bail!(
+                    "no master key: TESSERA_MASTER_KEY is not set and there is no dev key file {}; set \
+                     TESSERA_MASTER_KEY to the key the backup was made with",
+                    path.display()
+                );
+            }
+            let key = load_or_create_dev_key(&path)?;
+            tracing::warn!(
+                file = %path.display(),
+                "DEV MODE: no TESSERA_MASTER_KEY set; using a generated master key stored next to the data. \
+                 Anyone who can read this folder can read every secret. Set TESSERA_MASTER_KEY for real use."
+            );
+            Arc::new(LocalKeyProvider::new(key))
+        }
+        MasterKeySource::Transit(connection, engine) => {
+            tracing::info!(%engine, "data keys wrapped by Vault Transit");
+            Arc::new(TransitKeyProvider::new(connection, engine).map_err(anyhow::Error::msg)?)
+        }
+    })
 }
 
 /// Opens a credential backend (nothing is contacted yet for `vault`).

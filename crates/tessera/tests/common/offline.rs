@@ -73,6 +73,11 @@ impl Vault {
         self.env.push((key.into(), value.into()));
     }
 
+    /// The value a variable has for this vault's processes.
+    pub fn env_value(&self, key: &str) -> Option<String> {
+        self.env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
     /// A file of the data dir.
     pub fn data(&self, name: &str) -> PathBuf {
         self.dir.path().join("data").join(name)
