@@ -3,6 +3,7 @@
 
 mod apply;
 mod backfill;
+mod checkpoints;
 mod cli;
 mod import;
 mod keys;
