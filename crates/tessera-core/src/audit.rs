@@ -8,11 +8,20 @@
 //! durable. If the audit row cannot be written the request fails (fail closed).
 //!
 //! An event never holds a secret value: resources are paths and ids only.
+//!
+//! The chain is keyed: from the seq recorded with the audit key on, an
+//! event's hash is an HMAC-SHA256 under that key (random, wrapped by the
+//! key-encryption key like a data key), so whoever can write the database
+//! but does not hold the master key cannot rewrite events and recompute the
+//! chain. Events written before the key existed keep their SHA-256 hashes.
+//! Signed checkpoints of the head ([`Checkpoint`]), kept outside the
+//! database, also reveal a chain cut short at its end.
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use serde::Serialize;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
@@ -46,8 +55,133 @@ pub struct AuditEvent {
     pub client_ip: Option<String>,
 }
 
-/// Places events in the chain after `(seq, hash)`.
-pub fn chain(mut seq: i64, mut prev: String, events: Vec<AuditEvent>) -> Vec<AuditRecord> {
+/// Domain-separation labels of the keyed chain and its checkpoints.
+const KEYED_LABEL: &[u8] = b"tessera.audit-event.v2";
+const CHECKPOINT_LABEL: &[u8] = b"tessera.audit-checkpoint.v1";
+
+/// How events are hashed: SHA-256 before the chain was keyed, HMAC-SHA256
+/// under the audit key from `keyed_from` on.
+#[derive(Clone)]
+pub struct AuditChain {
+    keyed: Option<(Hmac<Sha256>, i64)>,
+}
+
+impl AuditChain {
+    /// A chain with no key (every event SHA-256): only stores that predate
+    /// the audit key, and tests.
+    pub fn unkeyed() -> Self {
+        Self { keyed: None }
+    }
+
+    /// A chain keyed with `key` from seq `keyed_from` on.
+    pub fn keyed(key: &[u8], keyed_from: i64) -> Self {
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+        Self { keyed: Some((mac, keyed_from)) }
+    }
+
+    /// The first seq whose hash is keyed, if any.
+    pub fn keyed_from(&self) -> Option<i64> {
+        self.keyed.as_ref().map(|(_, from)| *from)
+    }
+
+    /// The hash of a record: over every field but its own hash (see [`record_hash`]).
+    pub fn hash(&self, r: &AuditRecord) -> String {
+        match &self.keyed {
+            Some((mac, from)) if r.seq >= *from => {
+                let mut mac = mac.clone();
+                mac.update(KEYED_LABEL);
+                mac.update(&canonical(r));
+                hex::encode(mac.finalize().into_bytes())
+            }
+            _ => record_hash(r),
+        }
+    }
+
+    /// Places events in the chain after `(seq, hash)`.
+    pub fn chain(&self, seq: i64, prev: String, events: Vec<AuditEvent>) -> Vec<AuditRecord> {
+        chain_with(seq, prev, events, |r| self.hash(r))
+    }
+
+    /// Appends events inside an open write transaction.
+    pub async fn append_in_tx(&self, tx: &mut dyn StoreTx, events: Vec<AuditEvent>) -> Result<(), ServiceError> {
+        let (seq, hash) = tx.lock_audit_head().await?;
+        let mut records = self.chain(seq, hash, events);
+        match tx.append_audit(&records).await {
+            // The head the store remembered was stale (another process appended,
+            // or a transaction that appended rolled back): once more from the
+            // head as it is now. A second refusal is an error.
+            Err(StoreError::AuditHeadMoved) => {
+                let (seq, hash) = tx.lock_audit_head().await?;
+                self.rechain(seq, hash, &mut records);
+                tx.append_audit(&records).await?;
+            }
+            other => other?,
+        }
+        Ok(())
+    }
+
+    /// Places already chained records after `(seq, hash)` instead (same ids and times).
+    fn rechain(&self, mut seq: i64, mut prev: String, records: &mut [AuditRecord]) {
+        for r in records {
+            seq += 1;
+            r.seq = seq;
+            r.prev_hash = prev;
+            r.hash = self.hash(r);
+            prev = r.hash.clone();
+        }
+    }
+
+    /// A signed statement that the chain's head was `(seq, hash)` at `at`.
+    /// None for an unkeyed chain (nothing to sign with).
+    pub fn checkpoint(&self, seq: i64, hash: &str) -> Option<Checkpoint> {
+        let at = crate::service::rfc3339(Utc::now());
+        let mac = self.checkpoint_mac(seq, hash, &at)?;
+        Some(Checkpoint { seq, hash: hash.to_owned(), at, mac })
+    }
+
+    fn checkpoint_mac(&self, seq: i64, hash: &str, at: &str) -> Option<String> {
+        let (mac, _) = self.keyed.as_ref()?;
+        let mut mac = mac.clone();
+        mac.update(CHECKPOINT_LABEL);
+        let body = serde_json::to_vec(&(seq, hash, at)).expect("a tuple of a number and strings serialises");
+        mac.update(&body);
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether a checkpoint was signed with this chain's key (in constant time).
+    pub fn checkpoint_is_genuine(&self, c: &Checkpoint) -> bool {
+        use subtle::ConstantTimeEq;
+        self.checkpoint_mac(c.seq, &c.hash, &c.at).is_some_and(|m| bool::from(m.as_bytes().ct_eq(c.mac.as_bytes())))
+    }
+}
+
+/// A signed record of the audit chain's head at a moment, kept outside the
+/// database (a file beside the data): the chain must still contain this
+/// event with this hash, so a chain rewritten or cut short is detected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// The head's seq.
+    pub seq: i64,
+    /// The head's hash.
+    pub hash: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// HMAC-SHA256 of `[seq, hash, at]` under the audit key (hex).
+    pub mac: String,
+}
+
+/// Places events in the chain after `(seq, hash)`, unkeyed (SHA-256).
+pub fn chain(seq: i64, prev: String, events: Vec<AuditEvent>) -> Vec<AuditRecord> {
+    chain_with(seq, prev, events, record_hash)
+}
+
+fn chain_with(
+    mut seq: i64,
+    mut prev: String,
+    events: Vec<AuditEvent>,
+    hash: impl Fn(&AuditRecord) -> String,
+) -> Vec<AuditRecord> {
     let at_micros = Utc::now().timestamp_micros();
     events
         .into_iter()
@@ -68,7 +202,7 @@ pub fn chain(mut seq: i64, mut prev: String, events: Vec<AuditEvent>) -> Vec<Aud
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };
-            r.hash = record_hash(&r);
+            r.hash = hash(&r);
             prev = r.hash.clone();
             r
         })
@@ -79,6 +213,11 @@ pub fn chain(mut seq: i64, mut prev: String, events: Vec<AuditEvent>) -> Vec<Aud
 /// the JSON array `[seq, id, at, actor, ..., prevHash]` (a tuple serialises to
 /// the same bytes without copying the fields into a `Value` first).
 pub fn record_hash(r: &AuditRecord) -> String {
+    hex::encode(Sha256::digest(canonical(r)))
+}
+
+/// The bytes an event's hash covers.
+fn canonical(r: &AuditRecord) -> Vec<u8> {
     let canonical = (
         r.seq,
         &r.id,
@@ -93,37 +232,7 @@ pub fn record_hash(r: &AuditRecord) -> String {
         &r.client_ip,
         &r.prev_hash,
     );
-    let bytes = serde_json::to_vec(&canonical).expect("a JSON array of strings and numbers serialises");
-    hex::encode(Sha256::digest(&bytes))
-}
-
-/// Appends events inside an open write transaction.
-pub async fn append_in_tx(tx: &mut dyn StoreTx, events: Vec<AuditEvent>) -> Result<(), ServiceError> {
-    let (seq, hash) = tx.lock_audit_head().await?;
-    let mut records = chain(seq, hash, events);
-    match tx.append_audit(&records).await {
-        // The head the store remembered was stale (another process appended,
-        // or a transaction that appended rolled back): once more from the
-        // head as it is now. A second refusal is an error.
-        Err(StoreError::AuditHeadMoved) => {
-            let (seq, hash) = tx.lock_audit_head().await?;
-            rechain(seq, hash, &mut records);
-            tx.append_audit(&records).await?;
-        }
-        other => other?,
-    }
-    Ok(())
-}
-
-/// Places already chained records after `(seq, hash)` instead (same ids and times).
-fn rechain(mut seq: i64, mut prev: String, records: &mut [AuditRecord]) {
-    for r in records {
-        seq += 1;
-        r.seq = seq;
-        r.prev_hash = prev;
-        r.hash = record_hash(r);
-        prev = r.hash.clone();
-    }
+    serde_json::to_vec(&canonical).expect("a JSON array of strings and numbers serialises")
 }
 
 /// The outcome of verifying the chain.
@@ -153,8 +262,14 @@ pub struct BrokenEvent {
     pub reason: String,
 }
 
-/// Walks the whole chain, page by page, recomputing every hash.
-pub async fn verify(store: &dyn MetadataStore) -> Result<VerifyReport, ServiceError> {
+/// Walks the whole chain, page by page, recomputing every hash, then checks
+/// every checkpoint against it: genuine (signed with the audit key), and
+/// naming an event the chain still holds with the same hash.
+pub async fn verify(
+    store: &dyn MetadataStore,
+    chain: &AuditChain,
+    checkpoints: &[Checkpoint],
+) -> Result<VerifyReport, ServiceError> {
     let mut tx = store.begin_read().await?;
     let (head_seq, head_hash) = tx.audit_head().await?;
     let mut prev_seq = 0;
@@ -171,7 +286,7 @@ pub async fn verify(store: &dyn MetadataStore) -> Result<VerifyReport, ServiceEr
                 Some(format!("expected seq {} but found {} (an event was removed)", prev_seq + 1, r.seq))
             } else if r.prev_hash != prev_hash {
                 Some("prevHash does not match the previous event's hash".to_owned())
-            } else if record_hash(&r) != r.hash {
+            } else if chain.hash(&r) != r.hash {
                 Some("hash does not match the event's contents (it was altered)".to_owned())
             } else {
                 None
@@ -195,23 +310,59 @@ pub async fn verify(store: &dyn MetadataStore) -> Result<VerifyReport, ServiceEr
         };
         return Ok(VerifyReport { ok: false, checked, head_seq, broken: Some(broken) });
     }
+    for c in checkpoints {
+        let reason = if !chain.checkpoint_is_genuine(c) {
+            Some(format!("the checkpoint of seq {} written at {} is not signed with the audit key", c.seq, c.at))
+        } else if c.seq > head_seq {
+            Some(format!(
+                "the chain ends at seq {head_seq} but a checkpoint written at {} saw seq {} (events were removed)",
+                c.at, c.seq
+            ))
+        } else {
+            let found =
+                tx.list_audit(&AuditFilter { after_seq: Some(c.seq - 1), limit: 1, ..AuditFilter::default() }).await?;
+            match found.first() {
+                Some(r) if r.seq == c.seq && r.hash == c.hash => None,
+                _ => Some(format!(
+                    "event {} no longer has the hash a checkpoint written at {} recorded (the chain was rewritten)",
+                    c.seq, c.at
+                )),
+            }
+        };
+        if let Some(reason) = reason {
+            let broken = BrokenEvent { seq: c.seq, id: String::new(), reason };
+            return Ok(VerifyReport { ok: false, checked, head_seq, broken: Some(broken) });
+        }
+    }
     Ok(VerifyReport { ok: true, checked, head_seq, broken: None })
 }
 
 type Pending = (AuditEvent, oneshot::Sender<Result<(), ServiceError>>);
 
-/// Writes read and denial events with group commit.
+/// Writes read and denial events with group commit, and chains every event.
 #[derive(Clone)]
 pub struct AuditWriter {
     queue: mpsc::Sender<Pending>,
+    chain: Arc<AuditChain>,
 }
 
 impl AuditWriter {
     /// Starts the committer task on the current runtime.
-    pub fn spawn(store: Arc<dyn MetadataStore>) -> Self {
+    pub fn spawn(store: Arc<dyn MetadataStore>, chain: AuditChain) -> Self {
         let (queue, rx) = mpsc::channel(MAX_BATCH * 8);
-        tokio::spawn(run_committer(store, rx));
-        Self { queue }
+        let chain = Arc::new(chain);
+        tokio::spawn(run_committer(store, chain.clone(), rx));
+        Self { queue, chain }
+    }
+
+    /// How events are hashed.
+    pub fn chain(&self) -> &AuditChain {
+        &self.chain
+    }
+
+    /// Appends a change's events inside its own write transaction.
+    pub async fn append_in_tx(&self, tx: &mut dyn StoreTx, events: Vec<AuditEvent>) -> Result<(), ServiceError> {
+        self.chain.append_in_tx(tx, events).await
     }
 
     /// Records an event and returns once it is durable.
@@ -227,11 +378,11 @@ impl AuditWriter {
     }
 }
 
-async fn run_committer(store: Arc<dyn MetadataStore>, mut rx: mpsc::Receiver<Pending>) {
+async fn run_committer(store: Arc<dyn MetadataStore>, chain: Arc<AuditChain>, mut rx: mpsc::Receiver<Pending>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (events, waiters): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let outcome = commit_batch(store.as_ref(), events).await;
+        let outcome = commit_batch(store.as_ref(), &chain, events).await;
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "audit group commit failed; the requests waiting on it fail closed");
         }
@@ -241,9 +392,13 @@ async fn run_committer(store: Arc<dyn MetadataStore>, mut rx: mpsc::Receiver<Pen
     }
 }
 
-async fn commit_batch(store: &dyn MetadataStore, events: Vec<AuditEvent>) -> Result<(), ServiceError> {
+async fn commit_batch(
+    store: &dyn MetadataStore,
+    chain: &AuditChain,
+    events: Vec<AuditEvent>,
+) -> Result<(), ServiceError> {
     let mut tx = store.begin_log_write().await?;
-    append_in_tx(tx.as_mut(), events).await?;
+    chain.append_in_tx(tx.as_mut(), events).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -280,12 +435,36 @@ mod tests {
     #[test]
     fn rechained_records_are_what_chaining_from_the_new_head_gives() {
         let mut records = chain(0, GENESIS_HASH.into(), vec![event("a"), event("b")]);
-        rechain(7, "ab".repeat(32), &mut records);
+        AuditChain::unkeyed().rechain(7, "ab".repeat(32), &mut records);
         assert_eq!((records[0].seq, records[1].seq), (8, 9));
         assert_eq!(records[0].prev_hash, "ab".repeat(32));
         assert_eq!(records[1].prev_hash, records[0].hash);
         assert_eq!(record_hash(&records[0]), records[0].hash);
         assert_eq!(record_hash(&records[1]), records[1].hash);
+    }
+
+    #[test]
+    fn keyed_events_need_the_key_and_earlier_events_keep_their_plain_hash() {
+        let keyed = AuditChain::keyed(&[7u8; 32], 2);
+        let records = keyed.chain(0, GENESIS_HASH.into(), vec![event("a"), event("b")]);
+        assert_eq!(records[0].hash, record_hash(&records[0]), "seq 1 is before the key");
+        assert_ne!(records[1].hash, record_hash(&records[1]), "seq 2 is keyed");
+        assert_eq!(keyed.hash(&records[1]), records[1].hash);
+        // Whoever rewrites an event without the key cannot produce its hash.
+        let mut forged = records[1].clone();
+        forged.outcome = "denied".into();
+        assert_ne!(AuditChain::keyed(&[8u8; 32], 2).hash(&forged), keyed.hash(&forged));
+        assert_ne!(record_hash(&forged), keyed.hash(&forged));
+    }
+
+    #[test]
+    fn checkpoints_are_genuine_only_under_their_key_and_unaltered() {
+        let keyed = AuditChain::keyed(&[7u8; 32], 1);
+        let c = keyed.checkpoint(41, &"ab".repeat(32)).expect("keyed");
+        assert!(keyed.checkpoint_is_genuine(&c));
+        assert!(!AuditChain::keyed(&[8u8; 32], 1).checkpoint_is_genuine(&c));
+        assert!(!keyed.checkpoint_is_genuine(&Checkpoint { seq: 40, ..c.clone() }));
+        assert!(AuditChain::unkeyed().checkpoint(1, "x").is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::db::{query, Row};
 use async_trait::async_trait;
 use tessera_core::ids::PLATFORM_TENANT;
-use tessera_core::ports::{DataKeyRecord, KeyRepo, StoreResult, TenantRecord, TenantRepo};
+use tessera_core::ports::{DataKeyRecord, KeyRepo, StoreError, StoreResult, TenantRecord, TenantRepo};
 
 use crate::tx::{micros, time, SqlTx};
 use crate::Dialect;
@@ -152,6 +152,33 @@ impl KeyRepo for SqlTx {
             Ok((row.get("incarnation")?, v.and_then(|v| u32::try_from(v).ok())))
         })
         .transpose()
+    }
+
+    async fn get_audit_key(&mut self) -> StoreResult<Option<(String, i64)>> {
+        let row =
+            query("SELECT audit_key, audit_keyed_from FROM keyring_meta WHERE id = 1").fetch_optional(self).await?;
+        let Some(row) = row else { return Ok(None) };
+        let wrapped: Option<String> = row.get("audit_key")?;
+        let from: Option<i64> = row.get("audit_keyed_from")?;
+        Ok(wrapped.zip(from))
+    }
+
+    async fn set_audit_key(&mut self, wrapped: &str, keyed_from: i64) -> StoreResult<()> {
+        let done =
+            query("UPDATE keyring_meta SET audit_key = $1, audit_keyed_from = $2 WHERE id = 1 AND audit_key IS NULL")
+                .bind(wrapped)
+                .bind(keyed_from)
+                .execute(self)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("audit key".into()));
+        }
+        Ok(())
+    }
+
+    async fn replace_audit_key(&mut self, wrapped: &str) -> StoreResult<()> {
+        query("UPDATE keyring_meta SET audit_key = $1 WHERE id = 1").bind(wrapped).execute(self).await?;
+        Ok(())
     }
 
     async fn get_kek_check(&mut self) -> StoreResult<Option<(String, String)>> {

@@ -90,8 +90,15 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recomputes the audit hash chain from the database, offline; exits 1 if it is broken.
-    Verify,
+    /// Recomputes the audit chain from the database, offline (the keyed
+    /// hashes need the master key, as `serve` does), and checks the signed
+    /// checkpoints kept beside the data (`<data dir>/audit-checkpoints.jsonl`);
+    /// exits 1 if anything is broken.
+    Verify {
+        /// Another checkpoints file (a copy kept elsewhere).
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -108,10 +115,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys { command } => crate::keys::run(command_args(command)).await,
         Command::Backup { file } => crate::backup::backup(&file).await,
         Command::Restore { file } => crate::backup::restore(&file).await,
-        Command::Audit { command: AuditCommand::Verify } => {
-            let settings = Settings::from_env_store_only()?;
-            let store = tessera_store::connect(&settings.database_url).await?;
-            let report = tessera_core::audit::verify(&store).await?;
+        Command::Audit { command: AuditCommand::Verify { checkpoints } } => {
+            let mut settings = Settings::from_env()?;
+            let file = checkpoints.unwrap_or_else(|| crate::checkpoints::path(&settings.data_dir));
+            let checkpoints = crate::checkpoints::read_all(&file)?;
+            let svc = crate::service::open_service(&mut settings).await?;
+            let report = svc.verify_audit_with(&checkpoints).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -4,6 +4,7 @@
 mod apply;
 mod backfill;
 mod backup;
+mod checkpoints;
 mod cli;
 mod import;
 mod keys;

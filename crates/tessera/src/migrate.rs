@@ -152,6 +152,7 @@ async fn copy_and_verify(
     let sides = Sides {
         store: svc.metadata_store().as_ref(),
         keyring: svc.keyring(),
+        audit: svc.audit_chain(),
         from: svc.secret_store().as_ref(),
         to: target,
     };

@@ -54,6 +54,11 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     svc.set_webhook_sender(Arc::new(webhook_sender));
     let svc = Arc::new(svc);
     crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
+    if !settings.audit_checkpoint_interval.is_zero() {
+        crate::settings::ensure_data_dir(&settings.data_dir)?;
+        let path = crate::checkpoints::path(&settings.data_dir);
+        crate::checkpoints::spawn(svc.clone(), path, settings.audit_checkpoint_interval);
+    }
     let proxy = ProxyOptions {
         forwarder: Some(forwarder),
         max_body_bytes: settings.max_body_bytes,

@@ -40,6 +40,9 @@ pub struct Settings {
     pub webhook_interval: std::time::Duration,
     /// `TESSERA_WEBHOOK_RETRY_BASE`, `TESSERA_WEBHOOK_MAX_ATTEMPTS`.
     pub webhooks: tessera_core::service::WebhookOptions,
+    /// `TESSERA_AUDIT_CHECKPOINT_INTERVAL`: seconds between signed checkpoints
+    /// of the audit head in the data dir (zero: none).
+    pub audit_checkpoint_interval: std::time::Duration,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -160,6 +163,10 @@ impl Settings {
             health_interval: std::time::Duration::from_secs(positive("TESSERA_HEALTH_SCAN_INTERVAL", 15)?),
             rate_limit: rate_limit()?,
             webhook_interval: std::time::Duration::from_secs(positive("TESSERA_WEBHOOK_INTERVAL", 5)?),
+            audit_checkpoint_interval: std::time::Duration::from_secs(parse_num(
+                "TESSERA_AUDIT_CHECKPOINT_INTERVAL",
+                60,
+            )?),
             webhooks: tessera_core::service::WebhookOptions {
                 retry_base: std::time::Duration::from_secs(positive("TESSERA_WEBHOOK_RETRY_BASE", 10)?),
                 max_attempts: positive("TESSERA_WEBHOOK_MAX_ATTEMPTS", 8)?,
@@ -205,6 +212,7 @@ impl Settings {
             rate_limit: None,
             webhook_interval: std::time::Duration::from_secs(5),
             webhooks: tessera_core::service::WebhookOptions::default(),
+            audit_checkpoint_interval: std::time::Duration::ZERO,
         })
     }
 }

@@ -2,7 +2,6 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::audit::append_in_tx;
 use crate::error::{ErrorKind, ServiceError};
 use crate::ports::StoreTx;
 use crate::secret_store::NewVersion;
@@ -79,13 +78,16 @@ pub(super) async fn copy_secret(
     }
     if !sides.to.is_transactional() {
         // The writes cannot commit with the audit event: make an attempt durable first.
-        append_in_tx(tx.as_mut(), vec![ctx.event("secret.migrate", Some(tenant), resource.clone(), "attempt")]).await?;
+        sides
+            .audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("secret.migrate", Some(tenant), resource.clone(), "attempt")])
+            .await?;
         tx.commit().await?;
         tx = sides.store.begin_write().await?;
     }
     let copied = apply(sides, tx.as_mut(), tenant, path, &mut src, &plan, max_versions).await?;
     let resource = format!("{resource}&versions={}", copied.versions);
-    append_in_tx(tx.as_mut(), vec![ctx.event("secret.migrate", Some(tenant), resource, "success")]).await?;
+    sides.audit.append_in_tx(tx.as_mut(), vec![ctx.event("secret.migrate", Some(tenant), resource, "success")]).await?;
     tx.commit().await?;
     Ok(Outcome::Copied(copied))
 }

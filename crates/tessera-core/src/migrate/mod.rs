@@ -73,6 +73,8 @@ pub struct Sides<'a> {
     pub store: &'a dyn MetadataStore,
     /// Decrypts for comparisons; encrypts plaintext from `environment`.
     pub keyring: &'a Keyring,
+    /// Chains the audit events of the copies.
+    pub audit: &'a crate::audit::AuditChain,
     /// Copied from.
     pub from: &'a dyn SecretStore,
     /// Copied to.
@@ -248,13 +250,13 @@ impl Held {
         };
         if !self.copies.is_empty() {
             let mut tx = sides.store.begin_write().await?;
-            crate::audit::append_in_tx(tx.as_mut(), events("attempt")).await?;
+            sides.audit.append_in_tx(tx.as_mut(), events("attempt")).await?;
             tx.commit().await?;
         }
         sides.to.flush().await?;
         if !self.copies.is_empty() {
             let mut tx = sides.store.begin_write().await?;
-            crate::audit::append_in_tx(tx.as_mut(), events("success")).await?;
+            sides.audit.append_in_tx(tx.as_mut(), events("success")).await?;
             tx.commit().await?;
         }
         self.copies.clear();

@@ -383,6 +383,13 @@ pub trait KeyRepo {
     async fn set_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()>;
     /// Replaces the check value (after the master key rotated).
     async fn replace_kek_check(&mut self, kek_id: &str, check: &str) -> StoreResult<()>;
+    /// The wrapped audit key and the first seq it keys, if the chain is keyed.
+    async fn get_audit_key(&mut self) -> StoreResult<Option<(String, i64)>>;
+    /// Records the audit key once (after the key check value exists);
+    /// `Conflict` if another process recorded one first.
+    async fn set_audit_key(&mut self, wrapped: &str, keyed_from: i64) -> StoreResult<()>;
+    /// Replaces the audit key's wrap (after the master key rotated).
+    async fn replace_audit_key(&mut self, wrapped: &str) -> StoreResult<()>;
     /// Another wrap of a data key, under the key-encryption key `kek_id`.
     async fn get_data_key_wrap(&mut self, tenant: &str, version: u32, kek_id: &str) -> StoreResult<Option<String>>;
     /// Every tenant's data keys, in (tenant, version) order after `after`.

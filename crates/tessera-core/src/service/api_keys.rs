@@ -6,7 +6,6 @@ use secrecy::SecretString;
 
 use super::{ApiKeyView, Ctx, Tessera};
 use crate::access::{generate_api_key, Role};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::ports::ApiKeyRecord;
@@ -79,11 +78,17 @@ impl Tessera {
             created_by: ctx.principal.id.clone(),
         };
         tx.insert_api_key(&record).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("apikey.create", record.tenant_id.as_deref(), format!("api-keys/{}", record.id), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "apikey.create",
+                    record.tenant_id.as_deref(),
+                    format!("api-keys/{}", record.id),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         Ok(CreatedApiKey { view: record.into(), key: created.key })
     }
@@ -116,11 +121,12 @@ impl Tessera {
             }
         }
         tx.delete_api_key(id).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("apikey.delete", record.tenant_id.as_deref(), format!("api-keys/{id}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("apikey.delete", record.tenant_id.as_deref(), format!("api-keys/{id}"), "success")],
+            )
+            .await?;
         tx.commit().await?;
         self.forget_principal(&record.key_hash);
         Ok(())
@@ -145,7 +151,11 @@ impl Tessera {
         };
         tx.insert_api_key(&record).await?;
         let ctx = Ctx::cli();
-        append_in_tx(tx.as_mut(), vec![ctx.event("apikey.create", None, format!("api-keys/{}", record.id), "success")])
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("apikey.create", None, format!("api-keys/{}", record.id), "success")],
+            )
             .await?;
         tx.commit().await?;
         Ok(Some(created.key))

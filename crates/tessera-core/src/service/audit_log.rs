@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::Role;
-use crate::audit::{verify, VerifyReport};
+use crate::audit::{verify, Checkpoint, VerifyReport};
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::ports::{AuditFilter, AuditRecord};
@@ -136,6 +136,24 @@ impl Tessera {
         if ctx.principal.role != Role::Auditor {
             self.allow_admin(ctx).await?;
         }
-        verify(self.store.as_ref()).await
+        verify(self.store.as_ref(), self.audit.chain(), &[]).await
+    }
+
+    /// Verifies the chain and the checkpoints kept outside the database
+    /// (`tessera audit verify`, offline).
+    pub async fn verify_audit_with(&self, checkpoints: &[Checkpoint]) -> Result<VerifyReport, ServiceError> {
+        verify(self.store.as_ref(), self.audit.chain(), checkpoints).await
+    }
+
+    /// A signed checkpoint of the chain's head now, to keep outside the
+    /// database; none while the chain is empty or has no key.
+    pub async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>, ServiceError> {
+        let mut tx = self.store.read().await?;
+        let (seq, hash) = tx.audit_head().await?;
+        tx.commit().await?;
+        if seq == 0 {
+            return Ok(None);
+        }
+        Ok(self.audit.chain().checkpoint(seq, &hash))
     }
 }

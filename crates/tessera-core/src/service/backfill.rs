@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 
 use super::configs::SecretOp;
 use super::{rfc3339, Ctx, Tessera};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::schema::ConfigSchema;
@@ -111,7 +110,8 @@ impl Tessera {
             }
         };
         let event_tenant = tenant.map(str::to_owned);
-        append_in_tx(tx.as_mut(), vec![ctx.event("config.backfill", event_tenant.as_deref(), resource, "success")])
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("config.backfill", event_tenant.as_deref(), resource, "success")])
             .await?;
         tx.commit().await?;
         Ok(moved)

@@ -9,7 +9,6 @@ use zeroize::Zeroizing;
 use super::configs::{apply_change, check_required, mask_secret_fields};
 use super::integrations::no_integration;
 use super::{rfc3339, ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::ports::{ConnectionContext, ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
@@ -55,16 +54,17 @@ impl Tessera {
         conn.updated_at = now;
         tx.upsert_connection(&conn).await?;
         let fields = config.keys().cloned().collect::<Vec<_>>().join(",");
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event(
-                "config.update",
-                Some(tenant.as_str()),
-                format!("tenants/{tenant}/integrations/{key}/config?fields={fields}"),
-                "success",
-            )],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "config.update",
+                    Some(tenant.as_str()),
+                    format!("tenants/{tenant}/integrations/{key}/config?fields={fields}"),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         mask_secret_fields(&schema, &mut conn.config);
         Ok(conn.into())
@@ -99,16 +99,17 @@ impl Tessera {
         }
         self.secrets.remove(tx.as_mut(), tenant.as_str(), SecretPath::credentials(&key).as_str()).await?;
         tx.delete_connection(tenant.as_str(), key.as_str()).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event(
-                "connection.delete",
-                Some(tenant.as_str()),
-                format!("tenants/{tenant}/integrations/{key}"),
-                "success",
-            )],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "connection.delete",
+                    Some(tenant.as_str()),
+                    format!("tenants/{tenant}/integrations/{key}"),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -14,7 +14,6 @@ use super::integrations::stored_oauth;
 use super::secrets::VersionWrite;
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::Role;
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::oauth::settings::not_configured;
@@ -322,7 +321,8 @@ impl Tessera {
         self.ensure_tenant(tx.as_mut(), ctx, &tenant).await?;
         Self::require_integration(tx.as_mut(), &key).await?;
         let saved = self.save_credential(tx.as_mut(), ctx, &tenant, &key, new, now).await?;
-        append_in_tx(tx.as_mut(), vec![ctx.event("credential.store", Some(tenant.as_str()), resource, "success")])
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("credential.store", Some(tenant.as_str()), resource, "success")])
             .await?;
         tx.commit().await?;
         Ok(StoredCredentials {
@@ -399,16 +399,17 @@ impl Tessera {
         };
         let data = serde_json::json!({"integration": key.as_str(), "providerRevocation": provider});
         self.enqueue(tx.as_mut(), tenant.as_str(), "credential.revoked", data).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event(
-                "credential.revoke",
-                Some(tenant.as_str()),
-                format!("{resource}?provider={provider}"),
-                "success",
-            )],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "credential.revoke",
+                    Some(tenant.as_str()),
+                    format!("{resource}?provider={provider}"),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         Ok(RevokedCredentials {
             success: true,
@@ -574,7 +575,8 @@ impl Tessera {
         let id = TenantId::parse_new(tenant.as_str())?;
         tx.insert_tenant(&TenantRecord::new(id.as_str(), id.as_str())).await?;
         self.keyring.add_version(tx, id.as_str()).await?;
-        append_in_tx(tx, vec![ctx.event("tenant.create", Some(id.as_str()), format!("tenants/{id}"), "success")])
+        self.audit
+            .append_in_tx(tx, vec![ctx.event("tenant.create", Some(id.as_str()), format!("tenants/{id}"), "success")])
             .await?;
         Ok(())
     }

@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use super::proxy::Injection;
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::Principal;
-use crate::audit::append_in_tx;
 use crate::error::{ErrorKind, ServiceError};
 use crate::health::{judge, HealthCheckSettings, ProbeAuth, ProbeOutcome};
 use crate::ids::{IntegrationKey, TenantId};
@@ -217,7 +216,9 @@ impl Tessera {
         }
         let resource = format!("tenants/{tenant}/integrations/{key}/health?status={status}{changed}");
         let outcome = if status == "healthy" { "success" } else { "failure" };
-        append_in_tx(tx.as_mut(), vec![ctx.event("health.check", Some(tenant.as_str()), resource, outcome)]).await?;
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("health.check", Some(tenant.as_str()), resource, outcome)])
+            .await?;
         tx.commit().await?;
         if !detail.is_empty() && status != "healthy" {
             tracing::info!(%tenant, integration = %key, status, detail, "health check");

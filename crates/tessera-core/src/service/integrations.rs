@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use super::configs::{apply_change, meta_is_secret, MASK};
 use super::secrets::VersionWrite;
 use super::{Ctx, DefaultsView, IntegrationView, Tessera};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::health::HealthCheckSettings;
 use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
@@ -174,11 +173,12 @@ impl Tessera {
             other => other.into(),
         })?;
         self.store_client_secret(tx.as_mut(), ctx, &key, client_secret).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("integration.create", None, format!("integrations/{key}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("integration.create", None, format!("integrations/{key}"), "success")],
+            )
+            .await?;
         tx.commit().await?;
         Ok(record.into())
     }
@@ -232,11 +232,12 @@ impl Tessera {
         record.config_schema = schema.normalised().clone();
         record.updated_at = Utc::now();
         tx.update_integration(&record).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("integration.update", None, format!("integrations/{key}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("integration.update", None, format!("integrations/{key}"), "success")],
+            )
+            .await?;
         tx.commit().await?;
         Ok(record.into())
     }
@@ -270,11 +271,12 @@ impl Tessera {
         self.secrets.remove_prefix(tx.as_mut(), &SecretPath::credentials_prefix(&key)).await?;
         self.secrets.remove_prefix(tx.as_mut(), &SecretPath::oauth_client_prefix(&key)).await?;
         tx.delete_integration(key.as_str()).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("integration.delete", None, format!("integrations/{key}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("integration.delete", None, format!("integrations/{key}"), "success")],
+            )
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -301,11 +303,17 @@ impl Tessera {
         record.updated_at = now;
         tx.update_integration(&record).await?;
         let fields = config.keys().cloned().collect::<Vec<_>>().join(",");
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("config.update", None, format!("integrations/{key}/defaults?fields={fields}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "config.update",
+                    None,
+                    format!("integrations/{key}/defaults?fields={fields}"),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         Ok(masked_defaults(&record, &schema))
     }

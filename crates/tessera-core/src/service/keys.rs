@@ -7,7 +7,6 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{rfc3339, Ctx, KeyVersionView, KeysView, Tessera};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::ports::{DataKeyRecord, KeyProvider, StoreTx};
@@ -29,7 +28,9 @@ impl Tessera {
         let resource = format!("tenants/{tenant}/keys/v{}", record.version);
         let data = serde_json::json!({"version": record.version, "createdAt": rfc3339(record.created_at)});
         self.enqueue(tx.as_mut(), tenant.as_str(), "key.rotated", data).await?;
-        append_in_tx(tx.as_mut(), vec![ctx.event("key.rotate", Some(tenant.as_str()), resource, "success")]).await?;
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("key.rotate", Some(tenant.as_str()), resource, "success")])
+            .await?;
         tx.commit().await?;
         Ok(KeyVersionView { version: record.version, created_at: rfc3339(record.created_at), kek_id: record.kek_id })
     }
@@ -83,6 +84,7 @@ impl Tessera {
         let new_id = new.kek_id();
         let mut report = MasterRotation { kek_id: new_id.clone(), ..MasterRotation::default() };
         let (from, to): (&dyn KeyProvider, &dyn KeyProvider) = (self.keyring.provider().as_ref(), new.as_ref());
+        let from_provider = from;
         let new_id_ref = new_id.as_str();
         // PostgreSQL writes on several connections at once, so while one batch
         // is written the next is read and rewrapped; SQLite has one writer.
@@ -117,7 +119,18 @@ impl Tessera {
         }
         let mut tx = self.store.begin_write().await?;
         tx.replace_kek_check(&new_id, &new.check_value().await?).await?;
-        append_in_tx(tx.as_mut(), vec![ctx.event("key.rotate_master", None, format!("keyring/{new_id}"), "success")])
+        // The audit key moves to the new master key with the data keys.
+        if let Some((wrapped, from)) = tx.get_audit_key().await? {
+            let from_text = from.to_string();
+            let owner = super::audit_key_owner(&from_text);
+            let key = from_provider.unwrap(owner, 1, &tessera_crypto::WrappedDataKey(wrapped)).await?;
+            tx.replace_audit_key(&new.wrap(owner, 1, &key).await?.0).await?;
+        }
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("key.rotate_master", None, format!("keyring/{new_id}"), "success")],
+            )
             .await?;
         tx.commit().await?;
         Ok(report)
@@ -158,11 +171,12 @@ impl Tessera {
         self.allow_admin(ctx).await?;
         let mut tx = self.store.begin_write().await?;
         let n = tx.delete_extra_wraps().await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("key.prune_wraps", None, format!("keyring/wraps?deleted={n}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("key.prune_wraps", None, format!("keyring/wraps?deleted={n}"), "success")],
+            )
+            .await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -237,7 +251,9 @@ impl Tessera {
                 }
                 if changed > 0 {
                     let resource = format!("tenants/{t}/secrets/{path}?rewrapped={changed}");
-                    append_in_tx(tx.as_mut(), vec![ctx.event("key.rewrap", Some(t), resource, "success")]).await?;
+                    self.audit
+                        .append_in_tx(tx.as_mut(), vec![ctx.event("key.rewrap", Some(t), resource, "success")])
+                        .await?;
                 }
                 tx.commit().await?;
                 report.rewrapped += changed;

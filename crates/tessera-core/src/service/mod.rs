@@ -54,7 +54,7 @@ pub use webhooks::{
 };
 
 use crate::access::{hash_token, root_token_matches, Principal, Role, API_KEY_PREFIX};
-use crate::audit::{AuditEvent, AuditWriter};
+use crate::audit::{AuditChain, AuditEvent, AuditWriter};
 use crate::error::ServiceError;
 use crate::ids::{TenantId, PLATFORM_TENANT};
 use crate::keyring::Keyring;
@@ -238,7 +238,7 @@ impl Tessera {
         // Replicas starting together on an empty PostgreSQL race to record the
         // key check and the platform tenant; the loser retries and finds them.
         let mut attempt = 0;
-        let platform_incarnation = loop {
+        let (platform_incarnation, chain) = loop {
             attempt += 1;
             match Self::initialise(store.as_ref(), &keyring).await {
                 Err(e) if e.kind == crate::ErrorKind::Conflict && attempt < 3 => continue,
@@ -247,7 +247,7 @@ impl Tessera {
         };
         let principals =
             moka::sync::Cache::builder().max_capacity(100_000).time_to_live(opts.principal_cache_ttl).build();
-        let audit = AuditWriter::spawn(store.clone());
+        let audit = AuditWriter::spawn(store.clone(), chain);
         let refresh_locks = moka::sync::Cache::builder().time_to_idle(Duration::from_secs(600)).build();
         let instance_id = format!("tessera-{}", uuid::Uuid::new_v4().simple());
         let recent_touches =
@@ -274,11 +274,12 @@ impl Tessera {
         })
     }
 
-    /// Checks the master key and creates the platform tenant if missing;
-    /// returns the platform tenant's incarnation.
-    async fn initialise(store: &dyn MetadataStore, keyring: &Keyring) -> Result<String, ServiceError> {
+    /// Checks the master key, creates the platform tenant and the audit key
+    /// if missing; returns the platform tenant's incarnation and the chain.
+    async fn initialise(store: &dyn MetadataStore, keyring: &Keyring) -> Result<(String, AuditChain), ServiceError> {
         let mut tx = store.begin_write().await?;
         keyring.verify_or_record_kek(tx.as_mut()).await?;
+        let chain = Self::audit_chain_of(tx.as_mut(), keyring).await?;
         let incarnation = match tx.get_tenant(PLATFORM_TENANT).await? {
             Some(platform) => platform.incarnation,
             None => {
@@ -289,7 +290,36 @@ impl Tessera {
             }
         };
         tx.commit().await?;
-        Ok(incarnation)
+        Ok((incarnation, chain))
+    }
+
+    /// The store's audit chain: its key unwrapped, or (a store that predates
+    /// it, or a new one) a new key that keys every event from the next seq on;
+    /// the first keyed event records that.
+    async fn audit_chain_of(tx: &mut dyn StoreTx, keyring: &Keyring) -> Result<AuditChain, ServiceError> {
+        if let Some((wrapped, from)) = tx.get_audit_key().await? {
+            let from_text = from.to_string();
+            let owner = audit_key_owner(&from_text);
+            let key = keyring.provider().unwrap(owner, 1, &tessera_crypto::WrappedDataKey(wrapped)).await?;
+            return Ok(AuditChain::keyed(key.expose_bytes(), from));
+        }
+        let (head, _) = tx.lock_audit_head().await?;
+        let from = head + 1;
+        let from_text = from.to_string();
+        // A random 32-byte key, wrapped like a data key; its wrap binds the
+        // first keyed seq, so the start of the keyed chain cannot be moved.
+        let key = tessera_crypto::DataKey::generate(1);
+        let wrapped = keyring.provider().wrap(audit_key_owner(&from_text), 1, &key).await?;
+        tx.set_audit_key(&wrapped.0, from).await?;
+        let chain = AuditChain::keyed(key.expose_bytes(), from);
+        let event = Ctx::cli().event("audit.key_create", None, format!("audit/key?keyedFrom={from}"), "success");
+        chain.append_in_tx(tx, vec![event]).await?;
+        Ok(chain)
+    }
+
+    /// How audit events are hashed (for offline commands and checkpoints).
+    pub fn audit_chain(&self) -> &AuditChain {
+        self.audit.chain()
     }
 
     /// Whose data keys the platform tenant's are.
@@ -473,6 +503,11 @@ impl Tessera {
     pub(crate) fn forget_principal(&self, key_hash: &str) {
         self.principals.invalidate(key_hash);
     }
+}
+
+/// The owner the audit key is wrapped for: no tenant, and the first keyed seq.
+pub(crate) fn audit_key_owner(keyed_from: &str) -> KeyOwner<'_> {
+    KeyOwner { tenant: "\u{0}audit", incarnation: keyed_from }
 }
 
 /// Timestamps as the API shows them: RFC 3339, UTC, milliseconds.

@@ -13,7 +13,7 @@ use super::credentials::Tokens;
 use super::integrations::stored_oauth;
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::{Principal, Role};
-use crate::audit::{append_in_tx, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::oauth::settings::{not_configured, pkce_challenge, random_token};
@@ -136,16 +136,17 @@ impl Tessera {
             expires_at,
         })
         .await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event(
-                "oauth.authorize",
-                Some(tenant.as_str()),
-                format!("oauth/{key}?tenant={tenant}"),
-                "success",
-            )],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "oauth.authorize",
+                    Some(tenant.as_str()),
+                    format!("oauth/{key}?tenant={tenant}"),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         let challenge = verifier.as_ref().map(|v| pkce_challenge(v));
         let authorization_url = settings.authorization_url(
@@ -327,24 +328,25 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), tenant).await?;
         let saved = self.save_credential(tx.as_mut(), ctx, tenant, &key, new, now).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![
-                ctx.event(
-                    "credential.store",
-                    Some(tenant.as_str()),
-                    format!("tenants/{tenant}/integrations/{key}/credentials?source=oauth"),
-                    "success",
-                ),
-                ctx.event(
-                    "oauth.callback",
-                    Some(tenant.as_str()),
-                    format!("oauth/callback/{key}?tenant={tenant}"),
-                    "success",
-                ),
-            ],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![
+                    ctx.event(
+                        "credential.store",
+                        Some(tenant.as_str()),
+                        format!("tenants/{tenant}/integrations/{key}/credentials?source=oauth"),
+                        "success",
+                    ),
+                    ctx.event(
+                        "oauth.callback",
+                        Some(tenant.as_str()),
+                        format!("oauth/callback/{key}?tenant={tenant}"),
+                        "success",
+                    ),
+                ],
+            )
+            .await?;
         tx.commit().await?;
         Ok(saved.expires_at.map(rfc3339))
     }

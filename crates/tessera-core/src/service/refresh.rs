@@ -17,7 +17,6 @@ use super::oauth_flow::oauth_settings_of;
 use super::retry::{backoff, delta};
 use super::{Ctx, Tessera};
 use crate::access::Principal;
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::oauth::OAuthError;
@@ -245,7 +244,9 @@ impl Tessera {
         if recovered {
             self.set_health(tx.as_mut(), tenant, key, Some("healthy"), now).await?;
         }
-        append_in_tx(tx.as_mut(), vec![ctx.event("oauth.refresh", Some(tenant.as_str()), resource, "success")]).await?;
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("oauth.refresh", Some(tenant.as_str()), resource, "success")])
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -285,7 +286,9 @@ impl Tessera {
             error.code(),
             cred.refresh_failures
         );
-        append_in_tx(tx.as_mut(), vec![ctx.event("oauth.refresh", Some(tenant.as_str()), resource, "failure")]).await?;
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("oauth.refresh", Some(tenant.as_str()), resource, "failure")])
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -8,7 +8,6 @@ use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 use super::{rfc3339, Ctx, SecretList, SecretMetadataView, SecretVersionView, SecretWritten, Tessera};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::{SecretPath, TenantId};
 use crate::ports::{SecretVersionRecord, StoreTx};
@@ -229,11 +228,12 @@ impl Tessera {
         if let Some(days) = write.rotate_after_days {
             tx.set_secret_rotation(tenant.as_str(), path.as_str(), Some(days).filter(|d| *d > 0)).await?;
         }
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("secret.write", Some(tenant.as_str()), secret_resource(&tenant, &path), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("secret.write", Some(tenant.as_str()), secret_resource(&tenant, &path), "success")],
+            )
+            .await?;
         tx.commit().await?;
         Ok(SecretWritten { path: path.to_string(), version, created_at: rfc3339(at) })
     }
@@ -414,7 +414,9 @@ impl Tessera {
             VersionChange::Undelete => self.secrets.set_deleted(tx.as_mut(), t, p, &versions, None).await?,
             VersionChange::Destroy => self.secrets.destroy(tx.as_mut(), t, p, &versions).await?,
         }
-        append_in_tx(tx.as_mut(), vec![ctx.event(change.action(), Some(tenant.as_str()), resource, "success")]).await?;
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event(change.action(), Some(tenant.as_str()), resource, "success")])
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -448,7 +450,8 @@ impl Tessera {
             )
             .await?;
         let resource = format!("{}?from={version}", secret_resource(&tenant, &path));
-        append_in_tx(tx.as_mut(), vec![ctx.event("secret.rollback", Some(tenant.as_str()), resource, "success")])
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("secret.rollback", Some(tenant.as_str()), resource, "success")])
             .await?;
         tx.commit().await?;
         Ok(SecretWritten { path: path.to_string(), version: new_version, created_at: rfc3339(at) })

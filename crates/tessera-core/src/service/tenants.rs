@@ -1,7 +1,6 @@
 //! Tenants: create (with its first data key), list, read, delete (crypto-shredding).
 
 use super::{Ctx, TenantView, Tessera};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::ports::TenantRecord;
@@ -26,11 +25,12 @@ impl Tessera {
             other => other.into(),
         })?;
         self.keyring.add_version(tx.as_mut(), id.as_str()).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("tenant.create", Some(id.as_str()), format!("tenants/{id}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("tenant.create", Some(id.as_str()), format!("tenants/{id}"), "success")],
+            )
+            .await?;
         tx.commit().await?;
         Ok(record.into())
     }
@@ -72,11 +72,12 @@ impl Tessera {
         if !tx.delete_tenant(id.as_str()).await? {
             return Err(ServiceError::tenant_not_found());
         }
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event("tenant.delete", Some(id.as_str()), format!("tenants/{id}"), "success")],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event("tenant.delete", Some(id.as_str()), format!("tenants/{id}"), "success")],
+            )
+            .await?;
         tx.commit().await?;
         self.keyring.forget_tenant(id.as_str());
         // The data keys are gone: what a backend still holds is unreadable.

@@ -17,7 +17,6 @@ use zeroize::Zeroizing;
 
 use super::retry::{backoff, delta};
 use super::{rfc3339, Ctx, Tessera};
-use crate::audit::append_in_tx;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::oauth::settings::random_token;
@@ -218,16 +217,17 @@ impl Tessera {
             created_by: ctx.principal.id.clone(),
         };
         tx.insert_webhook(&record).await?;
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event(
-                "webhook.create",
-                Some(tenant.as_str()),
-                format!("tenants/{tenant}/webhooks/{id}"),
-                "success",
-            )],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "webhook.create",
+                    Some(tenant.as_str()),
+                    format!("tenants/{tenant}/webhooks/{id}"),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         Ok(CreatedWebhook { view: WebhookView::from_record(&record), secret: SecretString::from(secret.as_str()) })
     }
@@ -255,16 +255,17 @@ impl Tessera {
         if !tx.delete_webhook(tenant.as_str(), id).await? {
             return Err(no_webhook(id));
         }
-        append_in_tx(
-            tx.as_mut(),
-            vec![ctx.event(
-                "webhook.delete",
-                Some(tenant.as_str()),
-                format!("tenants/{tenant}/webhooks/{id}"),
-                "success",
-            )],
-        )
-        .await?;
+        self.audit
+            .append_in_tx(
+                tx.as_mut(),
+                vec![ctx.event(
+                    "webhook.delete",
+                    Some(tenant.as_str()),
+                    format!("tenants/{tenant}/webhooks/{id}"),
+                    "success",
+                )],
+            )
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,11 +1,14 @@
 //! The audit log: what is recorded, that it holds no secrets, and that
 //! tampering is detected online and offline.
 
-use reqwest::StatusCode;
-use serde_json::json;
+use std::time::Duration;
 
-use crate::helpers::{TestApp, ROOT_TOKEN};
-use crate::on_every_store;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{Db, TestApp, ROOT_TOKEN};
+use crate::{on_both_databases, on_every_store};
 
 async fn secret_reads_writes_and_config_changes_are_audited_without_values(app: TestApp) {
     app.tenant("acme").await;
@@ -50,13 +53,9 @@ async fn the_chain_verifies_and_a_tampered_row_is_named_online_and_offline(mut a
     assert_eq!(broken.body["ok"], false, "{}", broken.text);
     assert_eq!(broken.body["broken"]["seq"], 3);
     app.stop().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["audit", "verify"])
-        .env_clear()
-        .env("DATABASE_URL", app.env_value("DATABASE_URL").expect("url"))
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(1), "a broken chain exits 1");
+    // Offline, with the server's settings: the keyed hashes need the master key.
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "a broken chain exits 1: {}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(report["broken"]["seq"], 3);
 }
@@ -69,6 +68,122 @@ async fn removing_an_event_breaks_the_chain(app: TestApp) {
     let r = app.get("/audit/verify", ROOT_TOKEN).await;
     assert_eq!(r.body["ok"], false);
     assert!(r.body["broken"]["reason"].as_str().expect("reason").contains("removed"), "{}", r.text);
+}
+
+/// Every event as the JSON array its hash covers, by seq.
+async fn events(app: &TestApp) -> Vec<Value> {
+    let cols = "seq, id, at, actor, actor_role, tenant_id, action, resource, outcome, request_id, client_ip, prev_hash";
+    let sql = match app.db {
+        Db::Sqlite => {
+            format!("SELECT json_group_array(json_array({cols})) FROM (SELECT * FROM audit_events ORDER BY seq)")
+        }
+        Db::Postgres { .. } => {
+            format!("SELECT json_agg(json_build_array({cols}) ORDER BY seq)::text FROM audit_events")
+        }
+    };
+    serde_json::from_str::<Vec<Value>>(&app.sql_text(&sql).await).expect("rows")
+}
+
+/// What someone who can write the database but does not hold the master
+/// key would do: edit an event, then recompute every hash from it on with
+/// plain SHA-256 (the chain's documented form) and move the head.
+async fn rewrite_and_rechain(app: &TestApp, seq: i64) {
+    let mut prev: Option<String> = None;
+    for mut e in events(app).await {
+        let n = e[0].as_i64().expect("seq");
+        if n < seq {
+            prev = Some(app.sql_text(&format!("SELECT hash FROM audit_events WHERE seq = {n}")).await);
+            continue;
+        }
+        if n == seq {
+            e[8] = json!("denied");
+        }
+        if let Some(p) = &prev {
+            e[11] = json!(p);
+        }
+        let hash = hex::encode(Sha256::digest(serde_json::to_vec(&e).expect("json")));
+        let sql = format!(
+            "UPDATE audit_events SET outcome = '{}', prev_hash = '{}', hash = '{hash}' WHERE seq = {n}",
+            e[8].as_str().expect("outcome"),
+            e[11].as_str().expect("prev")
+        );
+        app.sql(&sql).await;
+        app.sql(&format!("UPDATE audit_head SET seq = {n}, hash = '{hash}' WHERE id = 1")).await;
+        prev = Some(hash);
+    }
+}
+
+async fn rewriting_events_and_recomputing_the_chain_without_the_master_key_is_detected(app: TestApp) {
+    app.tenant("acme").await;
+    for i in 0..4 {
+        app.put("/tenants/acme/secrets/s", ROOT_TOKEN, json!({"value": format!("v{i}")})).await;
+    }
+    let head = app.get("/audit/verify", ROOT_TOKEN).await;
+    assert_eq!(head.body["ok"], true, "{}", head.text);
+    let seq = head.body["headSeq"].as_i64().expect("head") - 2;
+    rewrite_and_rechain(&app, seq).await;
+    let r = app.get("/audit/verify", ROOT_TOKEN).await;
+    assert_eq!(r.body["ok"], false, "a rechained forgery must not verify: {}", r.text);
+    assert_eq!(r.body["broken"]["seq"], seq, "{}", r.text);
+}
+
+async fn cutting_the_chain_short_is_detected_by_the_checkpoints_beside_the_data(mut app: TestApp) {
+    app.tenant("acme").await;
+    for i in 0..4 {
+        app.put("/tenants/acme/secrets/s", ROOT_TOKEN, json!({"value": format!("v{i}")})).await;
+    }
+    let head = app.get("/audit/verify", ROOT_TOKEN).await.body["headSeq"].as_i64().expect("head");
+    // The worker records the head within a second or two.
+    let file = app.data_dir().join("audit-checkpoints.jsonl");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&file).unwrap_or_default().contains(&format!("\"seq\":{head}")) {
+        assert!(started.elapsed() < Duration::from_secs(10), "no checkpoint of seq {head} was recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // Drop the last two events and move the head back: the chain itself
+    // is a valid prefix, so only the checkpoint can tell.
+    let keep = head - 2;
+    let keep_hash = app.sql_text(&format!("SELECT hash FROM audit_events WHERE seq = {keep}")).await;
+    app.sql(&format!("DELETE FROM audit_events WHERE seq > {keep}")).await;
+    app.sql(&format!("UPDATE audit_head SET seq = {keep}, hash = '{keep_hash}' WHERE id = 1")).await;
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "a chain cut short must not verify");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let reason = report["broken"]["reason"].as_str().expect("reason");
+    assert!(reason.contains("removed"), "{reason}");
+    // A forged checkpoint line (no audit key) is refused too.
+    std::fs::write(&file, "{\"seq\":1,\"hash\":\"00\",\"at\":\"2026-01-01T00:00:00.000Z\",\"mac\":\"00\"}\n")
+        .expect("write");
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+mod checkpoints {
+    use super::*;
+
+    async fn with_checkpoints(db: Db) -> TestApp {
+        TestApp::start(db, &[("TESSERA_AUDIT_CHECKPOINT_INTERVAL", "1")]).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        cutting_the_chain_short_is_detected_by_the_checkpoints_beside_the_data(with_checkpoints(Db::Sqlite).await)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(db) = TestApp::fresh_postgres().await else { return };
+        cutting_the_chain_short_is_detected_by_the_checkpoints_beside_the_data(with_checkpoints(db).await).await;
+    }
+}
+
+mod keyed {
+    use super::*;
+    on_both_databases!(rewriting_events_and_recomputing_the_chain_without_the_master_key_is_detected);
 }
 
 on_every_store!(

@@ -197,7 +197,8 @@ async fn vault_transit_wraps_each_tenants_data_keys_with_its_own_transit_key() {
     let r = app.put("/tenants/acme/secrets/k", ROOT_TOKEN, json!({"value": "transit-wrapped-value"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let wrapped = app.sql_text("SELECT wrapped FROM data_keys WHERE tenant_id = 'acme'").await;
-    assert!(wrapped.starts_with("vault:v1:"), "{wrapped}");
+    // Transit's own ciphertext, marked as a wrap that binds the tenant's incarnation.
+    assert!(wrapped.starts_with("tsrx:v2:vault:v1:"), "{wrapped}");
     let kek = app.sql_text("SELECT kek_id FROM data_keys WHERE tenant_id = 'acme'").await;
     assert_eq!(kek, "vault-transit:transit");
     for tenant in ["acme", "_platform"] {

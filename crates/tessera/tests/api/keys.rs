@@ -234,7 +234,7 @@ async fn rotating_from_vault_transit_to_a_local_master_key() {
     assert!(local.starts_with("local:"), "{local}");
     assert_eq!(app.sql_text(&count(&format!("data_keys WHERE kek_id = '{local}'"))).await, "10");
     assert_eq!(app.sql_text(&count(&format!("data_key_wraps WHERE kek_id = '{transit}'"))).await, "10");
-    assert!(app.sql_text("SELECT MIN(wrapped) FROM data_key_wraps").await.starts_with("vault:v1:"));
+    assert!(app.sql_text("SELECT MIN(wrapped) FROM data_key_wraps").await.starts_with("tsrx:v2:vault:v1:"));
     // The server started on Transit still reads every version.
     assert_all_readable(&app, &written).await;
     app.set_env("TESSERA_KEYRING", "local");
