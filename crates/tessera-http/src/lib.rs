@@ -5,6 +5,7 @@
 //! service method, and renders the answer or the error. It never touches SQL
 //! or crypto, and never logs a request or response body.
 
+mod declared_length;
 mod error;
 mod extract;
 mod metrics;
@@ -78,6 +79,10 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
         .with_state(AppState { svc, proxy: opts.proxy.clone() })
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
+        .layer(axum::middleware::from_fn({
+            let max = opts.max_body_bytes;
+            move |req, next| declared_length::refuse_oversized(max, req, next)
+        }))
         // Spans name the path, never the query: callbacks carry codes and states there.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

@@ -6,6 +6,7 @@ mod backfill;
 mod cli;
 mod import;
 mod keys;
+mod listener;
 mod migrate;
 mod serve;
 mod service;

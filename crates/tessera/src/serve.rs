@@ -1,13 +1,13 @@
 //! `tessera serve`: opens the store and keyring, prints the first admin key
 //! once, and serves the API until SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tessera_http::{HttpOptions, ProxyOptions};
 
+use crate::listener::ListenerOptions;
 use crate::service::open_service;
 use crate::settings::Settings;
 
@@ -65,9 +65,12 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     );
     println!("tessera listening on http://{addr}");
     tracing::info!(%addr, store, "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let limits = ListenerOptions {
+        header_read_timeout: settings.header_read_timeout,
+        max_connections: crate::listener::connection_cap(settings.max_connections),
+        max_connections_per_client: settings.max_connections_per_client,
+    };
+    crate::listener::serve(listener, app, limits, shutdown()).await?;
     Ok(())
 }
 

@@ -40,6 +40,12 @@ pub struct Settings {
     pub webhook_interval: std::time::Duration,
     /// `TESSERA_WEBHOOK_RETRY_BASE`, `TESSERA_WEBHOOK_MAX_ATTEMPTS`.
     pub webhooks: tessera_core::service::WebhookOptions,
+    /// `TESSERA_HEADER_READ_TIMEOUT`: seconds a client has to send a request head.
+    pub header_read_timeout: std::time::Duration,
+    /// `TESSERA_MAX_CONNECTIONS`: open connections in total (lowered to 80 % of the open-file limit).
+    pub max_connections: usize,
+    /// `TESSERA_MAX_CONNECTIONS_PER_CLIENT`: open connections per client address.
+    pub max_connections_per_client: usize,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -169,6 +175,9 @@ impl Settings {
                 },
                 ..tessera_core::service::WebhookOptions::default()
             },
+            header_read_timeout: std::time::Duration::from_secs(positive("TESSERA_HEADER_READ_TIMEOUT", 10)?),
+            max_connections: positive("TESSERA_MAX_CONNECTIONS", 4096)?,
+            max_connections_per_client: positive("TESSERA_MAX_CONNECTIONS_PER_CLIENT", 256)?,
             ..store
         })
     }
@@ -205,6 +214,9 @@ impl Settings {
             rate_limit: None,
             webhook_interval: std::time::Duration::from_secs(5),
             webhooks: tessera_core::service::WebhookOptions::default(),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_client: 256,
         })
     }
 }

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod backends;
 mod configs;
+mod connections;
 mod credentials;
 mod health;
 mod keys;
