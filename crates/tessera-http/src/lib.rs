@@ -5,6 +5,7 @@
 //! service method, and renders the answer or the error. It never touches SQL
 //! or crypto, and never logs a request or response body.
 
+mod client_addr;
 mod declared_length;
 mod error;
 mod extract;
@@ -22,6 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use client_addr::{ClientAddr, TrustedProxies};
 pub use error::ApiError;
 pub use openapi::openapi_json;
 
@@ -60,11 +62,18 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// The proxy.
     pub proxy: ProxyOptions,
+    /// Peers whose `X-Forwarded-For` names the client (`TESSERA_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30), proxy: ProxyOptions::default() }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            proxy: ProxyOptions::default(),
+            trusted_proxies: TrustedProxies::default(),
+        }
     }
 }
 
@@ -82,6 +91,10 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
         .layer(axum::middleware::from_fn({
             let max = opts.max_body_bytes;
             move |req, next| declared_length::refuse_oversized(max, req, next)
+        }))
+        .layer(axum::middleware::from_fn({
+            let proxies = opts.trusted_proxies.clone();
+            move |req, next| client_addr::resolve(proxies.clone(), req, next)
         }))
         // Spans name the path, never the query: callbacks carry codes and states there.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {

@@ -45,6 +45,10 @@ pub struct ListenerOptions {
     pub max_connections: usize,
     /// `TESSERA_MAX_CONNECTIONS_PER_CLIENT`.
     pub max_connections_per_client: usize,
+    /// `TESSERA_TRUSTED_PROXIES`: peers that carry many clients' connections,
+    /// held only to the total cap (the client behind them is known per
+    /// request, not per connection).
+    pub trusted_proxies: tessera_http::TrustedProxies,
 }
 
 /// Raises the open-file soft limit to the hard limit (where the platform
@@ -111,7 +115,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let slot = match slots.admit(peer.ip()) {
+        let per_client = !opts.trusted_proxies.contains(peer.ip());
+        let slot = match slots.admit(peer.ip(), per_client) {
             Ok(slot) => slot,
             Err(reason) => {
                 refuse(&stream, reason, &slots.refusals);
@@ -225,14 +230,14 @@ impl Slots {
         Self { inner: Arc::new(inner), refusals: Throttled::default() }
     }
 
-    fn admit(&self, ip: IpAddr) -> Result<Slot, Refusal> {
+    fn admit(&self, ip: IpAddr, per_client_cap: bool) -> Result<Slot, Refusal> {
         let ip = ip.to_canonical();
         let mut per_client = self.inner.per_client.lock().expect("the connection table is never poisoned");
         if self.inner.total.load(Ordering::Relaxed) >= self.inner.max_total {
             return Err(Refusal::Total);
         }
         let n = per_client.entry(ip).or_insert(0);
-        if *n >= self.inner.max_per_client {
+        if per_client_cap && *n >= self.inner.max_per_client {
             return Err(Refusal::PerClient);
         }
         *n += 1;
@@ -285,13 +290,16 @@ mod tests {
         let slots = Slots::new(3, 2);
         let a: IpAddr = "10.0.0.1".parse().expect("ip");
         let b: IpAddr = "10.0.0.2".parse().expect("ip");
-        let a1 = slots.admit(a).expect("first");
-        let _a2 = slots.admit(a).expect("second");
-        assert!(matches!(slots.admit(a), Err(Refusal::PerClient)));
-        let _b1 = slots.admit(b).expect("another client");
-        assert!(matches!(slots.admit(b), Err(Refusal::Total)));
+        let a1 = slots.admit(a, true).expect("first");
+        let _a2 = slots.admit(a, true).expect("second");
+        assert!(matches!(slots.admit(a, true), Err(Refusal::PerClient)));
+        let _b1 = slots.admit(b, true).expect("another client");
+        assert!(matches!(slots.admit(b, true), Err(Refusal::Total)));
         drop(a1);
-        assert!(slots.admit(b).is_ok(), "a closed connection frees its place");
+        assert!(slots.admit(b, true).is_ok(), "a closed connection frees its place");
+        let proxies = Slots::new(3, 1);
+        let _p1 = proxies.admit(a, false).expect("a trusted proxy");
+        assert!(proxies.admit(a, false).is_ok(), "a trusted proxy is held to the total only");
     }
 
     #[test]

@@ -54,14 +54,20 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     svc.set_webhook_sender(Arc::new(webhook_sender));
     let svc = Arc::new(svc);
     crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
+    crate::workers::spawn_denial_flush(&svc, settings.audit_denial_interval);
     let proxy = ProxyOptions {
         forwarder: Some(forwarder),
         max_body_bytes: settings.max_body_bytes,
         max_response_bytes: settings.proxy_max_response_bytes,
     };
     let app = tessera_http::router(
-        svc,
-        &HttpOptions { max_body_bytes: settings.max_body_bytes, proxy, ..HttpOptions::default() },
+        svc.clone(),
+        &HttpOptions {
+            max_body_bytes: settings.max_body_bytes,
+            proxy,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            ..HttpOptions::default()
+        },
     );
     println!("tessera listening on http://{addr}");
     tracing::info!(%addr, store, "listening");
@@ -69,8 +75,14 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         header_read_timeout: settings.header_read_timeout,
         max_connections: crate::listener::connection_cap(settings.max_connections),
         max_connections_per_client: settings.max_connections_per_client,
+        trusted_proxies: settings.trusted_proxies.clone(),
     };
     crate::listener::serve(listener, app, limits, shutdown()).await?;
+    // Denials counted since the last interval are written before exiting.
+    match svc.flush_denials().await {
+        Ok(n) => tracing::info!(addresses = n, "denial counts written"),
+        Err(e) => tracing::error!(error = %e.message, "cannot write the denial counts"),
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod backends;
 mod configs;
 mod connections;
 mod credentials;
+mod denials;
 mod health;
 mod keys;
 mod oauth;
