@@ -115,6 +115,21 @@ async fn a_burst_of_bad_tokens_gets_429_with_retry_after_while_a_valid_key_keeps
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denial_counts_are_written_at_a_graceful_shutdown() {
+    let mut app = TestApp::sqlite().await;
+    for _ in 0..5 {
+        assert_eq!(app.get("/tenants", "tsr_bogus").await.status, StatusCode::UNAUTHORIZED);
+    }
+    // The interval (60 s) has not ended: one row so far, four denials counted in memory.
+    assert_eq!(denials(&app, "auth.denied").await.len(), 1);
+    app.terminate().await;
+    app.start_again().await;
+    let events = denials(&app, "auth.denied").await;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events.iter().map(count_of).sum::<u64>(), 5, "{events:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bogus_oauth_callbacks_are_rate_limited_and_aggregated() {
     let app = TestApp::start(Db::Sqlite, &[("TESSERA_AUDIT_DENIAL_INTERVAL", "1")]).await;
     let mut statuses = Vec::new();
