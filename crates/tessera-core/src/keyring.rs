@@ -115,11 +115,14 @@ impl Keyring {
     /// (a tenant was deleted here or on another replica): no unwrapped key of
     /// a shredded tenant stays in memory anywhere. Called on every
     /// authenticated request, so within one request of the notice.
-    pub fn follow_revocations(&self, generation: u64) {
+    /// Returns whether it moved.
+    pub fn follow_revocations(&self, generation: u64) -> bool {
         use std::sync::atomic::Ordering;
-        if self.revocations.swap(generation, Ordering::AcqRel) != generation {
+        let moved = self.revocations.swap(generation, Ordering::AcqRel) != generation;
+        if moved {
             self.deks.invalidate_all();
         }
+        moved
     }
 
     /// The key provider in use.

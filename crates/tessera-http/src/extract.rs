@@ -13,6 +13,7 @@ use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use tessera_core::{Ctx, ServiceError};
 
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, Rejection};
 use crate::AppState;
 
@@ -38,7 +39,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        // The address the client_addr layer decided (trusted proxies); the peer otherwise.
+        let client_ip = match parts.extensions.get::<ClientAddr>() {
+            Some(ClientAddr(ip)) => Some(ip.to_string()),
+            None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical().to_string()),
+        };
         Ok(Self { request_id, client_ip })
     }
 }
@@ -56,7 +61,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty());
         let Some(token) = token else {
-            return Err(ApiError(ServiceError::unauthenticated("send Authorization: Bearer <API key>")));
+            return Err(ApiError(state.svc.refuse_without_token(client_ip.as_deref())));
         };
         let principal = state.svc.authenticate(token, Some(request_id.clone()), client_ip.clone()).await?;
         Ok(Self(Ctx { principal, request_id: Some(request_id), client_ip }))

@@ -5,6 +5,8 @@
 //! service method, and renders the answer or the error. It never touches SQL
 //! or crypto, and never logs a request or response body.
 
+mod client_addr;
+mod declared_length;
 mod error;
 mod extract;
 mod metrics;
@@ -21,6 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use client_addr::{ClientAddr, TrustedProxies};
 pub use error::ApiError;
 pub use openapi::openapi_json;
 
@@ -59,11 +62,18 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// The proxy.
     pub proxy: ProxyOptions,
+    /// Peers whose `X-Forwarded-For` names the client (`TESSERA_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, request_timeout: Duration::from_secs(30), proxy: ProxyOptions::default() }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            proxy: ProxyOptions::default(),
+            trusted_proxies: TrustedProxies::default(),
+        }
     }
 }
 
@@ -81,6 +91,14 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, opts.request_timeout))
         // Outside the time limit, so its 408 gets the JSON error body too.
         .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn({
+            let max = opts.max_body_bytes;
+            move |req, next| declared_length::refuse_oversized(max, req, next)
+        }))
+        .layer(axum::middleware::from_fn({
+            let proxies = opts.trusted_proxies.clone();
+            move |req, next| client_addr::resolve(proxies.clone(), req, next)
+        }))
         // Spans name the path, never the query: callbacks carry codes and states there.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

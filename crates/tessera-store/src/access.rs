@@ -236,7 +236,7 @@ impl SqlTx {
 const HEAD_MOVED: &str = "audit_head_moved";
 #[cfg(test)]
 mod tests {
-    use tessera_core::audit::{append_in_tx, verify, AuditEvent, GENESIS_HASH};
+    use tessera_core::audit::{verify, AuditChain, AuditEvent, GENESIS_HASH};
     use tessera_core::ports::MetadataStore;
 
     use crate::{connect, SqlStore};
@@ -262,12 +262,12 @@ mod tests {
 
     async fn append(store: &SqlStore, action: &str) {
         let mut tx = store.begin_write().await.expect("begin");
-        append_in_tx(tx.as_mut(), vec![event(action), event(action)]).await.expect("append");
+        AuditChain::unkeyed().append_in_tx(tx.as_mut(), vec![event(action), event(action)]).await.expect("append");
         tx.commit().await.expect("commit");
     }
 
     async fn assert_chain(store: &SqlStore, events: i64) {
-        let report = verify(store).await.expect("verify");
+        let report = verify(store, &AuditChain::unkeyed(), &[]).await.expect("verify");
         assert!(report.ok, "{report:?}");
         assert_eq!((report.checked, report.head_seq), (events, events));
     }

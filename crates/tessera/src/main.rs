@@ -8,6 +8,7 @@ mod checkpoints;
 mod cli;
 mod import;
 mod keys;
+mod listener;
 mod migrate;
 mod serve;
 mod service;

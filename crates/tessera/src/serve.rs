@@ -1,13 +1,13 @@
 //! `tessera serve`: opens the store and keyring, prints the first admin key
 //! once, and serves the API until SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tessera_http::{HttpOptions, ProxyOptions};
 
+use crate::listener::ListenerOptions;
 use crate::service::open_service;
 use crate::settings::Settings;
 
@@ -54,6 +54,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     svc.set_webhook_sender(Arc::new(webhook_sender));
     let svc = Arc::new(svc);
     crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
+    crate::workers::spawn_denial_flush(&svc, settings.audit_denial_interval);
     if !settings.audit_checkpoint_interval.is_zero() {
         crate::settings::ensure_data_dir(&settings.data_dir)?;
         let path = crate::checkpoints::path(&settings.data_dir);
@@ -65,14 +66,28 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         max_response_bytes: settings.proxy_max_response_bytes,
     };
     let app = tessera_http::router(
-        svc,
-        &HttpOptions { max_body_bytes: settings.max_body_bytes, proxy, ..HttpOptions::default() },
+        svc.clone(),
+        &HttpOptions {
+            max_body_bytes: settings.max_body_bytes,
+            proxy,
+            trusted_proxies: settings.trusted_proxies.clone(),
+            ..HttpOptions::default()
+        },
     );
     println!("tessera listening on http://{addr}");
     tracing::info!(%addr, store, "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let limits = ListenerOptions {
+        header_read_timeout: settings.header_read_timeout,
+        max_connections: crate::listener::connection_cap(settings.max_connections),
+        max_connections_per_client: settings.max_connections_per_client,
+        trusted_proxies: settings.trusted_proxies.clone(),
+    };
+    crate::listener::serve(listener, app, limits, shutdown()).await?;
+    // Denials counted since the last interval are written before exiting.
+    match svc.flush_denials().await {
+        Ok(n) => tracing::info!(addresses = n, "denial counts written"),
+        Err(e) => tracing::error!(error = %e.message, "cannot write the denial counts"),
+    }
     Ok(())
 }
 

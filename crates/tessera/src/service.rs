@@ -41,6 +41,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         view_cache_ttl: std::time::Duration::from_secs(settings.view_cache_seconds),
         oauth: settings.oauth.clone(),
         rate_limit: settings.rate_limit,
+        anonymous_rate_limit: settings.anonymous_rate_limit,
         allow_loopback: settings.allow_loopback_http,
         webhooks: settings.webhooks.clone(),
         ..TesseraOptions::default()

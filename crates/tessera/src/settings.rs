@@ -43,6 +43,19 @@ pub struct Settings {
     /// `TESSERA_AUDIT_CHECKPOINT_INTERVAL`: seconds between signed checkpoints
     /// of the audit head in the data dir (zero: none).
     pub audit_checkpoint_interval: std::time::Duration,
+    /// `TESSERA_HEADER_READ_TIMEOUT`: seconds a client has to send a request head.
+    pub header_read_timeout: std::time::Duration,
+    /// `TESSERA_MAX_CONNECTIONS`: open connections in total (lowered to 80 % of the open-file limit).
+    pub max_connections: usize,
+    /// `TESSERA_MAX_CONNECTIONS_PER_CLIENT`: open connections per client address.
+    pub max_connections_per_client: usize,
+    /// `TESSERA_RATE_LIMIT_ANONYMOUS` (requests/second per client address) and
+    /// `TESSERA_RATE_LIMIT_ANONYMOUS_BURST`; none: `off`.
+    pub anonymous_rate_limit: Option<tessera_core::service::RateLimit>,
+    /// `TESSERA_AUDIT_DENIAL_INTERVAL`: seconds over which repeated denials of an address are aggregated.
+    pub audit_denial_interval: std::time::Duration,
+    /// `TESSERA_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: tessera_http::TrustedProxies,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -176,6 +189,14 @@ impl Settings {
                 },
                 ..tessera_core::service::WebhookOptions::default()
             },
+            header_read_timeout: std::time::Duration::from_secs(positive("TESSERA_HEADER_READ_TIMEOUT", 10)?),
+            max_connections: positive("TESSERA_MAX_CONNECTIONS", 4096)?,
+            max_connections_per_client: positive("TESSERA_MAX_CONNECTIONS_PER_CLIENT", 256)?,
+            anonymous_rate_limit: anonymous_rate_limit()?,
+            audit_denial_interval: std::time::Duration::from_secs(positive("TESSERA_AUDIT_DENIAL_INTERVAL", 60)?),
+            trusted_proxies: var("TESSERA_TRUSTED_PROXIES").unwrap_or_default().parse().map_err(|e| {
+                anyhow::anyhow!("TESSERA_TRUSTED_PROXIES must be comma-separated addresses or CIDRs: {e}")
+            })?,
             ..store
         })
     }
@@ -213,6 +234,12 @@ impl Settings {
             webhook_interval: std::time::Duration::from_secs(5),
             webhooks: tessera_core::service::WebhookOptions::default(),
             audit_checkpoint_interval: std::time::Duration::ZERO,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_client: 256,
+            anonymous_rate_limit: None,
+            audit_denial_interval: std::time::Duration::from_secs(60),
+            trusted_proxies: tessera_http::TrustedProxies::default(),
         })
     }
 }
@@ -224,6 +251,21 @@ fn rate_limit() -> anyhow::Result<Option<tessera_core::service::RateLimit>> {
     let Some(_) = var("TESSERA_RATE_LIMIT") else { return Ok(None) };
     let per_second: u32 = positive("TESSERA_RATE_LIMIT", 1)?;
     let burst: u32 = positive("TESSERA_RATE_LIMIT_BURST", per_second.saturating_mul(2))?;
+    let nz = |n: u32| NonZeroU32::new(n).ok_or_else(|| anyhow::anyhow!("rate limits must be positive"));
+    Ok(Some(tessera_core::service::RateLimit { per_second: nz(per_second)?, burst: nz(burst)? }))
+}
+
+/// `TESSERA_RATE_LIMIT_ANONYMOUS` requests per second per client address
+/// (default 10; `off`: no limit), with bursts of
+/// `TESSERA_RATE_LIMIT_ANONYMOUS_BURST` (default five times the rate).
+fn anonymous_rate_limit() -> anyhow::Result<Option<tessera_core::service::RateLimit>> {
+    use std::num::NonZeroU32;
+    if var("TESSERA_RATE_LIMIT_ANONYMOUS").is_some_and(|v| v.trim().eq_ignore_ascii_case("off")) {
+        return Ok(None);
+    }
+    let per_second: u32 = positive("TESSERA_RATE_LIMIT_ANONYMOUS", 10)
+        .map_err(|_| anyhow::anyhow!("TESSERA_RATE_LIMIT_ANONYMOUS must be a positive number or off"))?;
+    let burst: u32 = positive("TESSERA_RATE_LIMIT_ANONYMOUS_BURST", per_second.saturating_mul(5))?;
     let nz = |n: u32| NonZeroU32::new(n).ok_or_else(|| anyhow::anyhow!("rate limits must be positive"));
     Ok(Some(tessera_core::service::RateLimit { per_second: nz(per_second)?, burst: nz(burst)? }))
 }

@@ -48,6 +48,18 @@ pub fn spawn_all(svc: &Arc<Tessera>, refresh: Duration, health: Duration, webhoo
     }));
 }
 
+/// Writes the aggregated denial events every `interval` (`TESSERA_AUDIT_DENIAL_INTERVAL`).
+pub fn spawn_denial_flush(svc: &Arc<Tessera>, interval: Duration) {
+    let s = svc.clone();
+    tokio::spawn(every(interval, "denial aggregation", move || {
+        let s = s.clone();
+        async move {
+            s.flush_denials().await?;
+            Ok(false)
+        }
+    }));
+}
+
 /// Runs `scan` every `interval` (a late tick is delayed, never bunched up);
 /// a scan that answers `true` (it took a full batch) runs again at once.
 async fn every<F, Fut>(interval: Duration, name: &'static str, mut scan: F)

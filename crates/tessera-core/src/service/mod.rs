@@ -9,6 +9,7 @@ mod backfill;
 mod configs;
 mod connections;
 mod credentials;
+mod denials;
 mod health;
 mod integrations;
 mod keys;
@@ -82,6 +83,9 @@ pub struct TesseraOptions {
     pub oauth: OAuthOptions,
     /// Per-caller rate limit (`TESSERA_RATE_LIMIT`); none: unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// Per-client-address limit of anonymous requests (`TESSERA_RATE_LIMIT_ANONYMOUS`):
+    /// requests that fail authentication and OAuth callbacks; none: unlimited.
+    pub anonymous_rate_limit: Option<RateLimit>,
     /// Webhook delivery.
     pub webhooks: WebhookOptions,
     /// `TESSERA_ALLOW_LOOPBACK_HTTP`: webhooks may target this machine.
@@ -152,6 +156,7 @@ impl Default for TesseraOptions {
             view_cache_ttl: Duration::from_secs(5),
             oauth: OAuthOptions::default(),
             rate_limit: None,
+            anonymous_rate_limit: None,
             webhooks: WebhookOptions::default(),
             allow_loopback: false,
         }
@@ -199,6 +204,11 @@ pub struct Tessera {
     /// API key lookups by key hash, with the revocation generation read
     /// before each lookup: used only while no tenant or key was deleted since.
     principals: moka::sync::Cache<String, (u64, Option<Principal>)>,
+    /// Hashes of keys that were valid within the last hour: while its address's
+    /// anonymous bucket is empty, only such a key is still looked up, so a
+    /// neighbour's bad tokens (same NAT or proxy) do not lock out a valid key
+    /// whose cached principal expired.
+    recent_keys: moka::sync::Cache<String, ()>,
     /// Calls OAuth providers; none in offline admin commands.
     pub(crate) oauth_client: Option<Arc<dyn OAuthClient>>,
     /// Names this process in refresh leases.
@@ -216,6 +226,10 @@ pub struct Tessera {
     pub(crate) webhook_sender: Option<Arc<dyn crate::webhook::WebhookSender>>,
     /// Per-caller token buckets, when a rate limit is set.
     limits: Option<limits::CallerLimits>,
+    /// Per-address token buckets of anonymous requests, when that limit is set.
+    anonymous: Option<limits::AddressLimits>,
+    /// This interval's denials of anonymous requests, per client address.
+    denials: denials::DenialLog,
     /// Connection rows and ciphertext of the per-call paths.
     pub(crate) views: view_cache::ViewCache,
     /// When this process last purged old webhook events.
@@ -248,6 +262,8 @@ impl Tessera {
         let principals =
             moka::sync::Cache::builder().max_capacity(100_000).time_to_live(opts.principal_cache_ttl).build();
         let audit = AuditWriter::spawn(store.clone(), chain);
+        let recent_keys =
+            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(3600)).build();
         let refresh_locks = moka::sync::Cache::builder().time_to_idle(Duration::from_secs(600)).build();
         let instance_id = format!("tessera-{}", uuid::Uuid::new_v4().simple());
         let recent_touches =
@@ -259,6 +275,7 @@ impl Tessera {
             secrets,
             audit,
             principals,
+            recent_keys,
             oauth_client: None,
             instance_id,
             refresh_locks,
@@ -267,6 +284,8 @@ impl Tessera {
             http_probe: None,
             webhook_sender: None,
             limits: opts.rate_limit.map(limits::CallerLimits::new),
+            anonymous: opts.anonymous_rate_limit.map(limits::AddressLimits::new),
+            denials: denials::DenialLog::default(),
             views,
             webhook_purged_at: std::sync::Mutex::new(None),
             platform_incarnation,
@@ -384,7 +403,13 @@ impl Tessera {
         self.keyring.provider().verify_check_value(&check).await
     }
 
-    /// Resolves a bearer token to a principal; unknown tokens are audited denials.
+    /// Resolves a bearer token to a principal; unknown tokens are audited
+    /// denials. A token that is not valid takes one from its client address's
+    /// anonymous bucket; an address whose bucket is empty gets 429 before any
+    /// lookup. The root token, cached keys and keys valid within the last
+    /// hour pass before that check, so valid callers do not wait on their
+    /// neighbours' bad tokens (a key never used before may, for at most the
+    /// time until the address's next token).
     pub async fn authenticate(
         &self,
         token: &str,
@@ -396,25 +421,121 @@ impl Tessera {
                 return self.within_limit(Principal::root());
             }
         }
-        let principal = if token.starts_with(API_KEY_PREFIX) { self.lookup_api_key(token).await? } else { None };
-        match principal {
-            Some(p) => self.within_limit(p),
-            None => {
-                // No principal to borrow a role from: the event says who knocked, not who they claimed to be.
-                let event = AuditEvent {
-                    actor: "anonymous".into(),
-                    actor_role: "none".into(),
-                    tenant_id: None,
-                    action: "auth.denied".into(),
-                    resource: "token".into(),
-                    outcome: "denied".into(),
-                    request_id,
-                    client_ip,
-                };
-                self.audit.record(event).await?;
-                Err(ServiceError::unauthenticated("the bearer token is not valid"))
+        let hash = token.starts_with(API_KEY_PREFIX).then(|| hash_token(token));
+        let generation = self.store.revocation_generation();
+        if let Some(Some(p)) = hash.as_ref().and_then(|h| self.cached_principal(h, generation)) {
+            return self.within_limit(p);
+        }
+        let recently_valid = hash.as_ref().is_some_and(|h| self.recent_keys.contains_key(h));
+        if !recently_valid {
+            if let Err(limited) = self.anonymous_bucket_has_tokens(client_ip.as_deref()) {
+                self.denials.count(client_ip.as_deref(), denials::Denied::Token);
+                return Err(limited);
             }
         }
+        let principal = match hash {
+            Some(hash) => self.lookup_api_key(hash).await?,
+            None => None,
+        };
+        if let Some(p) = principal {
+            return self.within_limit(p);
+        }
+        // No principal to borrow a role from: the event says who knocked, not who they claimed to be.
+        let event = AuditEvent {
+            actor: "anonymous".into(),
+            actor_role: "none".into(),
+            tenant_id: None,
+            action: "auth.denied".into(),
+            resource: "token".into(),
+            outcome: "denied".into(),
+            request_id,
+            client_ip,
+        };
+        Err(self
+            .anonymous_denial(
+                denials::Denied::Token,
+                event,
+                ServiceError::unauthenticated("the bearer token is not valid"),
+            )
+            .await)
+    }
+
+    /// A request that sent no bearer token: it takes a token from its
+    /// address's anonymous bucket (no audit event, as before).
+    pub fn refuse_without_token(&self, client_ip: Option<&str>) -> ServiceError {
+        match self.take_anonymous(client_ip) {
+            Err(limited) => limited,
+            Ok(()) => ServiceError::unauthenticated("send Authorization: Bearer <API key>"),
+        }
+    }
+
+    /// Refuses at once an address whose anonymous bucket is empty.
+    fn anonymous_bucket_has_tokens(&self, client_ip: Option<&str>) -> Result<(), ServiceError> {
+        match &self.anonymous {
+            Some(limits) => limits.refuse_if_empty(client_ip.unwrap_or("unknown")),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a token from the address's anonymous bucket.
+    pub(crate) fn take_anonymous(&self, client_ip: Option<&str>) -> Result<(), ServiceError> {
+        let taken = match &self.anonymous {
+            Some(limits) => limits.take(client_ip.unwrap_or("unknown")),
+            None => Ok(()),
+        };
+        if taken.is_err() {
+            metrics::counter!("tessera_anonymous_rate_limited_total").increment(1);
+        }
+        taken
+    }
+
+    /// Answers an anonymous request that was denied: takes a token from its
+    /// address's bucket (429 when empty, only counted), writes the event if it
+    /// is the address's first denial in this interval (durable before the
+    /// answer), or else counts it for the interval's aggregated event.
+    pub(crate) async fn anonymous_denial(
+        &self,
+        what: denials::Denied,
+        event: AuditEvent,
+        refusal: ServiceError,
+    ) -> ServiceError {
+        let client_ip = event.client_ip.clone();
+        if let Err(limited) = self.take_anonymous(client_ip.as_deref()) {
+            self.denials.count(client_ip.as_deref(), what);
+            return limited;
+        }
+        self.note_denial(what, event, refusal).await
+    }
+
+    /// Writes a denied anonymous request's event if it is its address's first
+    /// in this interval (durable before the answer), or else counts it.
+    pub(crate) async fn note_denial(
+        &self,
+        what: denials::Denied,
+        event: AuditEvent,
+        refusal: ServiceError,
+    ) -> ServiceError {
+        if self.denials.note(event.client_ip.as_deref(), what) == denials::Record::Write {
+            if let Err(e) = self.audit.record(event).await {
+                return e;
+            }
+        }
+        refusal
+    }
+
+    /// Counts a denied anonymous request (a 429) for the interval's aggregated event.
+    pub(crate) fn count_denial(&self, client_ip: Option<&str>, what: denials::Denied) {
+        self.denials.count(client_ip, what);
+    }
+
+    /// Writes one aggregated event per client address for the denials counted
+    /// since the last call (the end of an interval, and at shutdown).
+    pub async fn flush_denials(&self) -> Result<usize, ServiceError> {
+        let events = self.denials.take();
+        let n = events.len();
+        let written = futures::future::join_all(events.into_iter().map(|e| self.audit.record(e))).await;
+        written.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(n)
     }
 
     /// Passes the principal on if its rate limit allows another request.
@@ -425,15 +546,25 @@ impl Tessera {
         Ok(principal)
     }
 
-    async fn lookup_api_key(&self, token: &str) -> Result<Option<Principal>, ServiceError> {
-        let hash = hash_token(token);
+    /// A cached key lookup, if nothing was revoked since it was cached (and
+    /// this replica follows revocations at all). When a revocation happened,
+    /// every cached data key and recently valid key is dropped too.
+    fn cached_principal(&self, hash: &str, generation: u64) -> Option<Option<Principal>> {
+        if self.keyring.follow_revocations(generation) {
+            self.recent_keys.invalidate_all();
+        }
+        if !self.store.sees_revocations() {
+            return None;
+        }
+        self.principals.get(hash).filter(|(seen, _)| *seen == generation).map(|(_, p)| p)
+    }
+
+    async fn lookup_api_key(&self, hash: String) -> Result<Option<Principal>, ServiceError> {
+        // Read before the lookup: a revocation committed meanwhile moves it.
         let generation = self.store.revocation_generation();
-        self.keyring.follow_revocations(generation);
         let cacheable = self.store.sees_revocations();
-        if let Some((seen, hit)) = self.principals.get(&hash) {
-            if cacheable && seen == generation {
-                return Ok(hit);
-            }
+        if let Some(hit) = self.cached_principal(&hash, generation) {
+            return Ok(hit);
         }
         let mut tx = self.store.read().await?;
         let found = tx.find_api_key_by_hash(&hash).await?;
@@ -446,6 +577,9 @@ impl Tessera {
             }),
             None => None,
         };
+        if principal.is_some() {
+            self.recent_keys.insert(hash.clone(), ());
+        }
         if cacheable {
             self.principals.insert(hash, (generation, principal.clone()));
         }
@@ -502,6 +636,7 @@ impl Tessera {
     /// Forgets a cached principal (after its key is deleted).
     pub(crate) fn forget_principal(&self, key_hash: &str) {
         self.principals.invalidate(key_hash);
+        self.recent_keys.invalidate(key_hash);
     }
 }
 

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::credentials::NewCredential;
 use super::credentials::Tokens;
+use super::denials::Denied;
 use super::integrations::stored_oauth;
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::{Principal, Role};
@@ -180,16 +181,22 @@ impl Tessera {
         };
         let invalid_state =
             || ServiceError::invalid("invalid_state", "the state is unknown, already used or expired", Some("state"));
+        // Anyone can call this route, and a refusal is audited: it takes a
+        // token from the caller's anonymous bucket before any state lookup.
+        if let Err(limited) = self.take_anonymous(client_ip.as_deref()) {
+            self.count_denial(client_ip.as_deref(), Denied::Callback);
+            return Err(limited);
+        }
         let Some(state) = params.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 256) else {
-            self.audit.record(anonymous("oauth.callback", format!("oauth/callback/{key}?state=missing"))).await?;
-            return Err(invalid_state());
+            let event = anonymous("oauth.callback", format!("oauth/callback/{key}?state=missing"));
+            return Err(self.note_denial(Denied::Callback, event, invalid_state()).await);
         };
         let mut tx = self.store.begin_write().await?;
         let taken = tx.take_oauth_state(&state_hash(state)).await?;
         tx.commit().await?;
         let Some(flow) = taken else {
-            self.audit.record(anonymous("oauth.callback", format!("oauth/callback/{key}?state=unknown"))).await?;
-            return Err(invalid_state());
+            let event = anonymous("oauth.callback", format!("oauth/callback/{key}?state=unknown"));
+            return Err(self.note_denial(Denied::Callback, event, invalid_state()).await);
         };
         let tenant = TenantId::parse(&flow.tenant_id)?;
         let role = Role::parse(&flow.created_role)?;

@@ -161,6 +161,22 @@ impl TestApp {
         self.launch().await;
     }
 
+    /// Stops the process gracefully (SIGTERM) and waits for it to exit.
+    pub async fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().expect("a running process").to_string();
+            let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+            assert!(sent.success(), "SIGTERM sent");
+            let exited = tokio::time::timeout(Duration::from_secs(30), c.wait()).await;
+            assert!(exited.is_ok_and(|s| s.is_ok_and(|s| s.success())), "tessera exits cleanly on SIGTERM");
+        }
+    }
+
+    /// Starts the process again on the same data (after `stop` or `terminate`).
+    pub async fn start_again(&mut self) {
+        self.launch().await;
+    }
+
     /// Stops the process.
     pub async fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -187,7 +187,9 @@ async fn refused_and_tampered_flows_store_nothing(app: TestApp, p: OAuthProvider
     let audit = app.get("/audit?action=oauth.callback&limit=100", ROOT_TOKEN).await;
     let outcomes: Vec<&str> =
         audit.body["events"].as_array().expect("events").iter().filter_map(|e| e["outcome"].as_str()).collect();
-    assert!(outcomes.len() >= 6 && outcomes.iter().all(|o| *o != "success"), "{}", audit.text);
+    // Six refusals; the second unknown state from this address is counted for
+    // the interval's aggregated event rather than written on its own.
+    assert!(outcomes.len() >= 5 && outcomes.iter().all(|o| *o != "success"), "{}", audit.text);
 }
 
 /// PKCE S256 is on without a template: a code obtained in tenant A's flow,
