@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
-use tessera_core::{Ctx, ServiceError};
+use tessera_core::Ctx;
 
 use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, Rejection};

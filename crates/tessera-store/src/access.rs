@@ -289,7 +289,7 @@ mod tests {
         let (store, _url, _dir) = open().await;
         append(&store, "one").await;
         let mut abandoned = store.begin_write().await.expect("begin");
-        append_in_tx(abandoned.as_mut(), vec![event("lost")]).await.expect("append");
+        AuditChain::unkeyed().append_in_tx(abandoned.as_mut(), vec![event("lost")]).await.expect("append");
         drop(abandoned);
         append(&store, "two").await;
         assert_chain(&store, 4).await;
