@@ -19,13 +19,13 @@ enum Command {
     /// Runs the HTTP API on TESSERA_LISTEN (default 127.0.0.1:7300).
     Serve,
     /// Encrypts config values stored as plain text in fields the schema now
-    /// marks secret (seed 003 task 3), for defaults and every tenant.
+    /// marks secret, for defaults and every tenant.
     Backfill {
         /// Only count what would change.
         #[arg(long)]
         dry_run: bool,
     },
-    /// Applies a tenants file (seed 001: tenants, integration config and
+    /// Applies a tenants file (tenants, integration config and
     /// credentials, with ${VAULT:..}, ${ENV:..}, ${FILE:..} references); only
     /// what differs is written. Exits 1 (writing nothing) on any bad entry.
     Apply {

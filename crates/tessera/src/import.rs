@@ -284,6 +284,30 @@ fn decode_key(key: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Any line, bytes or JSON, parses or is refused with a reason that
+        /// names no value (the reasons quote keys, never values).
+        #[test]
+        fn any_import_line_parses_or_is_refused_without_quoting_values(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            value in "[a-zA-Z0-9]{12,20}",
+            keys in proptest::collection::vec(prop_oneof![
+                Just("tenantId"), Just("path"), Just("integration"), Just("field"), Just("ciphertext"), Just("other")
+            ], 0..6),
+        ) {
+            let _ = parse_record(&bytes);
+            let obj: serde_json::Map<String, Value> =
+                keys.iter().map(|k| ((*k).to_owned(), Value::String(value.clone()))).collect();
+            let line = serde_json::to_vec(&Value::Object(obj)).expect("json");
+            if let Err(reason) = parse_record(&line) {
+                prop_assert!(!reason.contains(&value), "{}", reason);
+            }
+        }
+    }
 
     #[test]
     fn keys_decode_from_hex_and_both_base64_alphabets() {

@@ -24,7 +24,7 @@ use tessera_crypto::KeyOwner;
 /// Longest token accepted, in bytes.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// `POST .../credentials` as seed 001 sends it.
+/// The body of `POST .../credentials`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialInput {
@@ -79,7 +79,7 @@ pub fn split_scopes(s: &str) -> Vec<String> {
     s.split([' ', ',']).filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
 
-/// The answer to `POST .../credentials` (seed 001).
+/// The answer to `POST .../credentials`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredCredentials {
@@ -147,7 +147,7 @@ impl CredentialView {
     }
 }
 
-/// The answer to `DELETE .../credentials` (seed 001).
+/// The answer to `DELETE .../credentials`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokedCredentials {

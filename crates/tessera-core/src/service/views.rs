@@ -162,7 +162,7 @@ impl From<ConnectionRecord> for ConnectionView {
     }
 }
 
-/// One line of seed 001's tenant integration list.
+/// One line of a tenant's integration list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantIntegrationItem {
@@ -190,7 +190,7 @@ pub struct TenantIntegrationItem {
     pub health_status: Option<String>,
 }
 
-/// Seed 001's `GET /tenants/{tenantId}/integrations` answer.
+/// The answer of `GET /tenants/{tenantId}/integrations`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantIntegrations {
@@ -310,7 +310,7 @@ pub struct SecretMetadataView {
     pub created_at: String,
     /// Last written.
     pub updated_at: String,
-    /// Rotation policy (seed 002): days after the last write when
+    /// Rotation policy: days after the last write when
     /// `secret.rotation_due` is sent; null if none.
     pub rotate_after_days: Option<u32>,
     /// Kept versions, oldest first.

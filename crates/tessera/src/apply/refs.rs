@@ -162,6 +162,27 @@ pub fn kv2_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any text with reference-like pieces resolves or names the
+        /// reference that failed; no input panics. (No Vault reference:
+        /// it would reach for a server.)
+        #[test]
+        fn any_text_with_references_resolves_or_fails_cleanly(parts in proptest::collection::vec(prop_oneof![
+            Just("${".to_owned()), Just("}".to_owned()), Just("ENV:".to_owned()), Just("FILE:".to_owned()),
+            Just(":".to_owned()), Just("$".to_owned()), Just("{".to_owned()), "[A-Za-z0-9_. ]{0,6}",
+        ], 0..10)) {
+            let text = parts.concat();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let out = runtime.block_on(async { Resolver::new().resolve(&text).await });
+            if let Err(e) = out {
+                prop_assert!(text.contains(&e.reference), "{} not in {}", e.reference, text);
+            }
+        }
+    }
 
     #[test]
     fn kv2_paths() {
