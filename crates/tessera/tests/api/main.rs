@@ -9,6 +9,7 @@ mod audit;
 mod backends;
 mod configs;
 mod connections;
+mod crash;
 mod credentials;
 mod denials;
 mod health;
