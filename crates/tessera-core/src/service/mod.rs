@@ -319,7 +319,16 @@ impl Tessera {
         if let Some((wrapped, from)) = tx.get_audit_key().await? {
             let from_text = from.to_string();
             let owner = audit_key_owner(&from_text);
-            let key = keyring.provider().unwrap(owner, 1, &tessera_crypto::WrappedDataKey(wrapped)).await?;
+            let key = keyring.provider().unwrap(owner, 1, &tessera_crypto::WrappedDataKey(wrapped)).await.map_err(
+                |e| match e.code.as_str() {
+                    "wrong_master_key" => ServiceError::new(
+                        crate::ErrorKind::Integrity,
+                        "wrong_master_key",
+                        "the audit key was wrapped by another master key; check TESSERA_MASTER_KEY",
+                    ),
+                    _ => e,
+                },
+            )?;
             return Ok(AuditChain::keyed(key.expose_bytes(), from));
         }
         let (head, _) = tx.lock_audit_head().await?;

@@ -84,6 +84,8 @@ async fn rotating_the_master_key_rewraps_every_data_key_while_reads_go_on(mut ap
     let out = app.cli(&["serve"]);
     assert!(!out.status.success(), "the old master key is refused after the rotation");
     assert!(String::from_utf8_lossy(&out.stderr).contains("master key does not match"));
+    // The keyed chain verifies with the key the store is under now.
+    app.set_env("TESSERA_MASTER_KEY", NEW_KEY);
     let audit = app.cli(&["audit", "verify"]);
     assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
 }
@@ -160,6 +162,7 @@ async fn an_interrupted_master_rotation_resumes_over_tenants_with_several_key_ve
     assert_eq!(keys, 10, "versions 1+2+3+1+2 and _platform's one");
     let old_kek = app.sql_text("SELECT kek_id FROM keyring_meta").await;
     let old_check = app.sql_text("SELECT kek_check FROM keyring_meta").await;
+    let old_audit_key = app.sql_text("SELECT audit_key FROM keyring_meta").await;
     app.stop().await;
     let key_file = app.dir.path().join("new.key");
     std::fs::write(&key_file, NEW_KEY).expect("key file");
@@ -187,7 +190,11 @@ async fn an_interrupted_master_rotation_resumes_over_tenants_with_several_key_ve
     ))
     .await;
     app.sql(&format!("DELETE FROM data_key_wraps WHERE {undone}")).await;
-    app.sql(&format!("UPDATE keyring_meta SET kek_id = '{old_kek}', kek_check = '{old_check}'")).await;
+    // The run's last transaction (key check and audit key) never happened.
+    app.sql(&format!(
+        "UPDATE keyring_meta SET kek_id = '{old_kek}', kek_check = '{old_check}', audit_key = '{old_audit_key}'"
+    ))
+    .await;
     assert_eq!(app.sql_text(&count(&format!("data_keys WHERE kek_id = '{old_kek}'"))).await, "5");
     // A server on the old key reads every version before, during and after the resumed run.
     app.restart().await;
