@@ -128,6 +128,10 @@ impl<'a> ViewReader<'a> {
             return Ok(i.clone());
         }
         let svc = self.svc;
+        if tenant == crate::ids::PLATFORM_TENANT {
+            // Known without a store handle: the platform tenant is never re-created.
+            return Ok(svc.platform_owner().incarnation.to_owned());
+        }
         let found = svc.incarnation(self.tx().await?, tenant).await?;
         self.incarnations.push((tenant.to_owned(), found.clone()));
         Ok(found)
