@@ -79,11 +79,6 @@ impl AuditChain {
         Self { keyed: Some((mac, keyed_from)) }
     }
 
-    /// The first seq whose hash is keyed, if any.
-    pub fn keyed_from(&self) -> Option<i64> {
-        self.keyed.as_ref().map(|(_, from)| *from)
-    }
-
     /// The hash of a record: over every field but its own hash (see [`record_hash`]).
     pub fn hash(&self, r: &AuditRecord) -> String {
         match &self.keyed {
@@ -169,11 +164,6 @@ pub struct Checkpoint {
     pub at: String,
     /// HMAC-SHA256 of `[seq, hash, at]` under the audit key (hex).
     pub mac: String,
-}
-
-/// Places events in the chain after `(seq, hash)`, unkeyed (SHA-256).
-pub fn chain(seq: i64, prev: String, events: Vec<AuditEvent>) -> Vec<AuditRecord> {
-    chain_with(seq, prev, events, record_hash)
 }
 
 fn chain_with(
@@ -422,7 +412,7 @@ mod tests {
 
     #[test]
     fn chained_events_point_at_their_predecessor_and_any_edit_changes_the_hash() {
-        let records = chain(0, GENESIS_HASH.into(), vec![event("a"), event("b")]);
+        let records = AuditChain::unkeyed().chain(0, GENESIS_HASH.into(), vec![event("a"), event("b")]);
         assert_eq!(records[0].seq, 1);
         assert_eq!(records[0].prev_hash, GENESIS_HASH);
         assert_eq!(records[1].prev_hash, records[0].hash);
@@ -434,7 +424,7 @@ mod tests {
 
     #[test]
     fn rechained_records_are_what_chaining_from_the_new_head_gives() {
-        let mut records = chain(0, GENESIS_HASH.into(), vec![event("a"), event("b")]);
+        let mut records = AuditChain::unkeyed().chain(0, GENESIS_HASH.into(), vec![event("a"), event("b")]);
         AuditChain::unkeyed().rechain(7, "ab".repeat(32), &mut records);
         assert_eq!((records[0].seq, records[1].seq), (8, 9));
         assert_eq!(records[0].prev_hash, "ab".repeat(32));
@@ -470,7 +460,7 @@ mod tests {
     #[test]
     fn the_hash_is_over_the_same_json_array_as_ever() {
         // Stored chains must keep verifying: the canonical form may not change.
-        let mut r = chain(41, GENESIS_HASH.into(), vec![event("secret.read")]).remove(0);
+        let mut r = AuditChain::unkeyed().chain(41, GENESIS_HASH.into(), vec![event("secret.read")]).remove(0);
         r.request_id = Some("req \"1\"\u{e9}".into());
         let canonical = serde_json::json!([
             r.seq,

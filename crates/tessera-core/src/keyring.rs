@@ -264,9 +264,4 @@ impl Keyring {
         let key = self.key(tx, owner, version).await?;
         key.decrypt(&Aad::new(tenant, path, field), ciphertext).map_err(|e| integrity(&what, &e))
     }
-
-    /// The owner of `tenant`'s data keys as `tx` sees it now.
-    pub async fn owner_of(tx: &mut dyn StoreTx, tenant: &str) -> Result<crate::ports::TenantRecord, ServiceError> {
-        tx.get_tenant(tenant).await?.ok_or_else(ServiceError::tenant_not_found)
-    }
 }

@@ -301,7 +301,7 @@ mod tests {
         append(&store, "one").await;
         let mut tx = store.begin_write().await.expect("begin");
         // Continues the genesis hash instead of the head's: a fork of the chain.
-        let forged = tessera_core::audit::chain(2, GENESIS_HASH.into(), vec![event("forged")]);
+        let forged = AuditChain::unkeyed().chain(2, GENESIS_HASH.into(), vec![event("forged")]);
         let refused = tx.append_audit(&forged).await;
         assert!(matches!(refused, Err(tessera_core::ports::StoreError::AuditHeadMoved)), "{refused:?}");
         tx.commit().await.expect("commit");

@@ -83,7 +83,7 @@ pub(super) async fn plaintext(
     match &item.content {
         Content::Plain(p) => Ok(Some(p.clone())),
         Content::Cipher(c) => {
-            let record = Keyring::owner_of(tx, tenant).await?;
+            let record = tx.get_tenant(tenant).await?.ok_or_else(ServiceError::tenant_not_found)?;
             match keyring.decrypt(tx, record.key_owner(), path, &item.kind, c).await {
                 Ok(p) => Ok(Some(p)),
                 Err(e) if e.kind == ErrorKind::Integrity => Ok(None),
