@@ -80,3 +80,27 @@ fi
 if [ -x "$venv/bin/openapi-spec-validator" ]; then
     printf 'export TESSERA_TEST_OPENAPI_VALIDATOR=%q\n' "$venv/bin/openapi-spec-validator"
 fi
+
+# The console's browser tests: Debian's chromium (apt) driven by playwright-core
+# with axe-core (npm, pinned by harness/browser/package-lock.json).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing Debian's chromium for the console's browser tests"
+        { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; } >&2 \
+            || log "installing chromium failed; the console's browser tests will skip (and fail in CI)"
+    else
+        log "chromium is not installed (apt-get install chromium); the console's browser tests will skip (and fail in CI)"
+    fi
+fi
+browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/harness/browser"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    if [ ! -d "$browser_dir/node_modules/playwright-core" ] || [ ! -d "$browser_dir/node_modules/axe-core" ]; then
+        log "installing playwright-core and axe-core (npm ci in harness/browser)"
+        npm ci --prefix "$browser_dir" --no-audit --no-fund >&2 || log "npm ci failed; the console's browser tests will skip (and fail in CI)"
+    fi
+    if [ -d "$browser_dir/node_modules/playwright-core" ] && command -v chromium >/dev/null 2>&1; then
+        printf 'export TESSERA_TEST_BROWSER=%q\n' "$browser_dir/console.mjs"
+        printf 'export TESSERA_TEST_CHROMIUM=%q\n' "$(command -v chromium)"
+    fi
+fi

@@ -29,3 +29,8 @@ pub mod webhook;
 
 pub use error::{ErrorKind, ServiceError};
 pub use service::{Ctx, Tessera, TesseraOptions};
+
+/// The client's address as the edge decided it (the peer, or the address a
+/// trusted proxy names), set on every request as an extension.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);

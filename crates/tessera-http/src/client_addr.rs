@@ -78,9 +78,9 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>().or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip())).ok().map(|ip| ip.to_canonical())
 }
 
-/// The client's address, set on every request by [`resolve`].
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub IpAddr);
+/// The client's address, set on every request by [`resolve`] (defined in
+/// the core so that every adapter mounted under these layers reads it).
+pub use tessera_core::ClientAddr;
 
 /// Middleware: decides the client's address once per request.
 pub(crate) async fn resolve(proxies: TrustedProxies, mut req: Request, next: Next) -> Response {

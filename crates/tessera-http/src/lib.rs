@@ -79,13 +79,26 @@ impl Default for HttpOptions {
 
 /// The whole API as one router.
 pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
+    router_with(svc, opts, Router::new())
+}
+
+/// The API with other adapters' routes (the console) beside it, under the
+/// same outer layers (client address, size and time limits, tracing, panic
+/// catching). Their responses are their own: the API's JSON error bodies
+/// never replace them.
+pub fn router_with(svc: Arc<Tessera>, opts: &HttpOptions, adapters: Router) -> Router {
     metrics::handle();
+    let adapters = adapters.layer(axum::middleware::map_response(|mut resp: axum::response::Response| async move {
+        resp.extensions_mut().insert(error::Passthrough);
+        resp
+    }));
     routes::api()
         .route("/metrics", axum::routing::get(metrics::render))
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(AppState { svc, proxy: opts.proxy.clone() })
+        .merge(adapters)
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(axum::middleware::from_fn(error::limit_uri))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, opts.request_timeout))

@@ -160,10 +160,13 @@ impl AuditRepo for SqlTx {
     }
 
     async fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
-        // Optional filters as "($n IS NULL OR col = $n)" keep one static statement.
+        // Optional filters as "($n IS NULL OR col = $n)" keep one static statement
+        // per direction; both directions walk the seq key (keyset paging).
+        let order = if f.newest_first { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {AUDIT_COLS} FROM audit_events WHERE ($1 IS NULL OR tenant_id = $1) AND ($2 IS NULL OR action = $2) \
-             AND ($3 IS NULL OR at >= $3) AND seq > $4 ORDER BY seq LIMIT $5"
+             AND ($3 IS NULL OR at >= $3) AND seq > $4 AND ($6 IS NULL OR seq < $6) AND ($7 IS NULL OR actor = $7) \
+             AND ($8 IS NULL OR outcome = $8) AND ($9 IS NULL OR at < $9) ORDER BY seq {order} LIMIT $5"
         );
         let sql = match self.dialect {
             Dialect::Sqlite => sql,
@@ -171,7 +174,11 @@ impl AuditRepo for SqlTx {
             Dialect::Postgres => sql
                 .replace("($1 IS NULL", "($1::text IS NULL")
                 .replace("($2 IS NULL", "($2::text IS NULL")
-                .replace("($3 IS NULL", "($3::bigint IS NULL"),
+                .replace("($3 IS NULL", "($3::bigint IS NULL")
+                .replace("($6 IS NULL", "($6::bigint IS NULL")
+                .replace("($7 IS NULL", "($7::text IS NULL")
+                .replace("($8 IS NULL", "($8::text IS NULL")
+                .replace("($9 IS NULL", "($9::bigint IS NULL"),
         };
         let rows = query(&sql)
             .bind(f.tenant_id.clone())
@@ -179,6 +186,10 @@ impl AuditRepo for SqlTx {
             .bind(f.since_micros)
             .bind(f.after_seq.unwrap_or(0))
             .bind(f.limit)
+            .bind(f.before_seq)
+            .bind(f.actor.clone())
+            .bind(f.outcome.clone())
+            .bind(f.until_micros)
             .fetch_all(self)
             .await?;
         rows.iter().map(audit).collect()

@@ -18,6 +18,7 @@ mod group;
 mod integrations;
 mod lite;
 mod secrets;
+mod sessions;
 mod tenants;
 mod tx;
 mod webhooks;

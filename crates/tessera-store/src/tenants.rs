@@ -52,6 +52,30 @@ impl TenantRepo for SqlTx {
         row.as_ref().map(tenant).transpose()
     }
 
+    async fn list_tenants_page(
+        &mut self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<TenantRecord>> {
+        let escaped = search.map(|s| s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let sql = "SELECT id, name, status, created_at, incarnation FROM tenants WHERE id <> $1 AND id > $2 \
+                   AND ($3 IS NULL OR id LIKE $3 ESCAPE '\\' OR LOWER(name) LIKE $4 ESCAPE '\\') ORDER BY id LIMIT $5";
+        let sql = match self.dialect {
+            Dialect::Sqlite => sql.to_owned(),
+            Dialect::Postgres => sql.replace("($3 IS NULL", "($3::text IS NULL"),
+        };
+        let rows = query(&sql)
+            .bind(PLATFORM_TENANT)
+            .bind(after.unwrap_or(""))
+            .bind(escaped.as_ref().map(|e| format!("{e}%")))
+            .bind(escaped.as_ref().map(|e| format!("%{e}%")))
+            .bind(limit)
+            .fetch_all(self)
+            .await?;
+        rows.iter().map(tenant).collect()
+    }
+
     async fn list_tenants(&mut self) -> StoreResult<Vec<TenantRecord>> {
         let rows = query("SELECT id, name, status, created_at, incarnation FROM tenants WHERE id <> $1 ORDER BY id")
             .bind(PLATFORM_TENANT)

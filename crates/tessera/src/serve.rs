@@ -65,7 +65,11 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         max_body_bytes: settings.max_body_bytes,
         max_response_bytes: settings.proxy_max_response_bytes,
     };
-    let app = tessera_http::router(
+    let console = tessera_console::router(
+        svc.clone(),
+        tessera_console::ConsoleOptions { secure_cookies: settings.oauth.public_url.starts_with("https://") },
+    );
+    let app = tessera_http::router_with(
         svc.clone(),
         &HttpOptions {
             max_body_bytes: settings.max_body_bytes,
@@ -73,6 +77,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
             trusted_proxies: settings.trusted_proxies.clone(),
             ..HttpOptions::default()
         },
+        console,
     );
     println!("tessera listening on http://{addr}");
     tracing::info!(%addr, store, "listening");

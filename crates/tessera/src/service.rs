@@ -44,6 +44,7 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         anonymous_rate_limit: settings.anonymous_rate_limit,
         allow_loopback: settings.allow_loopback_http,
         webhooks: settings.webhooks.clone(),
+        console: settings.console.clone(),
         ..TesseraOptions::default()
     };
     Tessera::open(Arc::new(store), provider, secrets, opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))

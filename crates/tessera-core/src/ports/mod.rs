@@ -16,9 +16,11 @@ use tessera_crypto::{DataKey, KeyOwner, WrappedDataKey};
 use crate::error::ServiceError;
 
 mod credentials;
+mod sessions;
 mod webhooks;
 
 pub use credentials::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo};
+pub use sessions::{ConsoleSessionRecord, SessionRepo};
 pub use webhooks::{DeliveryRecord, OutboxRecord, RotationDue, WebhookRecord, WebhookRepo};
 
 /// A failure of the metadata store.
@@ -278,6 +280,16 @@ pub struct AuditFilter {
     pub since_micros: Option<i64>,
     /// Only events with seq greater than this (paging).
     pub after_seq: Option<i64>,
+    /// Only events with seq less than this (paging newest first).
+    pub before_seq: Option<i64>,
+    /// Only this actor (principal id).
+    pub actor: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<String>,
+    /// Only before this time (micros).
+    pub until_micros: Option<i64>,
+    /// Newest first (by seq, descending) instead of oldest first.
+    pub newest_first: bool,
     /// At most this many.
     pub limit: i64,
 }
@@ -344,6 +356,7 @@ pub trait StoreTx:
     + AccessRepo
     + AuditRepo
     + WebhookRepo
+    + SessionRepo
     + Send
 {
     /// Commits; nothing is visible to others before this returns Ok.
@@ -357,6 +370,15 @@ pub trait TenantRepo {
     async fn insert_tenant(&mut self, t: &TenantRecord) -> StoreResult<()>;
     /// One tenant.
     async fn get_tenant(&mut self, id: &str) -> StoreResult<Option<TenantRecord>>;
+    /// A page of tenants (the reserved one aside) by id, after `after`,
+    /// whose id starts with or whose name contains `search` (lowercase;
+    /// `%`, `_` and `\\` in it match themselves).
+    async fn list_tenants_page(
+        &mut self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<TenantRecord>>;
     /// All tenants but the reserved one, by id.
     async fn list_tenants(&mut self) -> StoreResult<Vec<TenantRecord>>;
     /// Deletes the tenant and, by cascade, its keys, connections, secrets and API keys.

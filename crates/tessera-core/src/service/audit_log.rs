@@ -84,6 +84,16 @@ pub struct AuditQuery {
     pub after_seq: Option<i64>,
     /// Max events (default 100, at most 1000).
     pub limit: Option<i64>,
+    /// Only before this seq (paging newest first).
+    pub before_seq: Option<i64>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<String>,
+    /// RFC 3339 upper bound (exclusive).
+    pub until: Option<String>,
+    /// Newest first.
+    pub newest_first: bool,
 }
 
 impl Tessera {
@@ -108,21 +118,16 @@ impl Tessera {
                 None
             }
         };
-        let since_micros = match q.since.as_deref() {
-            None => None,
-            Some(s) => Some(
-                DateTime::parse_from_rfc3339(s)
-                    .map_err(|_| {
-                        ServiceError::invalid("invalid_since", "since must be an RFC 3339 time", Some("since"))
-                    })?
-                    .timestamp_micros(),
-            ),
-        };
         let filter = AuditFilter {
             tenant_id: tenant.map(|t| t.to_string()),
             action: q.action,
-            since_micros,
+            since_micros: time_bound(q.since.as_deref(), "since")?,
             after_seq: q.after_seq,
+            before_seq: q.before_seq,
+            actor: q.actor,
+            outcome: q.outcome,
+            until_micros: time_bound(q.until.as_deref(), "until")?,
+            newest_first: q.newest_first,
             limit: q.limit.unwrap_or(100).clamp(1, 1000),
         };
         let mut tx = self.store.begin_read().await?;
@@ -156,4 +161,14 @@ impl Tessera {
         }
         Ok(self.audit.chain().checkpoint(seq, &hash))
     }
+}
+
+/// An RFC 3339 bound of a query, in micros.
+fn time_bound(raw: Option<&str>, field: &str) -> Result<Option<i64>, ServiceError> {
+    raw.map(|s| {
+        DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_micros()).map_err(|_| {
+            ServiceError::invalid(&format!("invalid_{field}"), format!("{field} must be an RFC 3339 time"), Some(field))
+        })
+    })
+    .transpose()
 }

@@ -8,6 +8,7 @@ mod audit_log;
 mod backfill;
 mod configs;
 mod connections;
+mod console_sessions;
 mod credentials;
 mod denials;
 mod health;
@@ -37,6 +38,7 @@ pub use api_keys::CreatedApiKey;
 pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
 pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
+pub use console_sessions::{ConsoleSession, OpenedSession};
 pub use credentials::{
     env_prefix, split_scopes, CredentialInput, CredentialView, RevokedCredentials, Scopes, StoredCredentials,
 };
@@ -90,6 +92,24 @@ pub struct TesseraOptions {
     pub webhooks: WebhookOptions,
     /// `TESSERA_ALLOW_LOOPBACK_HTTP`: webhooks may target this machine.
     pub allow_loopback: bool,
+    /// Console sign-in sessions.
+    pub console: ConsoleOptions,
+}
+
+/// How long console sessions last.
+#[derive(Debug, Clone)]
+pub struct ConsoleOptions {
+    /// A session unused this long ends (`TESSERA_CONSOLE_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, whatever its use
+    /// (`TESSERA_CONSOLE_SESSION_MAX_AGE`).
+    pub max_age: Duration,
+}
+
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(30 * 60), max_age: Duration::from_secs(12 * 3600) }
+    }
 }
 
 /// Settings of OAuth flows and token refresh.
@@ -159,6 +179,7 @@ impl Default for TesseraOptions {
             anonymous_rate_limit: None,
             webhooks: WebhookOptions::default(),
             allow_loopback: false,
+            console: ConsoleOptions::default(),
         }
     }
 }

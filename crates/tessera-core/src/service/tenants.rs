@@ -50,6 +50,34 @@ impl Tessera {
             .collect())
     }
 
+    /// A page of the tenants the caller may see, by id: those whose id
+    /// starts with, or whose name contains, `search` (case-insensitive);
+    /// keyset paging after the id `after`. Returns the page and the id to
+    /// continue after, if there may be more.
+    pub async fn list_tenants_page(
+        &self,
+        ctx: &Ctx,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<TenantView>, Option<String>), ServiceError> {
+        let limit = limit.clamp(1, 500);
+        if let Some(own) = &ctx.principal.tenant {
+            let one = self.get_tenant(ctx, own.as_str()).await?;
+            let matches = search.is_none_or(|q| {
+                one.id.starts_with(&q.to_lowercase()) || one.name.to_lowercase().contains(&q.to_lowercase())
+            });
+            let first_page = after.is_none_or(|a| one.id.as_str() > a);
+            return Ok((if matches && first_page { vec![one] } else { Vec::new() }, None));
+        }
+        let search = search.map(str::trim).filter(|q| !q.is_empty()).map(str::to_lowercase);
+        let mut tx = self.store.read().await?;
+        let page = tx.list_tenants_page(search.as_deref(), after, i64::try_from(limit).unwrap_or(500)).await?;
+        tx.commit().await?;
+        let next = (page.len() == limit).then(|| page.last().map(|t| t.id.clone())).flatten();
+        Ok((page.into_iter().map(Into::into).collect(), next))
+    }
+
     /// One tenant.
     pub async fn get_tenant(&self, ctx: &Ctx, id: &str) -> Result<TenantView, ServiceError> {
         let id = TenantId::parse(id)?;

@@ -109,8 +109,14 @@ pub(crate) async fn audit(
     Caller(ctx): Caller,
     Query(q): Query<AuditParams>,
 ) -> ApiResult<impl IntoResponse> {
-    let query =
-        AuditQuery { tenant_id: q.tenant_id, action: q.action, since: q.since, after_seq: q.after, limit: q.limit };
+    let query = AuditQuery {
+        tenant_id: q.tenant_id,
+        action: q.action,
+        since: q.since,
+        after_seq: q.after,
+        limit: q.limit,
+        ..AuditQuery::default()
+    };
     Ok(Json(s.svc.list_audit(&ctx, query).await?))
 }
 

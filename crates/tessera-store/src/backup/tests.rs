@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::format::{check, Writer};
-use super::TABLES;
+use super::{NOT_BACKED_UP, TABLES};
 
 fn created_tables(dialect: &str) -> BTreeSet<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);
@@ -31,7 +31,11 @@ fn the_table_list_names_every_table_the_migrations_create_and_no_other() {
     let listed: BTreeSet<String> = TABLES.iter().map(|(t, _)| (*t).to_owned()).collect();
     assert_eq!(listed.len(), TABLES.len(), "a table is listed twice");
     for dialect in ["sqlite", "postgres"] {
-        assert_eq!(created_tables(dialect), listed, "{dialect} migrations vs backup::TABLES");
+        let mut created = created_tables(dialect);
+        for skipped in NOT_BACKED_UP {
+            assert!(created.remove(*skipped), "{skipped} is left out of backups but no migration creates it");
+        }
+        assert_eq!(created, listed, "{dialect} migrations vs backup::TABLES");
     }
 }
 

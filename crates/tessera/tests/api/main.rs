@@ -9,6 +9,8 @@ mod audit;
 mod backends;
 mod configs;
 mod connections;
+mod console;
+mod console_sessions;
 mod crash;
 mod credentials;
 mod denials;

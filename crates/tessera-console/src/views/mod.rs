@@ -1,0 +1,17 @@
+//! One module per area of the console, as the navigation names them.
+
+pub(crate) mod audit;
+pub(crate) mod configuration;
+pub(crate) mod overview;
+pub(crate) mod secrets;
+pub(crate) mod sign_in;
+pub(crate) mod tenants;
+
+use axum::response::{IntoResponse, Response};
+
+use crate::page::PageError;
+
+/// Any other path under `/console`.
+pub(crate) async fn not_found() -> Response {
+    PageError::NotFound.into_response()
+}

@@ -1,0 +1,261 @@
+// Drives the web console in a real browser (Debian's chromium, headless, via
+// playwright-core) the way a person would, for crates/tessera/tests/console.rs.
+//
+// Reads its settings as JSON from the environment variable CONSOLE_TEST:
+//   base, rootToken, serviceKey, tenantAdminKey, ownTenant, otherTenant,
+//   integration, secretPath, secretValues (plaintexts that must never show
+//   outside the one Reveal answer), screenshotDir, chromium, newTenant.
+// Every page it visits is checked for: browser console errors, CSP
+// violations, axe-core serious/critical violations, horizontal scrolling at
+// 360 px, and plaintext secrets in any response. Each page is saved as a
+// screenshot. Prints one line per step; exits 1 at the first failure.
+
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const cfg = JSON.parse(process.env.CONSOLE_TEST);
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+mkdirSync(cfg.screenshotDir, { recursive: true });
+
+const problems = [];
+let revealAllowed = false; // set only while the Reveal answer is loading
+// Chromium logs "Failed to load resource" for every page answered 4xx; while
+// a step expects such an answer (a refused sign-in, another tenant's page),
+// that one message is not a problem. Any other console error is.
+let expectingRefusal = false;
+
+function fail(message) {
+  throw new Error(message);
+}
+
+function step(name) {
+  console.log(`step: ${name}`);
+}
+
+async function newPage(browser, viewport) {
+  const context = await browser.newContext({ viewport, locale: 'en-GB', timezoneId: 'Europe/Paris' });
+  const page = await context.newPage();
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') {
+      if (expectingRefusal && /^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) return;
+      const where = msg.location()?.url ? ` (${msg.location().url})` : '';
+      problems.push(`console error on ${page.url()}: ${msg.text()}${where}`);
+    }
+  });
+  page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
+  // CSP violations are reported to the page as events; count them.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
+    });
+  });
+  page.on('response', async (resp) => {
+    const allowed = revealAllowed; // decided when the answer arrives, not after its body is read
+    const type = resp.headers()['content-type'] ?? '';
+    if (!resp.url().startsWith(cfg.base)) return;
+    let body = '';
+    try {
+      body = await resp.text();
+    } catch {
+      return; // redirects have no body
+    }
+    const isReveal = resp.request().method() === 'POST' && resp.url().includes('/secret/reveal');
+    for (const secret of cfg.secretValues) {
+      if (body.includes(secret) && !(isReveal && allowed)) {
+        problems.push(`plaintext secret in the response of ${resp.request().method()} ${resp.url()} (${type})`);
+      }
+      if (resp.url().includes(secret)) problems.push(`plaintext secret in a URL: ${resp.url()}`);
+    }
+    if (type.startsWith('text/html')) {
+      const csp = resp.headers()['content-security-policy'] ?? '';
+      if (!csp.includes("default-src 'self'")) problems.push(`no CSP on ${resp.url()}`);
+      if (resp.headers()['x-frame-options'] !== 'DENY') problems.push(`no X-Frame-Options on ${resp.url()}`);
+    }
+  });
+  return page;
+}
+
+// Checks what a person sees on the current page, and saves a screenshot.
+async function look(page, name) {
+  await page.waitForLoadState('load');
+  await page.screenshot({ path: `${cfg.screenshotDir}/${name}.png`, fullPage: true });
+  if (problems.length) fail(problems.join('\n'));
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }),
+  );
+  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (serious.length) {
+    fail(`axe on ${name}: ${serious.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`).join('; ')}`);
+  }
+  const width = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  if (width[0] > width[1]) {
+    const wide = await page.evaluate((limit) => [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > limit)
+      .slice(0, 5)
+      .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className ? '.' + el.className : ''}`), width[1]);
+    fail(`${name} scrolls sideways: ${width[0]} px of content in ${width[1]} px (${wide.join(', ')})`);
+  }
+}
+
+async function expectText(page, selector, text) {
+  const content = await page.locator(selector).first().innerText();
+  if (!content.includes(text)) fail(`expected ${JSON.stringify(text)} in ${selector} on ${page.url()}, found ${JSON.stringify(content.slice(0, 300))}`);
+}
+
+// Does something that navigates (a click that submits a form, a key press)
+// and waits for the new page, even when its URL is the same as the old one.
+async function navigating(page, action) {
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
+}
+
+async function signIn(page, token) {
+  await page.goto(`${cfg.base}/console`);
+  await page.fill('#token', token);
+  await navigating(page, () => page.click('button[type=submit]'));
+}
+
+async function run(viewport, label) {
+  const browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage'],
+  });
+  try {
+    const page = await newPage(browser, viewport);
+
+    step(`${label}: the sign-in page`);
+    const first = await page.goto(`${cfg.base}/console`);
+    if (first.status() !== 200) fail(`GET /console answered ${first.status()}`);
+    await expectText(page, 'h1', 'Tessera console');
+    await look(page, `${label}-sign-in`);
+
+    step(`${label}: a bad key is refused`);
+    expectingRefusal = true;
+    await signIn(page, 'tsr_not-a-real-key-at-all-0000000000');
+    await expectText(page, '[role=alert]', 'not valid');
+    await look(page, `${label}-sign-in-refused`);
+
+    step(`${label}: a tenant_service key cannot sign in`);
+    await signIn(page, cfg.serviceKey);
+    await expectText(page, '[role=alert]', 'tenant_service');
+    expectingRefusal = false;
+
+    step(`${label}: sign in with the keyboard only`);
+    await page.goto(`${cfg.base}/console`);
+    await page.keyboard.press('Tab'); // the skip link is absent here: focus goes to the field (autofocus keeps it)
+    await page.focus('#token');
+    await page.keyboard.type(cfg.rootToken);
+    await navigating(page, () => page.keyboard.press('Enter'));
+    await expectText(page, 'h1', 'Overview');
+    await look(page, `${label}-overview`);
+
+    step(`${label}: create a tenant`);
+    await navigating(page, () => page.click('nav >> text=Tenants'));
+    await look(page, `${label}-tenants`);
+    const newTenant = `${cfg.newTenant}-${label}`;
+    await page.fill('#new-id', newTenant);
+    await page.fill('#new-name', `New tenant ${label}`);
+    await navigating(page, () => page.click('text=Create tenant'));
+    if (!page.url().endsWith(`/console/tenants/${newTenant}?created=1`)) fail(`after Create tenant: ${page.url()}`);
+    await expectText(page, '[role=status]', 'Tenant created');
+    await look(page, `${label}-tenant-created`);
+
+    step(`${label}: a refused tenant form shows its error next to the field`);
+    await page.goto(`${cfg.base}/console/tenants`);
+    expectingRefusal = true;
+    await page.fill('#new-id', newTenant);
+    await navigating(page, () => page.click('text=Create tenant'));
+    await expectText(page, '#new-id-error', 'already exists');
+    await look(page, `${label}-tenant-refused`);
+    expectingRefusal = false;
+
+    step(`${label}: search tenants`);
+    await page.goto(`${cfg.base}/console/tenants?q=${cfg.ownTenant}`);
+    await expectText(page, 'table', cfg.ownTenant);
+
+    step(`${label}: a tenant with its connections`);
+    await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}`);
+    await expectText(page, 'table', cfg.integration);
+    await look(page, `${label}-tenant`);
+
+    step(`${label}: Configuration shows secrets as [SECRET] with their integration`);
+    await page.goto(`${cfg.base}/console/configuration?tenant=${cfg.ownTenant}`);
+    await expectText(page, '#configuration', '[SECRET]');
+    await expectText(page, '#configuration thead', 'Integration');
+    await expectText(page, '#configuration tbody', cfg.integration);
+    await look(page, `${label}-configuration`);
+
+    step(`${label}: secrets, versions and Reveal`);
+    await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}/secrets`);
+    await look(page, `${label}-secrets`);
+    await navigating(page, () => page.click(`text=${cfg.secretPath}`));
+    await look(page, `${label}-secret`);
+    revealAllowed = true;
+    await navigating(page, () => page.click('button:has-text("Reveal")'));
+    revealAllowed = false;
+    await expectText(page, '#revealed-value', cfg.secretValues[0]);
+    await page.screenshot({ path: `${cfg.screenshotDir}/${label}-revealed.png`, fullPage: true });
+    // Leave the Reveal answer before the next checks: its page is the only one allowed to hold the value.
+    await page.goto(`${cfg.base}/console/audit?action=secret.read&tenant=${cfg.ownTenant}`);
+
+    step(`${label}: the Reveal is in the Audit log`);
+    await expectText(page, '#audit-events', 'secret.read');
+    await expectText(page, '#audit-events', 'root');
+    await look(page, `${label}-audit`);
+    await page.goto(`${cfg.base}/console/audit?verify=1`);
+    await expectText(page, '[role=status]', 'The chain verifies');
+
+    step(`${label}: a form without its CSRF token is refused`);
+    const forged = await page.request.post(`${cfg.base}/console/tenants`, {
+      form: { id: `forged-${label}`, name: 'Forged' },
+      maxRedirects: 0,
+    });
+    if (forged.status() !== 403) fail(`a form without CSRF token answered ${forged.status()}`);
+    const wrong = await page.request.post(`${cfg.base}/console/tenants`, {
+      form: { id: `forged-${label}`, name: 'Forged', csrf: 'f'.repeat(64) },
+      maxRedirects: 0,
+    });
+    if (wrong.status() !== 403) fail(`a form with a wrong CSRF token answered ${wrong.status()}`);
+
+    step(`${label}: sign out ends the session`);
+    await navigating(page, () => page.click('text=Sign out'));
+    await expectText(page, 'h1', 'Tessera console');
+    const after = await page.request.get(`${cfg.base}/console/tenants`, { maxRedirects: 0 });
+    if (after.status() !== 303) fail(`after sign-out /console/tenants answered ${after.status()}`);
+
+    step(`${label}: a tenant admin sees only its own tenant`);
+    await signIn(page, cfg.tenantAdminKey);
+    await expectText(page, 'h1', 'Overview');
+    await page.goto(`${cfg.base}/console/tenants`);
+    await expectText(page, 'table', cfg.ownTenant);
+    const tables = await page.locator('table').innerText();
+    if (tables.includes(cfg.otherTenant)) fail('a tenant admin sees another tenant in the list');
+    expectingRefusal = true;
+    for (const path of [
+      `/console/tenants/${cfg.otherTenant}`,
+      `/console/tenants/${cfg.otherTenant}/secrets`,
+      `/console/configuration?tenant=${cfg.otherTenant}`,
+    ]) {
+      const r = await page.goto(`${cfg.base}${path}`);
+      if (r.status() !== 404) fail(`a tenant admin got ${r.status()} for ${path}`);
+    }
+    await look(page, `${label}-tenant-admin-not-found`);
+    await page.close();
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  await run({ width: 1280, height: 900 }, 'desktop');
+  await run({ width: 360, height: 740 }, 'narrow');
+  if (problems.length) fail(problems.join('\n'));
+  console.log('ok');
+} catch (e) {
+  console.error(`FAILED: ${e.message}`);
+  process.exit(1);
+}
