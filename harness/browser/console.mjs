@@ -182,6 +182,24 @@ async function run(viewport, label) {
     await expectText(page, 'table', cfg.integration);
     await look(page, `${label}-tenant`);
 
+    step(`${label}: connect through the OAuth wizard against the real provider`);
+    await page.selectOption('#connect-integration', cfg.oauthIntegration);
+    await Promise.all([
+      page.waitForURL(new RegExp(`/console/tenants/${cfg.ownTenant}\\?connected=`), { waitUntil: 'load' }),
+      page.click('button:has-text("Connect")'),
+    ]);
+    await expectText(page, '[role=status]', `Connected to ${cfg.oauthIntegration}`);
+    await expectText(page, '#connections', 'stored');
+    await look(page, `${label}-connected`);
+
+    step(`${label}: revoke asks first, then revokes`);
+    const row = page.locator('#connections tbody tr', { hasText: `(${cfg.oauthIntegration})` });
+    await navigating(page, () => row.locator('button:has-text("Revoke")').click());
+    await expectText(page, 'h1', 'Revoke');
+    await look(page, `${label}-revoke-confirm`);
+    await navigating(page, () => page.click('button:has-text("Revoke tokens")'));
+    await expectText(page, '[role=status]', 'revoked');
+
     step(`${label}: Configuration shows secrets as [SECRET] with their integration`);
     await page.goto(`${cfg.base}/console/configuration?tenant=${cfg.ownTenant}`);
     await expectText(page, '#configuration', '[SECRET]');

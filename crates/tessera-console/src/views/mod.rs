@@ -2,6 +2,8 @@
 
 pub(crate) mod audit;
 pub(crate) mod configuration;
+pub(crate) mod confirm;
+pub(crate) mod connections;
 pub(crate) mod overview;
 pub(crate) mod secrets;
 pub(crate) mod sign_in;

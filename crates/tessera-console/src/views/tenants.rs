@@ -92,6 +92,46 @@ pub(crate) async fn create(State(state): State<ConsoleState>, posted: Posted<Cre
 #[derive(Deserialize, Default)]
 pub(crate) struct ShowQuery {
     created: Option<String>,
+    /// Back from the connection wizard: the integration, `status` and `error`.
+    connected: Option<String>,
+    status: Option<String>,
+    error: Option<String>,
+    revoked: Option<String>,
+    checked: Option<String>,
+    health: Option<String>,
+}
+
+/// What the page says about the action that led to it.
+enum Notice {
+    Done(String),
+    Failed(String),
+}
+
+impl ShowQuery {
+    fn notice(&self) -> Option<Notice> {
+        if self.created.is_some() {
+            return Some(Notice::Done("Tenant created.".into()));
+        }
+        if let Some(i) = &self.connected {
+            return Some(match self.status.as_deref() {
+                Some("success") => Notice::Done(format!("Connected to {i}.")),
+                _ => Notice::Failed(format!(
+                    "Connecting {i} failed: {}",
+                    super::connections::words(self.error.as_deref().unwrap_or_default())
+                )),
+            });
+        }
+        if let Some(i) = &self.revoked {
+            return Some(Notice::Done(format!("The {i} tokens were revoked and deleted.")));
+        }
+        if let Some(i) = &self.checked {
+            return Some(Notice::Done(format!(
+                "Health check of {i}: {}.",
+                self.health.as_deref().unwrap_or("unknown")
+            )));
+        }
+        None
+    }
 }
 
 #[derive(Template)]
@@ -100,7 +140,9 @@ struct TenantPage {
     chrome: Chrome,
     tenant: TenantView,
     connections: Vec<TenantIntegrationItem>,
-    created: bool,
+    /// Integrations a flow can connect: (key, name).
+    oauth: Vec<(String, String)>,
+    notice: Option<Notice>,
 }
 
 /// `GET /console/tenants/{tenant}`: the tenant and its connections.
@@ -112,10 +154,19 @@ pub(crate) async fn show(
 ) -> PageResult {
     let s = &signed.session;
     let view = state.svc.get_tenant(&s.ctx, &tenant).await?;
-    let connections = if Chrome::new(s, "").reads_tenants {
-        state.svc.list_tenant_integrations(&s.ctx, &tenant).await?.integrations
+    let chrome = Chrome::new(s, "tenants");
+    let (connections, oauth) = if chrome.reads_tenants {
+        let oauth = state
+            .svc
+            .list_integrations(&s.ctx)
+            .await?
+            .into_iter()
+            .filter(|i| i.auth_type == "oauth2")
+            .map(|i| (i.key, i.name))
+            .collect();
+        (state.svc.list_tenant_integrations(&s.ctx, &tenant).await?.integrations, oauth)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
-    Ok(html(&TenantPage { chrome: Chrome::new(s, "tenants"), tenant: view, connections, created: q.created.is_some() }))
+    Ok(html(&TenantPage { chrome, tenant: view, connections, oauth, notice: q.notice() }))
 }

@@ -89,12 +89,6 @@ impl Tessera {
         tenant: &str,
         redirect_uri: Option<&str>,
     ) -> Result<AuthorizationStart, ServiceError> {
-        if tenant.is_empty() {
-            return Err(ServiceError::invalid("missing_tenant_id", "tenant_id is required", Some("tenant_id")));
-        }
-        let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
-        let key = IntegrationKey::parse(key)?;
         let redirect_uri = redirect_uri.filter(|r| !r.is_empty());
         if let Some(r) = redirect_uri {
             // Exact match only: a prefix or pattern would let a crafted URI through (open redirect).
@@ -106,6 +100,35 @@ impl Tessera {
                 ));
             }
         }
+        self.begin_authorization(ctx, key, tenant, redirect_uri).await
+    }
+
+    /// The console's connection wizard: a flow that comes back to the
+    /// console's own landing page (`<public URL>/console/connected`), which
+    /// is Tessera's own address and needs no entry in the allow-list.
+    pub async fn start_console_authorization(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        tenant: &str,
+    ) -> Result<AuthorizationStart, ServiceError> {
+        let back = format!("{}/console/connected", self.opts.oauth.public_url.trim_end_matches('/'));
+        self.begin_authorization(ctx, key, tenant, Some(&back)).await
+    }
+
+    async fn begin_authorization(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        tenant: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<AuthorizationStart, ServiceError> {
+        if tenant.is_empty() {
+            return Err(ServiceError::invalid("missing_tenant_id", "tenant_id is required", Some("tenant_id")));
+        }
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant_write(ctx, &tenant).await?;
+        let key = IntegrationKey::parse(key)?;
         let now = Utc::now();
         let mut tx = self.store.begin_write().await?;
         self.ensure_tenant(tx.as_mut(), ctx, &tenant).await?;

@@ -11,7 +11,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, ROOT_TOKEN};
+use crate::helpers::{Db, OAuthProvider, TestApp, ROOT_TOKEN};
 
 const SECRET_CONFIG: &str = "sk_lf_console_secret_4711";
 const SECRET_VALUE: &str = "sk_live_console_value_0815";
@@ -32,6 +32,20 @@ fn harness() -> Option<(String, String)> {
             None
         }
     }
+}
+
+/// An OAuth integration on the real provider the OAuth tests use.
+async fn oauth_integration(app: &TestApp, p: &OAuthProvider) {
+    let r = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": "acme-crm", "name": "Acme CRM", "category": "crm", "authType": "oauth2", "template": "generic",
+                   "oauth": {"authorizeUrl": p.authorize_url, "tokenUrl": p.token_url, "revokeUrl": p.revoke_url,
+                             "clientId": p.client_id, "clientSecret": p.client_secret, "scopes": ["read"]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
 async fn fixtures(app: &TestApp) -> (String, String) {
@@ -67,9 +81,14 @@ async fn fixtures(app: &TestApp) -> (String, String) {
     (app.key("tenant_service", Some("acme")).await, app.key("tenant_admin", Some("acme")).await)
 }
 
+/// Loopback OAuth endpoints (the test provider) are allowed.
+const ENV: &[(&str, &str)] = &[("TESSERA_ALLOW_LOOPBACK_HTTP", "true")];
+
 async fn drive(app: TestApp, name: &str) {
     let Some((script, chromium)) = harness() else { return };
+    let Some(provider) = OAuthProvider::start().await else { return };
     let (service_key, tenant_admin_key) = fixtures(&app).await;
+    oauth_integration(&app, &provider).await;
     let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots").join(name);
     let cfg = json!({
         "base": app.base,
@@ -79,6 +98,7 @@ async fn drive(app: TestApp, name: &str) {
         "ownTenant": "acme",
         "otherTenant": "globex",
         "integration": "langfuse",
+        "oauthIntegration": "acme-crm",
         "secretPath": "stripe/api-key",
         "secretValues": [SECRET_VALUE, SECRET_CONFIG],
         "newTenant": "initech",
@@ -107,6 +127,11 @@ async fn drive(app: TestApp, name: &str) {
     assert!(events.iter().any(|e| e["outcome"] == "denied" && e["actorRole"] == "tenant_service"), "{events:?}");
     let reads = app.get("/audit?action=secret.read&tenantId=acme", ROOT_TOKEN).await;
     assert!(reads.body["events"].as_array().is_some_and(|e| !e.is_empty()), "{}", reads.text);
+    // The wizard stored tokens from the real provider, and Revoke revoked them there.
+    let stored = app.get("/audit?action=credential.store&tenantId=acme", ROOT_TOKEN).await;
+    assert!(stored.body["events"].as_array().is_some_and(|e| e.len() >= 2), "{}", stored.text);
+    let creds = app.get("/tenants/acme/integrations/acme-crm/credentials", ROOT_TOKEN).await;
+    assert_eq!(creds.status, StatusCode::NOT_FOUND, "revoked tokens are still stored: {}", creds.text);
 }
 
 fn tail(s: &str) -> &str {
@@ -115,11 +140,11 @@ fn tail(s: &str) -> &str {
 
 #[tokio::test]
 async fn the_console_works_in_a_browser_on_sqlite() {
-    drive(TestApp::sqlite().await, "sqlite").await;
+    drive(TestApp::start(Db::Sqlite, ENV).await, "sqlite").await;
 }
 
 #[tokio::test]
 async fn the_console_works_in_a_browser_on_postgres() {
-    let Some(app) = TestApp::postgres().await else { return };
-    drive(app, "postgres").await;
+    let Some(db) = TestApp::fresh_postgres().await else { return };
+    drive(TestApp::start(db, ENV).await, "postgres").await;
 }
