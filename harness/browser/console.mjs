@@ -164,6 +164,40 @@ async function run(viewport, label) {
     await expectText(page, '[role=status]', 'Tenant created');
     await look(page, `${label}-tenant-created`);
 
+    step(`${label}: register an integration from a template; its client secret is write-only`);
+    await navigating(page, () => page.click('nav >> text=Integrations'));
+    await look(page, `${label}-integrations`);
+    await page.fill('#int-key', `notion-${label}`);
+    await page.fill('#int-name', `Notion ${label}`);
+    await page.fill('#int-client_id', 'notion-client');
+    await page.fill('#int-client_secret', cfg.clientSecret);
+    await page.selectOption('#int-template', 'notion');
+    await navigating(page, () => page.click('button:has-text("Register integration")'));
+    await expectText(page, '[role=status]', `notion-${label} registered`);
+    await expectText(page, '#integrations', 'client secret stored');
+    await look(page, `${label}-integration-registered`);
+
+    step(`${label}: create an API key, shown once, and revoke it`);
+    await navigating(page, () => page.click('nav >> text=API keys'));
+    await page.fill('#key-name', `ci-${label}`);
+    await page.selectOption('#key-role', 'tenant_service');
+    await page.fill('#key-tenant', cfg.ownTenant);
+    await navigating(page, () => page.click('button:has-text("Create key")'));
+    const createdKey = (await page.locator('#created-key').innerText()).trim();
+    if (!createdKey.startsWith('tsr_')) fail(`no key shown after Create key: ${createdKey.slice(0, 8)}...`);
+    await look(page, `${label}-api-key-created`);
+    await page.goto(`${cfg.base}/console/api-keys`);
+    if ((await page.content()).includes(createdKey)) fail('the API key is shown again after its creation');
+    const usable = await page.request.get(`${cfg.base}/tenants/${cfg.ownTenant}/integrations`, { headers: { authorization: `Bearer ${createdKey}` } });
+    if (usable.status() !== 200) fail(`the new key answered ${usable.status()}`);
+    const keyRow = page.locator('#api-keys tbody tr', { hasText: `ci-${label}` });
+    await navigating(page, () => keyRow.locator('button:has-text("Revoke")').click());
+    await look(page, `${label}-api-key-revoke-confirm`);
+    await navigating(page, () => page.click('button:has-text("Revoke key")'));
+    await expectText(page, '[role=status]', 'revoked');
+    const refused = await page.request.get(`${cfg.base}/tenants/${cfg.ownTenant}/integrations`, { headers: { authorization: `Bearer ${createdKey}` } });
+    if (refused.status() !== 401) fail(`a revoked key answered ${refused.status()}`);
+
     step(`${label}: a refused tenant form shows its error next to the field`);
     await page.goto(`${cfg.base}/console/tenants`);
     expectingRefusal = true;

@@ -54,7 +54,10 @@ pub fn router(svc: Arc<Tessera>, opts: ConsoleOptions) -> Router {
         .route("/console/tenants/{tenant}/secret", get(views::secrets::show))
         .route("/console/tenants/{tenant}/secret/reveal", post(views::secrets::reveal))
         .route("/console/configuration", get(views::configuration::list))
+        .route("/console/integrations", get(views::integrations::list).post(views::integrations::create))
         .route("/console/audit", get(views::audit::list))
+        .route("/console/api-keys", get(views::api_keys::list).post(views::api_keys::create))
+        .route("/console/api-keys/revoke", post(views::api_keys::revoke))
         .route("/console/static/{file}", get(assets::serve))
         // Its own "not found" page for the rest of /console (the API keeps the fallback).
         .route("/console/{*rest}", axum::routing::any(views::not_found))

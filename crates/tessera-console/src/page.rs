@@ -23,6 +23,8 @@ pub(crate) struct Chrome {
     pub(crate) admin: bool,
     /// Whether the principal may read tenant data (auditors may not).
     pub(crate) reads_tenants: bool,
+    /// Whether the principal manages API keys (admins, tenant admins).
+    pub(crate) manages_keys: bool,
 }
 
 impl Chrome {
@@ -36,6 +38,7 @@ impl Chrome {
             section,
             admin: p.role == Role::Admin,
             reads_tenants: p.role != Role::Auditor,
+            manages_keys: matches!(p.role, Role::Admin | Role::TenantAdmin),
         }
     }
 }

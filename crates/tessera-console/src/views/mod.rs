@@ -1,9 +1,11 @@
 //! One module per area of the console, as the navigation names them.
 
+pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod configuration;
 pub(crate) mod confirm;
 pub(crate) mod connections;
+pub(crate) mod integrations;
 pub(crate) mod overview;
 pub(crate) mod secrets;
 pub(crate) mod sign_in;
