@@ -234,6 +234,26 @@ async function run(viewport, label) {
     await navigating(page, () => page.click('button:has-text("Revoke tokens")'));
     await expectText(page, '[role=status]', 'revoked');
 
+    step(`${label}: edit a connection's config; a bad field saves nothing`);
+    await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}/integrations/${cfg.integration}/config`);
+    await look(page, `${label}-config-form`);
+    if (await page.inputValue(`#f-secret_key`) !== '') fail('a secret input is pre-filled');
+    expectingRefusal = true;
+    await page.fill('#f-timeout', 'soon');
+    await page.check('input[name="a.secret_key"][value="replace"]');
+    await page.fill('#f-secret_key', cfg.newSecret);
+    await navigating(page, () => page.click('button:has-text("Save")'));
+    await expectText(page, '#e-timeout', 'whole number');
+    await expectText(page, '[role=alert]', 'Nothing was saved');
+    await look(page, `${label}-config-refused`);
+    expectingRefusal = false;
+    if (await page.inputValue('#f-secret_key') !== '') fail('a refused form gives a secret back');
+    await page.fill('#f-timeout', '45');
+    await page.check('input[name="a.secret_key"][value="replace"]');
+    await page.fill('#f-secret_key', cfg.newSecret);
+    await navigating(page, () => page.click('button:has-text("Save")'));
+    await expectText(page, '[role=status]', 'Saved');
+
     step(`${label}: Configuration shows secrets as [SECRET] with their integration`);
     await page.goto(`${cfg.base}/console/configuration?tenant=${cfg.ownTenant}`);
     await expectText(page, '#configuration', '[SECRET]');

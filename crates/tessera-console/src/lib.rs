@@ -49,6 +49,10 @@ pub fn router(svc: Arc<Tessera>, opts: ConsoleOptions) -> Router {
         .route("/console/tenants/{tenant}/connect", post(views::connections::connect))
         .route("/console/tenants/{tenant}/revoke", post(views::connections::revoke))
         .route("/console/tenants/{tenant}/health-check", post(views::connections::check))
+        .route(
+            "/console/tenants/{tenant}/integrations/{key}/config",
+            get(views::config_form::edit).post(views::config_form::save),
+        )
         .route("/console/connected", get(views::connections::connected))
         .route("/console/tenants/{tenant}/secrets", get(views::secrets::list))
         .route("/console/tenants/{tenant}/secret", get(views::secrets::show))

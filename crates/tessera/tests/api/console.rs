@@ -16,6 +16,7 @@ use crate::helpers::{Db, OAuthProvider, TestApp, ROOT_TOKEN};
 const SECRET_CONFIG: &str = "sk_lf_console_secret_4711";
 const SECRET_VALUE: &str = "sk_live_console_value_0815";
 const CLIENT_SECRET: &str = "notion_client_secret_console_42";
+const NEW_SECRET: &str = "sk_lf_replaced_in_console_77";
 
 /// The browser harness (node script and chromium), or None (with a printed
 /// reason) outside CI.
@@ -54,7 +55,8 @@ async fn fixtures(app: &TestApp) -> (String, String) {
         "type": "object",
         "properties": {
             "public_key": {"type": "string"},
-            "secret_key": {"type": "string", "x-secret": true}
+            "secret_key": {"type": "string", "x-secret": true},
+            "timeout": {"type": "integer"}
         }
     });
     let r = app
@@ -101,7 +103,8 @@ async fn drive(app: TestApp, name: &str) {
         "integration": "langfuse",
         "oauthIntegration": "acme-crm",
         "secretPath": "stripe/api-key",
-        "secretValues": [SECRET_VALUE, SECRET_CONFIG, CLIENT_SECRET],
+        "secretValues": [SECRET_VALUE, SECRET_CONFIG, CLIENT_SECRET, NEW_SECRET],
+        "newSecret": NEW_SECRET,
         "clientSecret": CLIENT_SECRET,
         "newTenant": "initech",
         "screenshotDir": shots.display().to_string(),
@@ -119,7 +122,11 @@ async fn drive(app: TestApp, name: &str) {
     assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}\nserver log:\n{}", tail(&app.logs()));
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}\n{stderr}");
     // Nothing the console did put a secret in the database, the log or the audit trail.
-    app.assert_plaintext_absent(&[SECRET_VALUE, SECRET_CONFIG, CLIENT_SECRET], &[]).await;
+    app.assert_plaintext_absent(&[SECRET_VALUE, SECRET_CONFIG, CLIENT_SECRET, NEW_SECRET], &[]).await;
+    // The secret replaced in the form is the one the resolved view now decrypts.
+    let resolved = app.get("/tenants/acme/integrations/langfuse/resolved", ROOT_TOKEN).await;
+    assert_eq!(resolved.body["config"]["secret_key"], NEW_SECRET, "{}", resolved.status);
+    assert_eq!(resolved.body["config"]["timeout"], 45, "{}", resolved.status);
     // The sign-ins, the Reveal and the refusals are audited under the key that did them.
     let audit = app.get("/audit?action=console.sign_in&limit=1000", ROOT_TOKEN).await;
     let events = audit.body["events"].as_array().expect("events").clone();

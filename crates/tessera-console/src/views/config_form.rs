@@ -1,0 +1,237 @@
+//! Editing a connection's configuration with a form built from the
+//! integration's schema. Secret inputs are write-only: never pre-filled;
+//! keep, replace or clear. Every field is checked before anything is
+//! written; a refused form comes back with each error next to its field.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use serde_json::{Map, Value};
+use tessera_core::schema::{ConfigSchema, FieldType};
+use tessera_core::service::ConsoleSession;
+use tessera_core::{ErrorKind, ServiceError};
+
+use crate::form::Posted;
+use crate::page::{html_with, Chrome, PageError, PageResult};
+use crate::session::Signed;
+use crate::ConsoleState;
+
+/// How a field is drawn.
+#[derive(PartialEq, Eq)]
+enum Input {
+    Text,
+    Number,
+    Choice(Vec<String>),
+    Json,
+    Secret,
+}
+
+/// One field of the form.
+struct Field {
+    name: String,
+    kind: Input,
+    type_name: &'static str,
+    required: bool,
+    /// The tenant's current value (never for a secret).
+    value: String,
+    /// Whether a secret value is stored.
+    stored: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "config_form.html")]
+struct ConfigPage {
+    chrome: Chrome,
+    tenant: String,
+    integration: String,
+    integration_name: String,
+    enabled: bool,
+    fields: Vec<Field>,
+    saved: bool,
+    form_error: Option<String>,
+}
+
+/// The schema and the tenant's current values.
+async fn load(
+    state: &ConsoleState,
+    s: &ConsoleSession,
+    tenant: &str,
+    key: &str,
+) -> Result<(String, ConfigSchema, Map<String, Value>, Vec<String>, bool), PageError> {
+    let integration = state.svc.get_integration(&s.ctx, key).await?;
+    let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+    let (config, secrets, enabled) = match state.svc.get_connection(&s.ctx, tenant, key).await {
+        Ok(c) => (c.config, c.secret_fields, c.is_enabled),
+        // No connection yet: an empty form (the tenant must exist all the same).
+        Err(e) if e.kind == ErrorKind::NotFound && e.code != "tenant_not_found" => {
+            state.svc.get_tenant(&s.ctx, tenant).await?;
+            (Map::new(), Vec::new(), true)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((integration.name, schema, config, secrets, enabled))
+}
+
+fn fields_of(schema: &ConfigSchema, config: &Map<String, Value>, secrets: &[String]) -> Vec<Field> {
+    schema
+        .fields()
+        .iter()
+        .map(|(name, spec)| {
+            let choices = spec.schema.get("enum").and_then(Value::as_array).map(|vals| {
+                vals.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>()
+            });
+            let kind = match (spec.field_type, choices) {
+                (FieldType::Secret, _) => Input::Secret,
+                _ if spec.secret => Input::Secret,
+                (_, Some(c)) => Input::Choice(c),
+                (FieldType::Bool, None) => Input::Choice(vec!["true".into(), "false".into()]),
+                (FieldType::Int | FieldType::Number, None) => Input::Number,
+                (FieldType::Json, None) => Input::Json,
+                (FieldType::String, None) => Input::Text,
+            };
+            let value = match config.get(name) {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) if kind != Input::Secret => v.to_string(),
+                _ => String::new(),
+            };
+            Field {
+                name: name.clone(),
+                type_name: if spec.secret { "secret" } else { spec.field_type.as_str() },
+                kind,
+                required: schema.required().contains(name),
+                value,
+                stored: secrets.contains(name),
+                error: None,
+            }
+        })
+        .collect()
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct Saved {
+    saved: Option<String>,
+}
+
+/// `GET /console/tenants/{tenant}/integrations/{key}/config`.
+pub(crate) async fn edit(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path((tenant, key)): Path<(String, String)>,
+    Query(q): Query<Saved>,
+) -> PageResult {
+    let s = &signed.session;
+    let (name, schema, config, secrets, enabled) = load(&state, s, &tenant, &key).await?;
+    let page = ConfigPage {
+        chrome: Chrome::new(s, "configuration"),
+        tenant,
+        integration: key,
+        integration_name: name,
+        enabled,
+        fields: fields_of(&schema, &config, &secrets),
+        saved: q.saved.is_some(),
+        form_error: None,
+    };
+    Ok(html_with(StatusCode::OK, &page))
+}
+
+/// A form value as the schema's type, or what to tell the person.
+fn parse(field: &Field, raw: &str) -> Result<Value, String> {
+    let raw = raw.trim();
+    match (&field.kind, field.type_name) {
+        (Input::Number, "int") => {
+            raw.parse::<i64>().map(Value::from).map_err(|_| "Enter a whole number, such as 30.".to_owned())
+        }
+        (Input::Number, _) => raw
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| "Enter a number, such as 2.5.".to_owned()),
+        (Input::Choice(_), "bool") => Ok(Value::Bool(raw == "true")),
+        (Input::Json, _) => serde_json::from_str(raw).map_err(|_| "Enter valid JSON, such as {\"a\": 1}.".to_owned()),
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+/// `POST /console/tenants/{tenant}/integrations/{key}/config`.
+pub(crate) async fn save(
+    State(state): State<ConsoleState>,
+    Path((tenant, key)): Path<(String, String)>,
+    posted: Posted<Vec<(String, String)>>,
+) -> PageResult {
+    let s = &posted.signed.session;
+    let posted_values: BTreeMap<String, String> = posted.form.into_iter().collect();
+    let (name, schema, config, secrets, _) = load(&state, s, &tenant, &key).await?;
+    let mut fields = fields_of(&schema, &config, &secrets);
+    let mut change = Map::new();
+    for f in &mut fields {
+        let raw = posted_values.get(&format!("f.{}", f.name)).cloned().unwrap_or_default();
+        if f.kind == Input::Secret {
+            match posted_values.get(&format!("a.{}", f.name)).map(String::as_str) {
+                Some("replace") if raw.is_empty() => f.error = Some("Enter the new value, or choose Keep.".into()),
+                Some("replace") => {
+                    change.insert(f.name.clone(), Value::String(raw));
+                }
+                Some("clear") => {
+                    change.insert(f.name.clone(), Value::Null);
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let had = !f.value.is_empty();
+        f.value = raw.clone();
+        if raw.trim().is_empty() {
+            if had {
+                change.insert(f.name.clone(), Value::Null);
+            }
+            continue;
+        }
+        match parse(f, &raw) {
+            Ok(v) => {
+                change.insert(f.name.clone(), v);
+            }
+            Err(why) => f.error = Some(why),
+        }
+    }
+    let enabled = posted_values.get("enabled").map(String::as_str) == Some("true");
+    let chrome = Chrome::new(s, "configuration");
+    let mut page = ConfigPage {
+        chrome,
+        tenant: tenant.clone(),
+        integration: key.clone(),
+        integration_name: name,
+        enabled,
+        fields,
+        saved: false,
+        form_error: None,
+    };
+    if page.fields.iter().any(|f| f.error.is_some()) {
+        page.form_error = Some("Nothing was saved: correct the fields marked below.".into());
+        return Ok(html_with(StatusCode::BAD_REQUEST, &page));
+    }
+    match state.svc.put_connection_config(&s.ctx, &tenant, &key, change, Some(enabled)).await {
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/console/tenants/{tenant}/integrations/{key}/config?saved=1")).into_response())
+        }
+        Err(e) if matches!(e.kind, ErrorKind::Invalid | ErrorKind::Unprocessable) => {
+            mark(&mut page, &e);
+            page.form_error = Some("Nothing was saved: correct the fields marked below.".into());
+            Ok(html_with(StatusCode::BAD_REQUEST, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Puts a service refusal next to the field it names.
+fn mark(page: &mut ConfigPage, e: &ServiceError) {
+    let name = e.field.as_deref().and_then(|f| f.strip_prefix("config.")).unwrap_or_default();
+    match page.fields.iter_mut().find(|f| f.name == name) {
+        Some(f) => f.error = Some(e.message.clone()),
+        None => page.form_error = Some(e.message.clone()),
+    }
+}
