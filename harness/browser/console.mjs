@@ -271,6 +271,17 @@ async function run(viewport, label) {
     revealAllowed = false;
     await expectText(page, '#revealed-value', cfg.secretValues[0]);
     await page.screenshot({ path: `${cfg.screenshotDir}/${label}-revealed.png`, fullPage: true });
+
+    step(`${label}: delete a version after a confirmation, then undelete it`);
+    await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}/secret?path=${encodeURIComponent(cfg.secretPath)}`);
+    await navigating(page, () => page.click('button:has-text("Delete")'));
+    await expectText(page, 'h1', 'Delete version 1');
+    await look(page, `${label}-secret-delete-confirm`);
+    await navigating(page, () => page.click('button:has-text("Delete version")'));
+    await expectText(page, '[role=status]', 'Version deleted');
+    await navigating(page, () => page.click('button:has-text("Undelete")'));
+    await navigating(page, () => page.click('button:has-text("Undelete version")'));
+    await expectText(page, '[role=status]', 'Version undeleted');
     // Leave the Reveal answer before the next checks: its page is the only one allowed to hold the value.
     await page.goto(`${cfg.base}/console/audit?action=secret.read&tenant=${cfg.ownTenant}`);
 

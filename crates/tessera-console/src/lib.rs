@@ -57,6 +57,7 @@ pub fn router(svc: Arc<Tessera>, opts: ConsoleOptions) -> Router {
         .route("/console/tenants/{tenant}/secrets", get(views::secrets::list))
         .route("/console/tenants/{tenant}/secret", get(views::secrets::show))
         .route("/console/tenants/{tenant}/secret/reveal", post(views::secrets::reveal))
+        .route("/console/tenants/{tenant}/secret/version", post(views::secrets::change))
         .route("/console/configuration", get(views::configuration::list))
         .route("/console/integrations", get(views::integrations::list).post(views::integrations::create))
         .route("/console/audit", get(views::audit::list))
