@@ -254,6 +254,22 @@ async function run(viewport, label) {
     await navigating(page, () => page.click('button:has-text("Save")'));
     await expectText(page, '[role=status]', 'Saved');
 
+    step(`${label}: add a webhook (its secret shown once) and rotate the tenant's key`);
+    await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}/webhooks`);
+    await page.fill('#wh-url', `http://127.0.0.1:9/hook-${label}`);
+    await page.check('input[name=event][value="key.rotated"]');
+    await navigating(page, () => page.click('button:has-text("Add webhook")'));
+    const whSecret = (await page.locator('#webhook-secret').innerText()).trim();
+    if (whSecret.length < 16) fail('no webhook secret shown');
+    await look(page, `${label}-webhook-created`);
+    await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}/webhooks`);
+    if ((await page.content()).includes(whSecret)) fail('the webhook secret is shown again');
+    await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}/keys`);
+    await look(page, `${label}-keys`);
+    await navigating(page, () => page.click('button:has-text("Rotate key")'));
+    await navigating(page, () => page.click('button:has-text("Rotate key")'));
+    await expectText(page, '[role=status]', 'new data key version');
+
     step(`${label}: Configuration shows secrets as [SECRET] with their integration`);
     await page.goto(`${cfg.base}/console/configuration?tenant=${cfg.ownTenant}`);
     await expectText(page, '#configuration', '[SECRET]');

@@ -53,6 +53,10 @@ pub fn router(svc: Arc<Tessera>, opts: ConsoleOptions) -> Router {
             "/console/tenants/{tenant}/integrations/{key}/config",
             get(views::config_form::edit).post(views::config_form::save),
         )
+        .route("/console/tenants/{tenant}/webhooks", get(views::webhooks::list).post(views::webhooks::create))
+        .route("/console/tenants/{tenant}/webhooks/delete", post(views::webhooks::delete))
+        .route("/console/tenants/{tenant}/webhooks/{id}", get(views::webhooks::deliveries))
+        .route("/console/tenants/{tenant}/keys", get(views::keys::list).post(views::keys::act))
         .route("/console/connected", get(views::connections::connected))
         .route("/console/tenants/{tenant}/secrets", get(views::secrets::list))
         .route("/console/tenants/{tenant}/secret", get(views::secrets::show))

@@ -7,10 +7,12 @@ pub(crate) mod configuration;
 pub(crate) mod confirm;
 pub(crate) mod connections;
 pub(crate) mod integrations;
+pub(crate) mod keys;
 pub(crate) mod overview;
 pub(crate) mod secrets;
 pub(crate) mod sign_in;
 pub(crate) mod tenants;
+pub(crate) mod webhooks;
 
 use axum::response::{IntoResponse, Response};
 
