@@ -305,6 +305,13 @@ async function run(viewport, label) {
     await expectText(page, '#audit-events', 'secret.read');
     await expectText(page, '#audit-events', 'root');
     await look(page, `${label}-audit`);
+    for (const [format, type, first] of [['csv', 'text/csv', 'seq,id,at'], ['jsonl', 'application/jsonl', '{"seq"']]) {
+      const exp = await page.request.get(`${cfg.base}/console/audit/export?format=${format}&action=secret.read`);
+      if (exp.status() !== 200 || !exp.headers()['content-type'].startsWith(type)) fail(`audit export ${format}: ${exp.status()} ${exp.headers()['content-type']}`);
+      const text = await exp.text();
+      if (!text.startsWith(first) || !text.includes('secret.read')) fail(`audit export ${format} does not hold the events: ${text.slice(0, 200)}`);
+      if (text.includes('config.update')) fail(`audit export ${format} ignores its filter`);
+    }
     await page.goto(`${cfg.base}/console/audit?verify=1`);
     await expectText(page, '[role=status]', 'The chain verifies');
 

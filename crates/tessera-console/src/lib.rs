@@ -65,6 +65,7 @@ pub fn router(svc: Arc<Tessera>, opts: ConsoleOptions) -> Router {
         .route("/console/configuration", get(views::configuration::list))
         .route("/console/integrations", get(views::integrations::list).post(views::integrations::create))
         .route("/console/audit", get(views::audit::list))
+        .route("/console/audit/export", get(views::audit_export::export))
         .route("/console/api-keys", get(views::api_keys::list).post(views::api_keys::create))
         .route("/console/api-keys/revoke", post(views::api_keys::revoke))
         .route("/console/static/{file}", get(assets::serve))

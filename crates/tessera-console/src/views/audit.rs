@@ -32,6 +32,8 @@ pub(crate) struct Filters {
     to: String,
     before: Option<i64>,
     verify: Option<String>,
+    /// Export format (`jsonl` or `csv`), for the export route.
+    pub(crate) format: Option<String>,
 }
 
 #[derive(Template)]
@@ -57,10 +59,9 @@ fn day(raw: &str, next: bool) -> Option<String> {
     Some(format!("{d}T00:00:00Z"))
 }
 
-/// `GET /console/audit`.
-pub(crate) async fn list(State(state): State<ConsoleState>, signed: Signed, Query(f): Query<Filters>) -> PageResult {
-    let s = &signed.session;
-    let q = AuditQuery {
+/// The service query of a page's filters.
+pub(crate) fn query_of(f: &Filters) -> AuditQuery {
+    AuditQuery {
         tenant_id: some(&f.tenant),
         action: some(&f.action),
         actor: some(&f.actor),
@@ -71,7 +72,28 @@ pub(crate) async fn list(State(state): State<ConsoleState>, signed: Signed, Quer
         newest_first: true,
         limit: Some(PAGE),
         ..AuditQuery::default()
-    };
+    }
+}
+
+impl AuditPage {
+    /// The filters as a query string (for the export links).
+    fn filters_query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("tenant", self.f.tenant.as_str()),
+            ("action", self.f.action.as_str()),
+            ("actor", self.f.actor.as_str()),
+            ("outcome", self.f.outcome.as_str()),
+            ("from", self.f.from.as_str()),
+            ("to", self.f.to.as_str()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+/// `GET /console/audit`.
+pub(crate) async fn list(State(state): State<ConsoleState>, signed: Signed, Query(f): Query<Filters>) -> PageResult {
+    let s = &signed.session;
+    let q = query_of(&f);
     let events = state.svc.list_audit(&s.ctx, q).await?.events;
     let older = (events.len() == usize::try_from(PAGE).unwrap_or(50))
         .then(|| events.last().map(|e| e.seq))

@@ -2,6 +2,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod audit;
+pub(crate) mod audit_export;
 pub(crate) mod config_form;
 pub(crate) mod configuration;
 pub(crate) mod confirm;
