@@ -124,6 +124,12 @@ impl Tessera {
     ) -> Result<IntegrationView, ServiceError> {
         self.allow_admin(ctx).await?;
         let mut input = input;
+        // A template fills what the request leaves out: it is an OAuth
+        // integration of the template's category.
+        if let Some(template) = input.template.as_deref().and_then(templates::find) {
+            input.category = input.category.or_else(|| Some(template.category.to_owned()));
+            input.auth_type = input.auth_type.or_else(|| Some("oauth2".to_owned()));
+        }
         let key = IntegrationKey::parse(input.key.as_deref().unwrap_or_default())?;
         let (schema, auth_type) = input.validate()?;
         let (oauth, client_secret) = input.oauth_settings(None)?;

@@ -195,6 +195,22 @@ async fn integrations_carry_oauth_settings_and_templates_without_showing_the_cli
     assert_eq!(oauth["extraParams"]["access_type"], "offline");
     assert_eq!(oauth["clientSecretSet"], true);
     assert_eq!(oauth["pkce"], true);
+
+    // A template fills what the request leaves out: its category, and OAuth.
+    let filled =
+        app.post("/integrations", ROOT_TOKEN, json!({"key": "notion", "name": "Notion", "template": "notion"})).await;
+    assert_eq!(filled.status, StatusCode::CREATED, "{}", filled.text);
+    assert_eq!(filled.body["category"], "productivity", "{}", filled.text);
+    assert_eq!(filled.body["authType"], "oauth2", "{}", filled.text);
+    // What the request says wins.
+    let own = app
+        .post(
+            "/integrations",
+            ROOT_TOKEN,
+            json!({"key": "notion-b", "name": "Notion B", "template": "notion", "category": "docs"}),
+        )
+        .await;
+    assert_eq!(own.body["category"], "docs", "{}", own.text);
     // A PUT without a secret keeps it; fields it names change.
     let updated = app
         .put(
