@@ -46,6 +46,10 @@ pub struct CredentialInput {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub scopes: Option<Scopes>,
+    /// Create the tenant if it does not exist (admins only). Without it an
+    /// unknown tenant is 404 `tenant_not_found`, so a typo never mints one.
+    #[serde(default)]
+    pub create_tenant: bool,
 }
 
 impl std::fmt::Debug for CredentialInput {
@@ -314,11 +318,16 @@ impl Tessera {
         self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
         let now = Utc::now();
+        let create_tenant = input.create_tenant;
         let new = input.into_credential(now, source)?;
         let resource = format!("tenants/{tenant}/integrations/{key}/credentials");
         self.audit_before_external_write(ctx, "credential.store", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
-        self.ensure_tenant(tx.as_mut(), ctx, &tenant).await?;
+        if create_tenant {
+            self.ensure_tenant(tx.as_mut(), ctx, &tenant).await?;
+        } else {
+            Self::require_tenant(tx.as_mut(), &tenant).await?;
+        }
         Self::require_integration(tx.as_mut(), &key).await?;
         let saved = self.save_credential(tx.as_mut(), ctx, &tenant, &key, new, now).await?;
         self.audit

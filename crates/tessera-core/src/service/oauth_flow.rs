@@ -131,7 +131,8 @@ impl Tessera {
         let key = IntegrationKey::parse(key)?;
         let now = Utc::now();
         let mut tx = self.store.begin_write().await?;
-        self.ensure_tenant(tx.as_mut(), ctx, &tenant).await?;
+        // A GET never creates anything: an unknown tenant is "not found".
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
         let integration = Self::require_integration(tx.as_mut(), &key).await?;
         let settings = oauth_settings_of(&integration)?;
         let authorize_url = settings.authorize_url.clone().ok_or_else(|| not_configured("no authorizeUrl"))?;

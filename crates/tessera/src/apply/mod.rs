@@ -97,6 +97,8 @@ impl Credentials {
             expires_in: self.expires_in,
             expires_at: self.expires_at.as_ref().map(|s| s.to_string()),
             scopes: self.scopes.as_ref().map(|v| Scopes::List(v.iter().map(|s| s.to_string()).collect())),
+            // The plan creates the tenants it names first.
+            create_tenant: false,
         }
     }
 }

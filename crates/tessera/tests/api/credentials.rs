@@ -17,12 +17,25 @@ async fn register(app: &TestApp) {
 
 async fn seed_001_credential_examples_work_as_written(app: TestApp) {
     register(&app).await;
-    // Seed 001 stores credentials for tenant-123, which nobody created: an admin's store creates it.
+    // Seed 001 stores credentials for tenant-123, which nobody created: an
+    // unknown tenant is "not found" (a typo never mints one) ...
+    let refused = app
+        .post(
+            "/tenants/tenant-123/integrations/notion/credentials",
+            ROOT_TOKEN,
+            json!({"accessToken": NOTION_TOKEN, "tokenType": "bearer", "expiresIn": 0}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.text);
+    assert_eq!(refused.body["error"]["code"], "tenant_not_found");
+    assert_eq!(app.get("/tenants/tenant-123", ROOT_TOKEN).await.status, StatusCode::NOT_FOUND);
+    // ... unless the admin asks for it to be created.
     let stored = app
         .post(
             "/tenants/tenant-123/integrations/notion/credentials",
             ROOT_TOKEN,
-            json!({"accessToken": NOTION_TOKEN, "tokenType": "bearer", "expiresIn": 0, "scopes": ["read:pages", "write:pages"]}),
+            json!({"accessToken": NOTION_TOKEN, "tokenType": "bearer", "expiresIn": 0, "scopes": ["read:pages", "write:pages"],
+                   "createTenant": true}),
         )
         .await;
     assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.text);

@@ -135,6 +135,11 @@ async fn refused_and_tampered_flows_store_nothing(app: TestApp, p: OAuthProvider
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
         assert_eq!(r.body["error"]["code"], "redirect_uri_not_allowed");
     }
+    // Starting a flow (a GET) for a tenant that does not exist creates nothing.
+    let r = app.get(&format!("/oauth/authorize/{KEY}?tenant_id=ghost-typo"), ROOT_TOKEN).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "tenant_not_found");
+    assert_eq!(app.get("/tenants/ghost-typo", ROOT_TOKEN).await.status, StatusCode::NOT_FOUND);
     // A tenant-bound caller starts flows for its own tenant only.
     let globex_admin = app.key("tenant_admin", Some("globex")).await;
     let r = app.get(&format!("/oauth/authorize/{KEY}?tenant_id=acme"), &globex_admin).await;
