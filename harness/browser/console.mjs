@@ -151,6 +151,8 @@ async function run(viewport, label) {
     await page.keyboard.type(cfg.rootToken);
     await navigating(page, () => page.keyboard.press('Enter'));
     await expectText(page, 'h1', 'Overview');
+    await expectText(page, '#usage', cfg.integration);
+    if (await page.locator('#chart-daily rect').count() !== 30) fail('the 30-day chart does not have 30 bars');
     await look(page, `${label}-overview`);
 
     step(`${label}: create a tenant`);

@@ -21,6 +21,7 @@ mod secrets;
 mod sessions;
 mod tenants;
 mod tx;
+mod usage;
 mod webhooks;
 
 pub use connect::{connect, Dialect, SqlStore};

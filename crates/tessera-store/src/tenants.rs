@@ -90,6 +90,8 @@ impl TenantRepo for SqlTx {
         // Data keys first and explicitly: crypto-shredding must not depend on
         // the cascade being configured.
         query("DELETE FROM data_keys WHERE tenant_id = $1").bind(id).execute(self).await?;
+        // Counts are not data of the tenant's, but a re-created tenant starts from none.
+        query("DELETE FROM usage_hourly WHERE tenant_id = $1").bind(id).execute(self).await?;
         let done = query("DELETE FROM tenants WHERE id = $1").bind(id).execute(self).await?;
         Ok(done.rows_affected() > 0)
     }

@@ -55,6 +55,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let svc = Arc::new(svc);
     crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
     crate::workers::spawn_denial_flush(&svc, settings.audit_denial_interval);
+    crate::workers::spawn_usage_flush(&svc, settings.usage_flush_interval);
     if !settings.audit_checkpoint_interval.is_zero() {
         crate::settings::ensure_data_dir(&settings.data_dir)?;
         let path = crate::checkpoints::path(&settings.data_dir);
@@ -88,6 +89,9 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         trusted_proxies: settings.trusted_proxies.clone(),
     };
     crate::listener::serve(listener, app, limits, shutdown()).await?;
+    if let Err(e) = svc.flush_usage().await {
+        tracing::error!(error = %e.message, "cannot write the usage counts");
+    }
     // Denials counted since the last interval are written before exiting.
     match svc.flush_denials().await {
         Ok(n) => tracing::info!(addresses = n, "denial counts written"),

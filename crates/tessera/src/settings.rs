@@ -56,6 +56,8 @@ pub struct Settings {
     pub audit_denial_interval: std::time::Duration,
     /// `TESSERA_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: tessera_http::TrustedProxies,
+    /// `TESSERA_USAGE_FLUSH_INTERVAL`: how often usage counts are added to the store.
+    pub usage_flush_interval: std::time::Duration,
     /// `TESSERA_CONSOLE_IDLE_TIMEOUT` / `TESSERA_CONSOLE_SESSION_MAX_AGE` (seconds).
     pub console: tessera_core::service::ConsoleOptions,
 }
@@ -199,6 +201,7 @@ impl Settings {
             trusted_proxies: var("TESSERA_TRUSTED_PROXIES").unwrap_or_default().parse().map_err(|e| {
                 anyhow::anyhow!("TESSERA_TRUSTED_PROXIES must be comma-separated addresses or CIDRs: {e}")
             })?,
+            usage_flush_interval: std::time::Duration::from_secs(positive("TESSERA_USAGE_FLUSH_INTERVAL", 60)?),
             console: tessera_core::service::ConsoleOptions {
                 idle_timeout: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_IDLE_TIMEOUT", 1800)?),
                 max_age: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_SESSION_MAX_AGE", 43_200)?),
@@ -246,6 +249,7 @@ impl Settings {
             anonymous_rate_limit: None,
             audit_denial_interval: std::time::Duration::from_secs(60),
             trusted_proxies: tessera_http::TrustedProxies::default(),
+            usage_flush_interval: std::time::Duration::from_secs(60),
             console: tessera_core::service::ConsoleOptions::default(),
         })
     }

@@ -60,6 +60,18 @@ pub fn spawn_denial_flush(svc: &Arc<Tessera>, interval: Duration) {
     }));
 }
 
+/// Adds the in-memory usage counts to the store every `interval`.
+pub fn spawn_usage_flush(svc: &Arc<Tessera>, interval: Duration) {
+    let s = svc.clone();
+    tokio::spawn(every(interval, "usage counts", move || {
+        let s = s.clone();
+        async move {
+            s.flush_usage().await?;
+            Ok(false)
+        }
+    }));
+}
+
 /// Runs `scan` every `interval` (a late tick is delayed, never bunched up);
 /// a scan that answers `true` (it took a full batch) runs again at once.
 async fn every<F, Fut>(interval: Duration, name: &'static str, mut scan: F)

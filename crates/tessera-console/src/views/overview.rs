@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tessera_core::access::Role;
-use tessera_core::service::{AuditEventView, AuditQuery};
+use tessera_core::service::{AuditEventView, AuditQuery, UsageReport};
 
 use crate::page::{html, Chrome, PageResult};
 use crate::session::MaybeSigned;
@@ -21,6 +21,50 @@ pub(crate) struct HealthCounts {
     pub(crate) unknown: usize,
 }
 
+/// One bar of a chart drawn server-side (SVG user units).
+pub(crate) struct Bar {
+    x: u32,
+    y: u32,
+    height: u32,
+    value: i64,
+    label: String,
+}
+
+/// A bar chart: `values` oldest first, labelled by `label(i)`.
+pub(crate) struct Chart {
+    bars: Vec<Bar>,
+    max: i64,
+}
+
+const CHART_W: u32 = 600;
+const CHART_H: u32 = 120;
+
+impl Chart {
+    fn new(values: &[i64], label: impl Fn(usize) -> String) -> Self {
+        let max = values.iter().copied().max().unwrap_or(0).max(1);
+        let slot = CHART_W / u32::try_from(values.len().max(1)).unwrap_or(1);
+        let bars = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let height = u32::try_from((*v).max(0) * i64::from(CHART_H) / max).unwrap_or(CHART_H);
+                Bar {
+                    x: u32::try_from(i).unwrap_or(0) * slot + 1,
+                    y: CHART_H - height,
+                    height,
+                    value: *v,
+                    label: label(i),
+                }
+            })
+            .collect();
+        Self { bars, max }
+    }
+
+    fn bar_width(&self) -> u32 {
+        (CHART_W / u32::try_from(self.bars.len().max(1)).unwrap_or(1)).saturating_sub(2).max(1)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 struct OverviewPage {
@@ -28,6 +72,9 @@ struct OverviewPage {
     tenants: Option<usize>,
     health: Option<HealthCounts>,
     events: Vec<AuditEventView>,
+    usage: Option<UsageReport>,
+    /// (caption, element id, chart).
+    charts: Vec<(&'static str, &'static str, Chart)>,
 }
 
 /// `GET /console`: the overview, or the sign-in page without a session.
@@ -73,7 +120,18 @@ pub(crate) async fn home(State(state): State<ConsoleState>, MaybeSigned(signed):
         .list_audit(ctx, AuditQuery { limit: Some(10), newest_first: true, ..AuditQuery::default() })
         .await?
         .events;
-    Ok(overview(OverviewPage { chrome: Chrome::new(s, "overview"), tenants, health, events }))
+    let usage = match ctx.principal.role {
+        Role::TenantService => None,
+        _ => Some(state.svc.usage_report(ctx).await?),
+    };
+    let charts = match &usage {
+        Some(u) => vec![
+            ("Last 24 hours, by hour", "chart-hourly", Chart::new(&u.hourly, |i| format!("{} hours ago", 23 - i))),
+            ("Last 30 days, by day", "chart-daily", Chart::new(&u.daily, |i| format!("{} days ago", 29 - i))),
+        ],
+        None => Vec::new(),
+    };
+    Ok(overview(OverviewPage { chrome: Chrome::new(s, "overview"), tenants, health, events, usage, charts }))
 }
 
 fn overview(page: OverviewPage) -> Response {

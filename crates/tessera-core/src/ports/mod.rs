@@ -17,10 +17,12 @@ use crate::error::ServiceError;
 
 mod credentials;
 mod sessions;
+mod usage;
 mod webhooks;
 
 pub use credentials::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo};
 pub use sessions::{ConsoleSessionRecord, SessionRepo};
+pub use usage::{UsageRecord, UsageRepo};
 pub use webhooks::{DeliveryRecord, OutboxRecord, RotationDue, WebhookRecord, WebhookRepo};
 
 /// A failure of the metadata store.
@@ -357,6 +359,7 @@ pub trait StoreTx:
     + AuditRepo
     + WebhookRepo
     + SessionRepo
+    + UsageRepo
     + Send
 {
     /// Commits; nothing is visible to others before this returns Ok.

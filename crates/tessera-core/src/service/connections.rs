@@ -8,7 +8,9 @@ use zeroize::Zeroizing;
 
 use super::configs::{apply_change, check_required, mask_secret_fields};
 use super::integrations::no_integration;
-use super::{rfc3339, ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera};
+use super::{
+    rfc3339, usage_stats, ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera,
+};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::ports::{ConnectionContext, ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
@@ -163,6 +165,9 @@ impl Tessera {
         let resource = format!("tenants/{tenant}/integrations/{key}/resolved");
         let result = self.resolve_inner(&tenant, &key).await;
         let outcome = if result.is_ok() { "success" } else { "failure" };
+        if result.is_ok() {
+            self.count_use(&tenant, &key, usage_stats::Use::Resolve);
+        }
         self.audit.record(ctx.event("config.resolve", Some(tenant.as_str()), resource, outcome)).await?;
         let config = result?;
         let mut doc = SecretJson::new();

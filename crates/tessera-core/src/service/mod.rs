@@ -23,6 +23,7 @@ mod secrets;
 mod tenants;
 mod tools;
 mod usage;
+mod usage_stats;
 mod view_cache;
 mod views;
 mod webhooks;
@@ -51,6 +52,7 @@ pub use proxy::{Injection, ProxyCall, ProxyPlan};
 pub use refresh::RefreshReport;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use tools::{ToolInvocation, ToolResult};
+pub use usage_stats::{UsageReport, UsageRow};
 pub use views::*;
 pub use webhooks::{
     CreatedWebhook, DeliveryLog, DeliveryView, WebhookList, WebhookOptions, WebhookReport, WebhookView,
@@ -253,6 +255,8 @@ pub struct Tessera {
     denials: denials::DenialLog,
     /// Connection rows and ciphertext of the per-call paths.
     pub(crate) views: view_cache::ViewCache,
+    /// Uses of connections not yet added to the store.
+    pub(crate) usage: usage_stats::UsageCounts,
     /// When this process last purged old webhook events.
     pub(crate) webhook_purged_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// The platform tenant's incarnation (it can never be deleted).
@@ -308,6 +312,7 @@ impl Tessera {
             anonymous: opts.anonymous_rate_limit.map(limits::AddressLimits::new),
             denials: denials::DenialLog::default(),
             views,
+            usage: usage_stats::UsageCounts::default(),
             webhook_purged_at: std::sync::Mutex::new(None),
             platform_incarnation,
             opts,

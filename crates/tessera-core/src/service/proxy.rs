@@ -209,6 +209,7 @@ impl Tessera {
         );
         let outcome = if call.status.is_some_and(|s| s < 500) { "success" } else { "failure" };
         self.audit.record(ctx.event("proxy.call", Some(plan.tenant.as_str()), resource, outcome)).await?;
+        self.count_use(&plan.tenant, &plan.integration, super::usage_stats::Use::Proxy);
         self.touch_throttled(&plan.tenant, &plan.integration).await
     }
 }

@@ -110,6 +110,9 @@ impl Tessera {
         };
         let resource = format!("tools/{key}/{tool}{suffix}");
         self.audit.record(ctx.event("tool.invoke", Some(tenant.as_str()), resource, outcome)).await?;
+        if outcome == "success" {
+            self.count_use(&tenant, &key, super::usage_stats::Use::Tool);
+        }
         self.touch_throttled(&tenant, &key).await?;
         Ok(ToolResult {
             tool_id: format!("{key}.{tool}"),

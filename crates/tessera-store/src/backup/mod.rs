@@ -47,6 +47,7 @@ pub(crate) const TABLES: &[(&str, &str)] = &[
     ("webhooks", "id"),
     ("webhook_outbox", "id"),
     ("webhook_deliveries", "id"),
+    ("usage_hourly", "tenant_id, integration_key, kind, hour"),
     ("audit_events", "seq"),
     ("audit_head", "id"),
 ];

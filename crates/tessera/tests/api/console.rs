@@ -81,11 +81,17 @@ async fn fixtures(app: &TestApp) -> (String, String) {
     assert!(r.status.is_success(), "{}", r.text);
     let r = app.put("/tenants/globex/secrets/stripe/api-key", ROOT_TOKEN, json!({"value": "globex-only"})).await;
     assert!(r.status.is_success(), "{}", r.text);
+    // Three resolved reads for the Overview's usage chart (counts reach the store within a second here).
+    for _ in 0..3 {
+        let r = app.get("/tenants/acme/integrations/langfuse/resolved", ROOT_TOKEN).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     (app.key("tenant_service", Some("acme")).await, app.key("tenant_admin", Some("acme")).await)
 }
 
 /// Loopback OAuth endpoints (the test provider) are allowed.
-const ENV: &[(&str, &str)] = &[("TESSERA_ALLOW_LOOPBACK_HTTP", "true")];
+const ENV: &[(&str, &str)] = &[("TESSERA_ALLOW_LOOPBACK_HTTP", "true"), ("TESSERA_USAGE_FLUSH_INTERVAL", "1")];
 
 async fn drive(app: TestApp, name: &str) {
     let Some((script, chromium)) = harness() else { return };
