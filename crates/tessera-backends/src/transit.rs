@@ -14,16 +14,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_core::ports::KeyProvider;
 use tessera_core::{ErrorKind, ServiceError};
-use tessera_crypto::{wrap_aad, DataKey, KeyOwner, WrapFormat, WrappedDataKey};
+use tessera_crypto::{check, wrap_aad, DataKey, KeyOwner, WrapFormat, WrappedDataKey};
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::vault_client::{VaultClient, VaultConnection};
-
-/// The Transit key the start-up check value is made with.
-const CHECK_KEY: &str = "tessera-kek-check";
-/// The owner the start-up check value is wrapped for.
-const CHECK_OWNER: KeyOwner<'static> = KeyOwner { tenant: "\u{0}check", incarnation: "" };
 
 /// Data keys wrapped by Vault Transit.
 pub struct TransitKeyProvider {
@@ -40,7 +35,7 @@ impl TransitKeyProvider {
 
     fn key_name(tenant: &str) -> &str {
         if tenant.starts_with('\u{0}') {
-            CHECK_KEY
+            check::TRANSIT_KEY
         } else {
             tenant
         }
@@ -115,11 +110,11 @@ impl KeyProvider for TransitKeyProvider {
     }
 
     async fn check_value(&self) -> Result<String, ServiceError> {
-        Ok(self.wrap(CHECK_OWNER, 0, &DataKey::generate(0)).await?.0)
+        Ok(self.wrap(check::TRANSIT_OWNER, check::VERSION, &DataKey::generate(check::VERSION)).await?.0)
     }
 
     async fn verify_check_value(&self, check: &str) -> Result<(), ServiceError> {
-        match self.unwrap(CHECK_OWNER, 0, &WrappedDataKey(check.to_owned())).await {
+        match self.unwrap(check::TRANSIT_OWNER, check::VERSION, &WrappedDataKey(check.to_owned())).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind == ErrorKind::Integrity => Err(ServiceError::new(
                 ErrorKind::Integrity,

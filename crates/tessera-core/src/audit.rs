@@ -47,7 +47,8 @@ pub struct AuditEvent {
     pub action: String,
     /// What was touched.
     pub resource: String,
-    /// `success`, `denied` or `failure`.
+    /// `success`, `denied` or `failure`; `started` for a proxied call
+    /// about to be sent (its outcome follows in a second event).
     pub outcome: String,
     /// Request id.
     pub request_id: Option<String>,

@@ -10,14 +10,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tessera_crypto::{ciphertext_key_version, Aad, CryptoError, DataKey, KeyOwner, MasterKey, WrappedDataKey};
+use tessera_crypto::{check, ciphertext_key_version, Aad, CryptoError, DataKey, KeyOwner, MasterKey, WrappedDataKey};
 use zeroize::Zeroizing;
 
 use crate::error::{ErrorKind, ServiceError};
 use crate::ports::{DataKeyRecord, KeyProvider, StoreTx};
-
-/// Reserved owner under which the key-encryption key's check value is wrapped.
-const KEK_CHECK_OWNER: KeyOwner<'static> = KeyOwner { tenant: "\u{0}kek-check", incarnation: "" };
 
 /// The `local` key provider: a 32-byte master key held in memory.
 pub struct LocalKeyProvider {
@@ -62,12 +59,12 @@ impl KeyProvider for LocalKeyProvider {
     }
 
     async fn check_value(&self) -> Result<String, ServiceError> {
-        Ok(self.master.wrap(KEK_CHECK_OWNER, 0, &DataKey::generate(0)).0)
+        Ok(self.master.wrap(check::LOCAL_OWNER, check::VERSION, &DataKey::generate(check::VERSION)).0)
     }
 
     async fn verify_check_value(&self, check: &str) -> Result<(), ServiceError> {
         self.master
-            .unwrap(KEK_CHECK_OWNER, 0, &WrappedDataKey(check.to_owned()))
+              .unwrap(check::LOCAL_OWNER, check::VERSION, &WrappedDataKey(check.to_owned()))
             .map(|_| ())
             .map_err(|_| {
                 ServiceError::new(

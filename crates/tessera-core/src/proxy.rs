@@ -13,9 +13,10 @@ use crate::error::ServiceError;
 pub struct ProxySettings {
     /// Every call goes under this URL (scheme, host, port and path prefix are fixed).
     pub base_url: String,
-    /// How the tenant's credential is injected.
-    #[serde(default)]
-    pub auth: ProxyAuth,
+    /// How the tenant's credential is injected; when not named, see
+    /// [`ProxySettings::effective_auth`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ProxyAuth>,
 }
 
 /// Where a credential value comes from: `credentials` (the connection's
@@ -70,6 +71,26 @@ const RESERVED_HEADERS: [&str; 6] =
     ["host", "cookie", "content-length", "transfer-encoding", "connection", "x-tenant-id"];
 
 impl ProxySettings {
+    /// The injection used when the settings name none: an `oauth2`
+    /// integration's calls carry the connection's access token as a bearer
+    /// token (what its APIs expect); any other integration's carry nothing.
+    /// An explicit `{"type": "none"}` is kept as written.
+    pub fn effective_auth(&self, auth_type: &str) -> ProxyAuth {
+        match &self.auth {
+            Some(auth) => auth.clone(),
+            None if auth_type == "oauth2" => ProxyAuth::Bearer { from: access_token() },
+            None => ProxyAuth::None,
+        }
+    }
+
+    /// These settings with the injection that applies written out (the
+    /// registry's answer shows what a call will carry).
+    #[must_use]
+    pub fn resolved(mut self, auth_type: &str) -> Self {
+        self.auth = Some(self.effective_auth(auth_type));
+        self
+    }
+
     /// Validates a caller's settings.
     pub fn validate(&self) -> Result<url::Url, ServiceError> {
         let bad = |msg: &str, field: &str| ServiceError::invalid("invalid_proxy_settings", msg.to_owned(), Some(field));
@@ -83,7 +104,7 @@ impl ProxySettings {
             .ok_or_else(|| {
                 bad("baseUrl must be an absolute http(s) URL without credentials, query or fragment", "proxy.baseUrl")
             })?;
-        let sources: Vec<&Source> = match &self.auth {
+        let sources: Vec<&Source> = match self.auth.as_ref().unwrap_or(&ProxyAuth::None) {
             ProxyAuth::None => vec![],
             ProxyAuth::Bearer { from } => vec![from],
             ProxyAuth::Header { name, from, .. } | ProxyAuth::Query { name, from } => {
@@ -91,7 +112,12 @@ impl ProxySettings {
                 if name.is_empty() || name.len() > 64 || !header_ok {
                     return Err(bad("auth.name must be 1-64 characters of [A-Za-z0-9_-]", "proxy.auth.name"));
                 }
-                if matches!(self.auth, ProxyAuth::Header { .. })
+                if let Some(ProxyAuth::Header { prefix: Some(prefix), .. }) = &self.auth {
+                    if !header_value_ok(prefix) {
+                        return Err(bad("auth.prefix may not hold control characters", "proxy.auth.prefix"));
+                    }
+                }
+                if matches!(self.auth, Some(ProxyAuth::Header { .. }))
                     && RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
                 {
                     return Err(bad("auth.name may not be a header the proxy controls", "proxy.auth.name"));
@@ -106,6 +132,68 @@ impl ProxySettings {
             }
         }
         Ok(base)
+    }
+}
+
+/// Request headers that never reach the upstream: hop-by-hop ones (RFC 9110
+/// 7.6.1), the ones the proxy sets itself, and the caller's own credentials
+/// (its `Authorization` and cookies are for Tessera, not the integration).
+const DROPPED_REQUEST: [&str; 13] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "authorization",
+    "cookie",
+    "x-tenant-id",
+    "content-length",
+];
+
+/// Response headers that never reach the caller: hop-by-hop ones, the
+/// upstream's cookies (they would be set for Tessera's origin), and the
+/// length (the body is streamed, and may be cut).
+const DROPPED_RESPONSE: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "set-cookie",
+    "content-length",
+];
+
+/// The caller's headers that may go to the upstream: all but
+/// [`DROPPED_REQUEST`] and those its `Connection` header names.
+pub fn forwardable_headers(incoming: &http::HeaderMap) -> http::HeaderMap {
+    let named_by_connection: Vec<String> = incoming
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    let mut out = http::HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        let n = name.as_str();
+        if DROPPED_REQUEST.contains(&n) || named_by_connection.iter().any(|c| c == n) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Removes from the upstream's answer the headers the caller never gets.
+pub fn strip_response_headers(headers: &mut http::HeaderMap) {
+    for name in DROPPED_RESPONSE {
+        headers.remove(name);
     }
 }
 
@@ -277,6 +365,32 @@ mod tests {
     }
 
     #[test]
+    fn the_callers_credentials_and_hop_by_hop_headers_never_leave() {
+        let mut incoming = http::HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer caller-token"),
+            ("cookie", "session=1"),
+            ("x-tenant-id", "acme"),
+            ("connection", "close, x-private"),
+            ("x-private", "1"),
+            ("host", "tessera"),
+            ("accept", "application/json"),
+            ("x-request-id", "r1"),
+        ] {
+            incoming.append(k, http::HeaderValue::from_static(v));
+        }
+        let out = forwardable_headers(&incoming);
+        let names: Vec<&str> = out.keys().map(http::HeaderName::as_str).collect();
+        assert_eq!(names, ["accept", "x-request-id"]);
+        let mut answer = http::HeaderMap::new();
+        for (k, v) in [("set-cookie", "a=1"), ("content-length", "5"), ("x-upstream", "yes")] {
+            answer.append(k, http::HeaderValue::from_static(v));
+        }
+        strip_response_headers(&mut answer);
+        assert_eq!(answer.keys().map(http::HeaderName::as_str).collect::<Vec<_>>(), ["x-upstream"]);
+    }
+
+    #[test]
     fn header_values_with_control_characters_cannot_be_sent() {
         assert!(header_value_ok("Bearer abc.def-123"));
         assert!(header_value_ok("Key a\tb"));
@@ -286,19 +400,40 @@ mod tests {
     }
 
     #[test]
+    fn oauth2_integrations_default_to_the_access_token_as_bearer() {
+        let unnamed: ProxySettings =
+            serde_json::from_value(serde_json::json!({"baseUrl": "https://api.example.com"})).expect("settings");
+        let bearer = ProxyAuth::Bearer { from: "credentials".into() };
+        assert_eq!(unnamed.effective_auth("oauth2"), bearer);
+        assert_eq!(unnamed.effective_auth("api_key"), ProxyAuth::None);
+        assert_eq!(unnamed.clone().resolved("oauth2").auth, Some(bearer));
+        let explicit_none = ProxySettings { auth: Some(ProxyAuth::None), ..unnamed };
+        assert_eq!(explicit_none.effective_auth("oauth2"), ProxyAuth::None, "an explicit none is kept");
+    }
+
+    #[test]
     fn settings_refuse_unknown_sources_and_reserved_headers() {
         let ok = ProxySettings {
             base_url: "http://127.0.0.1:8080/api".into(),
-            auth: ProxyAuth::Header { name: "X-Api-Key".into(), prefix: None, from: "config:api_key".into() },
+            auth: Some(ProxyAuth::Header { name: "X-Api-Key".into(), prefix: None, from: "config:api_key".into() }),
         };
         assert!(ok.validate().is_ok());
-        let bad_source = ProxySettings { auth: ProxyAuth::Bearer { from: "literal-token".into() }, ..ok.clone() };
+        let bad_source = ProxySettings { auth: Some(ProxyAuth::Bearer { from: "literal-token".into() }), ..ok.clone() };
         assert!(bad_source.validate().is_err());
         let reserved = ProxySettings {
-            auth: ProxyAuth::Header { name: "Cookie".into(), prefix: None, from: "credentials".into() },
+            auth: Some(ProxyAuth::Header { name: "Cookie".into(), prefix: None, from: "credentials".into() }),
             ..ok.clone()
         };
         assert!(reserved.validate().is_err());
+        let split_prefix = ProxySettings {
+            auth: Some(ProxyAuth::Header {
+                name: "X-Key".into(),
+                prefix: Some("a\r\nX-Evil: ".into()),
+                from: "credentials".into(),
+            }),
+            ..ok.clone()
+        };
+        assert!(split_prefix.validate().is_err(), "a prefix that would split the header is refused");
         let creds_in_url = ProxySettings { base_url: "https://u:p@api.example.com".into(), ..ok };
         assert!(creds_in_url.validate().is_err());
     }

@@ -1,4 +1,21 @@
 //! The one AES-256-GCM primitive every layer uses: `nonce || ciphertext || tag`.
+//!
+//! Nonces are random, 96 bits, drawn from the operating system for every
+//! encryption. NIST SP 800-38D (section 8.3) allows at most 2^32 encryptions
+//! under one key with random nonces (the chance of any nonce repeating is
+//! then about 2^-33). Tessera does not count encryptions: a count would be
+//! a write to the key's row in every transaction that encrypts, and all
+//! writes of a tenant would queue on that row. The bound is far from reach
+//! instead, because every encryption is one stored write:
+//! - a data key encrypts one value per write of its tenant (a secret
+//!   version, a config field, a token, an OAuth state, a webhook secret):
+//!   2^32 writes is 136 years at one write per second, or 1.4 years at a
+//!   sustained 100 per second for a single tenant; rotating the tenant's
+//!   key (`POST /tenants/{t}/keys/rotate`) starts a fresh key, so a tenant
+//!   that writes at such a rate must rotate at least yearly;
+//! - the master key encrypts one data key per tenant and key version (and
+//!   one check value): a million tenants rotating monthly for a century is
+//!   about 2^30.
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -15,14 +32,19 @@ pub(crate) fn cipher(key: &[u8; 32]) -> Aes256Gcm {
 
 /// Seals `plaintext` with a fresh random nonce; returns `nonce || ct || tag`.
 pub(crate) fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    // Random 96-bit nonces: safe for well under 2^32 messages per key, and
-    // tenants rotate their data keys long before that (DESIGN.md section 3).
-    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&Aes256Gcm::generate_nonce(&mut OsRng));
+    seal_with_nonce(cipher, &nonce, aad, plaintext)
+}
+
+/// Seals with a given nonce. Only [`seal`] (random nonces) and the
+/// known-answer tests call this: a fixed nonce in production would repeat.
+pub(crate) fn seal_with_nonce(cipher: &Aes256Gcm, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let sealed = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad })
         .expect("AES-GCM encryption cannot fail for inputs under 64 GiB");
     let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-    out.extend_from_slice(&nonce);
+    out.extend_from_slice(nonce);
     out.extend_from_slice(&sealed);
     out
 }

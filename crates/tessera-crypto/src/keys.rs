@@ -27,6 +27,25 @@ const V2_MARK: &str = "v2:";
 /// this prefix, then the provider's own ciphertext.
 pub const EXTERNAL_WRAP_V2_PREFIX: &str = "tsrx:v2:";
 
+/// The start-up check values: a throw-away data key wrapped for a reserved
+/// owner (a tenant id no real tenant can have), stored on first start and
+/// unwrapped on every later one, so a wrong key-encryption key stops
+/// start-up instead of failing reads. Stored data depends on these: changing
+/// one makes every existing store fail its check.
+pub mod check {
+    use super::KeyOwner;
+
+    /// The data-key version a check value is wrapped with.
+    pub const VERSION: u32 = 0;
+    /// The owner the `local` master key's check value is wrapped for.
+    pub const LOCAL_OWNER: KeyOwner<'static> = KeyOwner { tenant: "\u{0}kek-check", incarnation: "" };
+    /// The owner the `vault-transit` provider's check value is wrapped for.
+    pub const TRANSIT_OWNER: KeyOwner<'static> = KeyOwner { tenant: "\u{0}check", incarnation: "" };
+    /// The Transit key the `vault-transit` check value is wrapped with
+    /// (tenants' keys are named by tenant id, which never starts with NUL).
+    pub const TRANSIT_KEY: &str = "tessera-kek-check";
+}
+
 /// Whose data key this is: a tenant, and which incarnation of it. A tenant
 /// id may be deleted and created again; each creation is a new incarnation
 /// (a random id stored with the tenant), so that a data key, or anything
@@ -144,7 +163,29 @@ impl MasterKey {
     pub fn wrap(&self, owner: KeyOwner<'_>, version: u32, dek: &DataKey) -> WrappedDataKey {
         let aad = wrap_aad(WrapFormat::V2, owner, version);
         let sealed = aead::seal(&self.cipher, &aad, dek.bytes.expose_secret());
-        WrappedDataKey(format!("{WRAPPED_PREFIX}{V2_MARK}{}:{}", self.id, B64.encode(sealed)))
+        self.wrapped(WrapFormat::V2, &sealed)
+    }
+
+    /// Wraps with a given nonce: the known-answer tests only.
+    #[cfg(test)]
+    pub(crate) fn wrap_with_nonce(
+        &self,
+        format: WrapFormat,
+        owner: KeyOwner<'_>,
+        version: u32,
+        dek: &DataKey,
+        nonce: &[u8; aead::NONCE_LEN],
+    ) -> WrappedDataKey {
+        let aad = wrap_aad(format, owner, version);
+        self.wrapped(format, &aead::seal_with_nonce(&self.cipher, nonce, &aad, dek.bytes.expose_secret()))
+    }
+
+    fn wrapped(&self, format: WrapFormat, sealed: &[u8]) -> WrappedDataKey {
+        let mark = match format {
+            WrapFormat::V1 => "",
+            WrapFormat::V2 => V2_MARK,
+        };
+        WrappedDataKey(format!("{WRAPPED_PREFIX}{mark}{}:{}", self.id, B64.encode(sealed)))
     }
 
     /// Unwraps a data key; fails if it was wrapped for another owner or
@@ -185,7 +226,9 @@ fn decode_base64(text: &str) -> Option<Zeroizing<Vec<u8>>> {
         .map(Zeroizing::new)
 }
 
-/// A data key wrapped by a master key: `tsrk:<kekId>:<base64>`. Safe to store.
+/// A data key wrapped by a master key: `tsrk:v2:<kekId>:<base64>` (or
+/// `tsrk:<kekId>:<base64>` in [`WrapFormat::V1`]), or by an external
+/// provider (see [`WrappedDataKey::external`]). Safe to store.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WrappedDataKey(pub String);
 

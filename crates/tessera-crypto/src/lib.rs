@@ -7,6 +7,11 @@
 //! belongs, so a ciphertext copied to another tenant, path or field fails to
 //! decrypt.
 //!
+//! The formats written here are pinned by known-answer vectors
+//! (`known_answers.rs`): what is stored today must decrypt after any
+//! refactor. [`legacy`] holds the ciphers of other systems that `tessera
+//! import` reads; no crate outside this one holds cipher code.
+//!
 //! What it must never do: print key material (no type here implements `Debug`
 //! with key bytes), reuse a nonce, or slice a ciphertext before checking its
 //! length.
@@ -15,10 +20,14 @@
 mod aead;
 mod error;
 mod keys;
+#[cfg(test)]
+mod known_answers;
+pub mod legacy;
 mod value;
 
 pub use error::CryptoError;
 pub use keys::{
-    random_bytes, wrap_aad, DataKey, KeyOwner, MasterKey, WrapFormat, WrappedDataKey, EXTERNAL_WRAP_V2_PREFIX, KEY_LEN,
+    check, random_bytes, wrap_aad, DataKey, KeyOwner, MasterKey, WrapFormat, WrappedDataKey, EXTERNAL_WRAP_V2_PREFIX,
+    KEY_LEN,
 };
-pub use value::{ciphertext_key_version, Aad, CIPHERTEXT_PREFIX};
+pub use value::{ciphertext_format, ciphertext_key_version, Aad, ValueFormat, CIPHERTEXT_PREFIX};

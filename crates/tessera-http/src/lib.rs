@@ -32,25 +32,6 @@ pub use openapi::openapi_json;
 pub struct AppState {
     /// The service layer.
     pub svc: Arc<Tessera>,
-    /// The proxy's outbound leg and limits.
-    pub proxy: ProxyOptions,
-}
-
-/// The proxy's settings.
-#[derive(Clone)]
-pub struct ProxyOptions {
-    /// Sends proxied calls; none: `/proxy` answers 503.
-    pub forwarder: Option<Arc<tessera_outbound::Forwarder>>,
-    /// Largest proxied request body.
-    pub max_body_bytes: usize,
-    /// Largest proxied response body (the stream is cut beyond).
-    pub max_response_bytes: usize,
-}
-
-impl Default for ProxyOptions {
-    fn default() -> Self {
-        Self { forwarder: None, max_body_bytes: 1024 * 1024, max_response_bytes: 64 * 1024 * 1024 }
-    }
 }
 
 /// HTTP settings.
@@ -60,8 +41,6 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Longest a request may take before a 408.
     pub request_timeout: Duration,
-    /// The proxy.
-    pub proxy: ProxyOptions,
     /// Peers whose `X-Forwarded-For` names the client (`TESSERA_TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
 }
@@ -71,7 +50,6 @@ impl Default for HttpOptions {
         Self {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
-            proxy: ProxyOptions::default(),
             trusted_proxies: TrustedProxies::default(),
         }
     }
@@ -97,7 +75,7 @@ pub fn router_with(svc: Arc<Tessera>, opts: &HttpOptions, adapters: Router) -> R
         .route_layer(axum::middleware::from_fn(metrics::track))
         .fallback(error::not_found_fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(AppState { svc, proxy: opts.proxy.clone() })
+        .with_state(AppState { svc })
         .merge(adapters)
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(axum::middleware::from_fn(error::limit_uri))

@@ -1,22 +1,14 @@
-//! The proxy's outbound leg: one `reqwest` client that never follows a
-//! redirect (a redirect to another host must not take the tenant's
+//! The proxy's outbound leg, behind tessera-core's [`Upstream`] port (and
+//! the health probe's and webhooks' ports): one `reqwest` client that never
+//! follows a redirect (a redirect to another host must not take the tenant's
 //! credential with it) and ignores `HTTP(S)_PROXY` variables, with a time
-//! limit per call.
+//! limit per call. It sends what the service layer built, nothing more.
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::header::HeaderMap;
-
-/// Why a forwarded call got no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
-    /// The upstream took longer than the limit.
-    #[error("the upstream did not answer in time")]
-    Timeout,
-    /// The upstream could not be reached.
-    #[error("the upstream could not be reached")]
-    Unreachable,
-}
+use tessera_core::ports::{Upstream, UpstreamBody, UpstreamError, UpstreamRequest, UpstreamResponse};
 
 /// Sends proxied calls.
 pub struct Forwarder {
@@ -55,19 +47,19 @@ impl Forwarder {
     }
 
     /// Sends one call and returns the upstream's answer (its body still streaming).
-    pub async fn send(
+    async fn request(
         &self,
         method: reqwest::Method,
         url: url::Url,
         headers: HeaderMap,
         body: reqwest::Body,
-    ) -> Result<reqwest::Response, ForwardError> {
+    ) -> Result<reqwest::Response, UpstreamError> {
         self.client.request(method, url).headers(headers).body(body).send().await.map_err(|e| {
             if e.is_timeout() {
-                ForwardError::Timeout
+                UpstreamError::Timeout
             } else {
                 tracing::debug!(error = %e.without_url(), "proxied call failed");
-                ForwardError::Unreachable
+                UpstreamError::Unreachable
             }
         })
     }
@@ -75,6 +67,20 @@ impl Forwarder {
     /// The time limit of a call.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+}
+
+#[async_trait::async_trait]
+impl Upstream for Forwarder {
+    async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let body = match request.body {
+            UpstreamBody::Full(bytes) => reqwest::Body::from(bytes),
+            UpstreamBody::Stream(stream) => reqwest::Body::wrap_stream(stream),
+        };
+        let mut answer = self.request(request.method, request.url, request.headers, body).await?;
+        let (status, headers) = (answer.status(), std::mem::take(answer.headers_mut()));
+        let body = answer.bytes_stream().map(|chunk| chunk.map_err(std::io::Error::other));
+        Ok(UpstreamResponse { status, headers, body: Box::pin(body) })
     }
 }
 
@@ -100,7 +106,7 @@ impl tessera_core::health::HttpProbe for Forwarder {
             }
         }
         let started = std::time::Instant::now();
-        match self.send(method, url, headers, reqwest::Body::from(Vec::new())).await {
+        match self.request(method, url, headers, reqwest::Body::from(Vec::new())).await {
             // Only the head matters; the body is dropped unread.
             Ok(r) => ProbeOutcome::Answered { status: r.status().as_u16(), latency: started.elapsed() },
             Err(_) => ProbeOutcome::NoAnswer,
@@ -126,7 +132,7 @@ impl tessera_core::webhook::WebhookSender for Forwarder {
         match self.client.post(url).headers(map).body(body).send().await {
             // Only the status matters; the body is dropped unread.
             Ok(r) => SendOutcome::Answered(r.status().as_u16()),
-            Err(e) if e.is_timeout() => SendOutcome::NoAnswer(ForwardError::Timeout.to_string()),
+            Err(e) if e.is_timeout() => SendOutcome::NoAnswer(UpstreamError::Timeout.to_string()),
             Err(e) => {
                 // A refused address says why; other failures stay generic (no URL, no detail).
                 let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
@@ -136,7 +142,7 @@ impl tessera_core::webhook::WebhookSender for Forwarder {
                     }
                     source = err.source();
                 }
-                SendOutcome::NoAnswer(ForwardError::Unreachable.to_string())
+                SendOutcome::NoAnswer(UpstreamError::Unreachable.to_string())
             }
         }
     }

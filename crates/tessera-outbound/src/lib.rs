@@ -1,15 +1,18 @@
-//! Tessera's outbound calls: the adapter behind `tessera-core`'s outbound
-//! ports. Today that is the OAuth 2.0 port
-//! ([`tessera_core::oauth::OAuthClient`]), implemented by
-//! [`HttpOAuthClient`] on the `oauth2` crate and one shared `reqwest`
-//! client (rustls, no redirects). This is the only crate that speaks HTTP to
-//! OAuth providers; the service layer sees only the port's types.
+//! Tessera's outbound calls: the adapters behind `tessera-core`'s outbound
+//! ports. The OAuth 2.0 port ([`tessera_core::oauth::OAuthClient`]) is
+//! implemented by [`HttpOAuthClient`] on the `oauth2` crate and one shared
+//! `reqwest` client (rustls, no redirects); the proxy's
+//! ([`tessera_core::ports::Upstream`]), the health probe's and the webhooks'
+//! by [`Forwarder`]; MCP tool calls by [`HttpMcpClient`]. This is the only
+//! crate that speaks HTTP to third parties; the service layer sees only the
+//! ports' types, and is wired to these in the binary (`tessera serve`).
 //!
 //! ```text
-//! tessera-core (service, OAuthClient port)
+//! tessera-core (service; OAuthClient, Upstream, HttpProbe, WebhookSender, McpClient ports)
 //!        ^
 //!        | implements
 //! tessera-outbound::HttpOAuthClient -> oauth2 (requests) -> Transport (reqwest)
+//! tessera-outbound::Forwarder, HttpMcpClient -> reqwest
 //! ```
 
 #![forbid(unsafe_code)]
@@ -27,5 +30,5 @@ mod revoke;
 mod transport;
 
 pub use client::{BuildError, HttpOAuthClient};
-pub use forward::{ForwardError, Forwarder};
+pub use forward::Forwarder;
 pub use mcp::HttpMcpClient;

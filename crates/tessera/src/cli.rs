@@ -80,7 +80,8 @@ enum KeysCommand {
     /// Deletes wraps under retired master keys, once every server runs with the new key.
     PruneWraps,
     /// Re-encrypts stored values under each tenant's newest data key (after
-    /// `POST /tenants/{id}/keys/rotate`), one secret per transaction. Resumable.
+    /// `POST /tenants/{id}/keys/rotate`) and in the current ciphertext format,
+    /// one secret per transaction. Resumable.
     Rewrap {
         /// Only this tenant.
         #[arg(long)]

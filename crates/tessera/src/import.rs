@@ -17,10 +17,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aes_gcm::aead::consts::{U12, U16};
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aes::Aes256;
-use aes_gcm::{AeadInPlace, AesGcm, KeyInit};
 use anyhow::{bail, Context};
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -28,6 +24,7 @@ use tessera_core::ids::PLATFORM_TENANT;
 use tessera_core::schema::ConfigSchema;
 use tessera_core::service::{SecretPayload, SecretWrite};
 use tessera_core::{Ctx, ServiceError, Tessera};
+use tessera_crypto::legacy::{LegacyCipher, LegacyFormat};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::service::open_service;
@@ -178,79 +175,27 @@ fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-type Aes256Gcm12 = AesGcm<Aes256, U12>;
-type Aes256Gcm16 = AesGcm<Aes256, U16>;
-
-/// The old system's cipher, keyed.
-enum Decrypter {
-    Fernet(fernet::Fernet),
-    AesGcmHex { iv12: Box<Aes256Gcm12>, iv16: Box<Aes256Gcm16> },
-}
+/// The old system's cipher, keyed (the cipher itself lives in
+/// `tessera_crypto::legacy`: no cipher code outside that crate).
+struct Decrypter(LegacyCipher);
 
 impl Decrypter {
     /// Checks the format and key (errors here are bad arguments: exit 2).
     fn new(format: &str, key: &str) -> anyhow::Result<Self> {
-        match format {
-            "fernet" => {
-                let bytes = decode_key(key).context("--key must be the Fernet key: 32 bytes as url-safe base64")?;
-                let text = Zeroizing::new(base64::engine::general_purpose::URL_SAFE.encode(&*bytes));
-                let f = fernet::Fernet::new(&text).context("--key is not a valid Fernet key")?;
-                Ok(Self::Fernet(f))
-            }
-            "aes-gcm-hex" => {
-                let bytes = decode_key(key).context("--key must be 32 bytes as 64 hex characters or base64")?;
-                let iv12 =
-                    Aes256Gcm12::new_from_slice(&bytes).map_err(|_| anyhow::anyhow!("--key must be 32 bytes"))?;
-                let iv16 =
-                    Aes256Gcm16::new_from_slice(&bytes).map_err(|_| anyhow::anyhow!("--key must be 32 bytes"))?;
-                Ok(Self::AesGcmHex { iv12: Box::new(iv12), iv16: Box::new(iv16) })
-            }
+        let (format, key_context) = match format {
+            "fernet" => (LegacyFormat::Fernet, "--key must be the Fernet key: 32 bytes as url-safe base64"),
+            "aes-gcm-hex" => (LegacyFormat::AesGcmHex, "--key must be 32 bytes as 64 hex characters or base64"),
             other => bail!("unknown --format {:?}: expected fernet or aes-gcm-hex", truncate(other)),
-        }
+        };
+        let bytes = decode_key(key).context(key_context)?;
+        let cipher = LegacyCipher::new(format, &bytes).map_err(|e| anyhow::anyhow!("--key: {e}"))?;
+        Ok(Self(cipher))
     }
 
     /// Decrypts one value into a zeroizing UTF-8 string.
     fn decrypt(&self, ciphertext: &str) -> Result<Zeroizing<String>, String> {
-        let ciphertext = ciphertext.trim();
-        let bytes = match self {
-            Self::Fernet(f) => {
-                if ciphertext.is_empty() {
-                    return Err("empty ciphertext".into());
-                }
-                Zeroizing::new(
-                    f.decrypt(ciphertext)
-                        .map_err(|_| "cannot decrypt the Fernet token: wrong key, or the token is corrupt")?,
-                )
-            }
-            Self::AesGcmHex { iv12, iv16 } => decrypt_gcm_hex(iv12, iv16, ciphertext)?,
-        };
-        into_utf8(bytes)
+        into_utf8(self.0.decrypt(ciphertext).map_err(|e| e.to_string())?)
     }
-}
-
-/// Seed 002's `ivHex:cipherHex:tagHex` (Node's `createCipheriv("aes-256-gcm")`, 16-byte tag).
-fn decrypt_gcm_hex(iv12: &Aes256Gcm12, iv16: &Aes256Gcm16, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    const SHAPE: &str = "malformed ciphertext: expected ivHex:cipherHex:tagHex";
-    let mut parts = ciphertext.split(':');
-    let (Some(iv), Some(body), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(SHAPE.into());
-    };
-    let iv = hex::decode(iv).map_err(|_| format!("{SHAPE} (the IV is not hex)"))?;
-    let tag = hex::decode(tag).map_err(|_| format!("{SHAPE} (the tag is not hex)"))?;
-    let mut buf = Zeroizing::new(hex::decode(body).map_err(|_| format!("{SHAPE} (the ciphertext is not hex)"))?);
-    if tag.len() != 16 {
-        return Err(format!("the tag is {} bytes; expected 16", tag.len()));
-    }
-    let tag = GenericArray::from_slice(&tag);
-    let ok = match iv.len() {
-        12 => iv12.decrypt_in_place_detached(GenericArray::from_slice(&iv), b"", &mut buf, tag).is_ok(),
-        16 => iv16.decrypt_in_place_detached(GenericArray::from_slice(&iv), b"", &mut buf, tag).is_ok(),
-        n => return Err(format!("the IV is {n} bytes; expected 12 (or 16)")),
-    };
-    if !ok {
-        return Err("cannot decrypt: wrong key, or the ciphertext or tag is corrupt".into());
-    }
-    Ok(buf)
 }
 
 /// Moves decrypted bytes into a zeroizing string; invalid UTF-8 is wiped and refused.

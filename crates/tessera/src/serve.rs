@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tessera_http::{HttpOptions, ProxyOptions};
+use tessera_core::service::ProxyLimits;
+use tessera_http::HttpOptions;
 
 use crate::listener::ListenerOptions;
 use crate::service::open_service;
@@ -46,6 +47,10 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot build the proxy's HTTP client: {e}"))?,
     );
     svc.set_http_probe(forwarder.clone());
+    svc.set_upstream(
+        forwarder,
+        ProxyLimits { max_body_bytes: settings.max_body_bytes, max_response_bytes: settings.proxy_max_response_bytes },
+    );
     // Webhook deliveries: the proxy's client rules (no redirects, no proxies), 10 s per attempt.
     // Host names resolve only to addresses a tenant's URL may reach.
     let webhook_sender =
@@ -61,11 +66,6 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         let path = crate::checkpoints::path(&settings.data_dir);
         crate::checkpoints::spawn(svc.clone(), path, settings.audit_checkpoint_interval);
     }
-    let proxy = ProxyOptions {
-        forwarder: Some(forwarder),
-        max_body_bytes: settings.max_body_bytes,
-        max_response_bytes: settings.proxy_max_response_bytes,
-    };
     let console = tessera_console::router(
         svc.clone(),
         tessera_console::ConsoleOptions { secure_cookies: settings.oauth.public_url.starts_with("https://") },
@@ -74,7 +74,6 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         svc.clone(),
         &HttpOptions {
             max_body_bytes: settings.max_body_bytes,
-            proxy,
             trusted_proxies: settings.trusted_proxies.clone(),
             ..HttpOptions::default()
         },

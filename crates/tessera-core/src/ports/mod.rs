@@ -7,6 +7,7 @@
 //! and unwraps tenant data keys with the key-encryption key.
 //!
 //! Rows cross this boundary as plain records; ciphertext only, never plaintext.
+//! [`Upstream`] sends the proxy's calls to integrations' APIs.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,11 +18,13 @@ use crate::error::ServiceError;
 
 mod credentials;
 mod sessions;
+mod upstream;
 mod usage;
 mod webhooks;
 
 pub use credentials::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo};
 pub use sessions::{ConsoleSessionRecord, SessionRepo};
+pub use upstream::{BodyStream, Upstream, UpstreamBody, UpstreamError, UpstreamRequest, UpstreamResponse};
 pub use usage::{UsageRecord, UsageRepo};
 pub use webhooks::{DeliveryRecord, OutboxRecord, RotationDue, WebhookRecord, WebhookRepo};
 
@@ -259,7 +262,8 @@ pub struct AuditRecord {
     pub action: String,
     /// What was touched (`tenants/acme/secrets/stripe/KEY`).
     pub resource: String,
-    /// `success`, `denied` or `failure`.
+    /// `success`, `denied` or `failure`; `started` for a proxied call
+    /// about to be sent (its outcome follows in a second event).
     pub outcome: String,
     /// Request id.
     pub request_id: Option<String>,

@@ -190,16 +190,27 @@ pub struct RewrapReport {
     pub tenants: u64,
     /// Secrets looked at.
     pub secrets: u64,
-    /// Versions re-encrypted under their tenant's newest data key.
+    /// Versions re-encrypted under their tenant's newest data key (and in
+    /// the current ciphertext format).
     pub rewrapped: u64,
-    /// Versions already under the newest key (or destroyed).
+    /// Versions already under the newest key in the current format (or destroyed).
     pub current: u64,
+}
+
+/// Whether a stored ciphertext needs no rewrap: under the tenant's newest
+/// data key (or a newer one written meanwhile), in the current format.
+/// Anything unreadable is not current: the rewrap then reports why.
+fn is_current(ciphertext: &str, latest: u32) -> bool {
+    tessera_crypto::ciphertext_key_version(ciphertext).is_ok_and(|kv| kv >= latest)
+        && tessera_crypto::ciphertext_format(ciphertext) == Ok(tessera_crypto::ValueFormat::V2)
 }
 
 impl Tessera {
     /// Re-encrypts every kept secret version of every tenant (or one) under
-    /// the tenant's newest data key, one transaction per secret. Resumable
-    /// and idempotent: only ciphertexts under an older key are touched.
+    /// the tenant's newest data key and in the current ciphertext format
+    /// (values of format 1 are rewritten even under the newest key), one
+    /// transaction per secret. Resumable and idempotent: only ciphertexts
+    /// under an older key or in an older format are touched.
     pub async fn rewrap(
         &self,
         ctx: &Ctx,
@@ -240,7 +251,7 @@ impl Tessera {
                         report.current += 1;
                         continue;
                     };
-                    if tessera_crypto::ciphertext_key_version(ct).is_ok_and(|kv| kv >= latest) {
+                    if is_current(ct, latest) {
                         report.current += 1;
                         continue;
                     }

@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod oauth_flow;
 mod proxy;
+mod proxy_call;
 mod refresh;
 mod retry;
 mod secrets;
@@ -48,7 +49,7 @@ pub use integrations::IntegrationInput;
 pub use keys::{MasterRotation, RewrapReport};
 pub use limits::RateLimit;
 pub use oauth_flow::{AuthorizationStart, CallbackOutcome, CallbackParams};
-pub use proxy::{Injection, ProxyCall, ProxyPlan};
+pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use refresh::RefreshReport;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use tools::{ToolInvocation, ToolResult};
@@ -247,6 +248,8 @@ pub struct Tessera {
     pub(crate) http_probe: Option<Arc<dyn crate::health::HttpProbe>>,
     /// Sends webhook deliveries; none in offline admin commands.
     pub(crate) webhook_sender: Option<Arc<dyn crate::webhook::WebhookSender>>,
+    /// Sends proxied calls; none in offline admin commands.
+    pub(crate) upstream: Option<proxy_call::ProxyLeg>,
     /// Per-caller token buckets, when a rate limit is set.
     limits: Option<limits::CallerLimits>,
     /// Per-address token buckets of anonymous requests, when that limit is set.
@@ -308,6 +311,7 @@ impl Tessera {
             mcp_client: None,
             http_probe: None,
             webhook_sender: None,
+            upstream: None,
             limits: opts.rate_limit.map(limits::CallerLimits::new),
             anonymous: opts.anonymous_rate_limit.map(limits::AddressLimits::new),
             denials: denials::DenialLog::default(),

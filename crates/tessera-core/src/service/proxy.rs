@@ -1,7 +1,6 @@
-//! The proxy's use cases: which tenant, which base URL, which credential to
-//! inject (refreshed first when it expired), and the record of each call.
-//! The bytes themselves travel in the HTTP adapter; the service never sees a
-//! request or response body.
+//! Planning a proxied call: which tenant, which base URL, which credential
+//! to inject (refreshed first when it expired), and the audit record of each
+//! call. The call itself is [`super::proxy_call`].
 
 use std::time::Duration;
 
@@ -22,8 +21,8 @@ use crate::proxy::{ProxyAuth, ProxySettings};
 /// How often `lastUsedAt` is written per connection at most (a write per call would cost more than the call).
 const TOUCH_EVERY: Duration = Duration::from_secs(10);
 
-/// What the adapter needs to forward one call.
-pub struct ProxyPlan {
+/// What one forwarded call needs (also a health probe's).
+pub(crate) struct ProxyPlan {
     /// Tenant (from the caller).
     pub tenant: TenantId,
     /// Integration.
@@ -39,7 +38,7 @@ pub struct ProxyPlan {
 }
 
 /// A credential on its way to the upstream.
-pub enum Injection {
+pub(crate) enum Injection {
     /// Nothing.
     None,
     /// A header (`Authorization: Bearer ...`, `X-Api-Key: ...`).
@@ -59,15 +58,11 @@ pub enum Injection {
 }
 
 /// One forwarded call, for the audit log.
-pub struct ProxyCall<'a> {
+pub(crate) struct ProxyCall<'a> {
     /// HTTP method.
     pub method: &'a str,
     /// Path under the base (no query: it may carry data).
     pub path: &'a str,
-    /// Upstream status, or none when the upstream gave no answer.
-    pub status: Option<u16>,
-    /// Time to the upstream's response head.
-    pub duration: Duration,
 }
 
 impl Tessera {
@@ -75,7 +70,7 @@ impl Tessera {
     /// `CONNECT` or `TRACE`), the tenant is the caller's own (an admin names it
     /// with `X-Tenant-Id`), the connection must be enabled, and an expired
     /// OAuth token is refreshed first.
-    pub async fn proxy_plan(
+    pub(crate) async fn proxy_plan(
         &self,
         ctx: &Ctx,
         method: &str,
@@ -91,7 +86,7 @@ impl Tessera {
 
     /// After the upstream answered 401 to an OAuth token: refreshes it (once,
     /// unless someone else already did since `plan` was made) and plans again.
-    pub async fn proxy_replan_after_401(&self, plan: &ProxyPlan) -> Result<ProxyPlan, ServiceError> {
+    pub(crate) async fn proxy_replan_after_401(&self, plan: &ProxyPlan) -> Result<ProxyPlan, ServiceError> {
         self.plan_for(&plan.tenant, &plan.integration, Some(plan.made_at)).await
     }
 
@@ -112,7 +107,7 @@ impl Tessera {
                 self.credential_value(&mut reader, integration, conn, cred, tenant, key, $source).await?
             };
         }
-        let (injection, uses_oauth) = match &settings.auth {
+        let (injection, uses_oauth) = match &settings.effective_auth(&integration.auth_type) {
             ProxyAuth::None => (Injection::None, false),
             ProxyAuth::Bearer { from } => {
                 let v = value!(from);
@@ -191,23 +186,38 @@ impl Tessera {
         }
     }
 
-    /// Audits a forwarded call (method, path, status, duration; never a body)
-    /// and records the connection's use.
-    pub async fn record_proxy_call(
+    /// Audits a call about to be sent, before the upstream is contacted: no
+    /// call leaves unaudited, even one whose upstream never answers (or a
+    /// process that dies while it waits).
+    pub(crate) async fn record_proxy_start(
         &self,
         ctx: &Ctx,
         plan: &ProxyPlan,
-        call: ProxyCall<'_>,
+        call: &ProxyCall<'_>,
     ) -> Result<(), ServiceError> {
-        let status = call.status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        let resource = format!("proxy/{}/{}?method={}", plan.integration, call.path, call.method);
+        self.audit.record(ctx.event("proxy.call", Some(plan.tenant.as_str()), resource, "started")).await
+    }
+
+    /// Audits a call's outcome (method, path, upstream status or none,
+    /// duration; never a body) and records the connection's use.
+    pub(crate) async fn record_proxy_outcome(
+        &self,
+        ctx: &Ctx,
+        plan: &ProxyPlan,
+        call: &ProxyCall<'_>,
+        status: Option<u16>,
+        duration: Duration,
+    ) -> Result<(), ServiceError> {
+        let shown = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
         let resource = format!(
-            "proxy/{}/{}?method={}&status={status}&ms={}",
+            "proxy/{}/{}?method={}&status={shown}&ms={}",
             plan.integration,
             call.path,
             call.method,
-            call.duration.as_millis()
+            duration.as_millis()
         );
-        let outcome = if call.status.is_some_and(|s| s < 500) { "success" } else { "failure" };
+        let outcome = if status.is_some_and(|s| s < 500) { "success" } else { "failure" };
         self.audit.record(ctx.event("proxy.call", Some(plan.tenant.as_str()), resource, outcome)).await?;
         self.count_use(&plan.tenant, &plan.integration, super::usage_stats::Use::Proxy);
         self.touch_throttled(&plan.tenant, &plan.integration).await

@@ -46,7 +46,9 @@ pub struct IntegrationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub oauth: Option<Value>,
-    /// Proxy settings (base URL, credential injection).
+    /// Proxy settings (base URL, credential injection). `auth` shows the
+    /// injection that applies: for an `oauth2` integration whose settings name
+    /// none, the default `{"type": "bearer", "from": "credentials"}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub proxy: Option<Value>,
@@ -64,8 +66,18 @@ pub struct IntegrationView {
     pub updated_at: String,
 }
 
+/// Stored proxy settings with the injection that applies written out
+/// (a default shows as what it is); as stored if they do not parse.
+fn resolved_proxy(raw: &Value, auth_type: &str) -> Value {
+    match serde_json::from_value::<crate::proxy::ProxySettings>(raw.clone()) {
+        Ok(settings) => serde_json::to_value(settings.resolved(auth_type)).unwrap_or_else(|_| raw.clone()),
+        Err(_) => raw.clone(),
+    }
+}
+
 impl From<IntegrationRecord> for IntegrationView {
     fn from(i: IntegrationRecord) -> Self {
+        let proxy = i.settings.get("proxy").map(|raw| resolved_proxy(raw, &i.auth_type));
         Self {
             key: i.key,
             name: i.name,
@@ -73,7 +85,7 @@ impl From<IntegrationRecord> for IntegrationView {
             auth_type: i.auth_type,
             config_schema: i.config_schema,
             oauth: i.settings.get("oauth").cloned(),
-            proxy: i.settings.get("proxy").cloned(),
+            proxy,
             mcp: i.settings.get("mcp").cloned(),
             health_check: i.settings.get("healthCheck").cloned(),
             created_at: rfc3339(i.created_at),

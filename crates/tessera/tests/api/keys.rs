@@ -125,6 +125,46 @@ async fn rewrap_moves_every_value_to_the_newest_tenant_key_and_is_idempotent(mut
     }
 }
 
+async fn a_value_in_the_first_ciphertext_format_still_reads_and_rewrap_rewrites_it(mut app: TestApp) {
+    use tessera_crypto::{Aad, KeyOwner, MasterKey, WrappedDataKey};
+    app.tenant("acme").await;
+    let r = app.put("/tenants/acme/secrets/legacy", ROOT_TOKEN, json!({"value": "written-in-format-one"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.stop().await;
+    // Store the value as the code before format 2 wrote it: the same data key,
+    // associated data joined by NUL bytes, `tsr:v1:` without `f2:`.
+    let master = MasterKey::from_text(&app.env_value("TESSERA_MASTER_KEY").expect("master key")).expect("key");
+    let incarnation = app.sql_text("SELECT incarnation FROM tenants WHERE id = 'acme'").await;
+    let wrapped = app.sql_text("SELECT wrapped FROM data_keys WHERE tenant_id = 'acme' AND version = 1").await;
+    let owner = KeyOwner { tenant: "acme", incarnation: &incarnation };
+    let dek = master.unwrap(owner, 1, &WrappedDataKey(wrapped)).expect("the tenant's data key");
+    let (table, row) = ("secret_versions", "tenant_id = 'acme' AND path = 'legacy' AND version = 1");
+    let kind = app.sql_text(&format!("SELECT kind FROM {table} WHERE {row}")).await;
+    let stored = app.sql_text(&format!("SELECT ciphertext FROM {table} WHERE {row}")).await;
+    assert!(stored.starts_with("tsr:v1:f2:"), "new values are written in format 2: {stored}");
+    let aad = Aad::new("acme", "legacy", &kind);
+    let old = dek.encrypt_v1_for_tests(&aad, &dek.decrypt(&aad, &stored).expect("decrypts"));
+    assert!(old.starts_with("tsr:v1:") && !old.starts_with("tsr:v1:f2:"), "{old}");
+    app.sql(&format!("UPDATE {table} SET ciphertext = '{old}' WHERE {row}")).await;
+    app.start_again().await;
+    let r = app.get("/tenants/acme/secrets/legacy", ROOT_TOKEN).await;
+    assert_eq!(r.body["value"], "written-in-format-one", "a format 1 value still reads: {}", r.text);
+    app.stop().await;
+    // Under the newest data key already, but in the old format: rewrap rewrites it.
+    let out = app.cli(&["keys", "rewrap", "--tenant", "acme"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["rewrapped"], 1, "{report}");
+    let rewritten = app.sql_text(&format!("SELECT ciphertext FROM {table} WHERE {row}")).await;
+    assert!(rewritten.starts_with("tsr:v1:f2:"), "stored in format 2 after the rewrap: {rewritten}");
+    let again: Value = serde_json::from_slice(&app.cli(&["keys", "rewrap"]).stdout).expect("JSON report");
+    assert_eq!(again["rewrapped"], 0, "a second run changes nothing");
+    app.start_again().await;
+    let r = app.get("/tenants/acme/secrets/legacy", ROOT_TOKEN).await;
+    assert_eq!(r.body["value"], "written-in-format-one", "{}", r.text);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("written-in-format-one"));
+}
+
 /// Tenant `k<i>` has `i % 3 + 1` data key versions, a secret `s<v>` written
 /// under each; returns (tenant, secret, value) of every one.
 async fn tenants_with_several_key_versions(app: &TestApp) -> Vec<(String, String, String)> {
@@ -254,7 +294,8 @@ async fn rotating_from_vault_transit_to_a_local_master_key() {
 
 on_both_databases!(
     rotating_the_master_key_rewraps_every_data_key_while_reads_go_on,
-    an_interrupted_master_rotation_resumes_over_tenants_with_several_key_versions
+    an_interrupted_master_rotation_resumes_over_tenants_with_several_key_versions,
+    a_value_in_the_first_ciphertext_format_still_reads_and_rewrap_rewrites_it,
 );
 
 mod every_rewritable_store {

@@ -15,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{Db, OAuthProvider, TestApp, ROOT_TOKEN};
 
+mod audit_and_defaults;
+
 const TOKEN: &str = "acme-upstream-token-4711";
 
 /// An upstream that records every request and answers by path.
@@ -83,12 +85,12 @@ impl Upstream {
         self.seen.lock().expect("lock").len()
     }
 
-    fn last(&self) -> Value {
+    pub(crate) fn last(&self) -> Value {
         self.seen.lock().expect("lock").last().cloned().unwrap_or(Value::Null)
     }
 }
 
-async fn proxied_integration(app: &TestApp, key: &str, base: &str, auth: Value, schema: Value) {
+pub(crate) async fn proxied_integration(app: &TestApp, key: &str, base: &str, auth: Value, schema: Value) {
     let r = app
         .post(
             "/integrations",
@@ -100,7 +102,7 @@ async fn proxied_integration(app: &TestApp, key: &str, base: &str, auth: Value, 
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,
