@@ -104,3 +104,15 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
         printf 'export TESSERA_TEST_CHROMIUM=%q\n' "$(command -v chromium)"
     fi
 fi
+
+# schemathesis (PyPI, pinned) in the same venv, for the test that fuzzes the
+# API against /openapi.json with every check.
+if [ ! -x "$venv/bin/schemathesis" ]; then
+    log "installing schemathesis into .tools/venv"
+    { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } >&2
+    "$venv/bin/pip" install -q "schemathesis==4.32.5" >&2 \
+        || log "installing schemathesis failed; the API fuzzing test will skip (and fail in CI)"
+fi
+if [ -x "$venv/bin/schemathesis" ]; then
+    printf 'export TESSERA_TEST_SCHEMATHESIS=%q\n' "$venv/bin/schemathesis"
+fi

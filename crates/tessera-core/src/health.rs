@@ -21,13 +21,13 @@ pub struct HealthCheckSettings {
     #[serde(default)]
     pub path: String,
     /// The status a healthy upstream answers (default 200).
-    #[serde(default = "ok")]
+    #[serde(default = "ok", deserialize_with = "crate::json_int::integer")]
     pub expected_status: u16,
     /// Slower than this (milliseconds) is `degraded` (default 2000).
-    #[serde(default = "slow")]
+    #[serde(default = "slow", deserialize_with = "crate::json_int::integer")]
     pub slow_ms: u64,
     /// Seconds between checks of one connection (default 300, at least 10).
-    #[serde(default = "interval")]
+    #[serde(default = "interval", deserialize_with = "crate::json_int::integer")]
     pub interval_seconds: u64,
 }
 

@@ -191,6 +191,37 @@ pub fn is_slug(raw: &str, max: usize) -> bool {
         && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
 }
 
+/// The longest display name (tenants, API keys, integrations), in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// What a display name must contain: one character that is not whitespace
+/// (Rust's `char::is_whitespace`, spelled out so every regex engine reads the
+/// class the same way; `\s` differs between them).
+pub const NAME_PATTERN: &str =
+    "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
+/// Parses a display name as sent: 1-200 characters (Unicode scalar values,
+/// as JSON Schema's `maxLength` counts them), not only whitespace. Returns
+/// it trimmed.
+pub fn display_name(raw: &str) -> Result<&str, ServiceError> {
+    let name = raw.trim();
+    if name.is_empty() || raw.chars().count() > MAX_NAME_CHARS {
+        return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
+    }
+    Ok(name)
+}
+
+/// The OpenAPI schema of a display name: exactly what [`display_name`] accepts.
+pub fn name_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some(NAME_PATTERN))
+        .description(Some("Display name: 1-200 characters, not only whitespace (stored trimmed)."))
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +235,23 @@ mod tests {
             assert!(TenantId::parse_new(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(TenantId::parse("_platform").expect("reserved id names a tenant").is_platform());
+    }
+
+    #[test]
+    fn the_name_pattern_lists_exactly_the_whitespace_display_name_trims() {
+        // The class of NAME_PATTERN, spelled as the characters it excludes.
+        let listed: Vec<char> = "\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}"
+            .chars()
+            .chain('\u{2000}'..='\u{200a}')
+            .collect();
+        let whitespace: Vec<char> = (0..=0x10ffff).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, whitespace);
+        assert_eq!(display_name("  Acme  ").expect("trimmed"), "Acme");
+        assert!(display_name("\u{3000}\t").is_err(), "only whitespace");
+        assert!(display_name(&"é".repeat(200)).is_ok(), "200 characters, 400 bytes");
+        assert!(display_name(&format!("{} ", "a".repeat(200))).is_err(), "201 characters as sent");
     }
 
     #[test]

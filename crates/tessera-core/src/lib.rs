@@ -14,6 +14,7 @@ pub mod audit;
 pub mod error;
 pub mod health;
 pub mod ids;
+pub mod json_int;
 pub mod keyring;
 pub mod mcp;
 pub mod migrate;

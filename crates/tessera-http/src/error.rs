@@ -107,6 +107,11 @@ pub(crate) async fn not_found_fallback() -> ApiError {
 }
 
 pub(crate) async fn method_not_allowed() -> Response {
+    method_not_allowed_response()
+}
+
+/// A 405 in the API's format (the caller adds `Allow`).
+pub(crate) fn method_not_allowed_response() -> Response {
     render(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method", None)
 }
 

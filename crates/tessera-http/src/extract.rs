@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use axum::body::Bytes;
 use axum::extract::path::ErrorKind as PathErrorKind;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -68,7 +69,8 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON body; malformed input is a 400, a body over the limit a 413, a
+/// A JSON object body; malformed input (or another JSON value: serde would
+/// read a struct from an array too) is a 400, a body over the limit a 413, a
 /// missing or other content type a 415.
 pub struct Body<T>(pub T);
 
@@ -76,11 +78,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(json_rejection(&JsonRejection::MissingJsonContentType(Default::default())));
+        }
+        let bytes =
+            Bytes::from_request(req, state).await.map_err(|e| json_rejection(&JsonRejection::BytesRejection(e)))?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+            return Err(Rejection::bad_request("invalid_body", "the request body must be a JSON object", None));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }
     }
+}
+
+/// `Content-Type: application/json` or `application/<something>+json`, as axum's `Json` takes.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence.strip_prefix("application/").is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
 }
 
 fn json_rejection(r: &JsonRejection) -> Rejection {

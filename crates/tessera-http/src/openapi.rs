@@ -18,14 +18,15 @@ use crate::routes::{
         integrations::put_defaults, integrations::get_defaults, integrations::connections,
         connections::list, connections::read, connections::remove, connections::put_config, connections::resolved,
         connections::configs,
-        secrets::list, secrets::read, secrets::write, secrets::remove, secrets::action,
+        secrets::list, secrets::read, secrets::write, secrets::remove, secrets::undelete, secrets::destroy,
+        secrets::rollback,
         access::create_key, access::list_keys, access::delete_key, access::audit, access::verify,
         oauth::authorize, oauth::callback, oauth::store_credentials, oauth::read_credentials,
         oauth::revoke_credentials, oauth::templates, proxy::forward, tools::invoke, health::check_now, health::all,
         webhooks::create, webhooks::list, webhooks::remove, webhooks::deliveries,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth, &ErrorResponses),
+    modifiers(&ProxyMethods, &BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]
 struct ApiDoc;
@@ -134,6 +135,34 @@ fn standard_description(status: &str) -> &'static str {
         "503" => "a backend is down",
         s if s.starts_with('2') || s.starts_with('3') => "success",
         _ => "an error",
+    }
+}
+
+/// The proxy forwards several methods with one handler: its operation is
+/// listed once per method (`proxyCall`, `proxyCallPost`, ...), so the
+/// document names exactly the methods the route takes.
+struct ProxyMethods;
+
+impl utoipa::Modify for ProxyMethods {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(item) = openapi.paths.paths.get_mut("/proxy/{key}/{path}") else { return };
+        let Some(get) = item.get.clone() else { return };
+        for method in crate::routes::proxy::FORWARDED_METHODS {
+            let mut op = get.clone();
+            let mut suffix = method.to_owned();
+            suffix[..1].make_ascii_uppercase();
+            op.operation_id = Some(format!("proxyCall{suffix}"));
+            let slot = match method {
+                "head" => &mut item.head,
+                "post" => &mut item.post,
+                "put" => &mut item.put,
+                "patch" => &mut item.patch,
+                "delete" => &mut item.delete,
+                "options" => &mut item.options,
+                _ => continue, // get: the annotated operation itself
+            };
+            *slot = Some(op);
+        }
     }
 }
 

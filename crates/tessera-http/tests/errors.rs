@@ -57,9 +57,10 @@ impl App {
         let status = resp.status();
         let content_type =
             resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let allow = resp.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body read");
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        Answer { status, content_type, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text }
+        Answer { status, content_type, allow, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text }
     }
 
     async fn get(&self, uri: &str) -> Answer {
@@ -87,6 +88,7 @@ impl Builder {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    allow: Option<String>,
     body: Value,
     text: String,
 }
@@ -209,6 +211,36 @@ async fn unknown_routes_and_methods_are_json_404_and_405() {
     r.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     let r = app.send(app.request(Method::PATCH, "/healthz").empty()).await;
     r.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_secret_path_and_its_action_form_each_refuse_the_other_forms_methods_with_405_and_their_allow() {
+    let app = App::start().await;
+    // A plain path takes GET, PUT and DELETE; POST (the action form's method) is a 405.
+    for (method, uri) in
+        [(Method::POST, "/tenants/acme/secrets/app/token"), (Method::PATCH, "/tenants/acme/secrets/app/token")]
+    {
+        let r = app.send(app.request(method.clone(), uri).json(&json!({"versions": [1]}))).await;
+        r.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        assert_eq!(r.allow.as_deref(), Some("GET,HEAD,PUT,DELETE"), "{method} {uri}");
+    }
+    // The :action form takes POST only.
+    for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
+        let r = app
+            .send(app.request(method.clone(), "/tenants/acme/secrets/app/token:undelete").json(&json!({"value": 1})))
+            .await;
+        r.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        assert_eq!(r.allow.as_deref(), Some("POST"), "{method}");
+    }
+    // Each form still works with its own methods; integers may be written 1.0.
+    let put = app.request(Method::PUT, "/tenants/acme/secrets/app/token").json(&json!({"value": 1, "cas": 0.0}));
+    assert_eq!(app.send(put).await.status, StatusCode::OK);
+    let rollback = app.request(Method::POST, "/tenants/acme/secrets/app/token:rollback").json(&json!({"version": 1.0}));
+    assert_eq!(app.send(rollback).await.status, StatusCode::OK);
+    let r = app
+        .send(app.request(Method::POST, "/tenants/acme/secrets/app/token:destroy").json(&json!({"versions": []})))
+        .await;
+    r.error(StatusCode::BAD_REQUEST, "invalid_versions");
 }
 
 #[tokio::test]

@@ -29,10 +29,7 @@ impl Tessera {
         tenant: Option<&str>,
     ) -> Result<CreatedApiKey, ServiceError> {
         let role = Role::parse(role)?;
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
-        }
+        let name = crate::ids::display_name(name)?;
         let tenant = match (role.is_tenant_bound(), tenant) {
             (true, Some(t)) => Some(TenantId::parse(t)?),
             (true, None) => {

@@ -29,7 +29,6 @@ pub struct ConfigEntry {
     /// Field name.
     pub key: String,
     /// Value; `[SECRET]` for secrets.
-    #[schema(value_type = Object)]
     pub value: Value,
     /// `string`, `int`, `number`, `bool`, `json` or `secret`.
     #[serde(rename = "type")]

@@ -29,22 +29,27 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialInput {
     /// The access token (or API key).
+    #[schema(min_length = 1, max_length = 16384)]
     pub access_token: String,
-    /// A refresh token, if the provider issued one.
+    /// A refresh token, if the provider issued one (`""`: none).
     #[serde(default)]
+    #[schema(max_length = 16384)]
     pub refresh_token: Option<String>,
     /// `bearer` (default) and so on.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 40)]
     pub token_type: Option<String>,
-    /// Seconds until the access token expires; 0 or absent: it never does.
-    #[serde(default)]
+    /// Seconds until the access token expires (up to ten years); 0 or
+    /// absent: it never does.
+    #[serde(default, deserialize_with = "crate::json_int::opt_integer")]
+    #[schema(minimum = 0, maximum = 315_360_000)]
     pub expires_in: Option<i64>,
     /// Alternatively, when it expires (RFC 3339).
     #[serde(default)]
     pub expires_at: Option<String>,
     /// Granted scopes: a list, or one space- or comma-separated string.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = scopes_schema)]
     pub scopes: Option<Scopes>,
     /// Create the tenant if it does not exist (admins only). Without it an
     /// unknown tenant is 404 `tenant_not_found`, so a typo never mints one.
@@ -56,6 +61,20 @@ impl std::fmt::Debug for CredentialInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialInput").field("token_type", &self.token_type).finish_non_exhaustive()
     }
+}
+
+/// `scopes`: a list (at most 200 of at most 200 characters), one
+/// space- or comma-separated string, or null.
+fn scopes_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::Type;
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, OneOfBuilder};
+    let scope = ObjectBuilder::new().schema_type(Type::String).max_length(Some(200));
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(scope).max_items(Some(200)))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 /// Scopes as a list or a string.
@@ -232,22 +251,23 @@ impl CredentialInput {
     ) -> Result<NewCredential, ServiceError> {
         let access = Zeroizing::new(self.access_token);
         let refresh = self.refresh_token.map(Zeroizing::new).filter(|r| !r.is_empty());
-        if access.is_empty() || access.len() > MAX_TOKEN_LEN {
+        // Lengths in characters, as JSON Schema's maxLength counts them.
+        if access.is_empty() || access.chars().count() > MAX_TOKEN_LEN {
             return Err(ServiceError::invalid(
                 "invalid_token",
-                "accessToken must be 1-16384 bytes",
+                "accessToken must be 1-16384 characters",
                 Some("accessToken"),
             ));
         }
-        if refresh.as_ref().is_some_and(|r| r.len() > MAX_TOKEN_LEN) {
+        if refresh.as_ref().is_some_and(|r| r.chars().count() > MAX_TOKEN_LEN) {
             return Err(ServiceError::invalid(
                 "invalid_token",
-                "refreshToken is over 16384 bytes",
+                "refreshToken is over 16384 characters",
                 Some("refreshToken"),
             ));
         }
         let token_type = self.token_type.unwrap_or_else(|| "bearer".into());
-        if token_type.is_empty() || token_type.len() > 40 {
+        if token_type.is_empty() || token_type.chars().count() > 40 {
             return Err(ServiceError::invalid(
                 "invalid_token_type",
                 "tokenType must be 1-40 characters",
@@ -280,7 +300,7 @@ impl CredentialInput {
             _ => None,
         };
         let scopes = self.scopes.map(Scopes::into_vec).unwrap_or_default();
-        if scopes.len() > 200 || scopes.iter().any(|s| s.len() > 200) {
+        if scopes.len() > 200 || scopes.iter().any(|s| s.chars().count() > 200) {
             return Err(ServiceError::invalid(
                 "invalid_scopes",
                 "at most 200 scopes of 200 characters",

@@ -29,6 +29,7 @@ pub struct IntegrationInput {
     #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub key: Option<String>,
     /// Display name.
+    #[schema(schema_with = crate::ids::name_schema)]
     pub name: String,
     /// Category.
     #[serde(default)]
@@ -36,9 +37,10 @@ pub struct IntegrationInput {
     /// `none` (default), `api_key`, `basic` or `oauth2`.
     #[serde(default)]
     pub auth_type: Option<String>,
-    /// JSON Schema, or seed 003's list `[{"key","type","required"}]`.
+    /// JSON Schema, or seed 003's list `[{"key","type","required"}]`
+    /// (null or absent: no fields).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = config_schema_schema)]
     pub config_schema: Value,
     /// A ready OAuth template (`notion`, `github`, `slack`, `google`, `generic`)
     /// whose settings `oauth` then overrides.
@@ -58,12 +60,17 @@ pub struct IntegrationInput {
     pub health_check: Option<HealthCheckSettings>,
 }
 
+/// `configSchema` is an object (a JSON Schema), a list (seed 003's form) or null.
+fn config_schema_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Array, Type::Null]))
+        .build()
+}
+
 impl IntegrationInput {
     fn validate(&self) -> Result<(ConfigSchema, String), ServiceError> {
-        let name = self.name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
-        }
+        crate::ids::display_name(&self.name)?;
         let auth_type = self.auth_type.clone().unwrap_or_else(|| "none".into());
         if !AUTH_TYPES.contains(&auth_type.as_str()) {
             return Err(ServiceError::invalid(

@@ -42,7 +42,11 @@ pub struct RefreshReport {
 /// The outcome of one refresh attempt.
 enum Attempt {
     Refreshed,
+    /// The provider refused, failed or could not be reached.
     Failed(OAuthError),
+    /// Not refreshable as configured (no OAuth settings or client, no
+    /// refresh token): nothing was asked of any provider.
+    NotRefreshable(OAuthError),
 }
 
 impl Tessera {
@@ -64,7 +68,7 @@ impl Tessera {
         while let Some(result) = attempts.next().await {
             match result {
                 Ok(Attempt::Refreshed) => report.refreshed += 1,
-                Ok(Attempt::Failed(_)) => report.failed += 1,
+                Ok(Attempt::Failed(_) | Attempt::NotRefreshable(_)) => report.failed += 1,
                 Err(e) => {
                     tracing::warn!(error = %e, "refresh could not run");
                     report.failed += 1;
@@ -131,6 +135,14 @@ impl Tessera {
                         "oauth_refresh_failed",
                         format!("the access token for {key} expired and the provider did not refresh it: {}", e.code()),
                     )),
+                    // A state to fix here, not an upstream failure: 409 as with no refresh token.
+                    Attempt::NotRefreshable(e) => Err(ServiceError::conflict(
+                        "credential_expired",
+                        format!(
+                            "the access token for {key} expired and cannot be refreshed ({}); connect again",
+                            e.code()
+                        ),
+                    )),
                 };
             }
             // Another replica holds the lease: wait for its answer.
@@ -165,13 +177,13 @@ impl Tessera {
                 // Not refreshable as configured: a permanent failure until an admin fixes it.
                 let why = OAuthError::Rejected { code: e.code.clone(), description: None };
                 self.record_failure(&ctx, &tenant, &key, &why).await?;
-                return Ok(Attempt::Failed(why));
+                return Ok(Attempt::NotRefreshable(why));
             }
         };
         let Some(refresh_token) = old.refresh.as_ref().map(|r| SecretString::from(r.as_str())) else {
             let why = OAuthError::Rejected { code: "no_refresh_token".into(), description: None };
             self.record_failure(&ctx, &tenant, &key, &why).await?;
-            return Ok(Attempt::Failed(why));
+            return Ok(Attempt::NotRefreshable(why));
         };
         metrics::counter!("tessera_token_refresh_attempts_total").increment(1);
         match self.outbound()?.refresh(&client, &refresh_token).await {

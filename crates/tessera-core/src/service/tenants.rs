@@ -2,20 +2,15 @@
 
 use super::{Ctx, TenantView, Tessera};
 use crate::error::ServiceError;
-use crate::ids::TenantId;
+use crate::ids::{display_name, TenantId};
 use crate::ports::TenantRecord;
-
-const MAX_NAME_LEN: usize = 200;
 
 impl Tessera {
     /// Creates a tenant and its first data key.
     pub async fn create_tenant(&self, ctx: &Ctx, id: &str, name: &str) -> Result<TenantView, ServiceError> {
         self.allow_admin(ctx).await?;
         let id = TenantId::parse_new(id)?;
-        let name = name.trim();
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
-        }
+        let name = display_name(name)?;
         let record = TenantRecord::new(id.as_str(), name);
         let mut tx = self.store.begin_write().await?;
         tx.insert_tenant(&record).await.map_err(|e| match e {

@@ -30,12 +30,14 @@ pub struct ToolInvocation {
     /// The integration; optional when `toolId` names it (both given: they must agree).
     #[serde(default)]
     pub integration: Option<String>,
-    /// The tenant: required for admins; a tenant-bound key may only name its own.
+    /// The tenant: required for admins; a tenant-bound key may omit it or
+    /// name only its own (documented as required, which always works).
     #[serde(default)]
+    #[schema(required = true, value_type = String, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$")]
     pub tenant_id: Option<String>,
     /// The tool's arguments (a JSON object; default `{}`).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub parameters: Value,
 }
 

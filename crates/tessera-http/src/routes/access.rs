@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_core::audit::VerifyReport;
 use tessera_core::service::{AuditEvents, AuditQuery};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Path, Query};
@@ -24,28 +24,48 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/audit/verify", get(verify))
 }
 
-/// Body of `POST /api-keys`.
-#[derive(Deserialize, ToSchema)]
+/// Body of `POST /api-keys` (its schema, a `oneOf`, is written by hand
+/// below: a tenant-bound role needs `tenantId`, the others refuse it).
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct NewKey {
     /// Human name.
     name: String,
     /// `admin`, `tenant_admin`, `tenant_service` or `auditor`.
-    #[schema(schema_with = role_schema)]
     role: String,
-    /// Required for tenant-bound roles.
-    #[schema(pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$")]
+    /// Required for tenant-bound roles, refused for the others.
     tenant_id: Option<String>,
 }
 
-/// The roles as the OpenAPI document lists them (the service parses the text,
-/// so an unknown role gets its own error code).
-fn role_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["admin", "tenant_admin", "tenant_service", "auditor"]))
-        .description(Some("`admin`, `tenant_admin`, `tenant_service` or `auditor`."))
-        .build()
+impl utoipa::ToSchema for NewKey {}
+
+impl utoipa::PartialSchema for NewKey {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let name = serde_json::to_value(tessera_core::ids::name_schema()).expect("the name schema serialises");
+        let variant = |roles: &[&str], tenant: serde_json::Value, required: &[&str]| {
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": required,
+                "properties": {
+                    "name": name,
+                    "role": {"type": "string", "enum": roles,
+                        "description": "`admin`, `tenant_admin`, `tenant_service` or `auditor`."},
+                    "tenantId": tenant,
+                }
+            })
+        };
+        let doc = json!({
+            "description": "A tenant_admin or tenant_service key names its tenant; an admin or auditor key names none.",
+            "oneOf": [
+                variant(&["admin", "auditor"], json!({"type": "null"}), &["name", "role"]),
+                variant(&["tenant_admin", "tenant_service"],
+                    json!({"type": "string", "pattern": r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$"}),
+                    &["name", "role", "tenantId"]),
+            ]
+        });
+        serde_json::from_value(doc).expect("the NewKey schema is a valid schema")
+    }
 }
 
 /// Creates an API key; the key is in this answer only.
@@ -91,14 +111,16 @@ pub(crate) async fn delete_key(
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuditParams {
     /// Only this tenant.
+    #[param(pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$")]
     tenant_id: Option<String>,
     /// Only this action.
     action: Option<String>,
     /// RFC 3339 lower bound.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Only events after this seq (paging).
     after: Option<i64>,
-    /// At most this many (default 100, max 1000).
+    /// At most this many (default 100; below 1 counts as 1, above 1000 as 1000).
     limit: Option<i64>,
 }
 

@@ -36,6 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
 pub(crate) struct AuthorizeQuery {
     /// The tenant connecting.
     #[serde(default)]
+    #[param(required = true, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$")]
     tenant_id: String,
     /// Where the browser goes afterwards; must be in `TESSERA_ALLOWED_REDIRECT_URIS`.
     #[serde(default)]

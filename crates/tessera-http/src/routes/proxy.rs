@@ -7,7 +7,7 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use futures::TryStreamExt;
 use tessera_core::service::ProxyRequest;
@@ -17,12 +17,23 @@ use crate::extract::{Caller, Path};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/proxy/{key}", any(forward)).route("/proxy/{key}/{*path}", any(forward))
+    Router::new().route("/proxy/{key}", forwarded()).route("/proxy/{key}/{*path}", forwarded())
 }
+
+/// The methods the proxy forwards (the OpenAPI document lists the same, see
+/// [`FORWARDED_METHODS`]); others, `CONNECT` and `TRACE` among them (a
+/// reflecting upstream would hand the injected credential back), get 405
+/// with `Allow`.
+fn forwarded() -> MethodRouter<AppState> {
+    get(forward).head(forward).post(forward).put(forward).patch(forward).delete(forward).options(forward)
+}
+
+/// The methods [`forwarded`] routes, as the OpenAPI document lists them.
+pub(crate) const FORWARDED_METHODS: [&str; 7] = ["get", "head", "post", "put", "patch", "delete", "options"];
 
 /// Forwards one call (any method) to the integration's API.
 #[utoipa::path(get, path = "/proxy/{key}/{path}", operation_id = "proxyCall", tag = "proxy",
-    params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key"), ("path" = String, Path), ("X-Tenant-Id" = Option<String>, Header, description = "admins name the tenant")),
+    params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key"), ("path" = String, Path), ("X-Tenant-Id" = String, Header, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "the tenant whose credential is injected: admins must name it; a tenant key may omit it or name only its own tenant")),
     responses((status = 200, description = "the upstream's answer, streamed"), (status = 400), (status = 404), (status = 409), (status = 413), (status = 502)))]
 pub(crate) async fn forward(
     State(s): State<AppState>,

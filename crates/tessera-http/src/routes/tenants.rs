@@ -30,6 +30,7 @@ pub(crate) struct NewTenant {
     #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     id: String,
     /// Display name.
+    #[schema(schema_with = tessera_core::ids::name_schema)]
     name: String,
 }
 

@@ -28,11 +28,22 @@ pub(crate) fn router() -> Router<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct NewWebhook {
     /// Where events are POSTed: https (plain http only to a loopback address),
-    /// no credentials, no fragment.
+    /// no credentials, no fragment; never a private, link-local, multicast,
+    /// reserved or documentation address.
+    #[schema(max_length = 2048, pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://")]
     url: String,
-    /// `credential.stored`, `credential.revoked`, `oauth.refresh_failed`,
-    /// `health.changed`, `secret.rotation_due`, `key.rotated`.
+    /// At least one of `credential.stored`, `credential.revoked`,
+    /// `oauth.refresh_failed`, `health.changed`, `secret.rotation_due`, `key.rotated`.
+    #[schema(schema_with = events_schema)]
     events: Vec<String>,
+}
+
+/// The events a webhook may subscribe to: a non-empty list of known names.
+fn events_schema() -> utoipa::openapi::Array {
+    let event = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(tessera_core::webhook::EVENTS));
+    utoipa::openapi::ArrayBuilder::new().items(event).min_items(Some(1)).build()
 }
 
 /// Creates a webhook; its signing secret (`whsec_...`) is in this answer only.

@@ -489,12 +489,52 @@ async fn registry_urls_with_credentials_are_refused(app: TestApp) {
     assert_eq!(good.body["oauth"]["tokenUrl"], "https://idp.example/token", "{}", good.text);
 }
 
+/// Integrations stored before PKCE was on by default hold `"pkce": false`
+/// whether or not a registration asked for it, so the upgrade turns PKCE on
+/// for every one of them; a registration that turns it off afterwards stays off.
+async fn the_upgrade_turns_pkce_on_for_integrations_stored_with_it_off(mut app: TestApp) {
+    let oauth = json!({"authorizeUrl": "https://idp.example/authorize", "tokenUrl": "https://idp.example/token"});
+    for key in ["legacy", "notion-like"] {
+        let body = json!({"key": key, "name": key, "authType": "oauth2", "oauth": oauth});
+        let r = app.post("/integrations", ROOT_TOKEN, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let plain = json!({"key": "plain", "name": "Plain"});
+    assert_eq!(app.post("/integrations", ROOT_TOKEN, plain).await.status, StatusCode::CREATED);
+    // What an older build stored: the field always written, false by default.
+    app.stop().await;
+    let (pkce_off, pkce_migration) = match &app.db {
+        Db::Sqlite => ("json_set(settings, '$.oauth.pkce', json('false'))", 10),
+        Db::Postgres { .. } => ("jsonb_set(settings, '{oauth,pkce}', 'false'::jsonb)", 9),
+    };
+    app.sql(&format!("UPDATE integrations SET settings = {pkce_off} WHERE integration_key <> 'plain'")).await;
+    app.sql(&format!("DELETE FROM _sqlx_migrations WHERE version = {pkce_migration}")).await;
+    app.start_again().await;
+    for key in ["legacy", "notion-like"] {
+        let r = app.get(&format!("/integrations/{key}"), ROOT_TOKEN).await;
+        assert_eq!(r.body["oauth"]["pkce"], true, "{key}: {}", r.text);
+    }
+    let r = app.get("/integrations/plain", ROOT_TOKEN).await;
+    assert_eq!(r.body["oauth"], Value::Null, "no OAuth settings appear: {}", r.text);
+    // A provider that rejects PKCE: registered again with it off, it stays off.
+    let off = json!({"name": "legacy", "authType": "oauth2", "oauth": {"pkce": false}});
+    let r = app.put("/integrations/legacy", ROOT_TOKEN, off).await;
+    assert_eq!(r.body["oauth"]["pkce"], false, "{}", r.text);
+    app.restart().await;
+    let r = app.get("/integrations/legacy", ROOT_TOKEN).await;
+    assert_eq!(r.body["oauth"]["pkce"], false, "{}", r.text);
+}
+
 /// The scenarios that need no OAuth provider.
 mod without_provider {
-    use super::{registry_urls_with_credentials_are_refused, scopes_without_a_template_are_joined_with_a_space};
+    use super::{
+        registry_urls_with_credentials_are_refused, scopes_without_a_template_are_joined_with_a_space,
+        the_upgrade_turns_pkce_on_for_integrations_stored_with_it_off,
+    };
     crate::on_both_databases!(
         scopes_without_a_template_are_joined_with_a_space,
-        registry_urls_with_credentials_are_refused
+        registry_urls_with_credentials_are_refused,
+        the_upgrade_turns_pkce_on_for_integrations_stored_with_it_off
     );
 }
 
