@@ -148,6 +148,9 @@ impl Tessera {
                         .map(|c| rfc3339(c.created_at))
                         .or_else(|| conn.as_ref().map(|c| c.created_at.clone())),
                     expires_at: conn.as_ref().map(|_| cred.and_then(|c| c.expires_at).map(rfc3339)),
+                    needs_reauth: cred.map(|c| c.needs_reauth).filter(|n| *n),
+                    last_health_check: conn.as_ref().and_then(|c| c.last_health_check.clone()),
+                    last_used_at: conn.as_ref().and_then(|c| c.last_used_at.clone()),
                     health_status: conn.and_then(|c| c.health_status),
                 }
             })

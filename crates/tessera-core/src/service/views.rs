@@ -200,6 +200,15 @@ pub struct TenantIntegrationItem {
     /// Health, for connected integrations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_status: Option<String>,
+    /// True when the provider refused the refresh token for good: connect again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_reauth: Option<bool>,
+    /// When its health was last checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_health_check: Option<String>,
+    /// When it was last used (a resolved read, proxy or tool call; written at most once a minute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
 }
 
 /// The answer of `GET /tenants/{tenantId}/integrations`.
