@@ -178,6 +178,14 @@ async function run(viewport, label) {
     await expectText(page, '[role=status]', `notion-${label} registered`);
     await expectText(page, '#integrations', 'client secret stored');
     await look(page, `${label}-integration-registered`);
+    await navigating(page, () => page.click(`#integrations a:text-is("notion-${label}")`));
+    if (await page.inputValue('#i-client_secret') !== '') fail('the client secret input is pre-filled');
+    await look(page, `${label}-integration-edit`);
+    await page.fill('#i-category', 'docs');
+    await navigating(page, () => page.click('button:has-text("Save")'));
+    await expectText(page, '[role=status]', 'Saved');
+    if (await page.inputValue('#i-category') !== 'docs') fail('the edited category did not stick');
+    await expectText(page, 'form.stack', 'one is stored');
 
     step(`${label}: create an API key, shown once, and revoke it`);
     await navigating(page, () => page.click('nav >> text=API keys'));

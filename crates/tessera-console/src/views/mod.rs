@@ -7,6 +7,7 @@ pub(crate) mod config_form;
 pub(crate) mod configuration;
 pub(crate) mod confirm;
 pub(crate) mod connections;
+pub(crate) mod integration_edit;
 pub(crate) mod integrations;
 pub(crate) mod keys;
 pub(crate) mod overview;
