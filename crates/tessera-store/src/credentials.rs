@@ -139,6 +139,15 @@ impl CredentialRepo for SqlTx {
         rows.iter().map(|r| credential_from(r, "")).collect()
     }
 
+    async fn list_troubled_credentials(&mut self, limit: i64) -> StoreResult<Vec<CredentialRecord>> {
+        let sql = format!(
+            "{} WHERE c.needs_reauth = 1 OR c.refresh_failures > 0 ORDER BY c.updated_at DESC LIMIT $1",
+            select(self.dialect)
+        );
+        let rows = query(&sql).bind(limit).fetch_all(self).await?;
+        rows.iter().map(|r| credential_from(r, "")).collect()
+    }
+
     async fn claim_due_credentials(
         &mut self,
         now: DateTime<Utc>,

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tessera_core::access::Role;
-use tessera_core::service::{AuditEventView, AuditQuery, UsageReport};
+use tessera_core::service::{AuditEventView, AuditQuery, TroubledConnection, UsageReport};
 
 use crate::page::{html, Chrome, PageResult};
 use crate::session::MaybeSigned;
@@ -75,6 +75,7 @@ struct OverviewPage {
     usage: Option<UsageReport>,
     /// (caption, element id, chart).
     charts: Vec<(&'static str, &'static str, Chart)>,
+    troubled: Vec<TroubledConnection>,
 }
 
 /// `GET /console`: the overview, or the sign-in page without a session.
@@ -131,7 +132,11 @@ pub(crate) async fn home(State(state): State<ConsoleState>, MaybeSigned(signed):
         ],
         None => Vec::new(),
     };
-    Ok(overview(OverviewPage { chrome: Chrome::new(s, "overview"), tenants, health, events, usage, charts }))
+    let troubled = match ctx.principal.role {
+        Role::TenantService => Vec::new(),
+        _ => state.svc.troubled_connections(ctx, 20).await?,
+    };
+    Ok(overview(OverviewPage { chrome: Chrome::new(s, "overview"), tenants, health, events, usage, charts, troubled }))
 }
 
 fn overview(page: OverviewPage) -> Response {

@@ -28,6 +28,8 @@ struct TenantsPage {
     chrome: Chrome,
     q: String,
     tenants: Vec<TenantView>,
+    /// Connections by health per listed tenant: healthy, degraded, unhealthy, not checked.
+    health: std::collections::HashMap<String, [usize; 4]>,
     next: Option<String>,
     /// The create form's values and error, when it was refused.
     new_id: String,
@@ -40,15 +42,29 @@ pub(crate) async fn list(State(state): State<ConsoleState>, signed: Signed, Quer
     let s = &signed.session;
     let search = Some(q.q.trim()).filter(|v| !v.is_empty());
     let (tenants, next) = state.svc.list_tenants_page(&s.ctx, search, q.after.as_deref(), PAGE).await?;
+    let ids: Vec<String> = tenants.iter().map(|t| t.id.clone()).collect();
+    let health = state.svc.health_of_tenants(&s.ctx, &ids).await?;
     Ok(html(&TenantsPage {
         chrome: Chrome::new(s, "tenants"),
         q: q.q,
         tenants,
+        health,
         next,
         new_id: String::new(),
         new_name: String::new(),
         error: None,
     }))
+}
+
+impl TenantsPage {
+    /// "2 healthy, 1 unhealthy"-style words for a tenant's connections.
+    fn badges(&self, tenant: &str) -> Vec<(&'static str, usize)> {
+        let Some(c) = self.health.get(tenant) else { return Vec::new() };
+        [("healthy", c[0]), ("degraded", c[1]), ("unhealthy", c[2]), ("not checked", c[3])]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -71,6 +87,8 @@ pub(crate) async fn create(State(state): State<ConsoleState>, posted: Posted<Cre
                 _ => "id",
             };
             let (tenants, next) = state.svc.list_tenants_page(&s.ctx, None, None, PAGE).await?;
+            let ids: Vec<String> = tenants.iter().map(|t| t.id.clone()).collect();
+            let health = state.svc.health_of_tenants(&s.ctx, &ids).await?;
             let status = if e.kind == ErrorKind::Conflict { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
             Ok(html_with(
                 status,
@@ -78,6 +96,7 @@ pub(crate) async fn create(State(state): State<ConsoleState>, posted: Posted<Cre
                     chrome: Chrome::new(s, "tenants"),
                     q: String::new(),
                     tenants,
+                    health,
                     next,
                     new_id: f.id,
                     new_name: f.name,

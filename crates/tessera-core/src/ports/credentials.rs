@@ -80,6 +80,9 @@ pub trait CredentialRepo {
     async fn delete_credential(&mut self, tenant: &str, integration: &str) -> StoreResult<bool>;
     /// A tenant's credential metadata.
     async fn list_tenant_credentials(&mut self, tenant: &str) -> StoreResult<Vec<CredentialRecord>>;
+    /// Credentials that need attention (a new flow, or refreshes that
+    /// failed), most recently changed first, at most `limit`.
+    async fn list_troubled_credentials(&mut self, limit: i64) -> StoreResult<Vec<CredentialRecord>>;
     /// Claims up to `limit` refreshable credentials expiring by `due_by`,
     /// whose backoff has passed and that no live lease holds, for `owner`
     /// until `lease_until`; rows another transaction holds are skipped

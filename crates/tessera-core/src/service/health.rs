@@ -82,6 +82,21 @@ pub struct TenantHealth {
     pub integrations: BTreeMap<String, String>,
 }
 
+/// A connection whose tokens need attention.
+#[derive(Debug, Clone, Serialize)]
+pub struct TroubledConnection {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Integration.
+    pub integration: String,
+    /// The provider refused the refresh token for good: connect again.
+    pub needs_reauth: bool,
+    /// Refresh failures in a row.
+    pub refresh_failures: u32,
+    /// The next refresh attempt (backoff).
+    pub next_attempt_at: Option<String>,
+}
+
 impl Tessera {
     /// Sets the client that sends health probes.
     pub fn set_http_probe(&mut self, probe: std::sync::Arc<dyn crate::health::HttpProbe>) {
@@ -230,6 +245,69 @@ impl Tessera {
     pub async fn tenants_health(&self, ctx: &Ctx) -> Result<TenantsHealth, ServiceError> {
         self.allow_admin(ctx).await?;
         self.health_overview().await
+    }
+
+    /// Connections whose tokens need attention (admins and auditors: every
+    /// tenant's; a tenant admin: its own): a provider refused the refresh
+    /// token for good (connect again), or refreshes are failing.
+    pub async fn troubled_connections(&self, ctx: &Ctx, limit: usize) -> Result<Vec<TroubledConnection>, ServiceError> {
+        let own = match ctx.principal.role {
+            crate::access::Role::Admin | crate::access::Role::Auditor => None,
+            crate::access::Role::TenantAdmin => ctx.principal.tenant.clone(),
+            crate::access::Role::TenantService => {
+                self.allow_admin(ctx).await?;
+                None
+            }
+        };
+        let mut tx = self.store.read().await?;
+        let creds = match &own {
+            Some(t) => tx.list_tenant_credentials(t.as_str()).await?,
+            None => tx.list_troubled_credentials(i64::try_from(limit).unwrap_or(50)).await?,
+        };
+        tx.commit().await?;
+        Ok(creds
+            .into_iter()
+            .filter(|c| c.needs_reauth || c.refresh_failures > 0)
+            .take(limit)
+            .map(|c| TroubledConnection {
+                tenant_id: c.tenant_id,
+                integration: c.integration_key,
+                needs_reauth: c.needs_reauth,
+                refresh_failures: c.refresh_failures,
+                next_attempt_at: c.next_attempt_at.map(super::rfc3339),
+            })
+            .collect())
+    }
+
+    /// Connections by health of each of `tenants` (a page of a tenant list):
+    /// (healthy, degraded, unhealthy, not checked). Tenants the caller may
+    /// not see are skipped.
+    pub async fn health_of_tenants(
+        &self,
+        ctx: &Ctx,
+        tenants: &[String],
+    ) -> Result<std::collections::HashMap<String, [usize; 4]>, ServiceError> {
+        let mut out = std::collections::HashMap::new();
+        let mut tx = self.store.read().await?;
+        for t in tenants {
+            let Ok(id) = TenantId::parse(t) else { continue };
+            if ctx.principal.ensure_tenant(&id).is_err() {
+                continue;
+            }
+            let mut counts = [0usize; 4];
+            for c in tx.list_tenant_connections(id.as_str()).await? {
+                let slot = match c.health_status.as_deref() {
+                    Some("healthy") => 0,
+                    Some("degraded") => 1,
+                    Some("unhealthy") => 2,
+                    _ => 3,
+                };
+                counts[slot] += 1;
+            }
+            out.insert(t.clone(), counts);
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Gauges for `GET /metrics`: tenants, connections by health, credentials,

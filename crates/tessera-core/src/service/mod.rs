@@ -44,7 +44,7 @@ pub use console_sessions::{ConsoleSession, OpenedSession};
 pub use credentials::{
     env_prefix, split_scopes, CredentialInput, CredentialView, RevokedCredentials, Scopes, StoredCredentials,
 };
-pub use health::{HealthResult, MetricsSnapshot, TenantHealth, TenantsHealth};
+pub use health::{HealthResult, MetricsSnapshot, TenantHealth, TenantsHealth, TroubledConnection};
 pub use integrations::IntegrationInput;
 pub use keys::{MasterRotation, RewrapReport};
 pub use limits::RateLimit;

@@ -162,3 +162,29 @@ async fn a_page_without_a_session_goes_to_sign_in_and_unknown_pages_are_html_404
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json")));
 }
+
+#[tokio::test]
+async fn the_overview_lists_connections_that_need_connecting_again_and_tenants_show_their_health() {
+    let app = TestApp::sqlite().await;
+    app.tenant("acme").await;
+    app.integration("crm", serde_json::json!({})).await;
+    let r = app
+        .post(
+            "/tenants/acme/integrations/crm/credentials",
+            ROOT_TOKEN,
+            serde_json::json!({"accessToken": "tok_overview_123", "expiresIn": 3600}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (_, cookie) = sign_in(&app, ROOT_TOKEN).await;
+    let (_, pair) = cookie.expect("cookie");
+    let before = page(&app, &pair, "/console").await.text().await.expect("body");
+    assert!(before.contains("No connection needs re-authorization"), "{before}");
+    // What the refresh worker records when a provider refuses a refresh token for good.
+    app.sql("UPDATE credentials SET needs_reauth = 1 WHERE tenant_id = 'acme'").await;
+    let after = page(&app, &pair, "/console").await.text().await.expect("body");
+    let table = after.split("id=\"troubled\"").nth(1).expect("a table of connections needing attention");
+    assert!(table.contains("acme") && table.contains("crm") && table.contains("connect again"), "{after}");
+    let tenants = page(&app, &pair, "/console/tenants").await.text().await.expect("body");
+    assert!(tenants.contains("1 not checked"), "{tenants}");
+}
