@@ -280,6 +280,15 @@ async function run(viewport, label) {
     await navigating(page, () => page.click('button:has-text("Rotate key")'));
     await expectText(page, '[role=status]', 'new data key version');
 
+    step(`${label}: edit an integration's defaults`);
+    await page.goto(`${cfg.base}/console/integrations/${cfg.integration}/defaults`);
+    await expectText(page, 'h1', 'Defaults of');
+    await look(page, `${label}-defaults-form`);
+    await page.fill('#f-timeout', '20');
+    await navigating(page, () => page.click('button:has-text("Save")'));
+    await expectText(page, '[role=status]', 'Saved');
+    if (await page.inputValue('#f-timeout') !== '20') fail('the default did not stick');
+
     step(`${label}: Configuration shows secrets as [SECRET] with their integration`);
     await page.goto(`${cfg.base}/console/configuration?tenant=${cfg.ownTenant}`);
     await expectText(page, '#configuration', '[SECRET]');

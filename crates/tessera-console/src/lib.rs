@@ -65,6 +65,10 @@ pub fn router(svc: Arc<Tessera>, opts: ConsoleOptions) -> Router {
         .route("/console/configuration", get(views::configuration::list))
         .route("/console/integrations", get(views::integrations::list).post(views::integrations::create))
         .route("/console/integrations/{key}", get(views::integration_edit::edit).post(views::integration_edit::save))
+        .route(
+            "/console/integrations/{key}/defaults",
+            get(views::config_form::edit_defaults).post(views::config_form::save_defaults),
+        )
         .route("/console/audit", get(views::audit::list))
         .route("/console/audit/export", get(views::audit_export::export))
         .route("/console/api-keys", get(views::api_keys::list).post(views::api_keys::create))

@@ -46,24 +46,35 @@ struct Field {
 #[template(path = "config_form.html")]
 struct ConfigPage {
     chrome: Chrome,
-    tenant: String,
+    /// The tenant, or none for the integration's defaults.
+    tenant: Option<String>,
     integration: String,
     integration_name: String,
+    /// Where the form posts.
+    action: String,
     enabled: bool,
     fields: Vec<Field>,
     saved: bool,
     form_error: Option<String>,
 }
 
-/// The schema and the tenant's current values.
+/// The schema and the current values of a tenant's connection, or (no
+/// tenant) of the integration's defaults; secret values never leave the
+/// service (the defaults show them as `[SECRET]`, which only says one is set).
 async fn load(
     state: &ConsoleState,
     s: &ConsoleSession,
-    tenant: &str,
+    tenant: Option<&str>,
     key: &str,
 ) -> Result<(String, ConfigSchema, Map<String, Value>, Vec<String>, bool), PageError> {
     let integration = state.svc.get_integration(&s.ctx, key).await?;
     let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+    let Some(tenant) = tenant else {
+        let defaults = state.svc.get_defaults(&s.ctx, key).await?.config;
+        let secrets: Vec<String> = defaults.keys().filter(|k| schema.is_secret(k)).cloned().collect();
+        let public = defaults.into_iter().filter(|(k, _)| !schema.is_secret(k)).collect();
+        return Ok((integration.name, schema, public, secrets, true));
+    };
     let (config, secrets, enabled) = match state.svc.get_connection(&s.ctx, tenant, key).await {
         Ok(c) => (c.config, c.secret_fields, c.is_enabled),
         // No connection yet: an empty form (the tenant must exist all the same).
@@ -74,6 +85,13 @@ async fn load(
         Err(e) => return Err(e.into()),
     };
     Ok((integration.name, schema, config, secrets, enabled))
+}
+
+fn action_of(tenant: Option<&str>, key: &str) -> String {
+    match tenant {
+        Some(t) => format!("/console/tenants/{t}/integrations/{key}/config"),
+        None => format!("/console/integrations/{key}/defaults"),
+    }
 }
 
 fn fields_of(schema: &ConfigSchema, config: &Map<String, Value>, secrets: &[String]) -> Vec<Field> {
@@ -123,16 +141,36 @@ pub(crate) async fn edit(
     Path((tenant, key)): Path<(String, String)>,
     Query(q): Query<Saved>,
 ) -> PageResult {
-    let s = &signed.session;
-    let (name, schema, config, secrets, enabled) = load(&state, s, &tenant, &key).await?;
+    show(&state, &signed.session, Some(tenant), key, q.saved.is_some()).await
+}
+
+/// `GET /console/integrations/{key}/defaults` (admins): the defaults every tenant inherits.
+pub(crate) async fn edit_defaults(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    Path(key): Path<String>,
+    Query(q): Query<Saved>,
+) -> PageResult {
+    show(&state, &signed.session, None, key, q.saved.is_some()).await
+}
+
+async fn show(
+    state: &ConsoleState,
+    s: &ConsoleSession,
+    tenant: Option<String>,
+    key: String,
+    saved: bool,
+) -> PageResult {
+    let (name, schema, config, secrets, enabled) = load(state, s, tenant.as_deref(), &key).await?;
     let page = ConfigPage {
         chrome: Chrome::new(s, "configuration"),
+        action: action_of(tenant.as_deref(), &key),
         tenant,
         integration: key,
         integration_name: name,
         enabled,
         fields: fields_of(&schema, &config, &secrets),
-        saved: q.saved.is_some(),
+        saved,
         form_error: None,
     };
     Ok(html_with(StatusCode::OK, &page))
@@ -163,9 +201,27 @@ pub(crate) async fn save(
     Path((tenant, key)): Path<(String, String)>,
     posted: Posted<Vec<(String, String)>>,
 ) -> PageResult {
-    let s = &posted.signed.session;
-    let posted_values: BTreeMap<String, String> = posted.form.into_iter().collect();
-    let (name, schema, config, secrets, _) = load(&state, s, &tenant, &key).await?;
+    store(&state, &posted.signed.session, Some(tenant), key, posted.form).await
+}
+
+/// `POST /console/integrations/{key}/defaults`.
+pub(crate) async fn save_defaults(
+    State(state): State<ConsoleState>,
+    Path(key): Path<String>,
+    posted: Posted<Vec<(String, String)>>,
+) -> PageResult {
+    store(&state, &posted.signed.session, None, key, posted.form).await
+}
+
+async fn store(
+    state: &ConsoleState,
+    s: &ConsoleSession,
+    tenant: Option<String>,
+    key: String,
+    form: Vec<(String, String)>,
+) -> PageResult {
+    let posted_values: BTreeMap<String, String> = form.into_iter().collect();
+    let (name, schema, config, secrets, _) = load(state, s, tenant.as_deref(), &key).await?;
     let mut fields = fields_of(&schema, &config, &secrets);
     let mut change = Map::new();
     for f in &mut fields {
@@ -200,8 +256,10 @@ pub(crate) async fn save(
     }
     let enabled = posted_values.get("enabled").map(String::as_str) == Some("true");
     let chrome = Chrome::new(s, "configuration");
+    let action = action_of(tenant.as_deref(), &key);
     let mut page = ConfigPage {
         chrome,
+        action: action.clone(),
         tenant: tenant.clone(),
         integration: key.clone(),
         integration_name: name,
@@ -214,10 +272,12 @@ pub(crate) async fn save(
         page.form_error = Some("Nothing was saved: correct the fields marked below.".into());
         return Ok(html_with(StatusCode::BAD_REQUEST, &page));
     }
-    match state.svc.put_connection_config(&s.ctx, &tenant, &key, change, Some(enabled)).await {
-        Ok(_) => {
-            Ok(Redirect::to(&format!("/console/tenants/{tenant}/integrations/{key}/config?saved=1")).into_response())
-        }
+    let written = match &tenant {
+        Some(t) => state.svc.put_connection_config(&s.ctx, t, &key, change, Some(enabled)).await.map(|_| ()),
+        None => state.svc.put_defaults(&s.ctx, &key, change).await.map(|_| ()),
+    };
+    match written {
+        Ok(()) => Ok(Redirect::to(&format!("{action}?saved=1")).into_response()),
         Err(e) if matches!(e.kind, ErrorKind::Invalid | ErrorKind::Unprocessable) => {
             mark(&mut page, &e);
             page.form_error = Some("Nothing was saved: correct the fields marked below.".into());
