@@ -16,6 +16,7 @@ fn api_key(row: &Row) -> StoreResult<ApiKeyRecord> {
         key_hash: row.get("key_hash")?,
         created_at: time(row.get("created_at")?),
         created_by: row.get("created_by")?,
+        last_used_at: crate::tx::opt_time(row.get("last_used_at")?),
     })
 }
 
@@ -37,7 +38,7 @@ fn audit(row: &Row) -> StoreResult<AuditRecord> {
     })
 }
 
-const KEY_COLS: &str = "id, name, role, tenant_id, key_hash, created_at, created_by";
+const KEY_COLS: &str = "id, name, role, tenant_id, key_hash, created_at, created_by, last_used_at";
 
 #[async_trait]
 impl AccessRepo for SqlTx {
@@ -87,6 +88,11 @@ impl AccessRepo for SqlTx {
         self.revokes = true;
         let done = query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(self).await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn touch_api_key(&mut self, id: &str, at: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+        query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(micros(at)).bind(id).execute(self).await?;
+        Ok(())
     }
 
     async fn count_api_keys(&mut self) -> StoreResult<i64> {

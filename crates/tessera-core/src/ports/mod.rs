@@ -241,6 +241,8 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     /// Created by (principal id).
     pub created_by: String,
+    /// Last accepted (written at most once a minute per key).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// One audit event as stored, with its place in the hash chain.
@@ -568,6 +570,8 @@ pub trait AccessRepo {
     async fn delete_api_key(&mut self, id: &str) -> StoreResult<bool>;
     /// How many keys exist.
     async fn count_api_keys(&mut self) -> StoreResult<i64>;
+    /// Records that a key was accepted.
+    async fn touch_api_key(&mut self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// The audit chain.

@@ -72,6 +72,7 @@ impl Tessera {
             tenant_id: tenant.as_ref().map(ToString::to_string),
             key_hash: created.hash,
             created_at: Utc::now(),
+            last_used_at: None,
             created_by: ctx.principal.id.clone(),
         };
         tx.insert_api_key(&record).await?;
@@ -144,6 +145,7 @@ impl Tessera {
             tenant_id: None,
             key_hash: created.hash,
             created_at: Utc::now(),
+            last_used_at: None,
             created_by: "bootstrap".into(),
         };
         tx.insert_api_key(&record).await?;

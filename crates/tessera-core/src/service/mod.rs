@@ -233,6 +233,8 @@ pub struct Tessera {
     /// neighbour's bad tokens (same NAT or proxy) do not lock out a valid key
     /// whose cached principal expired.
     recent_keys: moka::sync::Cache<String, ()>,
+    /// Keys whose `last_used_at` was written within the last minute.
+    key_touches: moka::sync::Cache<String, ()>,
     /// Calls OAuth providers; none in offline admin commands.
     pub(crate) oauth_client: Option<Arc<dyn OAuthClient>>,
     /// Names this process in refresh leases.
@@ -292,6 +294,8 @@ impl Tessera {
         let audit = AuditWriter::spawn(store.clone(), chain);
         let recent_keys =
             moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(3600)).build();
+        let key_touches =
+            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(60)).build();
         let refresh_locks = moka::sync::Cache::builder().time_to_idle(Duration::from_secs(600)).build();
         let instance_id = format!("tessera-{}", uuid::Uuid::new_v4().simple());
         let recent_touches =
@@ -304,6 +308,7 @@ impl Tessera {
             audit,
             principals,
             recent_keys,
+            key_touches,
             oauth_client: None,
             instance_id,
             refresh_locks,
@@ -463,6 +468,7 @@ impl Tessera {
         let hash = token.starts_with(API_KEY_PREFIX).then(|| hash_token(token));
         let generation = self.store.revocation_generation();
         if let Some(Some(p)) = hash.as_ref().and_then(|h| self.cached_principal(h, generation)) {
+            self.note_key_use(&p);
             return self.within_limit(p);
         }
         let recently_valid = hash.as_ref().is_some_and(|h| self.recent_keys.contains_key(h));
@@ -477,6 +483,7 @@ impl Tessera {
             None => None,
         };
         if let Some(p) = principal {
+            self.note_key_use(&p);
             return self.within_limit(p);
         }
         // No principal to borrow a role from: the event says who knocked, not who they claimed to be.
@@ -575,6 +582,28 @@ impl Tessera {
         let written = futures::future::join_all(events.into_iter().map(|e| self.audit.record(e))).await;
         written.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(n)
+    }
+
+    /// Records, at most once a minute per key and off the request's path,
+    /// that an API key was accepted (the API keys page's "last used").
+    fn note_key_use(&self, p: &Principal) {
+        if self.key_touches.contains_key(&p.id) {
+            return;
+        }
+        self.key_touches.insert(p.id.clone(), ());
+        let store = self.store.clone();
+        let id = p.id.clone();
+        tokio::spawn(async move {
+            let touched = async {
+                // Nothing a cached view shows.
+                let mut tx = store.begin_log_write().await?;
+                tx.touch_api_key(&id, chrono::Utc::now()).await?;
+                tx.commit().await
+            };
+            if let Err(e) = touched.await {
+                tracing::warn!(error = %e, "cannot record an API key's last use");
+            }
+        });
     }
 
     /// Passes the principal on if its rate limit allows another request.

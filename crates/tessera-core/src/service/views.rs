@@ -250,6 +250,8 @@ pub struct ApiKeyView {
     pub created_at: String,
     /// Creator.
     pub created_by: String,
+    /// Last accepted (to the minute); none if never used.
+    pub last_used_at: Option<String>,
 }
 
 impl From<ApiKeyRecord> for ApiKeyView {
@@ -261,6 +263,7 @@ impl From<ApiKeyRecord> for ApiKeyView {
             tenant_id: k.tenant_id,
             created_at: rfc3339(k.created_at),
             created_by: k.created_by,
+            last_used_at: k.last_used_at.map(rfc3339),
         }
     }
 }

@@ -563,3 +563,26 @@ on_every_store!(
     a_request_without_a_valid_token_is_unauthenticated_and_deleted_keys_stop_working,
     a_cross_tenant_attempt_is_audited_as_a_denial_of_the_named_tenant,
 );
+
+#[tokio::test]
+async fn the_key_list_says_when_each_key_was_last_used() {
+    let app = TestApp::sqlite().await;
+    app.tenant("acme").await;
+    let (id, key) = key_with_id(&app, "tenant_admin", Some("acme")).await;
+    let listed = app.get("/api-keys", ROOT_TOKEN).await;
+    let entry = |list: &Resp| {
+        list.body["apiKeys"].as_array().cloned().unwrap_or_default().into_iter().find(|k| k["id"] == id.as_str())
+    };
+    assert_eq!(entry(&listed).expect("listed")["lastUsedAt"], Value::Null, "{}", listed.text);
+    assert_eq!(app.get("/tenants/acme", &key).await.status, StatusCode::OK);
+    // Written off the request's path: give it a moment.
+    let mut last = Value::Null;
+    for _ in 0..50 {
+        last = entry(&app.get("/api-keys", ROOT_TOKEN).await).expect("listed")["lastUsedAt"].clone();
+        if last.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(last.as_str().is_some_and(|t| t.ends_with('Z')), "{last}");
+}
