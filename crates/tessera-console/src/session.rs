@@ -28,12 +28,8 @@ pub(crate) struct Origin {
 
 impl Origin {
     pub(crate) fn of(parts: &Parts) -> Self {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let request_id =
+            tessera_core::ids::request_id_or_new(parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()));
         let client_ip = match parts.extensions.get::<ClientAddr>() {
             Some(ClientAddr(ip)) => Some(ip.to_string()),
             None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical().to_string()),

@@ -222,6 +222,14 @@ pub fn name_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+/// The request id an adapter records: the client's `X-Request-Id` when it is
+/// 1-64 visible ASCII characters (so it can go into logs and audit rows as
+/// is), or a new random one.
+pub fn request_id_or_new(sent: Option<&str>) -> String {
+    sent.filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

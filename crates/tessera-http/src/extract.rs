@@ -34,12 +34,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let request_id =
+            tessera_core::ids::request_id_or_new(parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()));
         // The address the client_addr layer decided (trusted proxies); the peer otherwise.
         let client_ip = match parts.extensions.get::<ClientAddr>() {
             Some(ClientAddr(ip)) => Some(ip.to_string()),
