@@ -138,6 +138,10 @@ pub(crate) fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
 /// `db`). Returns the file's path.
 pub(crate) async fn migrate_sqlite(url: &str) -> StoreResult<PathBuf> {
     let path = sqlite_path(url)?;
+    // Only where the URL asks for the file to be created (`mode=rwc`).
+    if url.contains("mode=rwc") {
+        create_private(&path)?;
+    }
     let migrator = AnyPoolOptions::new()
         .max_connections(1)
         .after_connect(|conn, _| {
@@ -154,6 +158,26 @@ pub(crate) async fn migrate_sqlite(url: &str) -> StoreResult<PathBuf> {
     migrator.close().await;
     migrated.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
     Ok(path)
+}
+
+/// Creates a new database file readable by its owner only (0600), like the
+/// dev master key: SQLite gives its `-wal` and `-shm` files the database
+/// file's permissions. An existing file (or a URL whose mode does not create
+/// one) is left as it is; an empty file is a new SQLite database.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // No such folder, or not writable: sqlx reports it with the URL's context.
+            Err(_) => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// How many SQLite read connections to open: two per core, 4 to 16. A read

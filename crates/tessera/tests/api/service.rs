@@ -36,3 +36,17 @@ on_both_databases!(
     the_openapi_document_lists_the_routes,
     unknown_routes_and_methods_answer_json_errors,
 );
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = crate::helpers::TestApp::sqlite().await;
+    app.tenant("acme").await;
+    let data = app.data_dir();
+    for name in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+        let path = data.join(name);
+        let mode = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{name}: {e}")).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name} is {mode:o}");
+    }
+}
