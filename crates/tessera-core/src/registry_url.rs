@@ -25,6 +25,34 @@ pub fn refuse_credentials(raw: &str, field: &str, code: &str) -> Result<(), Serv
     }
 }
 
+/// Refuses an endpoint Tessera or a browser would reach without TLS: https
+/// only, or http to this machine (`localhost`, a loopback address) when
+/// `TESSERA_ALLOW_LOOPBACK_HTTP` is on. Checked when the registry is written,
+/// so a flow does not fail at its callback instead.
+pub fn require_https(raw: &str, field: &str, allow_loopback: bool) -> Result<(), ServiceError> {
+    let Ok(url) = url::Url::parse(raw) else { return Ok(()) }; // the field's own check names it
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "http" if loopback && allow_loopback => Ok(()),
+        "http" if loopback => Err(ServiceError::invalid(
+            "insecure_url",
+            format!("{field} uses http: only https, or http to this machine when TESSERA_ALLOW_LOOPBACK_HTTP=true"),
+            Some(field),
+        )),
+        "http" => Err(ServiceError::invalid(
+            "insecure_url",
+            format!("{field} uses http: OAuth endpoints must use https (http only to this machine, with TESSERA_ALLOW_LOOPBACK_HTTP=true)"),
+            Some(field),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

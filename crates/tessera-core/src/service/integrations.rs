@@ -123,6 +123,21 @@ pub(crate) fn stored_oauth(record: &IntegrationRecord) -> Result<Option<OAuthSet
 }
 
 impl Tessera {
+    /// Refuses OAuth endpoints without TLS (see [`crate::registry_url::require_https`]).
+    fn refuse_plain_http(&self, oauth: Option<&OAuthSettings>) -> Result<(), ServiceError> {
+        let Some(o) = oauth else { return Ok(()) };
+        for (url, field) in [
+            (&o.authorize_url, "oauth.authorizeUrl"),
+            (&o.token_url, "oauth.tokenUrl"),
+            (&o.revoke_url, "oauth.revokeUrl"),
+        ] {
+            if let Some(u) = url {
+                crate::registry_url::require_https(u, field, self.opts.allow_loopback)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Registers an integration.
     pub async fn create_integration(
         &self,
@@ -140,6 +155,7 @@ impl Tessera {
         let key = IntegrationKey::parse(input.key.as_deref().unwrap_or_default())?;
         let (schema, auth_type) = input.validate()?;
         let (oauth, client_secret) = input.oauth_settings(None)?;
+        self.refuse_plain_http(oauth.as_ref())?;
         let mut settings = Map::new();
         if let Some(o) = &oauth {
             settings.insert("oauth".into(), serde_json::to_value(o).expect("settings serialise"));
@@ -222,6 +238,7 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         let mut record = Self::require_integration(tx.as_mut(), &key).await?;
         let (oauth, client_secret) = input.oauth_settings(stored_oauth(&record)?)?;
+        self.refuse_plain_http(oauth.as_ref())?;
         match &oauth {
             Some(o) => record.settings.insert("oauth".into(), serde_json::to_value(o).expect("settings serialise")),
             None => record.settings.remove("oauth"),

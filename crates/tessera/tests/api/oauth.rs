@@ -589,3 +589,24 @@ async fn two_replicas_refresh_each_token_exactly_once() {
     assert_eq!(stats["failedRefresh"], 0, "{stats}");
     drop(second);
 }
+
+#[tokio::test]
+async fn oauth_endpoints_without_tls_are_refused_at_registration() {
+    let app = TestApp::sqlite().await;
+    for (url, field) in [("http://idp.example/token", "oauth.tokenUrl"), ("http://127.0.0.1:9/token", "oauth.tokenUrl")]
+    {
+        let body = json!({"key": "plain-http", "name": "Plain", "authType": "oauth2",
+                          "oauth": {"authorizeUrl": "https://idp.example/authorize", "tokenUrl": url}});
+        let r = app.post("/integrations", ROOT_TOKEN, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "insecure_url", "{}", r.text);
+        assert_eq!(r.body["error"]["field"], field, "{}", r.text);
+        assert!(
+            r.body["error"]["message"].as_str().is_some_and(|m| m.contains("TESSERA_ALLOW_LOOPBACK_HTTP")),
+            "{}",
+            r.text
+        );
+    }
+    let r = app.get("/integrations/plain-http", ROOT_TOKEN).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "nothing was stored: {}", r.text);
+}
