@@ -106,14 +106,26 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(name: &str, default: T)
     Ok(v)
 }
 
+/// `TESSERA_LISTEN`: `host:port`, the host an IP address or a name such as
+/// `localhost` (resolved once, at start; an IPv4 address is preferred, as
+/// clients that type `localhost` try it first).
+fn listen_addr(raw: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = raw.parse() {
+        return Ok(addr);
+    }
+    let bad =
+        || anyhow::anyhow!("TESSERA_LISTEN must be host:port, e.g. 127.0.0.1:7300 or localhost:7300 (got {raw:?})");
+    let addrs: Vec<SocketAddr> = raw.to_socket_addrs().map_err(|_| bad())?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or_else(|| addrs.first()).copied().ok_or_else(bad)
+}
+
 impl Settings {
     /// Reads every setting `serve` uses.
     pub fn from_env() -> anyhow::Result<Self> {
         let store = Self::from_env_store_only()?;
         let listen = var("TESSERA_LISTEN").unwrap_or_else(|| "127.0.0.1:7300".into());
-        let listen: SocketAddr = listen
-            .parse()
-            .map_err(|_| anyhow::anyhow!("TESSERA_LISTEN must be host:port with an IP address, e.g. 127.0.0.1:7300"))?;
+        let listen = listen_addr(&listen)?;
         let mut master_key = None;
         for name in MASTER_KEY_VARS {
             if let Some(v) = var(name) {

@@ -50,3 +50,11 @@ async fn the_sqlite_files_are_readable_by_their_owner_only() {
         assert_eq!(mode, 0o600, "{name} is {mode:o}");
     }
 }
+
+#[tokio::test]
+async fn the_listen_address_may_name_localhost() {
+    let app = crate::helpers::TestApp::start(crate::helpers::Db::Sqlite, &[("TESSERA_LISTEN", "localhost:0")]).await;
+    assert!(app.base.starts_with("http://127.0.0.1:"), "{}", app.base);
+    let h = app.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(h.status, StatusCode::OK);
+}
