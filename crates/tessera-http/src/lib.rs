@@ -66,6 +66,7 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
 /// never replace them.
 pub fn router_with(svc: Arc<Tessera>, opts: &HttpOptions, adapters: Router) -> Router {
     metrics::handle();
+    metrics::register_counters(svc.secret_backend());
     let adapters = adapters.layer(axum::middleware::map_response(|mut resp: axum::response::Response| async move {
         resp.extensions_mut().insert(error::Passthrough);
         resp

@@ -32,6 +32,24 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// Registers every documented counter at 0, so `GET /metrics` lists it from
+/// the start (a counter that appears only after its first event breaks rate
+/// queries and alerts). Request counters are per route and appear with them.
+pub(crate) fn register_counters(secret_backend: &'static str) {
+    for kind in ["read", "write"] {
+        metrics::counter!("tessera_secret_operations_total", "kind" => kind, "backend" => secret_backend).increment(0);
+    }
+    metrics::counter!("tessera_token_refresh_attempts_total").increment(0);
+    metrics::counter!("tessera_token_refresh_failures_total").increment(0);
+    for outcome in ["delivered", "failed", "retry"] {
+        metrics::counter!("tessera_webhook_deliveries_total", "outcome" => outcome).increment(0);
+    }
+    for reason in ["per_client", "total"] {
+        metrics::counter!("tessera_connections_refused_total", "reason" => reason).increment(0);
+    }
+    metrics::counter!("tessera_anonymous_rate_limited_total").increment(0);
+}
+
 /// Counts and times every request.
 pub(crate) async fn track(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());

@@ -72,3 +72,19 @@ async fn rate_limits_on_sqlite() {
     let app = TestApp::start(Db::Sqlite, &[("TESSERA_RATE_LIMIT", "1"), ("TESSERA_RATE_LIMIT_BURST", "3")]).await;
     a_caller_over_its_rate_limit_gets_429_with_retry_after(app).await;
 }
+
+#[tokio::test]
+async fn every_documented_counter_is_listed_from_the_start() {
+    let app = TestApp::sqlite().await;
+    let text = app.get("/metrics", ROOT_TOKEN).await.text;
+    for line in [
+        "tessera_secret_operations_total{kind=\"read\",backend=\"database\"} 0",
+        "tessera_secret_operations_total{kind=\"write\",backend=\"database\"} 0",
+        "tessera_token_refresh_attempts_total 0",
+        "tessera_token_refresh_failures_total 0",
+        "tessera_webhook_deliveries_total{outcome=\"delivered\"} 0",
+        "tessera_connections_refused_total{reason=\"total\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} is not listed:\n{text}");
+    }
+}
