@@ -188,3 +188,18 @@ async fn the_overview_lists_connections_that_need_connecting_again_and_tenants_s
     let tenants = page(&app, &pair, "/console/tenants").await.text().await.expect("body");
     assert!(tenants.contains("1 not checked"), "{tenants}");
 }
+
+#[tokio::test]
+async fn an_auditor_sees_tenants_and_the_audit_log_but_no_tenant_data() {
+    let app = TestApp::sqlite().await;
+    app.tenant("acme").await;
+    let auditor = app.key("auditor", None).await;
+    let (_, cookie) = sign_in(&app, &auditor).await;
+    let (_, pair) = cookie.expect("an auditor signs in");
+    let list = page(&app, &pair, "/console/tenants").await.text().await.expect("body");
+    assert!(list.contains("acme") && !list.contains("href=\"/console/tenants/acme\""), "{list}");
+    assert_eq!(page(&app, &pair, "/console/audit").await.status(), StatusCode::OK);
+    assert_eq!(page(&app, &pair, "/console/tenants/acme/secrets").await.status(), StatusCode::NOT_FOUND);
+    let overview = page(&app, &pair, "/console").await.text().await.expect("body");
+    assert!(!overview.contains("href=\"/console/configuration\""), "auditors get no Configuration link");
+}
