@@ -163,7 +163,7 @@ async fn show(
 ) -> PageResult {
     let (name, schema, config, secrets, enabled) = load(state, s, tenant.as_deref(), &key).await?;
     let page = ConfigPage {
-        chrome: Chrome::new(s, "configuration"),
+        chrome: Chrome::new(s, if tenant.is_some() { "configuration" } else { "integrations" }),
         action: action_of(tenant.as_deref(), &key),
         tenant,
         integration: key,
@@ -255,7 +255,7 @@ async fn store(
         }
     }
     let enabled = posted_values.get("enabled").map(String::as_str) == Some("true");
-    let chrome = Chrome::new(s, "configuration");
+    let chrome = Chrome::new(s, if tenant.is_some() { "configuration" } else { "integrations" });
     let action = action_of(tenant.as_deref(), &key);
     let mut page = ConfigPage {
         chrome,

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Ctx, Tessera};
-use crate::access::{hash_token, root_token_matches, Principal, Role};
+use crate::access::{hash_token, Principal, Role};
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::ports::ConsoleSessionRecord;
@@ -86,8 +86,8 @@ impl Tessera {
                 "a tenant_service key cannot sign in to the console: use a tenant_admin, auditor or admin key",
             ));
         }
-        let is_root = self.opts.root_token.as_ref().is_some_and(|root| root_token_matches(token, root))
-            && principal == Principal::root();
+        // Only the root token authenticates as the root principal.
+        let is_root = principal == Principal::root();
         let now = Utc::now();
         let session_token = new_session_token();
         let record = ConsoleSessionRecord {
@@ -133,14 +133,7 @@ impl Tessera {
         let found = tx.get_console_session(&hash).await?;
         let principal = match &found {
             Some(s) if s.expires_at > now && s.last_seen_at > now - self.idle_limit() => match &s.key_id {
-                Some(key_id) => match tx.get_api_key(key_id).await? {
-                    Some(k) => Some(Principal {
-                        id: k.id,
-                        role: Role::parse(&k.role)?,
-                        tenant: k.tenant_id.as_deref().map(TenantId::parse).transpose()?,
-                    }),
-                    None => None,
-                },
+                Some(key_id) => tx.get_api_key(key_id).await?.map(super::principal_of_key).transpose()?,
                 None => {
                     let root_now = self.opts.root_token.as_ref().map(|r| hash_token(r.expose_secret()));
                     let same = match (&root_now, &s.root_fingerprint) {

@@ -637,14 +637,7 @@ impl Tessera {
         let mut tx = self.store.read().await?;
         let found = tx.find_api_key_by_hash(&hash).await?;
         tx.commit().await?;
-        let principal = match found {
-            Some(rec) => Some(Principal {
-                id: rec.id,
-                role: Role::parse(&rec.role)?,
-                tenant: rec.tenant_id.as_deref().map(TenantId::parse).transpose()?,
-            }),
-            None => None,
-        };
+        let principal = found.map(principal_of_key).transpose()?;
         if principal.is_some() {
             self.recent_keys.insert(hash.clone(), ());
         }
@@ -706,6 +699,16 @@ impl Tessera {
         self.principals.invalidate(key_hash);
         self.recent_keys.invalidate(key_hash);
     }
+}
+
+/// The principal an API key row stands for (the API's bearer token and a
+/// console session opened with the key).
+pub(crate) fn principal_of_key(rec: crate::ports::ApiKeyRecord) -> Result<Principal, ServiceError> {
+    Ok(Principal {
+        id: rec.id,
+        role: Role::parse(&rec.role)?,
+        tenant: rec.tenant_id.as_deref().map(TenantId::parse).transpose()?,
+    })
 }
 
 /// The owner the audit key is wrapped for: no tenant, and the first keyed seq.

@@ -28,6 +28,9 @@ pub enum Use {
 }
 
 impl Use {
+    /// In the order of [`PerKind`].
+    const ALL: [Use; 3] = [Use::Resolve, Use::Proxy, Use::Tool];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Resolve => "resolve",
@@ -37,9 +40,72 @@ impl Use {
     }
 }
 
-/// Counts not yet in the store: (tenant, integration, use, hour) -> uses.
+/// Uses of one connection in one hour, by [`Use`] (resolve, proxy, tool).
+type PerKind = [i64; 3];
+
+/// Counts not yet in the store: hour -> tenant -> integration -> uses. Nested
+/// so that a use of a connection already counted this hour is found by
+/// borrowed names (no allocation on the per-call path).
 #[derive(Default)]
-pub(crate) struct UsageCounts(Mutex<HashMap<(String, String, Use, i64), i64>>);
+pub(crate) struct UsageCounts(Mutex<ByHour>);
+
+/// hour -> tenant -> integration -> uses.
+type ByHour = HashMap<i64, HashMap<String, HashMap<String, PerKind>>>;
+
+impl UsageCounts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ByHour> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(&self, hour: i64, tenant: &str, key: &str, counts: PerKind) {
+        let mut all = self.lock();
+        let by_tenant = all.entry(hour).or_default();
+        if !by_tenant.contains_key(tenant) {
+            by_tenant.insert(tenant.to_owned(), HashMap::new());
+        }
+        let by_key = by_tenant.get_mut(tenant).expect("inserted above");
+        if !by_key.contains_key(key) {
+            by_key.insert(key.to_owned(), [0; 3]);
+        }
+        let slot = by_key.get_mut(key).expect("inserted above");
+        for (s, n) in slot.iter_mut().zip(counts) {
+            *s += n;
+        }
+    }
+
+    /// Takes every count as store rows.
+    fn take(&self) -> Vec<UsageRecord> {
+        let all = std::mem::take(&mut *self.lock());
+        let mut rows = Vec::new();
+        for (hour, by_tenant) in all {
+            for (tenant, by_key) in by_tenant {
+                for (key, counts) in by_key {
+                    for (what, n) in Use::ALL.iter().zip(counts).filter(|(_, n)| *n > 0) {
+                        rows.push(UsageRecord {
+                            tenant_id: tenant.clone(),
+                            integration_key: key.clone(),
+                            kind: what.as_str().to_owned(),
+                            hour_micros: hour,
+                            count: n,
+                        });
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    /// Puts rows that could not be stored back, for the next flush.
+    fn restore(&self, rows: &[UsageRecord]) {
+        for r in rows {
+            let mut counts = [0; 3];
+            if let Some(i) = Use::ALL.iter().position(|u| u.as_str() == r.kind) {
+                counts[i] = r.count;
+            }
+            self.add(r.hour_micros, &r.tenant_id, &r.integration_key, counts);
+        }
+    }
+}
 
 /// Uses of one integration, by kind, over a period.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -81,28 +147,18 @@ fn hour_start(t: chrono::DateTime<Utc>) -> i64 {
 impl Tessera {
     /// Counts one use of a connection.
     pub(crate) fn count_use(&self, tenant: &TenantId, key: &IntegrationKey, what: Use) {
-        let hour = hour_start(Utc::now());
-        let mut counts = self.usage.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *counts.entry((tenant.to_string(), key.to_string(), what, hour)).or_default() += 1;
+        let mut counts = [0; 3];
+        counts[Use::ALL.iter().position(|u| *u == what).unwrap_or(0)] = 1;
+        self.usage.add(hour_start(Utc::now()), tenant.as_str(), key.as_str(), counts);
     }
 
     /// Adds the counts kept in memory to the store (every minute, and at
     /// shutdown). On failure they are kept for the next try.
     pub async fn flush_usage(&self) -> Result<usize, ServiceError> {
-        let taken = std::mem::take(&mut *self.usage.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if taken.is_empty() {
+        let rows = self.usage.take();
+        if rows.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<UsageRecord> = taken
-            .iter()
-            .map(|((tenant, key, what, hour), n)| UsageRecord {
-                tenant_id: tenant.clone(),
-                integration_key: key.clone(),
-                kind: what.as_str().to_owned(),
-                hour_micros: *hour,
-                count: *n,
-            })
-            .collect();
         let written = async {
             // Counts change nothing a cached view shows.
             let mut tx = self.store.begin_log_write().await?;
@@ -112,10 +168,7 @@ impl Tessera {
         }
         .await;
         if let Err(e) = written {
-            let mut counts = self.usage.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            for (k, n) in taken {
-                *counts.entry(k).or_default() += n;
-            }
+            self.usage.restore(&rows);
             return Err(e);
         }
         Ok(rows.len())
@@ -175,5 +228,44 @@ impl Tessera {
         report.last_day = sorted(day_rows);
         report.last_month = sorted(month_rows);
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UsageCounts;
+
+    #[test]
+    fn counts_add_up_per_connection_and_kind_and_survive_a_failed_flush() {
+        let counts = UsageCounts::default();
+        counts.add(7, "acme", "crm", [1, 0, 0]);
+        counts.add(7, "acme", "crm", [1, 2, 0]);
+        counts.add(7, "beta", "crm", [0, 0, 1]);
+        let mut rows: Vec<_> = counts
+            .take()
+            .into_iter()
+            .map(|r| (r.tenant_id, r.integration_key, r.kind, r.hour_micros, r.count))
+            .collect();
+        rows.sort();
+        let expected = [("acme", "resolve", 2), ("acme", "proxy", 2), ("beta", "tool", 1)];
+        let mut want: Vec<_> =
+            expected.iter().map(|(t, k, n)| ((*t).to_owned(), "crm".to_owned(), (*k).to_owned(), 7, *n)).collect();
+        want.sort();
+        assert_eq!(rows, want);
+        assert!(counts.take().is_empty(), "taken once");
+        let rows = vec![row("acme", "proxy", 3)];
+        counts.restore(&rows);
+        counts.add(7, "acme", "crm", [0, 1, 0]);
+        assert_eq!(counts.take().iter().map(|r| r.count).sum::<i64>(), 4);
+    }
+
+    fn row(tenant: &str, kind: &str, count: i64) -> crate::ports::UsageRecord {
+        crate::ports::UsageRecord {
+            tenant_id: tenant.into(),
+            integration_key: "crm".into(),
+            kind: kind.into(),
+            hour_micros: 7,
+            count,
+        }
     }
 }
