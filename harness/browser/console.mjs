@@ -10,107 +10,14 @@
 // 360 px, and plaintext secrets in any response. Each page is saved as a
 // screenshot. Prints one line per step; exits 1 at the first failure.
 
-import { readFileSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { createChecks, fail, step } from './lib.mjs';
 
 const cfg = JSON.parse(process.env.CONSOLE_TEST);
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-mkdirSync(cfg.screenshotDir, { recursive: true });
-
-const problems = [];
 let revealAllowed = false; // set only while the Reveal answer is loading
-// Chromium logs "Failed to load resource" for every page answered 4xx; while
-// a step expects such an answer (a refused sign-in, another tenant's page),
-// that one message is not a problem. Any other console error is.
-let expectingRefusal = false;
-
-function fail(message) {
-  throw new Error(message);
-}
-
-function step(name) {
-  console.log(`step: ${name}`);
-}
-
-async function newPage(browser, viewport) {
-  const context = await browser.newContext({ viewport, locale: 'en-GB', timezoneId: 'Europe/Paris' });
-  const page = await context.newPage();
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') {
-      if (expectingRefusal && /^Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text())) return;
-      const where = msg.location()?.url ? ` (${msg.location().url})` : '';
-      problems.push(`console error on ${page.url()}: ${msg.text()}${where}`);
-    }
-  });
-  page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
-  // CSP violations are reported to the page as events; count them.
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-  });
-  page.on('response', async (resp) => {
-    const allowed = revealAllowed; // decided when the answer arrives, not after its body is read
-    const type = resp.headers()['content-type'] ?? '';
-    if (!resp.url().startsWith(cfg.base)) return;
-    let body = '';
-    try {
-      body = await resp.text();
-    } catch {
-      return; // redirects have no body
-    }
-    const isReveal = resp.request().method() === 'POST' && resp.url().includes('/secret/reveal');
-    for (const secret of cfg.secretValues) {
-      if (body.includes(secret) && !(isReveal && allowed)) {
-        problems.push(`plaintext secret in the response of ${resp.request().method()} ${resp.url()} (${type})`);
-      }
-      if (resp.url().includes(secret)) problems.push(`plaintext secret in a URL: ${resp.url()}`);
-    }
-    if (type.startsWith('text/html')) {
-      const csp = resp.headers()['content-security-policy'] ?? '';
-      if (!csp.includes("default-src 'self'")) problems.push(`no CSP on ${resp.url()}`);
-      if (resp.headers()['x-frame-options'] !== 'DENY') problems.push(`no X-Frame-Options on ${resp.url()}`);
-    }
-  });
-  return page;
-}
-
-// Checks what a person sees on the current page, and saves a screenshot.
-async function look(page, name) {
-  await page.waitForLoadState('load');
-  await page.screenshot({ path: `${cfg.screenshotDir}/${name}.png`, fullPage: true });
-  if (problems.length) fail(problems.join('\n'));
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }),
-  );
-  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  if (serious.length) {
-    fail(`axe on ${name}: ${serious.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`).join('; ')}`);
-  }
-  const width = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
-  if (width[0] > width[1]) {
-    const wide = await page.evaluate((limit) => [...document.querySelectorAll('body *')]
-      .filter((el) => el.getBoundingClientRect().right > limit)
-      .slice(0, 5)
-      .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className ? '.' + el.className : ''}`), width[1]);
-    fail(`${name} scrolls sideways: ${width[0]} px of content in ${width[1]} px (${wide.join(', ')})`);
-  }
-}
-
-async function expectText(page, selector, text) {
-  const content = await page.locator(selector).first().innerText();
-  if (!content.includes(text)) fail(`expected ${JSON.stringify(text)} in ${selector} on ${page.url()}, found ${JSON.stringify(content.slice(0, 300))}`);
-}
-
-// Does something that navigates (a click that submits a form, a key press)
-// and waits for the new page, even when its URL is the same as the old one.
-async function navigating(page, action) {
-  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), action()]);
-}
+const checks = createChecks(cfg, {
+  secretAllowed: (resp) => revealAllowed && resp.request().method() === 'POST' && resp.url().includes('/secret/reveal'),
+});
+const { state, look, expectText, navigating, newPage } = checks;
 
 async function signIn(page, token) {
   await page.goto(`${cfg.base}/console`);
@@ -119,11 +26,7 @@ async function signIn(page, token) {
 }
 
 async function run(viewport, label) {
-  const browser = await chromium.launch({
-    executablePath: cfg.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage'],
-  });
+  const browser = await checks.launch();
   try {
     const page = await newPage(browser, viewport);
 
@@ -134,7 +37,7 @@ async function run(viewport, label) {
     await look(page, `${label}-sign-in`);
 
     step(`${label}: a bad key is refused`);
-    expectingRefusal = true;
+    state.expectingRefusal = true;
     await signIn(page, 'tsr_not-a-real-key-at-all-0000000000');
     await expectText(page, '[role=alert]', 'not valid');
     await look(page, `${label}-sign-in-refused`);
@@ -142,7 +45,7 @@ async function run(viewport, label) {
     step(`${label}: a tenant_service key cannot sign in`);
     await signIn(page, cfg.serviceKey);
     await expectText(page, '[role=alert]', 'tenant_service');
-    expectingRefusal = false;
+    state.expectingRefusal = false;
 
     step(`${label}: sign in with the keyboard only`);
     await page.goto(`${cfg.base}/console`);
@@ -210,12 +113,12 @@ async function run(viewport, label) {
 
     step(`${label}: a refused tenant form shows its error next to the field`);
     await page.goto(`${cfg.base}/console/tenants`);
-    expectingRefusal = true;
+    state.expectingRefusal = true;
     await page.fill('#new-id', newTenant);
     await navigating(page, () => page.click('text=Create tenant'));
     await expectText(page, '#new-id-error', 'already exists');
     await look(page, `${label}-tenant-refused`);
-    expectingRefusal = false;
+    state.expectingRefusal = false;
 
     step(`${label}: search tenants`);
     await page.goto(`${cfg.base}/console/tenants?q=${cfg.ownTenant}`);
@@ -248,7 +151,7 @@ async function run(viewport, label) {
     await page.goto(`${cfg.base}/console/tenants/${cfg.ownTenant}/integrations/${cfg.integration}/config`);
     await look(page, `${label}-config-form`);
     if (await page.inputValue(`#f-secret_key`) !== '') fail('a secret input is pre-filled');
-    expectingRefusal = true;
+    state.expectingRefusal = true;
     await page.fill('#f-timeout', 'soon');
     await page.check('input[name="a.secret_key"][value="replace"]');
     await page.fill('#f-secret_key', cfg.newSecret);
@@ -256,7 +159,7 @@ async function run(viewport, label) {
     await expectText(page, '#e-timeout', 'whole number');
     await expectText(page, '[role=alert]', 'Nothing was saved');
     await look(page, `${label}-config-refused`);
-    expectingRefusal = false;
+    state.expectingRefusal = false;
     if (await page.inputValue('#f-secret_key') !== '') fail('a refused form gives a secret back');
     await page.fill('#f-timeout', '45');
     await page.check('input[name="a.secret_key"][value="replace"]');
@@ -359,7 +262,7 @@ async function run(viewport, label) {
     await expectText(page, 'table', cfg.ownTenant);
     const tables = await page.locator('table').innerText();
     if (tables.includes(cfg.otherTenant)) fail('a tenant admin sees another tenant in the list');
-    expectingRefusal = true;
+    state.expectingRefusal = true;
     for (const path of [
       `/console/tenants/${cfg.otherTenant}`,
       `/console/tenants/${cfg.otherTenant}/secrets`,
@@ -378,7 +281,7 @@ async function run(viewport, label) {
 try {
   await run({ width: 1280, height: 900 }, 'desktop');
   await run({ width: 360, height: 740 }, 'narrow');
-  if (problems.length) fail(problems.join('\n'));
+  if (state.problems.length) fail(state.problems.join('\n'));
   console.log('ok');
 } catch (e) {
   console.error(`FAILED: ${e.message}`);

@@ -4,6 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
@@ -32,5 +33,27 @@ impl<T: DeserializeOwned> FromRequest<ConsoleState> for Posted<T> {
         let form = serde_urlencoded::from_bytes::<T>(&bytes)
             .map_err(|e| PageError::BadForm(format!("The form could not be read: {e}.")).into_response())?;
         Ok(Self { signed, form })
+    }
+}
+
+/// Whether a form was posted from one of Tessera's own pages: a browser says
+/// so in `Sec-Fetch-Site` or `Origin`; another site's page posting a key of
+/// its own (login CSRF), or posting to a connect page, is refused.
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
+    }
+    match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => url::Url::parse(origin)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| (h.to_owned(), u.port())))
+            .is_some_and(|(h, port)| {
+                let expected = match port {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h,
+                };
+                host.to_str().is_ok_and(|host| host.eq_ignore_ascii_case(&expected))
+            }),
+        _ => true,
     }
 }

@@ -12,9 +12,11 @@
 //! no framing, no referrer) in [`headers`].
 
 mod assets;
+pub mod connect;
 mod form;
 mod headers;
 mod page;
+mod schema_form;
 mod session;
 mod views;
 

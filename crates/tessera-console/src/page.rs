@@ -103,18 +103,7 @@ impl IntoResponse for PageError {
                 None,
             ),
             Self::Service(e) => {
-                let (status, title) = match e.kind {
-                    ErrorKind::Invalid | ErrorKind::Unprocessable => (StatusCode::BAD_REQUEST, "Not accepted"),
-                    ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "Sign-in needed"),
-                    ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "Not allowed"),
-                    ErrorKind::NotFound => (StatusCode::NOT_FOUND, "Not found"),
-                    ErrorKind::Conflict => (StatusCode::CONFLICT, "Conflict"),
-                    ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
-                    ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
-                    ErrorKind::Upstream => (StatusCode::BAD_GATEWAY, "A provider failed"),
-                    ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
-                    _ => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
-                };
+                let (status, title) = status_of(e);
                 // Service messages never carry secrets; internal ones are replaced.
                 let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
                     "Tessera could not complete this request; the server log has the details.".to_owned()
@@ -131,6 +120,22 @@ impl IntoResponse for PageError {
             }
         }
         resp
+    }
+}
+
+/// The HTTP status and page title of a service error.
+pub(crate) fn status_of(e: &ServiceError) -> (StatusCode, &'static str) {
+    match e.kind {
+        ErrorKind::Invalid | ErrorKind::Unprocessable => (StatusCode::BAD_REQUEST, "Not accepted"),
+        ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "Sign-in needed"),
+        ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "Not allowed"),
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "Not found"),
+        ErrorKind::Conflict => (StatusCode::CONFLICT, "Conflict"),
+        ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
+        ErrorKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        ErrorKind::Upstream => (StatusCode::BAD_GATEWAY, "A provider failed"),
+        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
     }
 }
 

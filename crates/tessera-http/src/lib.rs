@@ -60,6 +60,18 @@ pub fn router(svc: Arc<Tessera>, opts: &HttpOptions) -> Router {
     router_with(svc, opts, Router::new())
 }
 
+/// A request path as logs may show it: a connect page's token (the page's
+/// only credential, `/connect/{token}/...`) is replaced.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/connect/") {
+        Some(rest) if rest != "sessions" && !rest.starts_with("sessions/") => {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            std::borrow::Cow::Owned(format!("/connect/[token]{tail}"))
+        }
+        _ => std::borrow::Cow::Borrowed(path),
+    }
+}
+
 /// The API with other adapters' routes (the console) beside it, under the
 /// same outer layers (client address, size and time limits, tracing, panic
 /// catching). Their responses are their own: the API's JSON error bodies
@@ -93,7 +105,7 @@ pub fn router_with(svc: Arc<Tessera>, opts: &HttpOptions, adapters: Router) -> R
         }))
         // Spans name the path, never the query: callbacks carry codes and states there.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()))
         }))
         .layer(CatchPanicLayer::custom(error::panic_response))
 }

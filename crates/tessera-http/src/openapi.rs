@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use crate::routes::{
-    access, connections, health, integrations, oauth, proxy, secrets, service, tenants, tools, webhooks,
+    access, connect, connections, health, integrations, oauth, proxy, secrets, service, tenants, tools, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use crate::routes::{
         oauth::authorize, oauth::callback, oauth::store_credentials, oauth::read_credentials,
         oauth::revoke_credentials, oauth::templates, proxy::forward, tools::invoke, health::check_now, health::all,
         webhooks::create, webhooks::list, webhooks::remove, webhooks::deliveries,
+        connect::create, connect::read, connect::end,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&ProxyMethods, &BearerAuth, &ErrorResponses),

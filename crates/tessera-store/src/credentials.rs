@@ -232,6 +232,8 @@ fn oauth_state(row: &Row) -> StoreResult<OAuthStateRecord> {
         created_role: row.get("created_role")?,
         created_at: time(row.get("created_at")?),
         expires_at: time(row.get("expires_at")?),
+        connect_session_id: row.get("connect_session_id")?,
+        connect_token: row.get("connect_token")?,
     })
 }
 
@@ -240,8 +242,8 @@ impl OAuthStateRepo for SqlTx {
     async fn insert_oauth_state(&mut self, s: &OAuthStateRecord) -> StoreResult<()> {
         query(
             "INSERT INTO oauth_states (state_hash, tenant_id, integration_key, redirect_uri, callback_uri, \
-             code_verifier, created_by, created_role, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             code_verifier, created_by, created_role, created_at, expires_at, connect_session_id, connect_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&s.state_hash)
         .bind(&s.tenant_id)
@@ -253,6 +255,8 @@ impl OAuthStateRepo for SqlTx {
         .bind(&s.created_role)
         .bind(micros(s.created_at))
         .bind(micros(s.expires_at))
+        .bind(s.connect_session_id.clone())
+        .bind(s.connect_token.clone())
         .execute(self)
         .await?;
         Ok(())
@@ -262,7 +266,8 @@ impl OAuthStateRepo for SqlTx {
         // DELETE .. RETURNING: of two callbacks racing with one state, one gets the row.
         let row = query(
             "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING state_hash, tenant_id, integration_key, \
-             redirect_uri, callback_uri, code_verifier, created_by, created_role, created_at, expires_at",
+             redirect_uri, callback_uri, code_verifier, created_by, created_role, created_at, expires_at, \
+             connect_session_id, connect_token",
         )
         .bind(state_hash)
         .fetch_optional(self)

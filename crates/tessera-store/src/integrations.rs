@@ -30,7 +30,7 @@ fn integration(row: &Row) -> StoreResult<IntegrationRecord> {
 }
 
 /// The columns of a connection row, in [`ConnectionRecord`]'s field order.
-type ConnectionCols = [&'static str; 10];
+type ConnectionCols = [&'static str; 11];
 
 /// As [`connection_select`] names them.
 const CONNECTION_COLS: ConnectionCols = [
@@ -44,6 +44,7 @@ const CONNECTION_COLS: ConnectionCols = [
     "created_at",
     "updated_at",
     "last_used_at",
+    "connected_by",
 ];
 
 /// As [`context_select`] names them, beside the integration's columns.
@@ -58,6 +59,7 @@ const CONTEXT_CONNECTION_COLS: ConnectionCols = [
     "c_created_at",
     "c_updated_at",
     "c_last_used_at",
+    "c_connected_by",
 ];
 
 fn connection(row: &Row) -> StoreResult<ConnectionRecord> {
@@ -76,6 +78,7 @@ fn connection_from(row: &Row, c: &ConnectionCols) -> StoreResult<ConnectionRecor
         created_at: time(row.get(c[7])?),
         updated_at: time(row.get(c[8])?),
         last_used_at: opt_time(row.get(c[9])?),
+        connected_by: row.get::<Option<String>>(c[10])?.as_deref().map(json_value).transpose()?,
     })
 }
 
@@ -93,9 +96,10 @@ fn integration_select(d: Dialect) -> String {
 fn connection_select(d: Dialect) -> String {
     format!(
         "SELECT tenant_id, integration_key, {} AS config, {} AS config_meta, is_enabled, health_status, \
-         last_health_check, created_at, updated_at, last_used_at FROM connections",
+         last_health_check, created_at, updated_at, last_used_at, {} AS connected_by FROM connections",
         d.json_col("config"),
         d.json_col("config_meta"),
+        d.json_col("connected_by"),
     )
 }
 
@@ -111,7 +115,7 @@ fn context_select(d: Dialect) -> String {
          c.tenant_id AS c_tenant_id, c.integration_key AS c_integration_key, {} AS c_config, \
          {} AS c_config_meta, c.is_enabled AS c_is_enabled, c.health_status AS c_health_status, \
          c.last_health_check AS c_last_health_check, c.created_at AS c_created_at, c.updated_at AS c_updated_at, \
-         c.last_used_at AS c_last_used_at, {} \
+         c.last_used_at AS c_last_used_at, {} AS c_connected_by, {} \
          FROM (SELECT 1 AS one) AS k \
          LEFT JOIN tenants t ON t.id = $1 \
          LEFT JOIN integrations i ON i.integration_key = $2 \
@@ -123,6 +127,7 @@ fn context_select(d: Dialect) -> String {
         d.json_col("i.settings"),
         d.json_col("c.config"),
         d.json_col("c.config_meta"),
+        d.json_col("c.connected_by"),
         credential_columns(d, "cr", "cr_"),
     )
 }
@@ -232,13 +237,15 @@ impl ConnectionRepo for SqlTx {
         let d = self.dialect;
         let sql = format!(
             "INSERT INTO connections (tenant_id, integration_key, config, config_meta, is_enabled, health_status, \
-             last_health_check, created_at, updated_at, last_used_at) VALUES ($1, $2, {}, {}, $5, $6, $7, $8, $9, $10) \
+             last_health_check, created_at, updated_at, last_used_at, connected_by) \
+             VALUES ($1, $2, {}, {}, $5, $6, $7, $8, $9, $10, {}) \
              ON CONFLICT (tenant_id, integration_key) DO UPDATE SET config = excluded.config, \
              config_meta = excluded.config_meta, is_enabled = excluded.is_enabled, health_status = excluded.health_status, \
              last_health_check = excluded.last_health_check, updated_at = excluded.updated_at, \
-             last_used_at = excluded.last_used_at",
+             last_used_at = excluded.last_used_at, connected_by = excluded.connected_by",
             d.json_param(3),
             d.json_param(4),
+            d.json_param(11),
         );
         query(&sql)
             .bind(&c.tenant_id)
@@ -251,6 +258,7 @@ impl ConnectionRepo for SqlTx {
             .bind(micros(c.created_at))
             .bind(micros(c.updated_at))
             .bind(c.last_used_at.map(micros))
+            .bind(c.connected_by.as_ref().map(Value::to_string))
             .execute(self)
             .await?;
         Ok(())

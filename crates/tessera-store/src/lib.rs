@@ -12,6 +12,7 @@
 mod access;
 pub mod backup;
 mod connect;
+mod connect_sessions;
 mod credentials;
 mod db;
 mod group;

@@ -69,7 +69,8 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let console = tessera_console::router(
         svc.clone(),
         tessera_console::ConsoleOptions { secure_cookies: settings.oauth.public_url.starts_with("https://") },
-    );
+    )
+    .merge(tessera_console::connect::router(svc.clone(), settings.connect.clone()));
     let app = tessera_http::router_with(
         svc.clone(),
         &HttpOptions {

@@ -60,6 +60,8 @@ pub struct Settings {
     pub usage_flush_interval: std::time::Duration,
     /// `TESSERA_CONSOLE_IDLE_TIMEOUT` / `TESSERA_CONSOLE_SESSION_MAX_AGE` (seconds).
     pub console: tessera_core::service::ConsoleOptions,
+    /// `TESSERA_CONNECT_ORIGINS`, `TESSERA_CONNECT_TITLE`, `TESSERA_CONNECT_LOGO_URL`.
+    pub connect: tessera_console::connect::ConnectOptions,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -218,6 +220,7 @@ impl Settings {
                 idle_timeout: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_IDLE_TIMEOUT", 1800)?),
                 max_age: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_SESSION_MAX_AGE", 43_200)?),
             },
+            connect: connect_settings()?,
             ..store
         })
     }
@@ -263,6 +266,7 @@ impl Settings {
             trusted_proxies: tessera_http::TrustedProxies::default(),
             usage_flush_interval: std::time::Duration::from_secs(60),
             console: tessera_core::service::ConsoleOptions::default(),
+            connect: tessera_console::connect::ConnectOptions::default(),
         })
     }
 }
@@ -291,6 +295,50 @@ fn anonymous_rate_limit() -> anyhow::Result<Option<tessera_core::service::RateLi
     let burst: u32 = positive("TESSERA_RATE_LIMIT_ANONYMOUS_BURST", per_second.saturating_mul(5))?;
     let nz = |n: u32| NonZeroU32::new(n).ok_or_else(|| anyhow::anyhow!("rate limits must be positive"));
     Ok(Some(tessera_core::service::RateLimit { per_second: nz(per_second)?, burst: nz(burst)? }))
+}
+
+/// The connect page: who may frame it, its title and logo.
+fn connect_settings() -> anyhow::Result<tessera_console::connect::ConnectOptions> {
+    let mut origins = Vec::new();
+    for raw in var("TESSERA_CONNECT_ORIGINS").unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        // An origin only: scheme, host and port, nothing a CSP could misread.
+        let url = url::Url::parse(raw).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.path() == "/"
+                && u.query().is_none()
+                && u.username().is_empty()
+                && !raw.ends_with('/')
+        });
+        match url {
+            Some(u) => origins.push(u.origin().ascii_serialization()),
+            None => bail!(
+                "TESSERA_CONNECT_ORIGINS must be comma-separated origins such as https://app.example.com \
+                 (scheme, host and port; no path): {raw:?} is not one"
+            ),
+        }
+    }
+    let title = var("TESSERA_CONNECT_TITLE").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if title.as_deref().is_some_and(|t| t.chars().count() > 80 || t.chars().any(char::is_control)) {
+        bail!("TESSERA_CONNECT_TITLE must be at most 80 printable characters");
+    }
+    let logo_url = var("TESSERA_CONNECT_LOGO_URL").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if let Some(logo) = &logo_url {
+        let ok = url::Url::parse(logo).is_ok_and(|u| {
+            u.scheme() == "https"
+                && u.host().is_some()
+                && u.username().is_empty()
+                && !logo.contains(['\'', '"', ' ', ';'])
+        });
+        if !ok {
+            bail!("TESSERA_CONNECT_LOGO_URL must be an absolute https URL of an image");
+        }
+    }
+    Ok(tessera_console::connect::ConnectOptions {
+        origins,
+        title: title.unwrap_or_else(|| "Connect".to_owned()),
+        logo_url,
+    })
 }
 
 /// OAuth settings: allowed redirect URIs, the public URL, refresh timing,

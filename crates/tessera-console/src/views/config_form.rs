@@ -10,37 +10,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde_json::{Map, Value};
-use tessera_core::schema::{ConfigSchema, FieldType};
+use tessera_core::schema::ConfigSchema;
 use tessera_core::service::ConsoleSession;
 use tessera_core::{ErrorKind, ServiceError};
 
 use crate::form::Posted;
 use crate::page::{html_with, Chrome, PageError, PageResult};
+use crate::schema_form::{fields_of, parse, Field, Input};
 use crate::session::Signed;
 use crate::ConsoleState;
-
-/// How a field is drawn.
-#[derive(PartialEq, Eq)]
-enum Input {
-    Text,
-    Number,
-    Choice(Vec<String>),
-    Json,
-    Secret,
-}
-
-/// One field of the form.
-struct Field {
-    name: String,
-    kind: Input,
-    type_name: &'static str,
-    required: bool,
-    /// The tenant's current value (never for a secret).
-    value: String,
-    /// Whether a secret value is stored.
-    stored: bool,
-    error: Option<String>,
-}
 
 #[derive(Template)]
 #[template(path = "config_form.html")]
@@ -94,41 +72,6 @@ fn action_of(tenant: Option<&str>, key: &str) -> String {
     }
 }
 
-fn fields_of(schema: &ConfigSchema, config: &Map<String, Value>, secrets: &[String]) -> Vec<Field> {
-    schema
-        .fields()
-        .iter()
-        .map(|(name, spec)| {
-            let choices = spec.schema.get("enum").and_then(Value::as_array).map(|vals| {
-                vals.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>()
-            });
-            let kind = match (spec.field_type, choices) {
-                (FieldType::Secret, _) => Input::Secret,
-                _ if spec.secret => Input::Secret,
-                (_, Some(c)) => Input::Choice(c),
-                (FieldType::Bool, None) => Input::Choice(vec!["true".into(), "false".into()]),
-                (FieldType::Int | FieldType::Number, None) => Input::Number,
-                (FieldType::Json, None) => Input::Json,
-                (FieldType::String, None) => Input::Text,
-            };
-            let value = match config.get(name) {
-                Some(Value::String(s)) => s.clone(),
-                Some(v) if kind != Input::Secret => v.to_string(),
-                _ => String::new(),
-            };
-            Field {
-                name: name.clone(),
-                type_name: if spec.secret { "secret" } else { spec.field_type.as_str() },
-                kind,
-                required: schema.required().contains(name),
-                value,
-                stored: secrets.contains(name),
-                error: None,
-            }
-        })
-        .collect()
-}
-
 #[derive(serde::Deserialize, Default)]
 pub(crate) struct Saved {
     saved: Option<String>,
@@ -174,25 +117,6 @@ async fn show(
         form_error: None,
     };
     Ok(html_with(StatusCode::OK, &page))
-}
-
-/// A form value as the schema's type, or what to tell the person.
-fn parse(field: &Field, raw: &str) -> Result<Value, String> {
-    let raw = raw.trim();
-    match (&field.kind, field.type_name) {
-        (Input::Number, "int") => {
-            raw.parse::<i64>().map(Value::from).map_err(|_| "Enter a whole number, such as 30.".to_owned())
-        }
-        (Input::Number, _) => raw
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| "Enter a number, such as 2.5.".to_owned()),
-        (Input::Choice(_), "bool") => Ok(Value::Bool(raw == "true")),
-        (Input::Json, _) => serde_json::from_str(raw).map_err(|_| "Enter valid JSON, such as {\"a\": 1}.".to_owned()),
-        _ => Ok(Value::String(raw.to_owned())),
-    }
 }
 
 /// `POST /console/tenants/{tenant}/integrations/{key}/config`.

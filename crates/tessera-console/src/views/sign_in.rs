@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tessera_core::ErrorKind;
 
-use crate::form::Posted;
+use crate::form::{same_origin, Posted};
 use crate::page::{html_with, PageError, PageResult};
 use crate::session::{clear_cookie, set_cookie, Origin};
 use crate::ConsoleState;
@@ -27,28 +27,6 @@ pub(crate) fn page(status: StatusCode, error: Option<&str>) -> Response {
 #[derive(Deserialize)]
 pub(crate) struct SignInForm {
     token: String,
-}
-
-/// Whether a sign-in form was posted from this console: a browser says so in
-/// `Sec-Fetch-Site` or `Origin`; another site's page posting a key of its own
-/// (login CSRF) is refused.
-fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site == "same-origin" || site == "none";
-    }
-    match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), headers.get(header::HOST)) {
-        (Some(origin), Some(host)) => url::Url::parse(origin)
-            .ok()
-            .and_then(|u| u.host_str().map(|h| (h.to_owned(), u.port())))
-            .is_some_and(|(h, port)| {
-                let expected = match port {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h,
-                };
-                host.to_str().is_ok_and(|host| host.eq_ignore_ascii_case(&expected))
-            }),
-        _ => true,
-    }
 }
 
 /// `POST /console/sign-in`.

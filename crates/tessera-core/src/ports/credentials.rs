@@ -65,6 +65,11 @@ pub struct OAuthStateRecord {
     pub created_at: DateTime<Utc>,
     /// Unusable after.
     pub expires_at: DateTime<Utc>,
+    /// The connect session the flow was started from, if any.
+    pub connect_session_id: Option<String>,
+    /// That session's page token, encrypted under the tenant's key, so the
+    /// provider's return lands back on the page (deleted with the flow).
+    pub connect_token: Option<String>,
 }
 
 /// Credential metadata and refresh leases.

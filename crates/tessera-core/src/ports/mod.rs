@@ -16,12 +16,14 @@ use tessera_crypto::{DataKey, KeyOwner, WrappedDataKey};
 
 use crate::error::ServiceError;
 
+mod connect;
 mod credentials;
 mod sessions;
 mod upstream;
 mod usage;
 mod webhooks;
 
+pub use connect::{ConnectSessionRecord, ConnectSessionRepo, ConnectStatus};
 pub use credentials::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo};
 pub use sessions::{ConsoleSessionRecord, SessionRepo};
 pub use upstream::{BodyStream, Upstream, UpstreamBody, UpstreamError, UpstreamRequest, UpstreamResponse};
@@ -150,6 +152,8 @@ pub struct ConnectionRecord {
     pub updated_at: DateTime<Utc>,
     /// Last resolved or used.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Who connected it through a connect session (`sessionId`, `endUser`, `at`).
+    pub connected_by: Option<Value>,
 }
 
 impl ConnectionRecord {
@@ -166,6 +170,7 @@ impl ConnectionRecord {
             created_at: now,
             updated_at: now,
             last_used_at: None,
+            connected_by: None,
         }
     }
 }
@@ -365,6 +370,7 @@ pub trait StoreTx:
     + AuditRepo
     + WebhookRepo
     + SessionRepo
+    + ConnectSessionRepo
     + UsageRepo
     + Send
 {

@@ -36,25 +36,8 @@ impl Tessera {
         let resource = format!("tenants/{tenant}/integrations/{key}/config");
         self.audit_before_external_write(ctx, "config.update", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
-        Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let integration = Self::require_integration(tx.as_mut(), &key).await?;
-        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
-        let now = Utc::now();
-        let mut conn = tx
-            .get_connection(tenant.as_str(), key.as_str())
-            .await?
-            .unwrap_or_else(|| ConnectionRecord::new(tenant.as_str(), key.as_str(), now));
-        let ops = apply_change(&schema, &config, &mut conn.config, &mut conn.config_meta, &ctx.principal.id, now)?;
-        check_required(
-            &schema,
-            &[(&integration.defaults, &integration.defaults_meta), (&conn.config, &conn.config_meta)],
-        )?;
-        self.apply_secret_ops(tx.as_mut(), ctx, &tenant, &key, ops).await?;
-        if let Some(enabled) = is_enabled {
-            conn.is_enabled = enabled;
-        }
-        conn.updated_at = now;
-        tx.upsert_connection(&conn).await?;
+        let (mut conn, schema, _) =
+            self.write_connection_config(tx.as_mut(), ctx, &tenant, &key, &config, is_enabled, None).await?;
         let fields = config.keys().cloned().collect::<Vec<_>>().join(",");
         self.audit
             .append_in_tx(
@@ -70,6 +53,45 @@ impl Tessera {
         tx.commit().await?;
         mask_secret_fields(&schema, &mut conn.config);
         Ok(conn.into())
+    }
+
+    /// Applies a config change to a connection inside `tx` (secret fields
+    /// to the secret store), creating the connection if needed; `connected_by`
+    /// records a connect session's end user. Returns the connection, the
+    /// integration's schema, and whether the connection is new.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_connection_config(
+        &self,
+        tx: &mut dyn StoreTx,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        key: &IntegrationKey,
+        config: &Map<String, Value>,
+        is_enabled: Option<bool>,
+        connected_by: Option<Value>,
+    ) -> Result<(ConnectionRecord, ConfigSchema, bool), ServiceError> {
+        Self::require_tenant(tx, tenant).await?;
+        let integration = Self::require_integration(tx, key).await?;
+        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let now = Utc::now();
+        let existing = tx.get_connection(tenant.as_str(), key.as_str()).await?;
+        let created = existing.is_none();
+        let mut conn = existing.unwrap_or_else(|| ConnectionRecord::new(tenant.as_str(), key.as_str(), now));
+        let ops = apply_change(&schema, config, &mut conn.config, &mut conn.config_meta, &ctx.principal.id, now)?;
+        check_required(
+            &schema,
+            &[(&integration.defaults, &integration.defaults_meta), (&conn.config, &conn.config_meta)],
+        )?;
+        self.apply_secret_ops(tx, ctx, tenant, key, ops).await?;
+        if let Some(enabled) = is_enabled {
+            conn.is_enabled = enabled;
+        }
+        if connected_by.is_some() {
+            conn.connected_by = connected_by;
+        }
+        conn.updated_at = now;
+        tx.upsert_connection(&conn).await?;
+        Ok((conn, schema, created))
     }
 
     /// `GET /tenants/{t}/integrations/{key}`.

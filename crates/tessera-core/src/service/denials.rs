@@ -26,13 +26,16 @@ pub(crate) enum Denied {
     Token,
     /// An OAuth callback without a valid state (`oauth.callback`, `oauth/callback`).
     Callback,
+    /// A connect page token that opens no session (`connect.denied`, `connect`).
+    Connect,
 }
 
 impl Denied {
-    fn action(self) -> &'static str {
+    pub(crate) fn action(self) -> &'static str {
         match self {
             Self::Token => "auth.denied",
             Self::Callback => "oauth.callback",
+            Self::Connect => "connect.denied",
         }
     }
 
@@ -40,6 +43,7 @@ impl Denied {
         match self {
             Self::Token => "token",
             Self::Callback => "oauth/callback",
+            Self::Connect => "connect",
         }
     }
 }

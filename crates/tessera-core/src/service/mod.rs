@@ -7,6 +7,8 @@ mod apply;
 mod audit_log;
 mod backfill;
 mod configs;
+mod connect_page;
+mod connect_sessions;
 mod connections;
 mod console_sessions;
 mod credentials;
@@ -40,6 +42,10 @@ pub use api_keys::CreatedApiKey;
 pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
 pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
+pub use connect_page::{ConnectEnd, ConnectFields, ConnectItem, ConnectKind, ConnectOrigin, ConnectPageView};
+pub use connect_sessions::{
+    ConnectSessionInput, ConnectSessionView, ConnectedIntegration, CreatedConnectSession, EndUser, MAX_EXPIRES_IN,
+};
 pub use console_sessions::{ConsoleSession, OpenedSession};
 pub use credentials::{
     env_prefix, split_scopes, CredentialInput, CredentialView, RevokedCredentials, Scopes, StoredCredentials,
@@ -258,6 +264,8 @@ pub struct Tessera {
     anonymous: Option<limits::AddressLimits>,
     /// This interval's denials of anonymous requests, per client address.
     denials: denials::DenialLog,
+    /// Rate limits of the connect page, per session and per client address.
+    connect_limits: connect_page::ConnectLimits,
     /// Connection rows and ciphertext of the per-call paths.
     pub(crate) views: view_cache::ViewCache,
     /// Uses of connections not yet added to the store.
@@ -320,6 +328,7 @@ impl Tessera {
             limits: opts.rate_limit.map(limits::CallerLimits::new),
             anonymous: opts.anonymous_rate_limit.map(limits::AddressLimits::new),
             denials: denials::DenialLog::default(),
+            connect_limits: connect_page::ConnectLimits::default(),
             views,
             usage: usage_stats::UsageCounts::default(),
             webhook_purged_at: std::sync::Mutex::new(None),

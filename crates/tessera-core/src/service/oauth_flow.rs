@@ -100,7 +100,7 @@ impl Tessera {
                 ));
             }
         }
-        self.begin_authorization(ctx, key, tenant, redirect_uri).await
+        self.begin_authorization(ctx, key, tenant, redirect_uri, None).await
     }
 
     /// The console's connection wizard: a flow that comes back to the
@@ -113,15 +113,18 @@ impl Tessera {
         tenant: &str,
     ) -> Result<AuthorizationStart, ServiceError> {
         let back = format!("{}/console/connected", self.opts.oauth.public_url.trim_end_matches('/'));
-        self.begin_authorization(ctx, key, tenant, Some(&back)).await
+        self.begin_authorization(ctx, key, tenant, Some(&back), None).await
     }
 
-    async fn begin_authorization(
+    /// Starts a flow. `connect` names the connect session (id and page
+    /// token) a flow started from a connect page belongs to.
+    pub(crate) async fn begin_authorization(
         &self,
         ctx: &Ctx,
         key: &str,
         tenant: &str,
         redirect_uri: Option<&str>,
+        connect: Option<(&str, &str)>,
     ) -> Result<AuthorizationStart, ServiceError> {
         if tenant.is_empty() {
             return Err(ServiceError::invalid("missing_tenant_id", "tenant_id is required", Some("tenant_id")));
@@ -147,6 +150,20 @@ impl Tessera {
             }
             None => None,
         };
+        let connect_token = match connect {
+            Some((_, token)) => Some(
+                self.keyring
+                    .encrypt(
+                        tx.as_mut(),
+                        tenant.as_str(),
+                        super::connect_page::RETURN_AAD_PATH,
+                        &hash,
+                        token.as_bytes(),
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
         let expires_at = now + TimeDelta::from_std(self.opts.oauth.state_ttl).unwrap_or(TimeDelta::minutes(10));
         tx.insert_oauth_state(&OAuthStateRecord {
             state_hash: hash,
@@ -159,6 +176,8 @@ impl Tessera {
             created_role: ctx.principal.role.as_str().to_owned(),
             created_at: now,
             expires_at,
+            connect_session_id: connect.map(|(id, _)| id.to_owned()),
+            connect_token,
         })
         .await?;
         self.audit
@@ -249,6 +268,9 @@ impl Tessera {
                 Some("state"),
             ));
         }
+        if flow.connect_session_id.is_some() {
+            return self.complete_connect_flow(&ctx, &tenant, &flow, &params).await;
+        }
         let result = self.exchange_and_store(&ctx, &tenant, &flow, &params).await;
         match (result, flow.redirect_uri) {
             (Ok(_), Some(redirect)) => Ok(CallbackOutcome::Redirect(with_query(
@@ -279,7 +301,7 @@ impl Tessera {
     }
 
     /// Trades the code for tokens and stores them; returns the expiry.
-    async fn exchange_and_store(
+    pub(crate) async fn exchange_and_store(
         &self,
         ctx: &Ctx,
         tenant: &TenantId,
@@ -359,6 +381,9 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), tenant).await?;
         let saved = self.save_credential(tx.as_mut(), ctx, tenant, &key, new, now).await?;
+        if let Some(session) = &flow.connect_session_id {
+            self.record_connected(tx.as_mut(), session, tenant, &key).await?;
+        }
         self.audit
             .append_in_tx(
                 tx.as_mut(),
@@ -404,7 +429,7 @@ pub(crate) fn oauth_settings_of(integration: &IntegrationRecord) -> Result<OAuth
 }
 
 /// `base` with query parameters added (keeping its own).
-fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     match url::Url::parse(base) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(pairs);

@@ -135,6 +135,10 @@ pub struct ConnectionView {
     /// Credential metadata (never a token), if credentials are stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<super::CredentialView>,
+    /// Who connected it on the connect page: `{"sessionId", "endUser", "at"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub connected_by: Option<Value>,
 }
 
 impl ConnectionView {
@@ -170,6 +174,7 @@ impl From<ConnectionRecord> for ConnectionView {
             updated_at: rfc3339(c.updated_at),
             last_used_at: c.last_used_at.map(rfc3339),
             credentials: None,
+            connected_by: c.connected_by,
         }
     }
 }

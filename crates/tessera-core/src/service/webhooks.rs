@@ -151,6 +151,8 @@ pub struct WebhookReport {
     pub failed: usize,
     /// Finished events (with their delivery log) deleted for being older than the retention.
     pub purged: u64,
+    /// Connect sessions that ran out of time (`connect.session_expired` raised).
+    pub connect_expired: u64,
 }
 
 enum Outcome {
@@ -330,12 +332,14 @@ impl Tessera {
     }
 
     /// One scan of the delivery worker: raises `secret.rotation_due` for
-    /// secrets past their policy (once per write), then claims up to `limit`
+    /// secrets past their policy (once per write) and `connect.session_expired`
+    /// for connect sessions that ran out of time, then claims up to `limit`
     /// due deliveries and sends them.
     pub async fn deliver_webhooks(&self, limit: i64) -> Result<WebhookReport, ServiceError> {
         let mut report = WebhookReport {
             rotation_due: self.raise_rotation_due(limit).await?,
             purged: self.purge_finished_webhook_events().await?,
+            connect_expired: self.expire_connect_sessions(limit).await?,
             ..WebhookReport::default()
         };
         let Some(sender) = self.webhook_sender.clone() else { return Ok(report) };

@@ -1,6 +1,7 @@
 //! Routes, one module per area; [`api`] merges them.
 
 pub(crate) mod access;
+pub(crate) mod connect;
 pub(crate) mod connections;
 pub(crate) mod health;
 pub(crate) mod integrations;
@@ -30,4 +31,5 @@ pub(crate) fn api() -> Router<AppState> {
         .merge(tools::router())
         .merge(health::router())
         .merge(webhooks::router())
+        .merge(connect::router())
 }

@@ -33,7 +33,8 @@ pub(crate) struct NewWebhook {
     #[schema(max_length = 2048, pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://")]
     url: String,
     /// At least one of `credential.stored`, `credential.revoked`,
-    /// `oauth.refresh_failed`, `health.changed`, `secret.rotation_due`, `key.rotated`.
+    /// `oauth.refresh_failed`, `health.changed`, `secret.rotation_due`, `key.rotated`,
+    /// `connection.created`, `connect.session_completed`, `connect.session_expired`.
     #[schema(schema_with = events_schema)]
     events: Vec<String>,
 }

@@ -20,7 +20,7 @@ const NEW_SECRET: &str = "sk_lf_replaced_in_console_77";
 
 /// The browser harness (node script and chromium), or None (with a printed
 /// reason) outside CI.
-fn harness() -> Option<(String, String)> {
+pub(crate) fn harness() -> Option<(String, String)> {
     let script = std::env::var("TESSERA_TEST_BROWSER").ok();
     let chromium = std::env::var("TESSERA_TEST_CHROMIUM").ok();
     match (script, chromium) {

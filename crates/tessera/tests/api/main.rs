@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod backends;
 mod configs;
+mod connect;
 mod connections;
 mod console;
 mod console_sessions;
