@@ -8,7 +8,7 @@ use crate::service::open_service;
 use crate::settings::Settings;
 
 pub async fn run(dry_run: bool) -> anyhow::Result<ExitCode> {
-    crate::init_logging();
+    crate::init_logging()?;
     let mut settings = Settings::from_env()?;
     let svc = open_service(&mut settings).await?;
     let report = svc.backfill(&Ctx::cli(), dry_run).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;

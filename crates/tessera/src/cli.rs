@@ -67,6 +67,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Prints a new random master key (32 bytes, base64) for TESSERA_MASTER_KEY
+    /// or a key file; nothing else is read or written.
+    ///
+    /// Example: (umask 077; tessera keys generate > new-master.key)
+    Generate,
     /// Rewraps every tenant data key under a new master key (values are not
     /// touched); servers keep reading throughout. Resumable.
     RotateMaster {
@@ -113,7 +118,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply { file, dry_run } => crate::apply::run(file, dry_run).await,
         Command::Import(args) => crate::import::run(args).await,
         Command::Migrate(args) => crate::migrate::run(*args).await,
-        Command::Keys { command } => crate::keys::run(command_args(command)).await,
+        Command::Keys { command } => match command_args(command) {
+            Some(action) => crate::keys::run(action).await,
+            // Needs no setting and no store: a key for a new deployment or a rotation.
+            None => {
+                println!("{}", tessera_crypto::MasterKey::generate().to_base64().as_str());
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Command::Backup { file } => crate::backup::backup(&file).await,
         Command::Restore { file } => crate::backup::restore(&file).await,
         Command::Audit { command: AuditCommand::Verify { checkpoints } } => {
@@ -128,12 +140,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn command_args(c: KeysCommand) -> crate::keys::KeysAction {
-    match c {
+/// The store operation a keys command runs; none for `generate`.
+fn command_args(c: KeysCommand) -> Option<crate::keys::KeysAction> {
+    Some(match c {
         KeysCommand::RotateMaster { new_key_file, batch } => {
             crate::keys::KeysAction::RotateMaster { new_key_file, batch }
         }
         KeysCommand::PruneWraps => crate::keys::KeysAction::PruneWraps,
         KeysCommand::Rewrap { tenant } => crate::keys::KeysAction::Rewrap { tenant },
-    }
+        KeysCommand::Generate => return None,
+    })
 }

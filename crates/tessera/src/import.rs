@@ -46,7 +46,7 @@ pub struct ImportArgs {
 }
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    crate::init_logging();
+    crate::init_logging()?;
     // Arguments first: a bad format, key or file stops before the store is touched.
     let key = Zeroizing::new(args.key);
     let decrypter = Decrypter::new(&args.format, &key)?;

@@ -19,7 +19,7 @@ pub enum KeysAction {
 }
 
 pub async fn run(action: KeysAction) -> anyhow::Result<ExitCode> {
-    crate::init_logging();
+    crate::init_logging()?;
     let mut settings = Settings::from_env()?;
     let svc = open_service(&mut settings).await?;
     let ctx = Ctx::cli();

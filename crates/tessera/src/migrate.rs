@@ -83,7 +83,7 @@ struct Side<'a> {
 }
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    crate::init_logging();
+    crate::init_logging()?;
     let mut settings = Settings::from_env()?;
     let from = Side {
         flag: "from",

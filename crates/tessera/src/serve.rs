@@ -13,7 +13,7 @@ use crate::service::open_service;
 use crate::settings::Settings;
 
 pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
-    crate::init_logging();
+    crate::init_logging()?;
     let has_root = settings.root_token.is_some();
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

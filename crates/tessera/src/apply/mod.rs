@@ -132,7 +132,7 @@ impl std::fmt::Display for Step {
 
 /// `tessera apply`: exit 1 when the file cannot be applied (nothing written).
 pub async fn run(file: PathBuf, dry_run: bool) -> anyhow::Result<ExitCode> {
-    crate::init_logging();
+    crate::init_logging()?;
     let mut settings = Settings::from_env()?;
     let svc = open_service(&mut settings).await?;
     match apply_file(&svc, &file, dry_run, |line| println!("{line}")).await {

@@ -58,3 +58,45 @@ async fn the_listen_address_may_name_localhost() {
     let h = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(h.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn logs_are_plain_text_off_a_terminal_or_json_when_asked() {
+    // The test harness writes the server's stderr to a file: no colour codes there.
+    let app = crate::helpers::TestApp::start(crate::helpers::Db::Sqlite, &[("TESSERA_LOG", "info")]).await;
+    app.tenant("acme").await;
+    let logs = app.logs();
+    assert!(logs.contains("listening"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "ANSI escape codes in a log file: {logs}");
+
+    let app = crate::helpers::TestApp::start(
+        crate::helpers::Db::Sqlite,
+        &[("TESSERA_LOG", "info"), ("TESSERA_LOG_FORMAT", "json")],
+    )
+    .await;
+    app.tenant("acme").await;
+    let logs = app.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(lines.iter().any(|l| l.contains("listening")), "{logs}");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{line}");
+    }
+}
+
+#[test]
+fn keys_generate_prints_a_new_master_key_each_time() {
+    use base64::Engine as _;
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["keys", "generate"])
+            .env_clear()
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("text").trim().to_owned()
+    };
+    let (a, b) = (run(), run());
+    assert_ne!(a, b);
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&a).expect("base64");
+    assert_eq!(bytes.len(), 32, "{a}");
+}

@@ -146,6 +146,8 @@ async fn malformed_settings_stop_start_up_naming_the_variable(app: TestApp) {
         ("TESSERA_LISTEN", "not-an-address"),
         ("TESSERA_ROOT_TOKEN", "short"),
         ("DATABASE_URL", "mysql://x"),
+        ("TESSERA_LOG", "debugg"),
+        ("TESSERA_LOG_FORMAT", "yaml"),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
