@@ -24,11 +24,13 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
     {
         ensure_data_dir(&settings.data_dir)?;
     }
-    let source = std::mem::replace(&mut settings.master_key, MasterKeySource::DevFile(Default::default()));
-    let provider = key_provider(source, DevKey::Create)?;
+    // The store first: a DATABASE_URL that does not work stops start-up
+    // before a dev master key is generated for a deployment that never ran.
     let store = tessera_store::connect(&settings.database_url)
         .await
         .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
+    let source = std::mem::replace(&mut settings.master_key, MasterKeySource::DevFile(Default::default()));
+    let provider = key_provider(source, DevKey::Create)?;
     // Cached views here drop as soon as another replica writes.
     store.follow_other_replicas();
     let backend = std::mem::replace(&mut settings.backend, Backend::Database);

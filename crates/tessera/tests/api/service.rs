@@ -100,3 +100,21 @@ fn keys_generate_prints_a_new_master_key_each_time() {
     let bytes = base64::engine::general_purpose::STANDARD.decode(&a).expect("base64");
     assert_eq!(bytes.len(), 32, "{a}");
 }
+
+#[test]
+fn a_database_that_cannot_be_opened_stops_start_up_before_a_dev_key_is_made() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .env_clear()
+        .env("TESSERA_DATA_DIR", dir.path())
+        // Nothing listens on port 1.
+        .env("DATABASE_URL", "postgres://tessera@127.0.0.1:1/tessera")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("DEV MODE"), "a dev key was made for a server that cannot start: {stderr}");
+    assert!(!dir.path().join("master.key").exists(), "master.key was created");
+}
