@@ -86,6 +86,14 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
+                // PostgreSQL's NOTICEs (`relation "_sqlx_migrations" already
+                // exists, skipping` on every start) are not news to an operator.
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("SET client_min_messages = warning").await?;
+                        Ok(())
+                    })
+                })
                 .connect_with(any_options(url)?)
                 .await
                 .map_err(unavailable)?;

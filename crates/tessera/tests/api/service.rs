@@ -118,3 +118,13 @@ fn a_database_that_cannot_be_opened_stops_start_up_before_a_dev_key_is_made() {
     assert!(!stderr.contains("DEV MODE"), "a dev key was made for a server that cannot start: {stderr}");
     assert!(!dir.path().join("master.key").exists(), "master.key was created");
 }
+
+#[tokio::test]
+async fn a_postgres_restart_logs_no_notice_about_existing_tables() {
+    let Some(db) = crate::helpers::TestApp::fresh_postgres().await else { return };
+    let mut app = crate::helpers::TestApp::start(db, &[("TESSERA_LOG", "info")]).await;
+    app.restart().await;
+    let logs = app.logs();
+    assert!(logs.matches("listening").count() >= 2, "{logs}");
+    assert!(!logs.contains("already exists"), "{logs}");
+}
