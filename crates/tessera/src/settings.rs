@@ -60,6 +60,8 @@ pub struct Settings {
     pub usage_flush_interval: std::time::Duration,
     /// `TESSERA_CONSOLE_IDLE_TIMEOUT` / `TESSERA_CONSOLE_SESSION_MAX_AGE` (seconds).
     pub console: tessera_core::service::ConsoleOptions,
+    /// `TESSERA_VAULT_API_MOUNT`: where the Vault-compatible API serves KV v2.
+    pub vault_api_mount: String,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -218,6 +220,7 @@ impl Settings {
                 idle_timeout: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_IDLE_TIMEOUT", 1800)?),
                 max_age: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_SESSION_MAX_AGE", 43_200)?),
             },
+            vault_api_mount: vault_api_mount()?,
             ..store
         })
     }
@@ -263,8 +266,19 @@ impl Settings {
             trusted_proxies: tessera_http::TrustedProxies::default(),
             usage_flush_interval: std::time::Duration::from_secs(60),
             console: tessera_core::service::ConsoleOptions::default(),
+            vault_api_mount: "secret".into(),
         })
     }
+}
+
+/// `TESSERA_VAULT_API_MOUNT` (default `secret`): one path segment.
+fn vault_api_mount() -> anyhow::Result<String> {
+    let mount = var("TESSERA_VAULT_API_MOUNT").unwrap_or_else(|| "secret".into());
+    let mount = mount.trim().trim_matches('/').to_owned();
+    if !tessera_vault_api::valid_mount(&mount) {
+        bail!("TESSERA_VAULT_API_MOUNT must be one path segment of a-z, 0-9, _ and - (not sys, auth, identity or cubbyhole)");
+    }
+    Ok(mount)
 }
 
 /// `TESSERA_RATE_LIMIT` requests per second per caller (unset: no limit),
