@@ -1,7 +1,7 @@
 //! Tessera's Vault-compatible API under `/v1/`, so existing Vault and OpenBao
 //! clients (hvac, the `vault`/`bao` CLI, ...) reach Tessera's tenant secrets
 //! unchanged: KV v2 at one mount (`TESSERA_VAULT_API_MOUNT`, default
-//! `secret`), `sys/health`, `auth/token/lookup-self`, and the mount lookup
+//! `secret`), Transit at `transit`, `sys/health`, `auth/token/lookup-self`, and the mount lookup
 //! the CLI makes before a `kv` command.
 //!
 //! Where it sits: an adapter beside the JSON API and the console, over the
@@ -14,6 +14,7 @@ mod caller;
 mod kv;
 mod reply;
 mod sys;
+mod transit;
 
 use std::sync::Arc;
 
@@ -45,7 +46,7 @@ pub fn valid_mount(mount: &str) -> bool {
     !mount.is_empty()
         && mount.len() <= 64
         && mount.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        && !matches!(mount, "sys" | "auth" | "identity" | "cubbyhole")
+        && !matches!(mount, "sys" | "auth" | "identity" | "cubbyhole" | transit::MOUNT)
 }
 
 #[derive(Clone)]
@@ -88,7 +89,7 @@ async fn answer(state: VaultState, req: Request) -> Response {
     }
     let known = path.starts_with("sys/internal/ui/mounts")
         || path == "auth/token/lookup-self"
-        || path.split('/').next() == Some(state.opts.mount.as_str());
+        || matches!(path.split('/').next(), Some(first) if first == state.opts.mount || first == transit::MOUNT);
     if !known {
         return reply::no_handler(&path);
     }
@@ -102,6 +103,10 @@ async fn answer(state: VaultState, req: Request) -> Response {
     if path == "auth/token/lookup-self" {
         return sys::lookup_self(&caller, &parts.method);
     }
-    let rest = path[state.opts.mount.len()..].trim_start_matches('/');
+    if let Some(rest) = path.strip_prefix("transit/") {
+        return transit::handle(&state.svc, &caller, parts.method.as_str(), rest, &body).await;
+    }
+    let Some(rest) = path.strip_prefix(state.opts.mount.as_str()) else { return reply::no_handler(&path) };
+    let rest = rest.trim_start_matches('/');
     kv::handle(&state, &caller, &parts, rest, &body).await
 }

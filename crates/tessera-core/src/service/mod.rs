@@ -24,6 +24,7 @@ mod secret_kv;
 mod secrets;
 mod tenants;
 mod tools;
+mod transit;
 mod usage;
 mod usage_stats;
 mod view_cache;
@@ -55,6 +56,7 @@ pub use refresh::RefreshReport;
 pub use secret_kv::SecretVersionRead;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use tools::{ToolInvocation, ToolResult};
+pub use transit::{DataKeyOut, Sealed, TransitKeyView};
 pub use usage_stats::{UsageReport, UsageRow};
 pub use views::*;
 pub use webhooks::{

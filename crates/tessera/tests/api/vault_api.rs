@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::helpers::{Bao, Resp, TestApp, ROOT_TOKEN};
 
 const HVAC_SCRIPT: &str = include_str!("vault_api/hvac_kv.py");
+const HVAC_TRANSIT_SCRIPT: &str = include_str!("vault_api/hvac_transit.py");
 
 /// A `/v1/` request with a Vault token and optional namespace.
 async fn v1(
@@ -73,8 +74,14 @@ async fn reference_bao() -> Option<Bao> {
 fn normalise(v: &mut Value, addr: &str) {
     match v {
         Value::Object(map) => {
-            for gone in ["mount_type", "current_metadata_version", "metadata_cas_required", "max_versions"] {
+            for gone in
+                ["mount_type", "current_metadata_version", "metadata_cas_required", "max_versions", "soft_deleted"]
+            {
                 map.remove(gone);
+            }
+            // A Transit key's versions map to their creation times.
+            if let Some(Value::Object(keys)) = map.get_mut("keys") {
+                keys.values_mut().for_each(|t| *t = json!("<time>"));
             }
             for (k, val) in map.iter_mut() {
                 match (k.as_str(), &*val) {
@@ -87,6 +94,11 @@ fn normalise(v: &mut Value, addr: &str) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|i| normalise(i, addr)),
+        // Transit ciphertexts differ by nature (fresh nonces); their key version does not.
+        Value::String(s) if s.starts_with("vault:v") => {
+            let version = s.splitn(3, ':').take(2).collect::<Vec<_>>().join(":");
+            *s = format!("{version}:<ct>");
+        }
         Value::String(s) => *s = s.replace(addr, "<addr>"),
         _ => {}
     }
@@ -104,10 +116,10 @@ fn side_by_side(what: &str, tessera: &Value, bao: &Value) {
     }
 }
 
-/// Runs the hvac script against a server; its steps as JSON.
-async fn hvac_steps(python: &str, addr: &str, token: &str, dir: &Path) -> Value {
-    let script = dir.join("hvac_kv.py");
-    std::fs::write(&script, HVAC_SCRIPT).expect("script written");
+/// Runs an hvac script against a server; its steps as JSON.
+async fn hvac_steps(python: &str, source: &str, addr: &str, token: &str, dir: &Path) -> Value {
+    let script = dir.join("hvac_script.py");
+    std::fs::write(&script, source).expect("script written");
     let out = tokio::process::Command::new(python)
         .arg(&script)
         .env("VAULT_ADDR", addr)
@@ -118,6 +130,14 @@ async fn hvac_steps(python: &str, addr: &str, token: &str, dir: &Path) -> Value 
         .expect("python runs");
     assert!(out.status.success(), "hvac script failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut steps: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    // A data key's plaintext is random: the script checks it decrypts back.
+    for step in steps.as_array_mut().into_iter().flatten() {
+        if step["step"].as_str().is_some_and(|s| s.starts_with("datakey")) {
+            if let Some(p) = step.pointer_mut("/result/data/plaintext") {
+                *p = json!("<random>");
+            }
+        }
+    }
     normalise(&mut steps, addr);
     steps
 }
@@ -139,8 +159,8 @@ async fn hvac_runs_kv_v2_against_tessera_as_against_openbao(app: TestApp) {
     app.tenant("acme").await;
     let key = app.key("tenant_admin", Some("acme")).await;
     let work = tempfile::tempdir().expect("dir");
-    let tessera = hvac_steps(&python, &app.base, &key, work.path()).await;
-    let reference = hvac_steps(&python, &bao.addr, &bao.token, work.path()).await;
+    let tessera = hvac_steps(&python, HVAC_SCRIPT, &app.base, &key, work.path()).await;
+    let reference = hvac_steps(&python, HVAC_SCRIPT, &bao.addr, &bao.token, work.path()).await;
     side_by_side("hvac KV v2", &tessera, &reference);
     // The same secret through the native API: Tessera's own tenant secret.
     let native = app.get("/tenants/acme/secrets/svc/db", ROOT_TOKEN).await;
@@ -172,7 +192,10 @@ async fn bao_cli(bin: &str, addr: &str, token: &str, home: &Path, args: &[&str])
     let mut stderr = Value::String(String::from_utf8_lossy(&out.stderr).into_owned());
     normalise(&mut shown, addr);
     normalise(&mut stderr, addr);
-    json!({"command": args.join(" "), "exit": out.status.code(), "stdout": shown, "stderr": stderr})
+    let mut command =
+        json!(args.iter().map(|a| a.split_once('=').map_or(json!(a), |(k, v)| json!([k, v]))).collect::<Vec<_>>());
+    normalise(&mut command, addr);
+    json!({"command": command, "exit": out.status.code(), "stdout": shown, "stderr": stderr})
 }
 
 const BAO_COMMANDS: &[&[&str]] = &[
@@ -329,7 +352,102 @@ async fn values_move_between_the_native_api_and_v1(app: TestApp) {
     app.assert_plaintext_absent(&["native-value-five", "native-field-six", "v1-value-seven"], &[]).await;
 }
 
+async fn hvac_runs_transit_against_tessera_as_against_openbao(app: TestApp) {
+    let Some(python) = tool("TESSERA_TEST_HVAC_PYTHON") else { return };
+    let Some(bao) = reference_bao().await else { return };
+    mount_transit(&bao).await;
+    app.tenant("acme").await;
+    let key = app.key("tenant_admin", Some("acme")).await;
+    let work = tempfile::tempdir().expect("dir");
+    let tessera = hvac_steps(&python, HVAC_TRANSIT_SCRIPT, &app.base, &key, work.path()).await;
+    let reference = hvac_steps(&python, HVAC_TRANSIT_SCRIPT, &bao.addr, &bao.token, work.path()).await;
+    side_by_side("hvac Transit", &tessera, &reference);
+    // The keys are the tenant's, encrypted under its data key; another tenant's key cannot decrypt.
+    app.tenant("beta").await;
+    let beta = app.key("tenant_admin", Some("beta")).await;
+    let sealed =
+        v1(&app, "POST", "transit/encrypt/orders", Some(&key), None, Some(json!({"plaintext": "aGVsbG8="}))).await;
+    let ct = sealed.body["data"]["ciphertext"].as_str().expect("ciphertext").to_owned();
+    let r = v1(&app, "POST", "transit/decrypt/orders", Some(&beta), None, Some(json!({"ciphertext": ct}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "beta has no key of that name: {}", r.text);
+    let r =
+        v1(&app, "POST", "transit/decrypt/orders", Some(&beta), Some("acme"), Some(json!({"ciphertext": ct}))).await;
+    assert_eq!((r.status, r.body.clone()), (StatusCode::FORBIDDEN, json!({"errors": ["permission denied"]})));
+    let audit = app.get("/audit?action=transit.decrypt&limit=100", ROOT_TOKEN).await;
+    assert!(audit.text.contains("tenants/acme/transit/keys/orders"), "{}", audit.text);
+    // No plaintext and no key material in storage, logs or audit ("card 4242-transit-one" in base64 too).
+    app.assert_plaintext_absent(&["card 4242-transit-one", "Y2FyZCA0MjQyLXRyYW5zaXQtb25l", "transit-three"], &[]).await;
+}
+
+async fn mount_transit(bao: &Bao) {
+    let mounted = reqwest::Client::new()
+        .post(format!("{}/v1/sys/mounts/transit", bao.addr))
+        .header("X-Vault-Token", &bao.token)
+        .header("X-Vault-Namespace", "acme")
+        .json(&json!({"type": "transit"}))
+        .send()
+        .await
+        .expect("bao answers");
+    assert!(mounted.status().is_success(), "transit mounted in acme");
+}
+
+/// `bao write transit/...` and `bao read transit/keys/...`: each ciphertext
+/// is decrypted and rewrapped on the server that made it.
+async fn bao_transit(bin: &str, addr: &str, token: &str, home: &Path) -> Vec<Value> {
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        bao_cli(bin, addr, token, home, &args).await
+    };
+    let own = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let mut out = vec![
+        run(own(&["write", "-format=json", "-f", "transit/keys/payments"])).await,
+        run(own(&["read", "-format=json", "transit/keys/payments"])).await,
+    ];
+    // Before normalising: the real ciphertext.
+    let raw = tokio::process::Command::new(bin)
+        .args(["write", "-format=json", "transit/encrypt/payments", "plaintext=YmFvLXRyYW5zaXQ="])
+        .env_clear()
+        .env("HOME", home)
+        .env("BAO_ADDR", addr)
+        .env("BAO_TOKEN", token)
+        .env("BAO_NAMESPACE", "acme")
+        .output()
+        .await
+        .expect("bao runs");
+    let sealed: Value = serde_json::from_slice(&raw.stdout).expect("JSON");
+    let ct = sealed["data"]["ciphertext"].as_str().expect("ciphertext").to_owned();
+    out.push(
+        run(vec!["write".into(), "-format=json".into(), "transit/decrypt/payments".into(), format!("ciphertext={ct}")])
+            .await,
+    );
+    out.push(run(own(&["write", "-format=json", "-f", "transit/keys/payments/rotate"])).await);
+    out.push(
+        run(vec!["write".into(), "-format=json".into(), "transit/rewrap/payments".into(), format!("ciphertext={ct}")])
+            .await,
+    );
+    out.push(run(own(&["write", "-format=json", "-f", "transit/datakey/wrapped/payments"])).await);
+    out.push(
+        run(own(&["write", "-format=json", "transit/decrypt/payments", "ciphertext=vault:v1:AAAA"])).await["exit"]
+            .clone(),
+    );
+    out
+}
+
+async fn the_bao_cli_writes_transit_against_tessera_as_against_openbao(app: TestApp) {
+    let Some(bin) = tool("TESSERA_TEST_BAO") else { return };
+    let Some(bao) = reference_bao().await else { return };
+    mount_transit(&bao).await;
+    app.tenant("acme").await;
+    let key = app.key("tenant_admin", Some("acme")).await;
+    let home = tempfile::tempdir().expect("home");
+    let tessera = bao_transit(&bin, &app.base, &key, home.path()).await;
+    let reference = bao_transit(&bin, &bao.addr, &bao.token, home.path()).await;
+    side_by_side("bao transit", &Value::Array(tessera), &Value::Array(reference));
+}
+
 crate::on_both_databases!(
+    hvac_runs_transit_against_tessera_as_against_openbao,
+    the_bao_cli_writes_transit_against_tessera_as_against_openbao,
     hvac_runs_kv_v2_against_tessera_as_against_openbao,
     the_bao_cli_runs_kv_commands_against_tessera_as_against_openbao,
     namespaces_are_tenants_and_other_tenants_are_permission_denied,
