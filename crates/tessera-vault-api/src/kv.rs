@@ -9,6 +9,7 @@
 //! | `POST delete/<p>`, `undelete/<p>`, `destroy/<p>` `{"versions"}` | `delete_secret`, `undelete_secret`, `destroy_secret` |
 //! | `GET metadata/<p>` | `secret_metadata` |
 //! | `LIST metadata/<p>`, `GET ...?list=true` | `list_secrets`, folded to one level as Vault lists |
+//! | `POST metadata/<p>` `{"custom_metadata"}` | `set_secret_custom_metadata` |
 //! | `DELETE metadata/<p>` | `remove_secret` (every version) |
 //!
 //! KV v2's `data` (an object of fields) is a Tessera `data` secret; a
@@ -56,6 +57,7 @@ pub(crate) async fn handle(state: &VaultState, caller: &Caller, parts: &Parts, r
         },
         ("data", "DELETE") => idempotent(svc.delete_secret(&caller.ctx, &tenant, path, None).await),
         ("metadata", "GET") => req.metadata().await,
+        ("metadata", "PUT" | "POST") => req.write_metadata(body).await,
         ("metadata", "DELETE") => idempotent(svc.remove_secret(&caller.ctx, &tenant, path).await),
         ("delete" | "undelete" | "destroy", "PUT" | "POST") => req.versions(op, body).await,
         _ => reply::unsupported(),
@@ -99,7 +101,8 @@ impl Req<'_> {
                 StatusCode::NOT_FOUND
             }
         };
-        let meta = version_metadata(&read.created_at, read.deleted_at.as_deref(), read.destroyed, read.version);
+        let mut meta = version_metadata(&read.created_at, read.deleted_at.as_deref(), read.destroyed, read.version);
+        meta["custom_metadata"] = json!(read.custom_metadata);
         data.public("metadata", &meta);
         reply::secret_envelope(status, self.caller.request_id(), data, "kv")
     }
@@ -146,6 +149,10 @@ impl Req<'_> {
             Ok(m) => m,
             Err(e) => return reply::service_error(&e),
         };
+        let custom = match self.svc.secret_custom_metadata(&self.caller.ctx, self.tenant, self.path).await {
+            Ok(c) => c,
+            Err(e) => return reply::service_error(&e),
+        };
         let versions: Map<String, Value> = meta
             .versions
             .iter()
@@ -164,7 +171,7 @@ impl Req<'_> {
             "cas_required": false,
             "created_time": meta.created_at,
             "current_version": meta.current_version,
-            "custom_metadata": Value::Null,
+            "custom_metadata": custom,
             "delete_version_after": "0s",
             "max_versions": meta.max_versions,
             "oldest_version": if oldest > 1 { oldest } else { 0 },
@@ -172,6 +179,41 @@ impl Req<'_> {
             "versions": versions,
         });
         reply::envelope(StatusCode::OK, self.caller.request_id(), &data, "kv")
+    }
+
+    /// `POST metadata/<p>`: `custom_metadata` is stored; the version
+    /// settings Tessera does not keep per secret are refused unless they
+    /// ask for what Tessera does anyway (the defaults).
+    async fn write_metadata(&self, body: &Bytes) -> Response {
+        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else {
+            return reply::errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"]);
+        };
+        let defaults = [
+            ("max_versions", &[json!(0)][..]),
+            ("cas_required", &[json!(false)][..]),
+            ("delete_version_after", &[json!("0s"), json!(0), json!("0")][..]),
+        ];
+        for (field, allowed) in defaults {
+            if doc.get(field).is_some_and(|v| !v.is_null() && !allowed.contains(v)) {
+                let message = format!("{field} is not supported by Tessera (its setting applies to every secret)");
+                return reply::errors(StatusCode::BAD_REQUEST, &[message.as_str()]);
+            }
+        }
+        let custom = match doc.get("custom_metadata") {
+            None | Some(Value::Null) => return reply::no_content(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect::<Option<std::collections::BTreeMap<_, _>>>(),
+            Some(_) => None,
+        };
+        let Some(custom) = custom else {
+            return reply::errors(StatusCode::BAD_REQUEST, &["custom_metadata must map strings to strings"]);
+        };
+        match self.svc.set_secret_custom_metadata(&self.caller.ctx, self.tenant, self.path, custom).await {
+            Ok(()) => reply::no_content(),
+            Err(e) => reply::service_error(&e),
+        }
     }
 
     /// `delete/`, `undelete/`, `destroy/` with `{"versions": [...]}`: numbers,

@@ -5,6 +5,8 @@
 //! (`DELETE metadata/<path>`). Same store, keys, versions and audit as
 //! `secrets.rs`; only the shape of the answers differs.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -28,7 +30,15 @@ pub struct SecretVersionRead {
     pub kind: String,
     /// The stored JSON text, in a buffer that zeroizes; none when deleted or destroyed.
     pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// The secret's custom metadata (database backend), if set.
+    pub custom_metadata: Option<BTreeMap<String, String>>,
 }
+
+/// Most pairs of custom metadata a secret may have, and the longest key and
+/// value in bytes (Vault's limits, so what Vault accepts Tessera accepts).
+const MAX_CUSTOM_PAIRS: usize = 64;
+const MAX_CUSTOM_KEY: usize = 128;
+const MAX_CUSTOM_VALUE: usize = 512;
 
 impl Tessera {
     /// Reads one version (the newest when `version` is none) with its
@@ -64,7 +74,9 @@ impl Tessera {
             } else {
                 None
             };
+            let custom_metadata = self.custom_metadata_in(tx.as_mut(), t, p).await?;
             Ok::<_, ServiceError>(SecretVersionRead {
+                custom_metadata,
                 version: v.version,
                 created_at: rfc3339(v.created_at),
                 deleted_at: v.deleted_at.map(rfc3339),
@@ -139,6 +151,84 @@ impl Tessera {
             .await?;
         tx.commit().await?;
         Ok(SecretWritten { path: path.to_string(), version, created_at: rfc3339(at) })
+    }
+
+    /// A secret's custom metadata (KV v2's `custom_metadata`), if set.
+    pub async fn secret_custom_metadata(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant(ctx, &tenant).await?;
+        let path = SecretPath::parse_user(path)?;
+        let mut tx = self.store.read().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let custom = self.custom_metadata_in(tx.as_mut(), tenant.as_str(), path.as_str()).await;
+        tx.commit().await?;
+        custom
+    }
+
+    /// Replaces a secret's custom metadata: string keys (1-128 bytes) and
+    /// values (up to 512 bytes), at most 64 pairs; an empty map clears it.
+    /// Database credential backend only (the others keep no such field), and
+    /// only for a secret that exists. Audited as `secret.metadata`.
+    pub async fn set_secret_custom_metadata(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        path: &str,
+        custom: BTreeMap<String, String>,
+    ) -> Result<(), ServiceError> {
+        let tenant = TenantId::parse(tenant)?;
+        self.allow_tenant_write(ctx, &tenant).await?;
+        let path = SecretPath::parse_user(path)?;
+        if !self.secrets.is_transactional() {
+            return Err(ServiceError::invalid(
+                "custom_metadata_unsupported",
+                "custom metadata needs the database credential backend",
+                Some("custom_metadata"),
+            ));
+        }
+        let fits = custom.len() <= MAX_CUSTOM_PAIRS
+            && custom.iter().all(|(k, v)| !k.is_empty() && k.len() <= MAX_CUSTOM_KEY && v.len() <= MAX_CUSTOM_VALUE);
+        if !fits {
+            return Err(ServiceError::invalid(
+                "invalid_custom_metadata",
+                "custom_metadata may hold at most 64 pairs, keys of 1-128 bytes and values of at most 512 bytes",
+                Some("custom_metadata"),
+            ));
+        }
+        let json = (!custom.is_empty()).then(|| serde_json::to_string(&custom).expect("a map of strings serialises"));
+        let resource = format!("tenants/{tenant}/secrets/{path}?metadata");
+        let mut tx = self.store.begin_write().await?;
+        Self::require_tenant(tx.as_mut(), &tenant).await?;
+        if !tx.set_secret_custom_metadata(tenant.as_str(), path.as_str(), json.as_deref()).await? {
+            return Err(secret_missing(path.as_str()));
+        }
+        self.audit
+            .append_in_tx(tx.as_mut(), vec![ctx.event("secret.metadata", Some(tenant.as_str()), resource, "success")])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn custom_metadata_in(
+        &self,
+        tx: &mut dyn crate::ports::StoreTx,
+        tenant: &str,
+        path: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, ServiceError> {
+        if !self.secrets.is_transactional() {
+            return Ok(None);
+        }
+        match tx.get_secret_custom_metadata(tenant, path).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|_| ServiceError::internal("stored custom metadata does not parse")),
+            None => Ok(None),
+        }
     }
 
     /// Removes a secret with every version and its metadata (KV v2's

@@ -207,6 +207,7 @@ const BAO_COMMANDS: &[&[&str]] = &[
     &["kv", "patch", "-format=json", "secret/app/db", "password=bao-pw-three", "port=5432"],
     &["kv", "get", "-field=password", "secret/app/db"],
     &["kv", "put", "-format=json", "secret/app/cache", "url=bao-url-four"],
+    &["kv", "metadata", "put", "-custom-metadata=owner=payments", "-custom-metadata=team=core", "secret/app/db"],
     &["kv", "list", "-format=json", "secret/"],
     &["kv", "list", "-format=json", "secret/app"],
     &["kv", "list", "-format=json", "secret/missing"],

@@ -43,6 +43,7 @@ step("read patched", lambda: kv.read_secret_version(path="svc/db", raise_on_dele
 step("list root", lambda: kv.list_secrets(path=""))
 step("list folder", lambda: kv.list_secrets(path="svc"))
 step("list a missing folder", lambda: kv.list_secrets(path="nothing"))
+step("custom metadata", lambda: kv.update_metadata(path="svc/db", custom_metadata={"owner": "billing"}))
 step("metadata", lambda: kv.read_secret_metadata(path="svc/db"))
 step("delete newest", lambda: kv.delete_latest_version_of_secret(path="svc/db"))
 step("read deleted", lambda: kv.read_secret_version(path="svc/db", raise_on_deleted_version=False))
