@@ -110,3 +110,18 @@ async fn answer(state: VaultState, req: Request) -> Response {
     let rest = rest.trim_start_matches('/');
     kv::handle(&state, &caller, &parts, rest, &body).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::valid_mount;
+
+    #[test]
+    fn a_mount_is_one_plain_segment_and_not_a_reserved_path() {
+        for ok in ["secret", "kv", "tenant-secrets", "kv_2"] {
+            assert!(valid_mount(ok), "{ok}");
+        }
+        for bad in ["", "sys", "auth", "transit", "identity", "cubbyhole", "a/b", "Secret", "k v", &"k".repeat(65)] {
+            assert!(!valid_mount(bad), "{bad}");
+        }
+    }
+}

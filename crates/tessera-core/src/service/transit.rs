@@ -249,7 +249,14 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         let ring = match self.ring_for_use(ctx, &tenant, name).await? {
             Some(ring) => ring,
-            None => self.change_ring(ctx, &tenant, name, false, "transit.key_create").await?,
+            None => match self.change_ring(ctx, &tenant, name, false, "transit.key_create").await {
+                Ok(ring) => ring,
+                // Another request created it meanwhile: use that one.
+                Err(e) if e.code == "cas_mismatch" => {
+                    self.ring_for_use(ctx, &tenant, name).await?.ok_or_else(key_missing)?
+                }
+                Err(e) => return Err(e),
+            },
         };
         let sealed = plaintexts.iter().map(|p| ring.key(key_version).map(|(key, v)| (key.seal(v, p), v))).collect();
         self.audit_transit(ctx, &tenant, name, "transit.encrypt").await?;

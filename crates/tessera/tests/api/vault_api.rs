@@ -454,3 +454,17 @@ crate::on_both_databases!(
     namespaces_are_tenants_and_other_tenants_are_permission_denied,
     values_move_between_the_native_api_and_v1,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kv_mount_is_the_one_configured() {
+    let app = TestApp::start(crate::helpers::Db::Sqlite, &[("TESSERA_VAULT_API_MOUNT", "kv")]).await;
+    app.tenant("acme").await;
+    let key = app.key("tenant_admin", Some("acme")).await;
+    let r = v1(&app, "POST", "kv/data/app/x", Some(&key), None, Some(json!({"data": {"a": "b"}}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = v1(&app, "GET", "sys/internal/ui/mounts/kv/app/x", Some(&key), None, None).await;
+    assert_eq!((r.body["data"]["path"].clone(), r.body["data"]["type"].clone()), (json!("kv/"), json!("kv")));
+    let r = v1(&app, "GET", "secret/data/app/x", Some(&key), None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert!(r.body["errors"][0].as_str().is_some_and(|e| e.contains("no handler")), "{}", r.text);
+}
