@@ -468,3 +468,21 @@ async fn the_kv_mount_is_the_one_configured() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     assert!(r.body["errors"][0].as_str().is_some_and(|e| e.contains("no handler")), "{}", r.text);
 }
+
+/// The same scenarios with secrets kept in OpenBao by the `vault` credential
+/// backend: `/v1/` is an adapter over whatever backend holds the tenant's secrets.
+mod vault_backend {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn values_move_between_the_native_api_and_v1() {
+        if let Some(app) = crate::helpers::TestApp::vault().await {
+            super::values_move_between_the_native_api_and_v1(app).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn namespaces_are_tenants_and_other_tenants_are_permission_denied() {
+        if let Some(app) = crate::helpers::TestApp::vault().await {
+            super::namespaces_are_tenants_and_other_tenants_are_permission_denied(app).await;
+        }
+    }
+}
