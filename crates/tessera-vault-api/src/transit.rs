@@ -164,6 +164,7 @@ fn sealed_answer(
             None => reply::errors(StatusCode::BAD_REQUEST, &["missing plaintext"]),
         };
     }
+    let status = batch_status(results.iter().any(Result::is_err));
     let out: Vec<Value> = results
         .into_iter()
         .zip(items)
@@ -172,7 +173,16 @@ fn sealed_answer(
             Err(message) => json!({"error": message, "reference": reference(item)}),
         })
         .collect();
-    reply::envelope(StatusCode::OK, caller.request_id(), &json!({ "batch_results": out }), MOUNT)
+    reply::envelope(status, caller.request_id(), &json!({ "batch_results": out }), MOUNT)
+}
+
+/// A batch with any failed item is answered 400 (with every item's result), as Vault does.
+fn batch_status(any_failed: bool) -> StatusCode {
+    if any_failed {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
 }
 
 fn ciphertexts(items: &[&Map<String, Value>]) -> Vec<String> {
@@ -194,6 +204,7 @@ async fn decrypt(svc: &Tessera, caller: &Caller, tenant: &str, name: &str, doc: 
         }
         return reply::secret_envelope(StatusCode::OK, caller.request_id(), data, MOUNT);
     }
+    let status = batch_status(opened.iter().any(Result::is_err));
     // `[{...},{...}]` built in the zeroizing buffer: each entry an object.
     let mut list = Zeroizing::new(b"[".to_vec());
     for (i, (r, item)) in opened.into_iter().zip(&items).enumerate() {
@@ -213,7 +224,7 @@ async fn decrypt(svc: &Tessera, caller: &Caller, tenant: &str, name: &str, doc: 
     }
     list.push(b']');
     data.raw("batch_results", &list);
-    reply::secret_envelope(StatusCode::OK, caller.request_id(), data, MOUNT)
+    reply::secret_envelope(status, caller.request_id(), data, MOUNT)
 }
 
 /// `"<base64>"` as JSON text, in a zeroizing buffer (base64 needs no escaping).

@@ -58,6 +58,11 @@ step(
         batch_input=[{"ciphertext": r["ciphertext"], "reference": r.get("reference", "")} for r in batch["data"]["batch_results"]],
     ),
 )
+step(
+    "batch encrypt with a bad item",
+    lambda: transit.encrypt_data(name="orders", batch_input=[{"plaintext": b64("fine")}, {"plaintext": "!!"}]),
+)
+step("batch decrypt with a bad item", lambda: transit.decrypt_data(name="orders", batch_input=[{"ciphertext": "vault:v1:AAAA"}]))
 dk = step("datakey plaintext", lambda: transit.generate_data_key(name="orders", key_type="plaintext"))
 back = transit.decrypt_data(name="orders", ciphertext=dk["data"]["ciphertext"])
 steps.append({"step": "datakey decrypts to its plaintext", "result": back["data"]["plaintext"] == dk["data"]["plaintext"]})
