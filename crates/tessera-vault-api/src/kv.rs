@@ -130,12 +130,16 @@ impl Req<'_> {
             self.svc.put_secret(ctx, self.tenant, self.path, write).await
         };
         match written {
-            Ok(SecretWritten { version, created_at, .. }) => reply::envelope(
-                StatusCode::OK,
-                self.caller.request_id(),
-                &version_metadata(&created_at, None, false, version),
-                "kv",
-            ),
+            Ok(SecretWritten { version, created_at, .. }) => {
+                // Vault's write answer shows the secret's custom metadata too.
+                let custom = match self.svc.secret_custom_metadata(ctx, self.tenant, self.path).await {
+                    Ok(c) => c,
+                    Err(e) => return reply::service_error(&e),
+                };
+                let mut meta = version_metadata(&created_at, None, false, version);
+                meta["custom_metadata"] = json!(custom);
+                reply::envelope(StatusCode::OK, self.caller.request_id(), &meta, "kv")
+            }
             // Vault answers a patch of nothing readable with a bare 404.
             Err(e) if patch && e.kind == tessera_core::ErrorKind::NotFound && e.code != "tenant_not_found" => {
                 StatusCode::NOT_FOUND.into_response()

@@ -163,6 +163,9 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         self.allow_tenant(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        if !self.secrets.is_transactional() {
+            return Ok(None); // only the database backend keeps it
+        }
         let mut tx = self.store.read().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let custom = self.custom_metadata_in(tx.as_mut(), tenant.as_str(), path.as_str()).await;
@@ -172,8 +175,9 @@ impl Tessera {
 
     /// Replaces a secret's custom metadata: string keys (1-128 bytes) and
     /// values (up to 512 bytes), at most 64 pairs; an empty map clears it.
-    /// Database credential backend only (the others keep no such field), and
-    /// only for a secret that exists. Audited as `secret.metadata`.
+    /// Database credential backend only (the others keep no such field). A
+    /// path with no secret yet gets one with no version, as Vault keeps
+    /// metadata before data. Audited as `secret.metadata`.
     pub async fn set_secret_custom_metadata(
         &self,
         ctx: &Ctx,
@@ -204,8 +208,22 @@ impl Tessera {
         let resource = format!("tenants/{tenant}/secrets/{path}?metadata");
         let mut tx = self.store.begin_write().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
-        if !tx.set_secret_custom_metadata(tenant.as_str(), path.as_str(), json.as_deref()).await? {
-            return Err(secret_missing(path.as_str()));
+        let (t, p) = (tenant.as_str(), path.as_str());
+        tx.lock_secret_path(t, p).await?;
+        if !tx.set_secret_custom_metadata(t, p, json.as_deref()).await? {
+            // As in Vault, metadata may come before the first version (a
+            // writer that marks what it owns first): a head with no version.
+            let now = chrono::Utc::now();
+            let head = crate::ports::SecretRecord {
+                tenant_id: t.to_owned(),
+                path: p.to_owned(),
+                current_version: 0,
+                max_versions: self.opts.max_versions,
+                created_at: now,
+                updated_at: now,
+            };
+            tx.upsert_secret(&head).await?;
+            tx.set_secret_custom_metadata(t, p, json.as_deref()).await?;
         }
         self.audit
             .append_in_tx(tx.as_mut(), vec![ctx.event("secret.metadata", Some(tenant.as_str()), resource, "success")])

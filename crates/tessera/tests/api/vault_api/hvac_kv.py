@@ -55,6 +55,11 @@ step("read destroyed", lambda: kv.read_secret_version(path="svc/db", version=1, 
 step("metadata after", lambda: kv.read_secret_metadata(path="svc/db"))
 step("delete metadata", lambda: kv.delete_metadata_and_all_versions(path="svc/api"))
 step("read removed", lambda: kv.read_secret_version(path="svc/api", raise_on_deleted_version=True))
+step("metadata before any data", lambda: kv.update_metadata(path="svc/later", custom_metadata={"managed-by": "external-secrets"}))
+step("metadata of a path with no version", lambda: kv.read_secret_metadata(path="svc/later"))
+step("read a path with no version", lambda: kv.read_secret_version(path="svc/later", raise_on_deleted_version=True))
+step("first write after metadata", lambda: kv.create_or_update_secret(path="svc/later", secret={"k": "v"}, cas=0))
+step("read it", lambda: kv.read_secret_version(path="svc/later", raise_on_deleted_version=True))
 step("list after", lambda: kv.list_secrets(path="svc"))
 
 json.dump(steps, sys.stdout)
