@@ -80,10 +80,6 @@ const NAMESPACE: &str = "x-vault-namespace";
 async fn answer(state: VaultState, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().strip_prefix("/v1/").unwrap_or_default().to_owned();
-    let body = match axum::body::to_bytes(body, state.opts.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => return reply::errors(StatusCode::PAYLOAD_TOO_LARGE, &["request body too large"]),
-    };
     if path == "sys/health" {
         return sys::health(&state.svc, &parts.method).await;
     }
@@ -96,6 +92,11 @@ async fn answer(state: VaultState, req: Request) -> Response {
     let caller = match caller::Caller::of(&state.svc, &parts).await {
         Ok(c) => c,
         Err(refused) => return refused,
+    };
+    // Read only once the caller is known, and never beyond the API's limit.
+    let body = match axum::body::to_bytes(body, state.opts.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return reply::errors(StatusCode::PAYLOAD_TOO_LARGE, &["request body too large"]),
     };
     if let Some(rest) = path.strip_prefix("sys/internal/ui/mounts") {
         return sys::mount_of(&caller, &state.opts.mount, rest.trim_start_matches('/'));
