@@ -116,3 +116,15 @@ fi
 if [ -x "$venv/bin/schemathesis" ]; then
     printf 'export TESSERA_TEST_SCHEMATHESIS=%q\n' "$venv/bin/schemathesis"
 fi
+
+# hvac (PyPI, pinned) in the same venv, for the tests that run a real Vault
+# client against Tessera's Vault-compatible API (/v1/).
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import hvac' 2>/dev/null; then
+    log "installing hvac into .tools/venv"
+    { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } >&2
+    "$venv/bin/pip" install -q "hvac==2.4.0" >&2 \
+        || log "installing hvac failed; the Vault-compatible API tests will skip (and fail in CI)"
+fi
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import hvac' 2>/dev/null; then
+    printf 'export TESSERA_TEST_HVAC_PYTHON=%q\n' "$venv/bin/python"
+fi

@@ -131,6 +131,25 @@ impl SecretPath {
         format!("_credentials/{integration}/")
     }
 
+    /// Where a tenant's Transit key lives (every version of its key material,
+    /// as one `data` secret, so it is encrypted under the tenant's data key).
+    /// `name` is one segment of `[A-Za-z0-9._-]` (1-128 bytes, not `.`/`..`).
+    pub fn transit_key(name: &str) -> Result<Self, ServiceError> {
+        let ok = !name.is_empty()
+            && name.len() <= 128
+            && name != "."
+            && name != ".."
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        if !ok {
+            return Err(ServiceError::invalid(
+                "invalid_key_name",
+                "a transit key name is 1-128 characters of [A-Za-z0-9._-]",
+                Some("name"),
+            ));
+        }
+        Ok(Self(format!("_transit/{name}")))
+    }
+
     /// Where an integration's OAuth client secret lives (platform tenant).
     pub fn oauth_client_secret(integration: &IntegrationKey) -> Self {
         Self(format!("_oauth/{integration}/client_secret"))

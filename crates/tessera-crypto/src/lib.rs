@@ -23,6 +23,7 @@ mod keys;
 #[cfg(test)]
 mod known_answers;
 pub mod legacy;
+mod transit;
 mod value;
 
 pub use error::CryptoError;
@@ -30,4 +31,5 @@ pub use keys::{
     check, random_bytes, wrap_aad, DataKey, KeyOwner, MasterKey, WrapFormat, WrappedDataKey, EXTERNAL_WRAP_V2_PREFIX,
     KEY_LEN,
 };
+pub use transit::{transit_key_version, TransitKey, TRANSIT_PREFIX};
 pub use value::{ciphertext_format, ciphertext_key_version, Aad, ValueFormat, CIPHERTEXT_PREFIX};

@@ -39,6 +39,28 @@ const VERSION_COLS: &str = "version, kind, ciphertext, created_at, created_by, d
 
 #[async_trait]
 impl SecretRepo for SqlTx {
+    async fn set_secret_custom_metadata(&mut self, tenant: &str, path: &str, json: Option<&str>) -> StoreResult<bool> {
+        let done = query("UPDATE secrets SET custom_metadata = $3 WHERE tenant_id = $1 AND path = $2")
+            .bind(tenant)
+            .bind(path)
+            .bind(json)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_secret_custom_metadata(&mut self, tenant: &str, path: &str) -> StoreResult<Option<String>> {
+        let row = query("SELECT custom_metadata FROM secrets WHERE tenant_id = $1 AND path = $2")
+            .bind(tenant)
+            .bind(path)
+            .fetch_optional(self)
+            .await?;
+        match row {
+            Some(row) => row.get(0),
+            None => Ok(None),
+        }
+    }
+
     async fn lock_secret_path(&mut self, tenant: &str, path: &str) -> StoreResult<()> {
         if self.dialect == Dialect::Postgres {
             // A 64-bit hash of the pair; a collision only makes two paths take turns.

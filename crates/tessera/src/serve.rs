@@ -69,8 +69,15 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let console = tessera_console::router(
         svc.clone(),
         tessera_console::ConsoleOptions { secure_cookies: settings.oauth.public_url.starts_with("https://") },
-    )
-    .merge(tessera_console::connect::router(svc.clone(), settings.connect.clone()));
+    );
+    // The Vault-compatible API (/v1/) beside the console, over the same service.
+    let vault_api = tessera_vault_api::router(
+        svc.clone(),
+        tessera_vault_api::VaultApiOptions {
+            mount: settings.vault_api_mount.clone(),
+            max_body_bytes: settings.max_body_bytes,
+        },
+    );
     let app = tessera_http::router_with(
         svc.clone(),
         &HttpOptions {
@@ -78,7 +85,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
             trusted_proxies: settings.trusted_proxies.clone(),
             ..HttpOptions::default()
         },
-        console,
+        console.merge(tessera_console::connect::router(svc.clone(), settings.connect.clone())).merge(vault_api),
     );
     println!("tessera listening on http://{addr}");
     tracing::info!(%addr, store, "listening");

@@ -62,6 +62,8 @@ pub struct Settings {
     pub console: tessera_core::service::ConsoleOptions,
     /// `TESSERA_CONNECT_ORIGINS`, `TESSERA_CONNECT_TITLE`, `TESSERA_CONNECT_LOGO_URL`.
     pub connect: tessera_console::connect::ConnectOptions,
+    /// `TESSERA_VAULT_API_MOUNT`: where the Vault-compatible API serves KV v2.
+    pub vault_api_mount: String,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -221,6 +223,7 @@ impl Settings {
                 max_age: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_SESSION_MAX_AGE", 43_200)?),
             },
             connect: connect_settings()?,
+            vault_api_mount: vault_api_mount()?,
             ..store
         })
     }
@@ -267,8 +270,19 @@ impl Settings {
             usage_flush_interval: std::time::Duration::from_secs(60),
             console: tessera_core::service::ConsoleOptions::default(),
             connect: tessera_console::connect::ConnectOptions::default(),
+            vault_api_mount: "secret".into(),
         })
     }
+}
+
+/// `TESSERA_VAULT_API_MOUNT` (default `secret`): one path segment.
+fn vault_api_mount() -> anyhow::Result<String> {
+    let mount = var("TESSERA_VAULT_API_MOUNT").unwrap_or_else(|| "secret".into());
+    let mount = mount.trim().trim_matches('/').to_owned();
+    if !tessera_vault_api::valid_mount(&mount) {
+        bail!("TESSERA_VAULT_API_MOUNT must be one path segment of a-z, 0-9, _ and - (not sys, auth, identity or cubbyhole)");
+    }
+    Ok(mount)
 }
 
 /// `TESSERA_RATE_LIMIT` requests per second per caller (unset: no limit),

@@ -497,6 +497,11 @@ pub trait ConnectionRepo {
 /// Versioned secrets in the database backend.
 #[async_trait]
 pub trait SecretRepo {
+    /// Sets (or, with none, clears) a secret's custom metadata (JSON text);
+    /// false if the secret has no head row here.
+    async fn set_secret_custom_metadata(&mut self, tenant: &str, path: &str, json: Option<&str>) -> StoreResult<bool>;
+    /// A secret's custom metadata (JSON text), if set.
+    async fn get_secret_custom_metadata(&mut self, tenant: &str, path: &str) -> StoreResult<Option<String>>;
     /// Makes concurrent writers of one secret take turns until the end of
     /// the transaction (each then reads the head the previous one left), so
     /// that each write gets its own version. PostgreSQL: a transaction-level

@@ -26,6 +26,7 @@ mod secrets;
 mod service;
 mod tenants;
 mod tools;
+mod vault_api;
 mod view_cache;
 mod webhooks;
 mod writes;
