@@ -62,7 +62,7 @@ impl HealthCheckSettings {
 }
 
 /// What a probe saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeOutcome {
     /// The upstream answered this status after this long.
     Answered {
@@ -72,13 +72,13 @@ pub enum ProbeOutcome {
         latency: Duration,
     },
     /// No answer in time, or no connection.
-    NoAnswer,
+    NoAnswer(String),
 }
 
 /// Seed 000's verdict on one probe, with a reason.
-pub fn judge(settings: &HealthCheckSettings, outcome: ProbeOutcome) -> (&'static str, String) {
-    match outcome {
-        ProbeOutcome::NoAnswer => ("unhealthy", "no answer".into()),
+pub fn judge(settings: &HealthCheckSettings, outcome: &ProbeOutcome) -> (&'static str, String) {
+    match *outcome {
+        ProbeOutcome::NoAnswer(ref why) => ("unhealthy", format!("no answer: {why}")),
         ProbeOutcome::Answered { status, .. } if status == 401 || status == 403 => {
             ("unhealthy", format!("the credential was refused ({status})"))
         }
@@ -122,13 +122,16 @@ mod tests {
     fn answers_are_judged_as_seed_000_says() {
         let s = settings();
         let at = |status, ms| ProbeOutcome::Answered { status, latency: Duration::from_millis(ms) };
-        assert_eq!(judge(&s, at(200, 10)).0, "healthy");
-        assert_eq!(judge(&s, at(200, 500)).0, "degraded");
-        assert_eq!(judge(&s, at(404, 10)).0, "degraded");
-        assert_eq!(judge(&s, at(401, 10)).0, "unhealthy");
-        assert_eq!(judge(&s, at(403, 10)).0, "unhealthy");
-        assert_eq!(judge(&s, at(503, 10)).0, "unhealthy");
-        assert_eq!(judge(&s, ProbeOutcome::NoAnswer).0, "unhealthy");
+        assert_eq!(judge(&s, &at(200, 10)).0, "healthy");
+        assert_eq!(judge(&s, &at(200, 500)).0, "degraded");
+        assert_eq!(judge(&s, &at(404, 10)).0, "degraded");
+        assert_eq!(judge(&s, &at(401, 10)).0, "unhealthy");
+        assert_eq!(judge(&s, &at(403, 10)).0, "unhealthy");
+        assert_eq!(judge(&s, &at(503, 10)).0, "unhealthy");
+        assert_eq!(
+            judge(&s, &ProbeOutcome::NoAnswer("127.0.0.1:9 could not be reached: connection refused".into())).0,
+            "unhealthy"
+        );
         assert_eq!(s.interval_seconds, 300);
         assert!(HealthCheckSettings { interval_seconds: 1, ..s }.validate().is_err());
     }

@@ -53,9 +53,9 @@ pub enum McpError {
     /// The server took longer than the time limit.
     #[error("the MCP server did not answer in time")]
     Timeout,
-    /// The server could not be reached.
-    #[error("the MCP server could not be reached")]
-    Unreachable,
+    /// The server could not be reached: which host, and why.
+    #[error("the MCP server could not be reached: {0}")]
+    Unreachable(String),
     /// The server answered, but not as MCP's Streamable HTTP transport says.
     #[error("the MCP server's answer is not valid MCP: {0}")]
     Protocol(String),
@@ -69,7 +69,7 @@ impl McpError {
             Self::ToolError(_) => "tool_error",
             Self::Unauthorized(_) => "mcp_unauthorized",
             Self::Timeout => "mcp_timeout",
-            Self::Unreachable => "mcp_unavailable",
+            Self::Unreachable(_) => "mcp_unavailable",
             Self::Protocol(_) => "mcp_protocol_error",
         }
     }

@@ -104,8 +104,14 @@ pub fn router_with(svc: Arc<Tessera>, opts: &HttpOptions, adapters: Router) -> R
             move |req, next| client_addr::resolve(proxies.clone(), req, next)
         }))
         // Spans name the path, never the query: callbacks carry codes and states there.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-            tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()))
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                    tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()))
+                })
+                // A failed request is logged once, with its cause, where the
+                // error is answered (error.rs); this one would only repeat its status.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(CatchPanicLayer::custom(error::panic_response))
 }

@@ -54,12 +54,14 @@ impl Forwarder {
         headers: HeaderMap,
         body: reqwest::Body,
     ) -> Result<reqwest::Response, UpstreamError> {
+        let host = crate::why::host_of(&url);
         self.client.request(method, url).headers(headers).body(body).send().await.map_err(|e| {
-            if e.is_timeout() {
-                UpstreamError::Timeout
+            if e.is_timeout() && !e.is_connect() {
+                UpstreamError::Timeout { host }
             } else {
+                let cause = crate::why::cause(&e);
                 tracing::debug!(error = %e.without_url(), "proxied call failed");
-                UpstreamError::Unreachable
+                UpstreamError::Unreachable { host, cause }
             }
         })
     }
@@ -109,7 +111,7 @@ impl tessera_core::health::HttpProbe for Forwarder {
         match self.request(method, url, headers, reqwest::Body::from(Vec::new())).await {
             // Only the head matters; the body is dropped unread.
             Ok(r) => ProbeOutcome::Answered { status: r.status().as_u16(), latency: started.elapsed() },
-            Err(_) => ProbeOutcome::NoAnswer,
+            Err(e) => ProbeOutcome::NoAnswer(e.to_string()),
         }
     }
 }
@@ -129,20 +131,16 @@ impl tessera_core::webhook::WebhookSender for Forwarder {
                 map.insert(reqwest::header::HeaderName::from_static(name), v);
             }
         }
+        let host = crate::why::host_of(&url);
         match self.client.post(url).headers(map).body(body).send().await {
             // Only the status matters; the body is dropped unread.
             Ok(r) => SendOutcome::Answered(r.status().as_u16()),
-            Err(e) if e.is_timeout() => SendOutcome::NoAnswer(UpstreamError::Timeout.to_string()),
+            Err(e) if e.is_timeout() && !e.is_connect() => {
+                SendOutcome::NoAnswer(UpstreamError::Timeout { host }.to_string())
+            }
+            // Which host and why; never the URL's path or query.
             Err(e) => {
-                // A refused address says why; other failures stay generic (no URL, no detail).
-                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-                while let Some(err) = source {
-                    if let Some(refused) = err.downcast_ref::<crate::public_dns::Refused>() {
-                        return SendOutcome::NoAnswer(refused.to_string());
-                    }
-                    source = err.source();
-                }
-                SendOutcome::NoAnswer(UpstreamError::Unreachable.to_string())
+                SendOutcome::NoAnswer(UpstreamError::Unreachable { host, cause: crate::why::cause(&e) }.to_string())
             }
         }
     }

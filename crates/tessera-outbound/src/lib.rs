@@ -28,6 +28,7 @@ mod redact;
 mod response;
 mod revoke;
 mod transport;
+mod why;
 
 pub use client::{BuildError, HttpOAuthClient};
 pub use forward::Forwarder;

@@ -263,7 +263,7 @@ impl HttpMcpClient {
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
         }
-        let resp = req.send().await.map_err(transport_error)?;
+        let resp = req.send().await.map_err(|e| transport_error(e, Some(url)))?;
         if resp.status().is_redirection() {
             return Err(McpError::Protocol(format!("HTTP {} (redirects are not followed)", resp.status().as_u16())));
         }
@@ -288,19 +288,22 @@ impl McpClient for HttpMcpClient {
     }
 }
 
-fn transport_error(e: reqwest::Error) -> McpError {
-    if e.is_timeout() {
+/// A call that got no (whole) answer; `url` names the host when known.
+fn transport_error(e: reqwest::Error, url: Option<&url::Url>) -> McpError {
+    if e.is_timeout() && !e.is_connect() {
         McpError::Timeout
     } else {
+        let host = url.map_or_else(|| "the server".to_owned(), crate::why::host_of);
+        let cause = crate::why::cause(&e);
         tracing::debug!(error = %e.without_url(), "MCP call failed");
-        McpError::Unreachable
+        McpError::Unreachable(format!("{host}: {cause}"))
     }
 }
 
 fn status_error(status: StatusCode) -> McpError {
     match status.as_u16() {
         401 | 403 => McpError::Unauthorized(status.as_u16()),
-        502..=504 => McpError::Unreachable,
+        502..=504 => McpError::Unreachable(format!("it answered HTTP {}", status.as_u16())),
         s => McpError::Protocol(format!("HTTP {s}")),
     }
 }
@@ -317,7 +320,7 @@ async fn read_response(mut resp: reqwest::Response, id: u64) -> Result<Value, Mc
     if content_type.starts_with("text/event-stream") {
         let mut events = SseEvents::default();
         loop {
-            let chunk = resp.chunk().await.map_err(transport_error)?;
+            let chunk = resp.chunk().await.map_err(|e| transport_error(e, None))?;
             let Some(chunk) = chunk else {
                 return Err(McpError::Protocol("the event stream ended without the response".into()));
             };
@@ -336,7 +339,7 @@ async fn read_response(mut resp: reqwest::Response, id: u64) -> Result<Value, Mc
     if !content_type.starts_with("application/json") {
         return Err(McpError::Protocol(format!("unexpected content type {content_type:?}")));
     }
-    while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(e, None))? {
         if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(McpError::Protocol("the answer is over 16 MiB".into()));
         }

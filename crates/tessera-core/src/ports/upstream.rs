@@ -48,15 +48,23 @@ pub struct UpstreamResponse {
 }
 
 /// Why a call got no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpstreamError {
     /// The upstream took longer than the time limit.
-    #[error("the upstream did not answer in time")]
-    Timeout,
+    #[error("{host} did not answer in time")]
+    Timeout {
+        /// `host:port`.
+        host: String,
+    },
     /// The upstream could not be reached.
-    #[error("the upstream could not be reached")]
-    Unreachable,
+    #[error("{host} could not be reached: {cause}")]
+    Unreachable {
+        /// `host:port`.
+        host: String,
+        /// Why, in words: name not resolved, connection refused, TLS, ...
+        cause: String,
+    },
 }
 
 /// Sends proxied calls: never follows a redirect (it would take the

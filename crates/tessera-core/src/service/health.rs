@@ -158,14 +158,14 @@ impl Tessera {
         })?;
         let (outcome, detail) = match self.probe_connection(tenant, key, &settings).await {
             Ok(outcome) => {
-                let (_, detail) = judge(&settings, outcome);
+                let (_, detail) = judge(&settings, &outcome);
                 (Some(outcome), detail)
             }
             // A missing or unrefreshable credential is the connection's state, not the caller's error.
             Err(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::Upstream) => (None, e.code.clone()),
             Err(e) => return Err(e),
         };
-        let status = outcome.map_or("unhealthy", |o| judge(&settings, o).0);
+        let status = outcome.as_ref().map_or("unhealthy", |o| judge(&settings, o).0);
         let now = Utc::now();
         self.record_health(ctx, tenant, key, status, &detail, now).await?;
         let (status_code, latency_ms) = match outcome {

@@ -171,8 +171,8 @@ async fn send(
     }
     upstream.send(UpstreamRequest { method, url, headers, body }).await.map_err(|e| {
         let code = match e {
-            UpstreamError::Timeout => "upstream_timeout",
-            UpstreamError::Unreachable => "upstream_unavailable",
+            UpstreamError::Timeout { .. } => "upstream_timeout",
+            UpstreamError::Unreachable { .. } => "upstream_unavailable",
         };
         ServiceError::upstream(code, format!("{}: {e}", plan.integration))
     })

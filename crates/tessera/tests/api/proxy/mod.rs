@@ -414,6 +414,13 @@ async fn limits_and_failures_give_clear_answers(app: TestApp) {
     let (status, text, _) = call(&app, Method::GET, "/proxy/down/x", ROOT_TOKEN, &h, "").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
     assert!(text.contains("upstream_unavailable"), "{text}");
+    // The answer and the one log line name the host and the cause.
+    assert!(text.contains("127.0.0.1:9 could not be reached: connection refused"), "{text}");
+    let logs = app.logs();
+    let lines: Vec<&str> =
+        logs.lines().filter(|l| l.contains("/proxy/down/x") && (l.contains("WARN") || l.contains("ERROR"))).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("connection refused"), "{lines:?}");
     // Under the response limit the body streams through whole; over it the stream is cut.
     let (status, text, _) = call(&app, Method::GET, "/proxy/crm/big?bytes=900000", ROOT_TOKEN, &h, "").await;
     assert_eq!((status, text.len()), (StatusCode::OK, 900_000));
