@@ -16,7 +16,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the HTTP API on TESSERA_LISTEN (default 127.0.0.1:7300).
+    /// Runs the HTTP API, the web console, the connect page and the background
+    /// workers on TESSERA_LISTEN (default 127.0.0.1:7300).
+    ///
+    /// Example: TESSERA_MASTER_KEY=$(cat master.key) DATABASE_URL=postgres://tessera@db/tessera tessera serve
+    #[command(after_help = "Run `tessera serve --help` for every setting.", after_long_help = crate::help::settings())]
     Serve,
     /// Encrypts config values stored as plain text in fields the schema now
     /// marks secret, for defaults and every tenant.

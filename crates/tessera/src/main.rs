@@ -6,6 +6,7 @@ mod backfill;
 mod backup;
 mod checkpoints;
 mod cli;
+mod help;
 mod import;
 mod keys;
 mod listener;

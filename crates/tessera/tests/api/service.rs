@@ -128,3 +128,27 @@ async fn a_postgres_restart_logs_no_notice_about_existing_tables() {
     assert!(logs.matches("listening").count() >= 2, "{logs}");
     assert!(!logs.contains("already exists"), "{logs}");
 }
+
+#[test]
+fn serve_help_lists_every_setting_the_server_reads() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--help"])
+        .env_clear()
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).expect("text");
+    let source = include_str!("../../src/settings.rs");
+    let mut checked = 0;
+    for prefix in ["\"TESSERA_", "\"DATABASE_URL", "\"CREDENTIAL_", "\"VAULT_", "\"PLATFORM_CREDENTIAL_KEY"] {
+        for (at, _) in source.match_indices(prefix) {
+            let name: String = source[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            assert!(help.contains(&name), "tessera serve --help does not list {name}:\n{help}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} settings found");
+}
