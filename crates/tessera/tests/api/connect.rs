@@ -358,22 +358,7 @@ async fn in_a_browser(app: &TestApp, platform: &Platform, stranger: &Platform, n
         "screenshotDir": shots.display().to_string(),
         "chromium": chromium,
     });
-    let out = tokio::process::Command::new("node")
-        .arg(&script)
-        .env("CONNECT_TEST", cfg.to_string())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let log = app.logs();
-    assert!(
-        out.status.success(),
-        "the browser run failed:\n{stdout}\n{stderr}\nserver log:\n{}",
-        &log[log.len().saturating_sub(4000)..]
-    );
-    assert!(stdout.trim_end().ends_with("ok"), "{stdout}\n{stderr}");
+    crate::console::run_script(&script, "CONNECT_TEST", &cfg, app).await;
 
     // The session completed with both integrations; the resolved views hold both credentials.
     let id = first["id"].as_str().expect("a string");

@@ -116,17 +116,7 @@ async fn drive(app: TestApp, name: &str) {
         "screenshotDir": shots.display().to_string(),
         "chromium": chromium,
     });
-    let out = tokio::process::Command::new("node")
-        .arg(&script)
-        .env("CONSOLE_TEST", cfg.to_string())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}\nserver log:\n{}", tail(&app.logs()));
-    assert!(stdout.trim_end().ends_with("ok"), "{stdout}\n{stderr}");
+    run_script(std::path::Path::new(&script), "CONSOLE_TEST", &cfg, &app).await;
     // Nothing the console did put a secret in the database, the log or the audit trail.
     app.assert_plaintext_absent(&[SECRET_VALUE, SECRET_CONFIG, CLIENT_SECRET, NEW_SECRET], &[]).await;
     // The secret replaced in the form is the one the resolved view now decrypts.
@@ -147,8 +137,23 @@ async fn drive(app: TestApp, name: &str) {
     assert_eq!(creds.status, StatusCode::NOT_FOUND, "revoked tokens are still stored: {}", creds.text);
 }
 
-fn tail(s: &str) -> &str {
-    &s[s.len().saturating_sub(4000)..]
+/// Runs a browser script of harness/browser with its settings in `var`;
+/// fails the test (with the script's output and the server's log) unless
+/// it ends with `ok`.
+pub(crate) async fn run_script(script: &std::path::Path, var: &str, cfg: &serde_json::Value, app: &TestApp) {
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .env(var, cfg.to_string())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = app.logs();
+    let tail = &log[log.len().saturating_sub(4000)..];
+    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}\nserver log:\n{tail}");
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}\n{stderr}");
 }
 
 #[tokio::test]
