@@ -24,6 +24,8 @@ enum Command {
     Serve,
     /// Encrypts config values stored as plain text in fields the schema now
     /// marks secret, for defaults and every tenant.
+    ///
+    /// Example: tessera backfill --dry-run && tessera backfill
     Backfill {
         /// Only count what would change.
         #[arg(long)]
@@ -32,6 +34,8 @@ enum Command {
     /// Applies a tenants file (tenants, integration config and
     /// credentials, with ${VAULT:..}, ${ENV:..}, ${FILE:..} references); only
     /// what differs is written. Exits 1 (writing nothing) on any bad entry.
+    ///
+    /// Example: tessera apply -f tenants.yaml --dry-run && tessera apply -f tenants.yaml
     Apply {
         /// The file: JSON, or YAML when it ends in .yaml/.yml.
         #[arg(short = 'f', long = "file")]
@@ -40,10 +44,25 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Imports secrets encrypted by another system (one JSON object a line).
+    /// Imports secrets encrypted by another system, re-encrypted under Tessera's keys.
+    ///
+    /// The input is JSON Lines, one record a line:
+    ///   {"tenantId": "acme", "path": "stripe/api-key", "ciphertext": "..."}
+    ///     a tenant secret, stored as {"value": <plaintext>};
+    ///   {"tenantId": "acme", "integration": "langfuse", "field": "secret_key", "ciphertext": "..."}
+    ///     a secret config field of a connection (tenantId _platform: the integration's defaults).
+    /// Formats: fernet (Fernet tokens; the key is 32 bytes of url-safe base64) and
+    /// aes-gcm-hex (ivHex:cipherHex:tagHex, AES-256-GCM; the key as 64 hex characters or base64).
+    /// A bad line is reported as "line N: reason" (never a value) and the others still import;
+    /// the exit status is 1 if any line failed.
+    ///
+    /// Example: TESSERA_IMPORT_KEY=$(cat old.key) tessera import --format fernet --input secrets.jsonl
+    #[command(verbatim_doc_comment)]
     Import(crate::import::ImportArgs),
     /// Copies every tenant's secrets (all kept versions) from one credential
     /// backend to another; idempotent. Exits 1 on conflicts or a verify difference.
+    ///
+    /// Example: VAULT_ADDR=https://vault:8200 VAULT_TOKEN=... tessera migrate --from database --to vault --verify
     Migrate(Box<crate::migrate::MigrateArgs>),
     /// Key operations.
     Keys {
@@ -52,12 +71,16 @@ enum Command {
     },
     /// Writes a consistent snapshot of the metadata store to FILE while servers
     /// keep serving (ciphertext and wrapped keys only; the master key is not in it).
+    ///
+    /// Example: tessera backup /backups/tessera-$(date +%F).bak
     Backup {
         /// The backup file (written 0600, under a temporary name, then renamed).
         file: std::path::PathBuf,
     },
     /// Fills an empty store (DATABASE_URL) from a backup made under the
     /// configured master key; refuses a non-empty store or a damaged file.
+    ///
+    /// Example: TESSERA_MASTER_KEY=$(cat master.key) DATABASE_URL=postgres://tessera@db/fresh tessera restore tessera.bak
     Restore {
         /// The backup file.
         file: std::path::PathBuf,
@@ -78,6 +101,8 @@ enum KeysCommand {
     Generate,
     /// Rewraps every tenant data key under a new master key (values are not
     /// touched); servers keep reading throughout. Resumable.
+    ///
+    /// Example: tessera keys rotate-master --new-key-file new-master.key
     RotateMaster {
         /// File holding the new master key (base64 or hex of 32 bytes).
         #[arg(long)]
@@ -87,10 +112,14 @@ enum KeysCommand {
         batch: i64,
     },
     /// Deletes wraps under retired master keys, once every server runs with the new key.
+    ///
+    /// Example: TESSERA_MASTER_KEY=$(cat new-master.key) tessera keys prune-wraps
     PruneWraps,
     /// Re-encrypts stored values under each tenant's newest data key (after
     /// `POST /tenants/{id}/keys/rotate`) and in the current ciphertext format,
     /// one secret per transaction. Resumable.
+    ///
+    /// Example: tessera keys rewrap --tenant acme
     Rewrap {
         /// Only this tenant.
         #[arg(long)]
@@ -104,6 +133,8 @@ enum AuditCommand {
     /// hashes need the master key, as `serve` does), and checks the signed
     /// checkpoints kept beside the data (`<data dir>/audit-checkpoints.jsonl`);
     /// exits 1 if anything is broken.
+    ///
+    /// Example: tessera audit verify --checkpoints /offsite/audit-checkpoints.jsonl
     Verify {
         /// Another checkpoints file (a copy kept elsewhere).
         #[arg(long)]

@@ -152,3 +152,41 @@ fn serve_help_lists_every_setting_the_server_reads() {
     }
     assert!(checked > 40, "only {checked} settings found");
 }
+
+#[test]
+fn every_command_help_shows_an_example() {
+    let commands: &[&[&str]] = &[
+        &["serve"],
+        &["backfill"],
+        &["apply"],
+        &["import"],
+        &["migrate"],
+        &["backup"],
+        &["restore"],
+        &["keys", "generate"],
+        &["keys", "rotate-master"],
+        &["keys", "prune-wraps"],
+        &["keys", "rewrap"],
+        &["audit", "verify"],
+    ];
+    for args in commands {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(*args)
+            .arg("--help")
+            .env_clear()
+            .output()
+            .expect("runs");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && help.contains("Example: "), "{args:?}:\n{help}");
+    }
+    let import = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["import", "--help"])
+        .env_clear()
+        .output()
+        .expect("runs");
+    let help = String::from_utf8_lossy(&import.stdout);
+    for part in ["\"tenantId\"", "\"path\"", "\"integration\"", "\"field\"", "\"ciphertext\"", "fernet", "aes-gcm-hex"]
+    {
+        assert!(help.contains(part), "import --help does not document {part}:\n{help}");
+    }
+}
