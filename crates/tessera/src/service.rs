@@ -28,7 +28,8 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
     let provider = key_provider(source, DevKey::Create)?;
     let store = tessera_store::connect(&settings.database_url)
         .await
-        .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
+        .with_context(|| "cannot open the metadata store (DATABASE_URL)")?
+        .with_read_audit(settings.audit_reads);
     // Cached views here drop as soon as another replica writes.
     store.follow_other_replicas();
     let backend = std::mem::replace(&mut settings.backend, Backend::Database);

@@ -60,6 +60,10 @@ pub struct Settings {
     pub usage_flush_interval: std::time::Duration,
     /// `TESSERA_CONSOLE_IDLE_TIMEOUT` / `TESSERA_CONSOLE_SESSION_MAX_AGE` (seconds).
     pub console: tessera_core::service::ConsoleOptions,
+    /// `TESSERA_AUDIT_READS`: whether an access's audit event must be on disk
+    /// before the answer (`durable`) or committed, on disk shortly after
+    /// (`committed`, the default).
+    pub audit_reads: tessera_store::ReadAudit,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -104,6 +108,15 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(name: &str, default: T)
         bail!("{name} must be a positive number");
     }
     Ok(v)
+}
+
+/// `TESSERA_AUDIT_READS`: `committed` (default) or `durable`.
+fn audit_reads() -> anyhow::Result<tessera_store::ReadAudit> {
+    match var("TESSERA_AUDIT_READS").as_deref().map(str::trim) {
+        None | Some("committed") => Ok(tessera_store::ReadAudit::Committed),
+        Some("durable") => Ok(tessera_store::ReadAudit::Durable),
+        Some(other) => bail!("TESSERA_AUDIT_READS must be committed or durable (got {other:?})"),
+    }
 }
 
 /// `TESSERA_LISTEN`: `host:port`, the host an IP address or a name such as
@@ -218,6 +231,7 @@ impl Settings {
                 idle_timeout: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_IDLE_TIMEOUT", 1800)?),
                 max_age: std::time::Duration::from_secs(positive("TESSERA_CONSOLE_SESSION_MAX_AGE", 43_200)?),
             },
+            audit_reads: audit_reads()?,
             ..store
         })
     }
@@ -263,6 +277,8 @@ impl Settings {
             trusted_proxies: tessera_http::TrustedProxies::default(),
             usage_flush_interval: std::time::Duration::from_secs(60),
             console: tessera_core::service::ConsoleOptions::default(),
+            // Offline commands that only open the store record no reads.
+            audit_reads: tessera_store::ReadAudit::Durable,
         })
     }
 }
