@@ -395,6 +395,7 @@ impl AuditWriter {
 async fn run_committer(store: Arc<dyn MetadataStore>, chain: Arc<AuditChain>, mut rx: mpsc::Receiver<Pending>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        gather(&mut rx, &mut batch).await;
         // One event that must be on disk makes the whole batch wait for the disk.
         let durable = batch.iter().any(|(_, durable, _)| *durable);
         let (events, waiters): (Vec<_>, Vec<_>) = batch.drain(..).map(|(e, _, w)| (e, w)).unzip();
@@ -404,6 +405,33 @@ async fn run_committer(store: Arc<dyn MetadataStore>, chain: Arc<AuditChain>, mu
         }
         for w in waiters {
             let _ = w.send(outcome.clone());
+        }
+    }
+}
+
+/// How many times the committer lets other tasks run before a commit, to
+/// collect the events they are about to queue.
+const GATHER_ROUNDS: usize = 4;
+
+/// Before committing, lets the tasks that are ready run (each a request
+/// about to queue its event), for as long as that brings more events. Every
+/// commit writes the pages it touched to the WAL whatever it holds, so one
+/// commit of thirty events costs far less than thirty of one; a commit that
+/// waited for an fsync gathered them meanwhile, one that does not (see
+/// `MetadataStore::begin_access_log_write`) would otherwise hold one or two.
+/// A yield costs microseconds, and when nothing else is ready it returns at once.
+async fn gather(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    for _ in 0..GATHER_ROUNDS {
+        let before = batch.len();
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        if batch.len() == before || batch.len() >= MAX_BATCH {
+            return;
         }
     }
 }
