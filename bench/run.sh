@@ -39,6 +39,7 @@ TESSERA_BIN=${TESSERA_BIN:-"${CARGO_TARGET_DIR:-$ROOT/target}/release/tessera"}
 TESSERA_BIN_BEFORE=${TESSERA_BIN_BEFORE:-} # another Tessera build (say, the previous commit's): a second
                                  # Tessera, "Tessera (before)", in the same rotation
 TESSERA_ENV=${TESSERA_ENV:-}     # extra settings for every Tessera, e.g. "TESSERA_AUDIT_READS=durable"
+TESSERA_ENV_BEFORE=${TESSERA_ENV_BEFORE-$TESSERA_ENV} # the same for "Tessera (before)" only
 BAO_BIN=${BAO_BIN:-}             # path to a bao binary; found or installed when empty
 KEEP_TMP=${KEEP_TMP:-0}          # 1: keep the work dir (logs, databases, wrk output)
 RESULTS_OUT=${RESULTS_OUT:-}     # optional file that receives a copy of the final report
@@ -214,14 +215,14 @@ start_tessera() {
     shift
     local data="$WORK/$name-data"
     mkdir -p "$data"
-    local root_token master bin=$TESSERA_BIN
-    [[ "$name" == tessera-before ]] && bin=$TESSERA_BIN_BEFORE
+    local root_token master bin=$TESSERA_BIN extra=$TESSERA_ENV
+    [[ "$name" == tessera-before ]] && bin=$TESSERA_BIN_BEFORE extra=$TESSERA_ENV_BEFORE
     root_token=$(rand_hex 24) # 48 chars
     master=$(head -c 32 /dev/urandom | base64)
     # Settings go through the environment, never a command line (`ps` shows argv): the
     # subshell exports them and becomes the server, so $! is the server's pid.
     (
-        for setting in $TESSERA_ENV "$@"; do export "${setting?}"; done
+        for setting in $extra "$@"; do export "${setting?}"; done
         export TESSERA_LISTEN=127.0.0.1:0 TESSERA_DATA_DIR="$data" TESSERA_MASTER_KEY="$master" \
             TESSERA_ROOT_TOKEN="$root_token" TESSERA_LOG=warn
         exec "$bin" serve
@@ -597,8 +598,8 @@ print()
 print("Tessera vs OpenBao -- $ROUNDS alternating rounds x ${DURATION}s, wrk -t$THREADS -c$CONNS, secret ${SECRET_BYTES} B, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)")
 print("load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg); fsync of 4 KiB in $(dirname "$WORK"): $FSYNC_MS")
 print("OpenBao: $BAO_VERSION, " + ("dev mode (in-memory storage)" if "$BAO_STORAGE" == "dev" else "integrated raft storage (durable)"))
-if "$TESSERA_ENV":
-    print("Tessera settings: $TESSERA_ENV")
+if "$TESSERA_ENV" or "$TESSERA_ENV_BEFORE":
+    print("Tessera settings: '$TESSERA_ENV'; Tessera (before): '$TESSERA_ENV_BEFORE'")
 print()
 print(f"{'bench':<6} {'server':<24} {'CPU us/req':>10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'sockerr':>7} {'srv CPU':>7} {'busy':>5}   CPU us/req per round")
 for b in benches:
