@@ -36,6 +36,10 @@ BAO_STORAGE=${BAO_STORAGE:-dev}  # dev (bao server -dev: in-memory) | raft (dura
 PAUSE=${PAUSE:-1}                # seconds of rest between two wrk runs
 SKIP_BUILD=${SKIP_BUILD:-0}      # 1: use the existing release binary
 TESSERA_BIN=${TESSERA_BIN:-"${CARGO_TARGET_DIR:-$ROOT/target}/release/tessera"}
+TESSERA_BIN_BEFORE=${TESSERA_BIN_BEFORE:-} # another Tessera build (say, the previous commit's): a second
+                                 # Tessera, "Tessera (before)", in the same rotation
+TESSERA_ENV=${TESSERA_ENV:-}     # extra settings for every Tessera, e.g. "TESSERA_AUDIT_READS=durable"
+TESSERA_ENV_BEFORE=${TESSERA_ENV_BEFORE-$TESSERA_ENV} # the same for "Tessera (before)" only
 BAO_BIN=${BAO_BIN:-}             # path to a bao binary; found or installed when empty
 KEEP_TMP=${KEEP_TMP:-0}          # 1: keep the work dir (logs, databases, wrk output)
 RESULTS_OUT=${RESULTS_OUT:-}     # optional file that receives a copy of the final report
@@ -211,16 +215,17 @@ start_tessera() {
     shift
     local data="$WORK/$name-data"
     mkdir -p "$data"
-    local root_token master
+    local root_token master bin=$TESSERA_BIN extra=$TESSERA_ENV
+    [[ "$name" == tessera-before ]] && bin=$TESSERA_BIN_BEFORE extra=$TESSERA_ENV_BEFORE
     root_token=$(rand_hex 24) # 48 chars
     master=$(head -c 32 /dev/urandom | base64)
     # Settings go through the environment, never a command line (`ps` shows argv): the
     # subshell exports them and becomes the server, so $! is the server's pid.
     (
-        for setting in "$@"; do export "${setting?}"; done
+        for setting in $extra "$@"; do export "${setting?}"; done
         export TESSERA_LISTEN=127.0.0.1:0 TESSERA_DATA_DIR="$data" TESSERA_MASTER_KEY="$master" \
             TESSERA_ROOT_TOKEN="$root_token" TESSERA_LOG=warn
-        exec "$TESSERA_BIN" serve
+        exec "$bin" serve
     ) >"$WORK/$name.out" 2>"$WORK/$name.err" &
     local pid=$!
     PIDS+=("$pid")
@@ -357,6 +362,10 @@ EOF
 }
 
 SYSTEMS=(tessera)
+if [[ -n "$TESSERA_BIN_BEFORE" ]]; then
+    [[ -x "$TESSERA_BIN_BEFORE" ]] || die "no tessera binary at TESSERA_BIN_BEFORE=$TESSERA_BIN_BEFORE"
+    SYSTEMS+=(tessera-before)
+fi
 [[ "$BAO_AUDIT" == on || "$BAO_AUDIT" == both ]] && SYSTEMS+=(openbao-audit)
 [[ "$BAO_AUDIT" == off || "$BAO_AUDIT" == both ]] && SYSTEMS+=(openbao-noaudit)
 # The vault bench: a second Tessera keeping its secrets in the last OpenBao
@@ -388,7 +397,9 @@ EOF
 log "fsync of a 4 KiB append in the work dir: $FSYNC_MS"
 start_tessera tessera
 for s in "${SYSTEMS[@]:1}"; do
-    if [[ "$s" == openbao-audit ]]; then start_bao "$s" on; else start_bao "$s" off; fi
+    if [[ "$s" == tessera-before ]]; then start_tessera "$s"
+    elif [[ "$s" == openbao-audit ]]; then start_bao "$s" on
+    else start_bao "$s" off; fi
 done
 if [[ " $BENCHES " == *" vault "* ]]; then
     start_tessera tessera-vault CREDENTIAL_BACKEND=vault VAULT_ADDR="${BAO_URL[$VAULT_SYS]}" VAULT_TOKEN="${BAO_TOK[$VAULT_SYS]}"
@@ -468,7 +479,7 @@ run_round() { # run_round BENCH SYSTEM ROUND
     stop_pid "$SAMPLER_PID"
     SAMPLER_PID=""
     # Server CPU in % of one core; machine busy in % of all cores (100 = every core busy).
-    local srv_cpu mach_busy
+    local srv_cpu mach_busy ticks=$((c1 - c0))
     srv_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v t0="$t0" -v t1="$EPOCHREALTIME" \
         'BEGIN {printf "%.0f", (b - a) / hz / (t1 - t0) * 100}')
     mach_busy=$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " ");
@@ -481,11 +492,14 @@ run_round() { # run_round BENCH SYSTEM ROUND
     local errs=$((f[err_connect] + f[err_read] + f[err_write] + f[err_timeout]))
     local non2xx_line
     non2xx_line=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' "$out" || true)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$sys" "$round" "${f[rps]}" "${f[p50_ms]}" \
+    # The headline: the server's user+system CPU time over the run / the requests it answered.
+    local us_per_req
+    us_per_req=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="${f[requests]}" 'BEGIN {printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0)}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$sys" "$round" "${f[rps]}" "${f[p50_ms]}" \
         "${f[p99_ms]}" "${f[non2xx]}" "$errs" "${f[requests]}" "$(cat "$rssf" 2>/dev/null || echo 0)" \
-        "$srv_cpu" "$mach_busy" >>"$RESULTS"
-    log "$(printf '%-5s %-16s round %d: %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %3s%%  machine busy %3s%%  non-2xx %s  socket errors %s%s' \
-        "$bench" "$sys" "$round" "${f[rps]}" "${f[p50_ms]}" "${f[p99_ms]}" "$srv_cpu" "$mach_busy" "${f[non2xx]}" "$errs" \
+        "$srv_cpu" "$mach_busy" "$us_per_req" >>"$RESULTS"
+    log "$(printf '%-5s %-16s round %d: %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  server CPU %3s%% = %6s us/req  machine busy %3s%%  non-2xx %s  socket errors %s%s' \
+        "$bench" "$sys" "$round" "${f[rps]}" "${f[p50_ms]}" "${f[p99_ms]}" "$srv_cpu" "$us_per_req" "$mach_busy" "${f[non2xx]}" "$errs" \
         "${non2xx_line:+  (wrk: $non2xx_line)}")"
     if ((f[non2xx] > 0 || errs > 0)); then
         FAILED=1
@@ -520,9 +534,9 @@ CHECKS="$WORK/checks.txt"
 : >"$CHECKS"
 if [[ " $BENCHES " == *" write "* ]]; then
     for sys in "${SYSTEMS[@]}"; do
-        if [[ "$sys" == tessera ]]; then
-            http GET "${T_URL[tessera]}/tenants/bench/secrets/bench/write-target?versions" \
-                "Authorization: Bearer ${T_WRITE[tessera]}" >/dev/null
+        if [[ "$sys" == tessera* ]]; then
+            http GET "${T_URL[$sys]}/tenants/bench/secrets/bench/write-target?versions" \
+                "Authorization: Bearer ${T_WRITE[$sys]}" >/dev/null
             ver=$(json_get 'd.get("currentVersion", d.get("current_version", d.get("version", "?")))' 2>/dev/null || echo '?')
         else
             http GET "${BAO_URL[$sys]}/v1/secret/metadata/bench/write-target" "X-Vault-Token: ${BAO_TOK[$sys]}" >/dev/null
@@ -578,46 +592,59 @@ benches = "$BENCHES".split()
 med = statistics.median
 def col(bench, sys_, i, cast=float):
     return [cast(r[i]) for r in rows if r[0] == bench and r[1] == sys_]
-label = {"tessera": "Tessera", "tessera-vault": "Tessera (vault backend)",
+label = {"tessera": "Tessera", "tessera-before": "Tessera (before)", "tessera-vault": "Tessera (vault backend)",
          "openbao-audit": "OpenBao (file audit)", "openbao-noaudit": "OpenBao (no audit)"}
 print()
 print("Tessera vs OpenBao -- $ROUNDS alternating rounds x ${DURATION}s, wrk -t$THREADS -c$CONNS, secret ${SECRET_BYTES} B, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)")
 print("load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg); fsync of 4 KiB in $(dirname "$WORK"): $FSYNC_MS")
 print("OpenBao: $BAO_VERSION, " + ("dev mode (in-memory storage)" if "$BAO_STORAGE" == "dev" else "integrated raft storage (durable)"))
+if "$TESSERA_ENV" or "$TESSERA_ENV_BEFORE":
+    print("Tessera settings: '$TESSERA_ENV'; Tessera (before): '$TESSERA_ENV_BEFORE'")
 print()
-print(f"{'bench':<6} {'server':<22} {'req/s median':>12} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'sockerr':>7} {'srv CPU':>7} {'busy':>5}   req/s per round")
+print(f"{'bench':<6} {'server':<24} {'CPU us/req':>10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>7} {'sockerr':>7} {'srv CPU':>7} {'busy':>5}   CPU us/req per round")
 for b in benches:
     for s in systems:
         rps = col(b, s, 3)
         if not rps:
             continue
-        print(f"{b:<6} {label[s]:<22} {med(rps):>12.0f} {med(col(b, s, 4)):>7.2f} {med(col(b, s, 5)):>7.2f} "
+        print(f"{b:<6} {label[s]:<24} {med(col(b, s, 12)):>10.1f} {med(rps):>8.0f} {med(col(b, s, 4)):>7.2f} {med(col(b, s, 5)):>7.2f} "
               f"{sum(col(b, s, 6, int)):>7} {sum(col(b, s, 7, int)):>7} {med(col(b, s, 10)):>6.0f}% {med(col(b, s, 11)):>4.0f}%   "
-              + " ".join(f"{x:.0f}" for x in rps))
-print("(medians over rounds; srv CPU: server process, % of one core; busy: whole machine incl. wrk and anything else, % of all cores)")
+              + " ".join(f"{x:.0f}" for x in col(b, s, 12)))
+print("(medians over rounds; CPU us/req: the server process's user+system CPU time (/proc/<pid>/stat) over the run / requests")
+print(" answered; srv CPU: % of one core; busy: whole machine incl. wrk and anything else, % of all cores)")
 print()
-goal = {"read": 10.0, "write": 2.0}
-print("ratios (medians; Tessera / OpenBao for req/s, OpenBao / Tessera for p99 so that > 1 favours Tessera)")
+# Goals of issue 16: CPU per request against OpenBao's, and p99 / throughput beside it.
+cpu_goal = {"read": 10.0, "write": 8.0}
+print("against OpenBao (medians): CPU/req = OpenBao's CPU per request / Tessera's (> 1 favours Tessera); req/s = Tessera / OpenBao")
 for b in benches:
-    mine = "tessera-vault" if b == "vault" else "tessera"
-    t = col(b, mine, 3)
-    for s in systems:
-        if s.startswith("tessera"):
-            continue
-        o = col(b, s, 3)
-        if not t or not o:
-            continue
-        r = med(t) / med(o)
-        p = med(col(b, s, 5)) / med(col(b, mine, 5))
-        verdict = ("(meets goal x%.0f)" if r >= goal[b] else "(BELOW goal x%.0f)") % goal[b] if b in goal else "(no goal)       "
-        added = med(col(b, mine, 4)) - med(col(b, s, 4))
-        print(f"  {b:<6} vs {label[s]:<22} req/s x{r:6.2f} {verdict}   p99 x{p:6.2f}   p50 {added:+.2f} ms")
+    mines = ["tessera-vault"] if b == "vault" else [s for s in systems if s.startswith("tessera")]
+    for mine in mines:
+        t = col(b, mine, 3)
+        for s in systems:
+            if s.startswith("tessera"):
+                continue
+            o = col(b, s, 3)
+            if not t or not o:
+                continue
+            cpu = med(col(b, s, 12)) / med(col(b, mine, 12))
+            r = med(t) / med(o)
+            verdict = ""
+            if b in cpu_goal:
+                verdict = f"CPU goal >= {cpu_goal[b]:.0f}x: {'met' if cpu >= cpu_goal[b] else 'NOT met'}"
+            if b == "write":
+                verdict += f"; throughput goal >= 3x: {'met' if r >= 3 else 'NOT met'}"
+            print(f"  {b:<6} {label[mine]:<24} vs {label[s]:<21} CPU/req x{cpu:6.2f}   req/s x{r:6.2f}   {verdict}")
+    if b == "read":
+        for mine in mines:
+            p99 = med(col(b, mine, 5))
+            print(f"  read   {label[mine]:<24} p99 {p99:.2f} ms at -c$CONNS (goal < 5 ms: {'met' if p99 < 5 else 'NOT met'})")
 print()
 print(f"{'RSS MiB':<22} {'idle':>8} {'read load':>10} {'write load':>11}   (load: max VmRSS sampled every 0.2 s in a run, median over rounds)")
 for s in systems:
     rd = col("read", s, 9, int) or col("vault", s, 9, int); wr = col("write", s, 9, int)
     f = lambda v: f"{med(v) / 1024:.1f}" if v else "-"
-    print(f"{label[s]:<22} {idle.get(s, 0) / 1024:>8.1f} {f(rd):>10} {f(wr):>11}")
+    goal = (f"   idle goal < 30 MiB: {'met' if idle.get(s, 0) / 1024 < 30 else 'NOT met'}" if s.startswith("tessera") else "")
+    print(f"{label[s]:<22} {idle.get(s, 0) / 1024:>8.1f} {f(rd):>10} {f(wr):>11}{goal}")
 print()
 for line in open(checks):
     print(line.rstrip())

@@ -12,9 +12,10 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor};
 use tessera_core::ports::{MetadataStore, StoreError, StoreResult, StoreTx};
 
-use crate::group::WriteGroups;
+use crate::group::{Durability, WriteGroups};
 use crate::lite::{self, Readers};
 use crate::tx::{map_err, AuditHead, Conn, Generations, SqlTx, CHANGES_CHANNEL, REVOKED_PAYLOAD};
+use crate::wal::WalSync;
 
 /// Which SQL dialect a store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +44,26 @@ impl Dialect {
     }
 }
 
+/// How soon the audit events of accesses (reads, denials, proxy and tool
+/// calls) are on disk: `TESSERA_AUDIT_READS`. Changes are always on disk
+/// before they are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAudit {
+    /// Committed before the answer, so a crash of the process loses none;
+    /// the commit does not wait for the disk. SQLite: `synchronous = NORMAL`
+    /// for commits that hold only such events, fsynced by the next durable
+    /// commit or within 10 ms by a flusher. PostgreSQL: `SET LOCAL
+    /// synchronous_commit = off` (flushed within three `wal_writer_delay`s).
+    Committed,
+    /// On disk before the answer, as changes are.
+    Durable,
+}
+
 /// The metadata store.
 #[derive(Clone)]
 pub struct SqlStore {
     dialect: Dialect,
+    read_audit: ReadAudit,
     /// See [`MetadataStore::change_generation`] and
     /// [`MetadataStore::revocation_generation`].
     changes: Arc<Generations>,
@@ -70,14 +87,16 @@ enum Engine {
 }
 
 /// Connects to `url` (`sqlite://path` or `postgres://...`) and brings the
-/// schema up to date.
+/// schema up to date. Read audit starts [`ReadAudit::Durable`] (see
+/// [`SqlStore::with_read_audit`]).
 pub async fn connect(url: &str) -> StoreResult<SqlStore> {
     let dialect = dialect_of(url)?;
     let engine = match dialect {
         Dialect::Sqlite => {
             let path = migrate_sqlite(url).await?;
+            let wal = Arc::new(WalSync::new(&path));
             Engine::Sqlite {
-                groups: WriteGroups::new(lite::open(&path)?)?,
+                groups: WriteGroups::new(lite::open(&path)?, wal)?,
                 readers: Readers::new(path, sqlite_readers()),
                 audit_head: AuditHead::default(),
             }
@@ -107,7 +126,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
     let changes = Arc::new(Generations::default());
     // SQLite has no other replica whose revocations could be missed.
     changes.listening.store(dialect == Dialect::Sqlite, Ordering::Release);
-    Ok(SqlStore { dialect, changes, engine })
+    Ok(SqlStore { dialect, read_audit: ReadAudit::Durable, changes, engine })
 }
 
 /// The dialect a `DATABASE_URL` names.
@@ -228,16 +247,62 @@ impl SqlStore {
         self.dialect
     }
 
-    async fn write_tx(&self, changes: Option<Arc<Generations>>) -> StoreResult<Box<dyn StoreTx>> {
+    /// How soon access audit events are on disk, from now on. On SQLite,
+    /// [`ReadAudit::Committed`] starts the flusher (see `wal`), so this is
+    /// called inside the runtime, once, before serving.
+    pub fn with_read_audit(mut self, mode: ReadAudit) -> Self {
+        if let (ReadAudit::Committed, Engine::Sqlite { groups, .. }) = (mode, &self.engine) {
+            if self.read_audit != mode {
+                tokio::spawn(groups.wal().clone().flush_forever());
+            }
+        }
+        self.read_audit = mode;
+        self
+    }
+
+    async fn write_tx(&self, changes: Option<Arc<Generations>>, sync: Durability) -> StoreResult<Box<dyn StoreTx>> {
         let (tx, audit_head) = match &self.engine {
             // Every SQLite write of this process runs in a group, one after
             // another: the remembered head is the one it left.
             Engine::Sqlite { groups, audit_head, .. } => {
-                (Conn::LiteGroup(groups.begin().await?), Some(audit_head.clone()))
+                (Conn::LiteGroup(groups.begin(sync).await?), Some(audit_head.clone()))
             }
-            Engine::Postgres { pool, .. } => (Conn::PgTx(pool.begin().await.map_err(map_err)?), None),
+            Engine::Postgres { pool, .. } => {
+                let mut tx = pool.begin().await.map_err(map_err)?;
+                if sync == Durability::Deferred {
+                    // PostgreSQL's asynchronous commit, for this transaction only.
+                    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await.map_err(map_err)?;
+                }
+                (Conn::PgTx(tx), None)
+            }
         };
         Ok(Box::new(SqlTx { tx, dialect: self.dialect, changes, revokes: false, audit_head }))
+    }
+
+    /// PostgreSQL: waits until the WAL is flushed past everything inserted
+    /// before the call (asynchronous commits included); the WAL writer does
+    /// that within three `wal_writer_delay`s.
+    async fn wait_for_pg_flush(pool: &AnyPool) -> StoreResult<()> {
+        let row = sqlx::query("SELECT pg_current_wal_insert_lsn()::text").fetch_one(pool).await.map_err(map_err)?;
+        let lsn: String = sqlx::Row::try_get(&row, 0).map_err(map_err)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let row = sqlx::query(
+                "SELECT CAST(CASE WHEN pg_current_wal_flush_lsn() >= $1::pg_lsn THEN 1 ELSE 0 END AS BIGINT)",
+            )
+            .bind(&lsn)
+            .fetch_one(pool)
+            .await
+            .map_err(map_err)?;
+            let flushed: i64 = sqlx::Row::try_get(&row, 0).map_err(map_err)?;
+            if flushed == 1 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Unavailable("PostgreSQL did not flush its WAL within 10 s".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// On PostgreSQL, follows the other replicas' writes (each write commit
@@ -266,11 +331,33 @@ impl SqlStore {
 #[async_trait]
 impl MetadataStore for SqlStore {
     async fn begin_write(&self) -> StoreResult<Box<dyn StoreTx>> {
-        self.write_tx(Some(self.changes.clone())).await
+        self.write_tx(Some(self.changes.clone()), Durability::Full).await
     }
 
     async fn begin_log_write(&self) -> StoreResult<Box<dyn StoreTx>> {
-        self.write_tx(None).await
+        self.write_tx(None, Durability::Full).await
+    }
+
+    async fn begin_access_log_write(&self) -> StoreResult<Box<dyn StoreTx>> {
+        let sync = match self.read_audit {
+            ReadAudit::Committed => Durability::Deferred,
+            ReadAudit::Durable => Durability::Full,
+        };
+        self.write_tx(None, sync).await
+    }
+
+    async fn sync_log(&self) -> StoreResult<()> {
+        match &self.engine {
+            Engine::Sqlite { groups, .. } => {
+                let wal = groups.wal().clone();
+                tokio::task::spawn_blocking(move || wal.sync_now())
+                    .await
+                    .map_err(|e| StoreError::Other(e.to_string()))?
+                    .map_err(|e| StoreError::Unavailable(format!("cannot fsync the SQLite WAL: {e}")))
+            }
+            Engine::Postgres { .. } if self.read_audit == ReadAudit::Durable => Ok(()),
+            Engine::Postgres { pool, .. } => Self::wait_for_pg_flush(pool).await,
+        }
     }
 
     fn change_generation(&self) -> u64 {

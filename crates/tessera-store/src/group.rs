@@ -16,6 +16,17 @@
 //! Members run their statements in place (see `db`), and so does the COMMIT
 //! (see `settle_and_commit`); waiting for another process's write lock is an
 //! asynchronous retry, so no Tokio worker thread waits on another process.
+//!
+//! A group is durable (`PRAGMA synchronous = FULL`: its COMMIT fsyncs the
+//! WAL) unless every member is a deferred one (the audit events of reads,
+//! see [`Durability::Deferred`]): such a group commits with `synchronous = NORMAL`,
+//! which writes its WAL frames (so a crash of this process loses nothing)
+//! without waiting for the disk. The setting is per connection and may only
+//! change between transactions, so a group's kind is its opener's, and a
+//! durable write that finds a deferred group open commits that group first
+//! (quick: no fsync) and opens its own. The next durable COMMIT's fsync
+//! makes the deferred frames before it durable too; when none comes, the
+//! `wal` module's flusher fsyncs the WAL shortly after.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -25,16 +36,29 @@ use tessera_core::ports::{StoreError, StoreResult};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::db::{is_busy, lite_batch, lite_err, off_the_runtime};
+use crate::wal::WalSync;
 
 type Outcome = Arc<OnceLock<Result<(), String>>>;
 
 /// How long a write waits for the writer: this process's, then SQLite's lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// When a write's commit may answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Once it is on disk (fsync): every change.
+    Full,
+    /// Once it is committed (in the WAL, in the OS's cache): the audit
+    /// events of accesses; on disk by the next durable commit or the
+    /// flusher, whichever comes first.
+    Deferred,
+}
+
 /// The writer of one SQLite database.
 #[derive(Clone)]
 pub(crate) struct WriteGroups {
     state: Arc<Mutex<GroupState>>,
+    wal: Arc<WalSync>,
 }
 
 pub(crate) struct GroupState {
@@ -43,6 +67,12 @@ pub(crate) struct GroupState {
     /// The open group's outcome, shared by its members; none when no
     /// transaction is open.
     open: Option<Outcome>,
+    /// How the open group commits (meaningless while none is open).
+    open_sync: Durability,
+    /// The connection's `PRAGMA synchronous` now (FULL when opened, see `lite::open`).
+    level: Durability,
+    /// Which deferred commits are on disk (shared with the flusher).
+    wal: Arc<WalSync>,
     /// A member went away without committing: its savepoint is undone by
     /// the next holder of the lock before anything else. (Members run one
     /// after another, so one savepoint name serves them all.)
@@ -58,15 +88,28 @@ pub(crate) struct Member {
 }
 
 impl WriteGroups {
-    /// Takes over the write connection.
-    pub(crate) fn new(conn: Connection) -> StoreResult<Self> {
+    /// Takes over the write connection (opened by `lite::open`, so at
+    /// `synchronous = FULL`) of the database whose WAL `wal` syncs.
+    pub(crate) fn new(conn: Connection, wal: Arc<WalSync>) -> StoreResult<Self> {
         conn.busy_timeout(Duration::ZERO).map_err(lite_err)?;
-        let state = GroupState { conn, open: None, abandoned: false };
-        Ok(Self { state: Arc::new(Mutex::new(state)) })
+        let state = GroupState {
+            conn,
+            open: None,
+            open_sync: Durability::Full,
+            level: Durability::Full,
+            wal: wal.clone(),
+            abandoned: false,
+        };
+        Ok(Self { state: Arc::new(Mutex::new(state)), wal })
+    }
+
+    /// Which deferred commits are on disk.
+    pub(crate) fn wal(&self) -> &Arc<WalSync> {
+        &self.wal
     }
 
     /// Starts a write transaction: joins the open group or opens one.
-    pub(crate) async fn begin(&self) -> StoreResult<Member> {
+    pub(crate) async fn begin(&self, sync: Durability) -> StoreResult<Member> {
         let started = tokio::time::Instant::now();
         // As a pool's acquire timeout would: a writer stuck this long is
         // reported, not waited on forever.
@@ -74,13 +117,29 @@ impl WriteGroups {
             .await
             .map_err(|_| StoreError::Unavailable("the database writer stayed busy for 10 s".into()))?;
         settle_abandoned(&mut guard);
+        if sync == Durability::Full && guard.open.is_some() && guard.open_sync == Durability::Deferred {
+            // This write must not be answered before the disk has it, and the
+            // open group's COMMIT would not wait for the disk: that group
+            // commits now (no fsync, so at once) and this write opens its own.
+            settle_and_commit(&mut guard);
+        }
         if guard.open.is_none() {
             if !guard.conn.is_autocommit() {
                 // Left open by a commit whose thread panicked: nothing in it was acknowledged.
                 lite_batch(&guard.conn, "ROLLBACK")?;
             }
+            if guard.level != sync {
+                // Only between transactions: SQLite refuses to change it inside one.
+                let pragma = match sync {
+                    Durability::Full => "PRAGMA synchronous = FULL",
+                    Durability::Deferred => "PRAGMA synchronous = NORMAL",
+                };
+                lite_batch(&guard.conn, pragma)?;
+                guard.level = sync;
+            }
             begin_immediate(&mut guard, started + LOCK_TIMEOUT).await?;
             guard.open = Some(Outcome::default());
+            guard.open_sync = sync;
         }
         let outcome = guard.open.clone().expect("opened above");
         if let Err(e) = lite_batch(&guard.conn, "SAVEPOINT member") {
@@ -125,10 +184,10 @@ impl Member {
             return Err(e);
         }
         drop(guard);
-        let guard = self.state.clone().lock_owned().await;
+        let mut guard = self.state.clone().lock_owned().await;
         if self.outcome.get().is_none() {
             // Still open, so it is this member's group: commit it for everyone in it.
-            settle_and_commit(guard);
+            settle_and_commit(&mut guard);
         }
         match self.outcome.get() {
             Some(Ok(())) => Ok(()),
@@ -151,7 +210,7 @@ impl Drop for Member {
         }
         let state = self.state.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { settle_and_commit(state.lock_owned().await) });
+            runtime.spawn(async move { settle_and_commit(&mut *state.lock_owned().await) });
         }
     }
 }
@@ -170,13 +229,33 @@ fn settle_abandoned(state: &mut GroupState) {
 /// went, without an await: a caller cancelled before this point left the
 /// group to the next holder of the lock, and from here on it finishes.
 ///
-/// The COMMIT waits for the disk where it is (a hand-off to another thread
-/// and back cost more than the fsync itself on this kind of machine), with
-/// the worker's other tasks moved away meanwhile (`off_the_runtime`).
-fn settle_and_commit(mut guard: OwnedMutexGuard<GroupState>) {
-    settle_abandoned(&mut guard);
-    let Some(outcome) = guard.open.take() else { return };
-    let result = off_the_runtime(|| commit(&guard.conn));
+/// A durable COMMIT waits for the disk where it is (a hand-off to another
+/// thread and back cost more than the fsync itself on this kind of
+/// machine), with the worker's other tasks moved away meanwhile
+/// (`off_the_runtime`). A deferred one only writes to the OS's cache, which
+/// takes microseconds, so it runs as any statement does.
+fn settle_and_commit(state: &mut GroupState) {
+    settle_abandoned(state);
+    let Some(outcome) = state.open.take() else { return };
+    let result = match state.open_sync {
+        Durability::Full => {
+            // Every deferred commit so far has written its frames before this
+            // COMMIT's fsync of the same WAL: that fsync makes them durable too.
+            let deferred = state.wal.deferred();
+            let result = off_the_runtime(|| commit(&state.conn));
+            if result.is_ok() {
+                state.wal.synced_up_to(deferred);
+            }
+            result
+        }
+        Durability::Deferred => {
+            let result = commit(&state.conn);
+            if result.is_ok() {
+                state.wal.committed_deferred();
+            }
+            result
+        }
+    };
     if let Err(e) = &result {
         tracing::error!(error = %e, "a group commit failed; every write in it fails");
     }
@@ -225,7 +304,8 @@ mod tests {
         let path = dir.path().join("t.db");
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER PRIMARY KEY)").expect("table");
-        (WriteGroups::new(conn).expect("groups"), path, dir)
+        let wal = Arc::new(WalSync::new(&path));
+        (WriteGroups::new(conn, wal).expect("groups"), path, dir)
     }
 
     fn insert(member: &mut Member, v: i64) -> rusqlite::Result<usize> {
@@ -254,7 +334,9 @@ mod tests {
             .map(|v| {
                 let groups = groups.clone();
                 tokio::spawn(async move {
-                    let mut m = groups.begin().await.expect("begin");
+                    // Changes and read events mixed: either kind of group may form.
+                    let sync = if v % 2 == 0 { Durability::Full } else { Durability::Deferred };
+                    let mut m = groups.begin(sync).await.expect("begin");
                     insert(&mut m, v).expect("insert");
                     // Let others queue behind this member, so groups form.
                     tokio::task::yield_now().await;
@@ -290,14 +372,15 @@ mod tests {
         let (groups, path, _dir) = groups();
         let mut asked = Vec::new();
         for v in 1..=60 {
-            let mut m = groups.begin().await.expect("begin");
+            let mut m = groups.begin(Durability::Full).await.expect("begin");
             insert(&mut m, v).expect("insert");
             // A second member waits to join the same group, so the cancelled one may be
             // the one that has to commit for both.
             let other = {
                 let groups = groups.clone();
                 tokio::spawn(async move {
-                    let mut o = groups.begin().await.expect("begin");
+                    let sync = if v % 3 == 0 { Durability::Deferred } else { Durability::Full };
+                    let mut o = groups.begin(sync).await.expect("begin");
                     insert(&mut o, 1000 + v).expect("insert");
                     o.commit().await
                 })
@@ -324,10 +407,65 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             other.execute_batch("COMMIT").expect("commit");
         });
-        let mut m = groups.begin().await.expect("begin after the other writer commits");
+        let mut m = groups.begin(Durability::Full).await.expect("begin after the other writer commits");
         insert(&mut m, 2).expect("insert");
         m.commit().await.expect("commit");
         release.await.expect("release");
         assert_eq!(values(&path), vec![1, 2]);
+    }
+
+    fn synchronous(member: &mut Member) -> i64 {
+        member.connection().query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("pragma")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deferred_group_commits_without_fsync_and_the_next_durable_commit_syncs_it() {
+        let (groups, path, _dir) = groups();
+        let mut m = groups.begin(Durability::Deferred).await.expect("begin");
+        assert_eq!(synchronous(&mut m), 1, "NORMAL: the COMMIT writes the WAL without fsync");
+        insert(&mut m, 1).expect("insert");
+        m.commit().await.expect("commit");
+        // Committed: another connection sees it at once (and a crash would keep it).
+        assert_eq!(values(&path), vec![1]);
+        assert!(!groups.wal().all_synced(), "not yet known to be on disk");
+
+        // A durable write that finds a deferred group open does not join it:
+        // that group commits first, and the write's own group fsyncs.
+        let mut deferred = groups.begin(Durability::Deferred).await.expect("begin");
+        insert(&mut deferred, 2).expect("insert");
+        let durable = {
+            let groups = groups.clone();
+            tokio::spawn(async move {
+                let mut d = groups.begin(Durability::Full).await.expect("begin");
+                assert_eq!(synchronous(&mut d), 2, "FULL: the COMMIT fsyncs");
+                insert(&mut d, 3).expect("insert");
+                d.commit().await
+            })
+        };
+        // Let the durable writer queue for the lock before this member releases it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        deferred.commit().await.expect("the deferred group committed");
+        durable.await.expect("task").expect("durable commit");
+        assert_eq!(groups.wal().deferred(), 2, "two deferred groups committed");
+        assert!(groups.wal().all_synced(), "the durable COMMIT's fsync covered the deferred frames before it");
+        idle(&groups).await;
+        assert_eq!(values(&path), vec![1, 2, 3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_flusher_syncs_deferred_commits_when_no_durable_commit_does() {
+        let (groups, _path, _dir) = groups();
+        tokio::spawn(groups.wal().clone().flush_forever());
+        for v in 1..=5 {
+            let mut m = groups.begin(Durability::Deferred).await.expect("begin");
+            insert(&mut m, v).expect("insert");
+            m.commit().await.expect("commit");
+            let committed = std::time::Instant::now();
+            // 10 ms and an fsync on a quiet machine; the bound here leaves room for a loaded one.
+            while !groups.wal().all_synced() {
+                assert!(committed.elapsed() < Duration::from_secs(2), "no fsync 2 s after a deferred commit");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
     }
 }

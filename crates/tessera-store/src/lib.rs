@@ -23,6 +23,7 @@ mod sessions;
 mod tenants;
 mod tx;
 mod usage;
+mod wal;
 mod webhooks;
 
-pub use connect::{connect, Dialect, SqlStore};
+pub use connect::{connect, Dialect, ReadAudit, SqlStore};

@@ -104,6 +104,10 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         Ok(n) => tracing::info!(addresses = n, "denial counts written"),
         Err(e) => tracing::error!(error = %e.message, "cannot write the denial counts"),
     }
+    // Read events committed without waiting for the disk are on it before the process ends.
+    if let Err(e) = svc.sync_audit_log().await {
+        tracing::error!(error = %e.message, "cannot make the audit log durable");
+    }
     Ok(())
 }
 

@@ -28,7 +28,8 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
     // before a dev master key is generated for a deployment that never ran.
     let store = tessera_store::connect(&settings.database_url)
         .await
-        .with_context(|| "cannot open the metadata store (DATABASE_URL)")?;
+        .with_context(|| "cannot open the metadata store (DATABASE_URL)")?
+        .with_read_audit(settings.audit_reads);
     let source = std::mem::replace(&mut settings.master_key, MasterKeySource::DevFile(Default::default()));
     let provider = key_provider(source, DevKey::Create)?;
     // Cached views here drop as soon as another replica writes.

@@ -64,6 +64,10 @@ pub struct Settings {
     pub connect: tessera_console::connect::ConnectOptions,
     /// `TESSERA_VAULT_API_MOUNT`: where the Vault-compatible API serves KV v2.
     pub vault_api_mount: String,
+    /// `TESSERA_AUDIT_READS`: whether an access's audit event must be on disk
+    /// before the answer (`durable`) or committed, on disk shortly after
+    /// (`committed`, the default).
+    pub audit_reads: tessera_store::ReadAudit,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -108,6 +112,15 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(name: &str, default: T)
         bail!("{name} must be a positive number");
     }
     Ok(v)
+}
+
+/// `TESSERA_AUDIT_READS`: `committed` (default) or `durable`.
+fn audit_reads() -> anyhow::Result<tessera_store::ReadAudit> {
+    match var("TESSERA_AUDIT_READS").as_deref().map(str::trim) {
+        None | Some("committed") => Ok(tessera_store::ReadAudit::Committed),
+        Some("durable") => Ok(tessera_store::ReadAudit::Durable),
+        Some(other) => bail!("TESSERA_AUDIT_READS must be committed or durable (got {other:?})"),
+    }
 }
 
 /// `TESSERA_LISTEN`: `host:port`, the host an IP address or a name such as
@@ -224,6 +237,7 @@ impl Settings {
             },
             connect: connect_settings()?,
             vault_api_mount: vault_api_mount()?,
+            audit_reads: audit_reads()?,
             ..store
         })
     }
@@ -271,6 +285,8 @@ impl Settings {
             console: tessera_core::service::ConsoleOptions::default(),
             connect: tessera_console::connect::ConnectOptions::default(),
             vault_api_mount: "secret".into(),
+            // Offline commands that only open the store record no reads.
+            audit_reads: tessera_store::ReadAudit::Durable,
         })
     }
 }

@@ -330,6 +330,21 @@ pub trait MetadataStore: Send + Sync {
     async fn begin_log_write(&self) -> StoreResult<Box<dyn StoreTx>> {
         self.begin_write().await
     }
+    /// A log write that holds only the audit events of accesses (reads,
+    /// denials, proxy and tool calls), never a change. Its commit returns
+    /// once the events are committed (in the database's log: a crash of this
+    /// process loses none), but, unless the store was set to make read audit
+    /// durable at once, without waiting for the disk: the store makes them
+    /// durable within a bounded time (see the store's `ReadAudit`).
+    async fn begin_access_log_write(&self) -> StoreResult<Box<dyn StoreTx>> {
+        self.begin_log_write().await
+    }
+    /// Returns once every transaction committed before the call is on disk,
+    /// including access-log writes whose commit did not wait for it (before
+    /// a checkpoint of the audit head is written outside the database).
+    async fn sync_log(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// A counter that moves after every committed write transaction (other
     /// than log appends) and, where the store can tell, after other replicas'
     /// writes. Read it before a read whose result is cached: while it has not

@@ -150,6 +150,13 @@ impl Tessera {
         verify(self.store.as_ref(), self.audit.chain(), checkpoints).await
     }
 
+    /// Returns once every audit event committed so far is on disk (access
+    /// events are committed before their answer but may reach the disk a
+    /// few milliseconds later; see `MetadataStore::begin_access_log_write`).
+    pub async fn sync_audit_log(&self) -> Result<(), ServiceError> {
+        Ok(self.store.sync_log().await?)
+    }
+
     /// A signed checkpoint of the chain's head now, to keep outside the
     /// database; none while the chain is empty or has no key.
     pub async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>, ServiceError> {
@@ -159,6 +166,9 @@ impl Tessera {
         if seq == 0 {
             return Ok(None);
         }
+        // A checkpoint outside the database must never name an event that a
+        // power loss could still take away (an access event not yet on disk).
+        self.store.sync_log().await?;
         Ok(self.audit.chain().checkpoint(seq, &hash))
     }
 }

@@ -704,7 +704,7 @@ impl Tessera {
         if self.secrets.is_transactional() {
             return Ok(());
         }
-        self.audit.record(ctx.event(action, Some(tenant.as_str()), resource.to_owned(), "attempt")).await
+        self.audit.record_durable(ctx.event(action, Some(tenant.as_str()), resource.to_owned(), "attempt")).await
     }
 
     /// Forgets a cached principal (after its key is deleted).

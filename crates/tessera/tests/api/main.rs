@@ -22,6 +22,7 @@ mod oauth;
 mod observability;
 mod openapi;
 mod proxy;
+mod read_audit;
 mod secrets;
 mod service;
 mod tenants;
