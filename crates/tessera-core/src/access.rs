@@ -70,29 +70,120 @@ pub struct Principal {
     pub role: Role,
     /// The tenant a tenant-bound principal belongs to.
     pub tenant: Option<TenantId>,
+    /// A scoped key's scopes: it may do only what one of them allows. None:
+    /// the role's rules alone.
+    pub scopes: Option<std::sync::Arc<[Scope]>>,
+}
+
+/// Read, or read and write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Read (for an integration: resolve, proxy, tools, read its connection).
+    Read,
+    /// Read and change.
+    Write,
+}
+
+impl Access {
+    /// `read` or `write`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+
+    /// As the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// What one scope of a scoped key reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeTarget {
+    /// Tenant secrets: one path, or every path under a prefix (`stripe/*`; `*`: all).
+    Secrets(String),
+    /// One integration's connection: its config, credentials, resolved view,
+    /// proxy, tools and health check.
+    Integration(String),
+}
+
+/// One scope: a target and how far it may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// What it reaches.
+    pub target: ScopeTarget,
+    /// Read, or read and write.
+    pub access: Access,
+}
+
+impl Scope {
+    fn covers_secret(&self, path: &str, access: Access) -> bool {
+        match &self.target {
+            ScopeTarget::Secrets(pattern) if self.access >= access => match pattern.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => path == pattern,
+            },
+            _ => false,
+        }
+    }
+
+    /// Whether a listing under `prefix` stays inside this scope.
+    fn covers_listing(&self, prefix: &str) -> bool {
+        match &self.target {
+            ScopeTarget::Secrets(pattern) => {
+                pattern.strip_suffix('*').is_some_and(|p| prefix.starts_with(p) || format!("{prefix}/") == p)
+            }
+            ScopeTarget::Integration(_) => false,
+        }
+    }
+
+    fn covers_integration(&self, key: &str, access: Access) -> bool {
+        matches!(&self.target, ScopeTarget::Integration(k) if k == key && self.access >= access)
+    }
+}
+
+fn out_of_scope(what: &str) -> ServiceError {
+    ServiceError::forbidden(format!("this API key is scoped; its scopes do not allow {what}"))
 }
 
 impl Principal {
     /// The root principal of `TESSERA_ROOT_TOKEN`.
     pub fn root() -> Self {
-        Self { id: "root".into(), role: Role::Admin, tenant: None }
+        Self { id: "root".into(), role: Role::Admin, tenant: None, scopes: None }
     }
 
     /// The principal of an admin CLI command run on the server's machine.
     /// A background worker of the server (audit rows name it).
     pub fn worker(name: &str) -> Self {
-        Self { id: name.into(), role: Role::Admin, tenant: None }
+        Self { id: name.into(), role: Role::Admin, tenant: None, scopes: None }
     }
 
     /// The principal of an admin CLI command.
     pub fn local_admin() -> Self {
-        Self { id: "cli".into(), role: Role::Admin, tenant: None }
+        Self { id: "cli".into(), role: Role::Admin, tenant: None, scopes: None }
     }
 
     /// Checks the caller may act on `tenant` at all: admins may name any
     /// tenant; a tenant-bound principal only its own; an auditor none (for
-    /// tenant data). Anything else is reported as "no such tenant".
+    /// tenant data). Anything else is reported as "no such tenant". A scoped
+    /// key passes only the checks that name what it reaches
+    /// ([`Self::ensure_secret`], [`Self::ensure_integration`]): everything
+    /// else is refused, so a new operation is closed to it until it says so.
     pub fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), ServiceError> {
+        self.ensure_own_tenant(tenant)?;
+        if self.scopes.is_some() {
+            return Err(out_of_scope("this operation"));
+        }
+        Ok(())
+    }
+
+    fn ensure_own_tenant(&self, tenant: &TenantId) -> Result<(), ServiceError> {
         match (&self.role, &self.tenant) {
             (Role::Admin, _) => Ok(()),
             (Role::TenantAdmin | Role::TenantService, Some(own)) if own == tenant => Ok(()),
@@ -103,10 +194,53 @@ impl Principal {
     /// Checks the caller may change `tenant`'s data (not only read it).
     pub fn ensure_tenant_write(&self, tenant: &TenantId) -> Result<(), ServiceError> {
         self.ensure_tenant(tenant)?;
+        self.ensure_writer()
+    }
+
+    fn ensure_writer(&self) -> Result<(), ServiceError> {
         if self.role == Role::TenantService {
             return Err(ServiceError::forbidden("a tenant_service key may only read"));
         }
         Ok(())
+    }
+
+    /// Checks the caller may `access` the tenant secret at `path`.
+    pub fn ensure_secret(&self, tenant: &TenantId, path: &str, access: Access) -> Result<(), ServiceError> {
+        self.ensure_own_tenant(tenant)?;
+        if access == Access::Write {
+            self.ensure_writer()?;
+        }
+        match &self.scopes {
+            Some(scopes) if !scopes.iter().any(|s| s.covers_secret(path, access)) => {
+                Err(out_of_scope(&format!("{} on the secret {path}", access.as_str())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the caller may list the tenant's secrets under `prefix`.
+    pub fn ensure_secret_listing(&self, tenant: &TenantId, prefix: &str) -> Result<(), ServiceError> {
+        self.ensure_own_tenant(tenant)?;
+        match &self.scopes {
+            Some(scopes) if !scopes.iter().any(|s| s.covers_listing(prefix)) => {
+                Err(out_of_scope(&format!("listing secrets under {prefix:?}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the caller may `access` the tenant's connection to `integration`.
+    pub fn ensure_integration(&self, tenant: &TenantId, integration: &str, access: Access) -> Result<(), ServiceError> {
+        self.ensure_own_tenant(tenant)?;
+        if access == Access::Write {
+            self.ensure_writer()?;
+        }
+        match &self.scopes {
+            Some(scopes) if !scopes.iter().any(|s| s.covers_integration(integration, access)) => {
+                Err(out_of_scope(&format!("{} on the integration {integration}", access.as_str())))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Checks the caller is an admin.
@@ -154,7 +288,7 @@ mod tests {
     use super::*;
 
     fn bound(role: Role, tenant: &str) -> Principal {
-        Principal { id: "k".into(), role, tenant: Some(TenantId::parse(tenant).expect("valid")) }
+        Principal { id: "k".into(), role, tenant: Some(TenantId::parse(tenant).expect("valid")), scopes: None }
     }
 
     #[test]
@@ -173,7 +307,7 @@ mod tests {
         let acme = TenantId::parse("acme").expect("valid");
         let err = bound(Role::TenantService, "acme").ensure_tenant_write(&acme).expect_err("read only");
         assert_eq!(err.kind, crate::ErrorKind::Forbidden);
-        let auditor = Principal { id: "a".into(), role: Role::Auditor, tenant: None };
+        let auditor = Principal { id: "a".into(), role: Role::Auditor, tenant: None, scopes: None };
         assert_eq!(auditor.ensure_tenant(&acme).expect_err("no tenant data").kind, crate::ErrorKind::NotFound);
     }
 

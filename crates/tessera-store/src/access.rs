@@ -17,6 +17,7 @@ fn api_key(row: &Row) -> StoreResult<ApiKeyRecord> {
         created_at: time(row.get("created_at")?),
         created_by: row.get("created_by")?,
         last_used_at: crate::tx::opt_time(row.get("last_used_at")?),
+        scopes: row.get::<Option<String>>("scopes")?.as_deref().map(crate::tx::json_value).transpose()?,
     })
 }
 
@@ -38,28 +39,38 @@ fn audit(row: &Row) -> StoreResult<AuditRecord> {
     })
 }
 
-const KEY_COLS: &str = "id, name, role, tenant_id, key_hash, created_at, created_by, last_used_at";
+/// `scopes` is read as text on both databases (PostgreSQL: JSONB cast).
+fn key_cols(d: crate::Dialect) -> String {
+    format!(
+        "id, name, role, tenant_id, key_hash, created_at, created_by, last_used_at, {} AS scopes",
+        d.json_col("scopes")
+    )
+}
 
 #[async_trait]
 impl AccessRepo for SqlTx {
     async fn insert_api_key(&mut self, k: &ApiKeyRecord) -> StoreResult<()> {
-        query(
-            "INSERT INTO api_keys (id, name, role, tenant_id, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&k.id)
-        .bind(&k.name)
-        .bind(&k.role)
-        .bind(k.tenant_id.clone())
-        .bind(&k.key_hash)
-        .bind(micros(k.created_at))
-        .bind(&k.created_by)
-        .execute(self)
-        .await?;
+        let sql = format!(
+            "INSERT INTO api_keys (id, name, role, tenant_id, key_hash, created_at, created_by, scopes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, {})",
+            self.dialect.json_param(8)
+        );
+        query(&sql)
+            .bind(&k.id)
+            .bind(&k.name)
+            .bind(&k.role)
+            .bind(k.tenant_id.clone())
+            .bind(&k.key_hash)
+            .bind(micros(k.created_at))
+            .bind(&k.created_by)
+            .bind(k.scopes.as_ref().map(serde_json::Value::to_string))
+            .execute(self)
+            .await?;
         Ok(())
     }
 
     async fn find_api_key_by_hash(&mut self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = $1");
+        let sql = format!("SELECT {} FROM api_keys WHERE key_hash = $1", key_cols(self.dialect));
         let row = query(&sql).bind(hash).fetch_optional(self).await?;
         row.as_ref().map(api_key).transpose()
     }
@@ -67,11 +78,14 @@ impl AccessRepo for SqlTx {
     async fn list_api_keys(&mut self, tenant: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
         let rows = match tenant {
             Some(t) => {
-                let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id");
+                let sql = format!(
+                    "SELECT {} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
+                    key_cols(self.dialect)
+                );
                 query(&sql).bind(t).fetch_all(self).await?
             }
             None => {
-                let sql = format!("SELECT {KEY_COLS} FROM api_keys ORDER BY created_at, id");
+                let sql = format!("SELECT {} FROM api_keys ORDER BY created_at, id", key_cols(self.dialect));
                 query(&sql).fetch_all(self).await?
             }
         };
@@ -79,7 +93,7 @@ impl AccessRepo for SqlTx {
     }
 
     async fn get_api_key(&mut self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1");
+        let sql = format!("SELECT {} FROM api_keys WHERE id = $1", key_cols(self.dialect));
         let row = query(&sql).bind(id).fetch_optional(self).await?;
         row.as_ref().map(api_key).transpose()
     }

@@ -82,7 +82,7 @@ pub(crate) async fn create(State(state): State<ConsoleState>, posted: Posted<New
     let s = &posted.signed.session;
     let f = posted.form;
     let tenant = Some(f.tenant.trim()).filter(|t| !t.is_empty());
-    let outcome = state.svc.create_api_key(&s.ctx, &f.name, &f.role, tenant).await;
+    let outcome = state.svc.create_api_key(&s.ctx, &f.name, &f.role, tenant, None).await;
     let chrome = Chrome::new(s, "api-keys");
     let (status, created, error) = match outcome {
         Ok(k) => (StatusCode::OK, Some((k.view.name, Zeroizing::new(k.key.expose_secret().to_owned()))), None),

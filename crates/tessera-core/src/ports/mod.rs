@@ -248,6 +248,8 @@ pub struct ApiKeyRecord {
     pub created_by: String,
     /// Last accepted (written at most once a minute per key).
     pub last_used_at: Option<DateTime<Utc>>,
+    /// A scoped key's scopes (`[{"secrets"|"integration", "access"}]`); none: unscoped.
+    pub scopes: Option<Value>,
 }
 
 /// One audit event as stored, with its place in the hash chain.

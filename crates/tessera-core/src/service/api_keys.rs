@@ -1,14 +1,107 @@
 //! API keys: created with a role (and a tenant for tenant-bound roles),
 //! shown once, stored as a hash.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{ApiKeyView, Ctx, Tessera};
-use crate::access::{generate_api_key, Role};
+use crate::access::{generate_api_key, Access, Role, Scope, ScopeTarget};
 use crate::error::ServiceError;
-use crate::ids::TenantId;
+use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::ports::ApiKeyRecord;
+
+/// Most scopes on one key.
+const MAX_SCOPES: usize = 32;
+
+/// One scope of a scoped key, as the API takes and shows it: tenant secrets
+/// (`{"secrets": "stripe/*", "access": "read"}`: one path, a prefix ending in
+/// `*`, or `*`) or one integration's connection (`{"integration": "notion",
+/// "access": "write"}`).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScopeInput {
+    /// A secret path, a prefix ending in `*` (`stripe/*`), or `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 512)]
+    pub secrets: Option<String>,
+    /// An integration key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    pub integration: Option<String>,
+    /// `read` or `write` (write includes read).
+    #[schema(pattern = "^(read|write)$")]
+    pub access: String,
+}
+
+fn bad_scope(message: String) -> ServiceError {
+    ServiceError::invalid("invalid_scopes", message, Some("scopes"))
+}
+
+/// Checks scopes as given at creation; returns them parsed.
+fn check_scopes(role: Role, input: &[ScopeInput]) -> Result<Vec<Scope>, ServiceError> {
+    if input.is_empty() || input.len() > MAX_SCOPES {
+        return Err(bad_scope(format!("scopes must list 1 to {MAX_SCOPES} scopes, or be left out")));
+    }
+    input
+        .iter()
+        .map(|i| {
+            let access = Access::parse(&i.access)
+                .ok_or_else(|| bad_scope(format!("access must be read or write, not {:?}", i.access)))?;
+            if access == Access::Write && role == Role::TenantService {
+                return Err(bad_scope("a tenant_service key may only read: its scopes cannot grant write".into()));
+            }
+            let target = match (&i.secrets, &i.integration) {
+                (Some(pattern), None) => ScopeTarget::Secrets(secret_pattern(pattern)?),
+                (None, Some(key)) => ScopeTarget::Integration(IntegrationKey::parse(key)?.to_string()),
+                _ => return Err(bad_scope("each scope names either secrets or one integration".into())),
+            };
+            Ok(Scope { target, access })
+        })
+        .collect()
+}
+
+/// `*`, a secret path, or a path prefix ending in `/*` or `*`.
+fn secret_pattern(raw: &str) -> Result<String, ServiceError> {
+    let bad = || bad_scope(format!("{raw:?} is not a secret path, a prefix ending in *, or *"));
+    if raw == "*" {
+        return Ok(raw.to_owned());
+    }
+    let (path, wildcard) = match raw.strip_suffix('*') {
+        Some(p) => (p.trim_end_matches('/'), true),
+        None => (raw, false),
+    };
+    if path.contains('*') || path.is_empty() {
+        return Err(bad());
+    }
+    SecretPath::parse_user(path).map_err(|_| bad())?;
+    Ok(if wildcard { format!("{}*", &raw[..raw.len() - 1]) } else { path.to_owned() })
+}
+
+/// Scopes as stored (`[{"secrets"|"integration", "access"}]`).
+fn stored(scopes: &[Scope]) -> Value {
+    Value::Array(
+        scopes
+            .iter()
+            .map(|s| match &s.target {
+                ScopeTarget::Secrets(p) => serde_json::json!({"secrets": p, "access": s.access.as_str()}),
+                ScopeTarget::Integration(k) => serde_json::json!({"integration": k, "access": s.access.as_str()}),
+            })
+            .collect(),
+    )
+}
+
+/// A stored key's scopes (a key whose scopes cannot be read is refused).
+pub(crate) fn scopes_of(stored: Option<&Value>, role: Role) -> Result<Option<Arc<[Scope]>>, ServiceError> {
+    let Some(v) = stored else { return Ok(None) };
+    let input: Vec<ScopeInput> = serde_json::from_value(v.clone())
+        .map_err(|_| ServiceError::internal("a stored API key's scopes are not valid"))?;
+    Ok(Some(Arc::from(check_scopes(role, &input)?)))
+}
 
 /// A key just created: the only time its value is available.
 pub struct CreatedApiKey {
@@ -20,15 +113,24 @@ pub struct CreatedApiKey {
 
 impl Tessera {
     /// `POST /api-keys`. Admins create any key; a tenant admin creates
-    /// tenant-bound keys for its own tenant.
+    /// tenant-bound keys for its own tenant. `scopes` makes a scoped key
+    /// (tenant-bound roles only): it may then do only what they allow.
     pub async fn create_api_key(
         &self,
         ctx: &Ctx,
         name: &str,
         role: &str,
         tenant: Option<&str>,
+        scopes: Option<&[ScopeInput]>,
     ) -> Result<CreatedApiKey, ServiceError> {
         let role = Role::parse(role)?;
+        let scopes = match scopes {
+            Some(_) if !role.is_tenant_bound() => {
+                return Err(bad_scope("scopes are for tenant_admin and tenant_service keys".into()))
+            }
+            Some(input) => Some(stored(&check_scopes(role, input)?)),
+            None => None,
+        };
         let name = crate::ids::display_name(name)?;
         let tenant = match (role.is_tenant_bound(), tenant) {
             (true, Some(t)) => Some(TenantId::parse(t)?),
@@ -74,6 +176,7 @@ impl Tessera {
             created_at: Utc::now(),
             last_used_at: None,
             created_by: ctx.principal.id.clone(),
+            scopes,
         };
         tx.insert_api_key(&record).await?;
         self.audit
@@ -147,6 +250,7 @@ impl Tessera {
             created_at: Utc::now(),
             last_used_at: None,
             created_by: "bootstrap".into(),
+            scopes: None,
         };
         tx.insert_api_key(&record).await?;
         let ctx = Ctx::cli();

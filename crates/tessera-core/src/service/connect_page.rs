@@ -196,6 +196,7 @@ impl Tessera {
                 id: format!("connect:{}", session.id),
                 role: Role::TenantAdmin,
                 tenant: Some(tenant.clone()),
+                scopes: None,
             },
             request_id: origin.request_id.clone(),
             client_ip: origin.client_ip.clone(),

@@ -11,6 +11,7 @@ use super::integrations::no_integration;
 use super::{
     rfc3339, usage_stats, ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera,
 };
+use crate::access::Access;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::ports::{ConnectionContext, ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
@@ -31,8 +32,8 @@ impl Tessera {
         is_enabled: Option<bool>,
     ) -> Result<ConnectionView, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Write).await?;
         let resource = format!("tenants/{tenant}/integrations/{key}/config");
         self.audit_before_external_write(ctx, "config.update", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
@@ -97,8 +98,8 @@ impl Tessera {
     /// `GET /tenants/{t}/integrations/{key}`.
     pub async fn get_connection(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<ConnectionView, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Read).await?;
         let mut tx = self.store.read().await?;
         let (integration, mut conn, cred) = Self::require_connection(tx.as_mut(), &tenant, &key).await?;
         tx.commit().await?;
@@ -110,8 +111,8 @@ impl Tessera {
     /// its secret values (seed 000: delete encrypted config with the integration).
     pub async fn delete_connection(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<(), ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Write).await?;
         let resource = format!("tenants/{tenant}/integrations/{key}");
         self.audit_before_external_write(ctx, "connection.delete", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
@@ -185,8 +186,8 @@ impl Tessera {
     /// the answer is returned only once the audit event is durable.
     pub async fn resolve(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Read).await?;
         let resource = format!("tenants/{tenant}/integrations/{key}/resolved");
         let result = self.resolve_inner(&tenant, &key).await;
         let outcome = if result.is_ok() { "success" } else { "failure" };

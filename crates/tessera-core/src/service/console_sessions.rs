@@ -73,7 +73,7 @@ impl Tessera {
     ) -> Result<OpenedSession, ServiceError> {
         let principal = self.authenticate(token, request_id.clone(), client_ip.clone()).await?;
         let ctx = Ctx { principal: principal.clone(), request_id, client_ip };
-        if principal.role == Role::TenantService {
+        if principal.role == Role::TenantService || principal.scopes.is_some() {
             self.audit
                 .record(ctx.event(
                     "console.sign_in",
@@ -83,7 +83,8 @@ impl Tessera {
                 ))
                 .await?;
             return Err(ServiceError::forbidden(
-                "a tenant_service key cannot sign in to the console: use a tenant_admin, auditor or admin key",
+                "a tenant_service key or a scoped key cannot sign in to the console: use an unscoped tenant_admin, \
+                 auditor or admin key",
             ));
         }
         // Only the root token authenticates as the root principal.
@@ -150,7 +151,7 @@ impl Tessera {
             self.take_anonymous(client_ip.as_deref())?;
             return Ok(None);
         };
-        if principal.role == Role::TenantService {
+        if principal.role == Role::TenantService || principal.scopes.is_some() {
             return Ok(None);
         }
         if let Some(s) = found.filter(|s| now - s.last_seen_at >= TOUCH_EVERY) {

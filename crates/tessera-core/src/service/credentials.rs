@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::integrations::stored_oauth;
 use super::secrets::VersionWrite;
 use super::{rfc3339, Ctx, Tessera};
+use crate::access::Access;
 use crate::access::Role;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
@@ -335,8 +336,8 @@ impl Tessera {
         source: &'static str,
     ) -> Result<StoredCredentials, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Write).await?;
         let now = Utc::now();
         let create_tenant = input.create_tenant;
         let new = input.into_credential(now, source)?;
@@ -366,8 +367,8 @@ impl Tessera {
     /// `GET /tenants/{t}/integrations/{key}/credentials`: metadata only.
     pub async fn get_credentials(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<CredentialView, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Read).await?;
         let mut tx = self.store.read().await?;
         let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
         tx.commit().await?;
@@ -389,8 +390,8 @@ impl Tessera {
         key: &str,
     ) -> Result<RevokedCredentials, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Write).await?;
         let mut tx = self.store.read().await?;
         let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
         if !found.tenant_exists() {

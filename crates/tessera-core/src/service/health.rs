@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::proxy::Injection;
 use super::{rfc3339, Ctx, Tessera};
+use crate::access::Access;
 use crate::access::Principal;
 use crate::error::{ErrorKind, ServiceError};
 use crate::health::{judge, HealthCheckSettings, ProbeAuth, ProbeOutcome};
@@ -106,8 +107,8 @@ impl Tessera {
     /// `POST /tenants/{t}/integrations/{key}/health-check`: one check now.
     pub async fn run_health_check(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<HealthResult, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Write).await?;
         self.check_one(ctx, &tenant, &key).await
     }
 

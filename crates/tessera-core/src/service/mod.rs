@@ -40,7 +40,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
 
-pub use api_keys::CreatedApiKey;
+pub use api_keys::{CreatedApiKey, ScopeInput};
 pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
 pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
@@ -665,6 +665,29 @@ impl Tessera {
         self.audit_denial(ctx, Some(tenant), ctx.principal.ensure_tenant(tenant)).await
     }
 
+    /// Checks the caller may `access` the tenant secret at `path` (a scoped
+    /// key: within its scopes); a refusal is an audited denial.
+    pub(crate) async fn allow_secret(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        path: &str,
+        access: crate::access::Access,
+    ) -> Result<(), ServiceError> {
+        self.audit_denial(ctx, Some(tenant), ctx.principal.ensure_secret(tenant, path, access)).await
+    }
+
+    /// Checks the caller may `access` the tenant's connection to `key`.
+    pub(crate) async fn allow_integration(
+        &self,
+        ctx: &Ctx,
+        tenant: &TenantId,
+        key: &str,
+        access: crate::access::Access,
+    ) -> Result<(), ServiceError> {
+        self.audit_denial(ctx, Some(tenant), ctx.principal.ensure_integration(tenant, key, access)).await
+    }
+
     /// Checks the caller may change `tenant`; a refusal is an audited denial.
     pub(crate) async fn allow_tenant_write(&self, ctx: &Ctx, tenant: &TenantId) -> Result<(), ServiceError> {
         self.audit_denial(ctx, Some(tenant), ctx.principal.ensure_tenant_write(tenant)).await
@@ -717,9 +740,11 @@ impl Tessera {
 /// The principal an API key row stands for (the API's bearer token and a
 /// console session opened with the key).
 pub(crate) fn principal_of_key(rec: crate::ports::ApiKeyRecord) -> Result<Principal, ServiceError> {
+    let role = Role::parse(&rec.role)?;
     Ok(Principal {
+        scopes: api_keys::scopes_of(rec.scopes.as_ref(), role)?,
         id: rec.id,
-        role: Role::parse(&rec.role)?,
+        role,
         tenant: rec.tenant_id.as_deref().map(TenantId::parse).transpose()?,
     })
 }

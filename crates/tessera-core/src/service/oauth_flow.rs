@@ -13,6 +13,7 @@ use super::credentials::Tokens;
 use super::denials::Denied;
 use super::integrations::stored_oauth;
 use super::{rfc3339, Ctx, Tessera};
+use crate::access::Access;
 use crate::access::{Principal, Role};
 use crate::audit::AuditEvent;
 use crate::error::ServiceError;
@@ -130,8 +131,8 @@ impl Tessera {
             return Err(ServiceError::invalid("missing_tenant_id", "tenant_id is required", Some("tenant_id")));
         }
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Write).await?;
         let now = Utc::now();
         let mut tx = self.store.begin_write().await?;
         // A GET never creates anything: an unknown tenant is "not found".
@@ -248,6 +249,8 @@ impl Tessera {
                 id: flow.created_by.clone(),
                 role,
                 tenant: role.is_tenant_bound().then(|| tenant.clone()),
+                // The flow was checked against the starter's scopes when it began.
+                scopes: None,
             },
             request_id,
             client_ip,

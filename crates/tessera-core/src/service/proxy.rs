@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::configs::meta_is_secret;
 use super::view_cache::ViewReader;
 use super::{Ctx, Tessera};
+use crate::access::Access;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
 use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord};
@@ -79,8 +80,8 @@ impl Tessera {
     ) -> Result<ProxyPlan, ServiceError> {
         crate::proxy::check_method(method)?;
         let tenant = self.caller_tenant(ctx, tenant_header, "X-Tenant-Id", "the X-Tenant-Id header").await?;
-        self.allow_tenant(ctx, &tenant).await?;
         let key = IntegrationKey::parse(key)?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Read).await?;
         self.plan_for(&tenant, &key, None).await
     }
 

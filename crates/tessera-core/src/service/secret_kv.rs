@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::secrets::{secret_missing, version_missing, VersionWrite};
 use super::{rfc3339, Ctx, SecretWritten, Tessera};
+use crate::access::Access;
 use crate::error::ServiceError;
 use crate::ids::{SecretPath, TenantId};
 
@@ -53,8 +54,8 @@ impl Tessera {
         version: Option<u32>,
     ) -> Result<SecretVersionRead, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Read).await?;
         let resource = format!("tenants/{tenant}/secrets/{path}");
         let mut tx = self.store.read().await?;
         let record = Self::require_tenant(tx.as_mut(), &tenant).await?;
@@ -108,8 +109,8 @@ impl Tessera {
         cas: Option<u32>,
     ) -> Result<SecretWritten, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         let resource = format!("tenants/{tenant}/secrets/{path}");
         self.audit_before_external_write(ctx, "secret.write", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
@@ -161,8 +162,8 @@ impl Tessera {
         path: &str,
     ) -> Result<Option<BTreeMap<String, String>>, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Read).await?;
         if !self.secrets.is_transactional() {
             return Ok(None); // only the database backend keeps it
         }
@@ -186,8 +187,8 @@ impl Tessera {
         custom: BTreeMap<String, String>,
     ) -> Result<(), ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         if !self.secrets.is_transactional() {
             return Err(ServiceError::invalid(
                 "custom_metadata_unsupported",
@@ -254,8 +255,8 @@ impl Tessera {
     /// `secret.remove`.
     pub async fn remove_secret(&self, ctx: &Ctx, tenant: &str, path: &str) -> Result<(), ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         let resource = format!("tenants/{tenant}/secrets/{path}");
         self.audit_before_external_write(ctx, "secret.remove", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;

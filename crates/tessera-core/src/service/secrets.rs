@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 use super::{rfc3339, Ctx, SecretList, SecretMetadataView, SecretVersionView, SecretWritten, Tessera};
+use crate::access::Access;
 use crate::error::ServiceError;
 use crate::ids::{SecretPath, TenantId};
 use crate::ports::{SecretVersionRecord, StoreTx};
@@ -177,8 +178,8 @@ impl Tessera {
         write: SecretWrite,
     ) -> Result<SecretWritten, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         if write.rotate_after_days.is_some() && !self.secrets.is_transactional() {
             return Err(ServiceError::invalid(
                 "rotation_unsupported",
@@ -248,8 +249,8 @@ impl Tessera {
         version: Option<u32>,
     ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Read).await?;
         let resource = secret_resource(&tenant, &path);
         let mut tx = self.store.read().await?;
         let record = Self::require_tenant(tx.as_mut(), &tenant).await?;
@@ -269,7 +270,7 @@ impl Tessera {
     /// `GET /tenants/{t}/secrets?prefix=`: paths only.
     pub async fn list_secrets(&self, ctx: &Ctx, tenant: &str, prefix: &str) -> Result<SecretList, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
+        self.audit_denial(ctx, Some(&tenant), ctx.principal.ensure_secret_listing(&tenant, prefix)).await?;
         if prefix.starts_with('_') {
             return Err(ServiceError::invalid(
                 "invalid_secret_path",
@@ -306,8 +307,8 @@ impl Tessera {
         path: &str,
     ) -> Result<SecretMetadataView, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Read).await?;
         let mut tx = self.store.begin_read().await?;
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         let head = self
@@ -384,8 +385,8 @@ impl Tessera {
         change: VersionChange,
     ) -> Result<(), ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         if versions.as_ref().is_some_and(Vec::is_empty) {
             return Err(ServiceError::invalid(
                 "invalid_versions",
@@ -430,8 +431,8 @@ impl Tessera {
         version: u32,
     ) -> Result<SecretWritten, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        self.allow_tenant_write(ctx, &tenant).await?;
         let path = SecretPath::parse_user(path)?;
+        self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         self.audit_before_external_write(ctx, "secret.rollback", &tenant, &secret_resource(&tenant, &path)).await?;
         let mut tx = self.store.begin_write().await?;
         let record = Self::require_tenant(tx.as_mut(), &tenant).await?;

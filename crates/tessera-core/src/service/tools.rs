@@ -13,6 +13,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{Ctx, Tessera};
+use crate::access::Access;
 use crate::error::{ErrorKind, ServiceError};
 use crate::ids::{IntegrationKey, TenantId};
 use crate::mcp::{McpError, McpSettings};
@@ -82,7 +83,7 @@ impl Tessera {
                 ))
             }
         };
-        self.allow_tenant(ctx, &tenant).await?;
+        self.allow_integration(ctx, &tenant, key.as_str(), Access::Read).await?;
 
         // As the proxy: an expired OAuth token is refreshed before it is used ...
         let made_at = Utc::now();

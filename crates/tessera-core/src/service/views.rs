@@ -257,6 +257,10 @@ pub struct ApiKeyView {
     pub created_by: String,
     /// Last accepted (to the minute); none if never used.
     pub last_used_at: Option<String>,
+    /// A scoped key's scopes; absent: unscoped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub scopes: Option<Value>,
 }
 
 impl From<ApiKeyRecord> for ApiKeyView {
@@ -269,6 +273,7 @@ impl From<ApiKeyRecord> for ApiKeyView {
             created_at: rfc3339(k.created_at),
             created_by: k.created_by,
             last_used_at: k.last_used_at.map(rfc3339),
+            scopes: k.scopes,
         }
     }
 }

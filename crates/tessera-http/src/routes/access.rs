@@ -35,6 +35,9 @@ pub(crate) struct NewKey {
     role: String,
     /// Required for tenant-bound roles, refused for the others.
     tenant_id: Option<String>,
+    /// Makes a scoped key (tenant-bound roles only).
+    #[serde(default)]
+    scopes: Option<Vec<tessera_core::service::ScopeInput>>,
 }
 
 impl utoipa::ToSchema for NewKey {}
@@ -42,26 +45,49 @@ impl utoipa::ToSchema for NewKey {}
 impl utoipa::PartialSchema for NewKey {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         let name = serde_json::to_value(tessera_core::ids::name_schema()).expect("the name schema serialises");
-        let variant = |roles: &[&str], tenant: serde_json::Value, required: &[&str]| {
+        // A scope names secrets (a path, a prefix ending in `*`, or `*`) or one integration.
+        let scopes = |accesses: &[&str]| {
+            let access = json!({"type": "string", "enum": accesses});
+            json!({
+                "type": ["array", "null"], "minItems": 1, "maxItems": 32,
+                "description": "Makes a scoped key: it may do only what one of these allows (never widened later).",
+                "items": {"oneOf": [
+                    {"type": "object", "additionalProperties": false, "required": ["secrets", "access"],
+                     "properties": {"secrets": {"type": "string", "maxLength": 512,
+                         "pattern": r"^(\*|[A-Za-z0-9.-][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*(/\*|\*)?)$"},
+                         "access": access}},
+                    {"type": "object", "additionalProperties": false, "required": ["integration", "access"],
+                     "properties": {"integration": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_-]{0,62}$"},
+                         "access": access}},
+                ]}
+            })
+        };
+        let variant = |roles: &[&str], tenant: serde_json::Value, required: &[&str], scopes: serde_json::Value| {
+            let mut properties = json!({
+                "name": name,
+                "role": {"type": "string", "enum": roles,
+                    "description": "`admin`, `tenant_admin`, `tenant_service` or `auditor`."},
+                "tenantId": tenant,
+            });
+            // Admin and auditor keys take no scopes (null is the same as none).
+            properties["scopes"] = if scopes.is_null() { json!({"type": "null"}) } else { scopes };
             json!({
                 "type": "object",
                 "additionalProperties": false,
                 "required": required,
-                "properties": {
-                    "name": name,
-                    "role": {"type": "string", "enum": roles,
-                        "description": "`admin`, `tenant_admin`, `tenant_service` or `auditor`."},
-                    "tenantId": tenant,
-                }
+                "properties": properties,
             })
         };
         let doc = json!({
             "description": "A tenant_admin or tenant_service key names its tenant; an admin or auditor key names none.",
             "oneOf": [
-                variant(&["admin", "auditor"], json!({"type": "null"}), &["name", "role"]),
-                variant(&["tenant_admin", "tenant_service"],
+                variant(&["admin", "auditor"], json!({"type": "null"}), &["name", "role"], serde_json::Value::Null),
+                variant(&["tenant_admin"],
                     json!({"type": "string", "pattern": r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$"}),
-                    &["name", "role", "tenantId"]),
+                    &["name", "role", "tenantId"], scopes(&["read", "write"])),
+                variant(&["tenant_service"],
+                    json!({"type": "string", "pattern": r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$"}),
+                    &["name", "role", "tenantId"], scopes(&["read"])),
             ]
         });
         serde_json::from_value(doc).expect("the NewKey schema is a valid schema")
@@ -76,13 +102,14 @@ pub(crate) async fn create_key(
     Caller(ctx): Caller,
     Body(b): Body<NewKey>,
 ) -> ApiResult<impl IntoResponse> {
-    let created = s.svc.create_api_key(&ctx, &b.name, &b.role, b.tenant_id.as_deref()).await?;
+    let created = s.svc.create_api_key(&ctx, &b.name, &b.role, b.tenant_id.as_deref(), b.scopes.as_deref()).await?;
     let body = json!({
         "id": created.view.id,
         "key": created.key.expose_secret(),
         "name": created.view.name,
         "role": created.view.role,
         "tenantId": created.view.tenant_id,
+        "scopes": created.view.scopes,
         "createdAt": created.view.created_at,
     });
     Ok((StatusCode::CREATED, [(axum::http::header::CACHE_CONTROL, "no-store")], Json(body)))
