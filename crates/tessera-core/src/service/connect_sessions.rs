@@ -82,7 +82,7 @@ pub struct EndUser {
 }
 
 /// The answer to `POST /connect/sessions`: the token is shown once.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedConnectSession {
     /// The session's id (for `GET`/`DELETE /connect/sessions/{id}`).
@@ -95,7 +95,17 @@ pub struct CreatedConnectSession {
     pub expires_at: String,
 }
 
-// The token is a credential: never printed.
+// The token (also inside the URL) is a credential: never printed.
+impl std::fmt::Debug for CreatedConnectSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedConnectSession")
+            .field("id", &self.id)
+            .field("token", &"[SECRET]")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for CreatedConnectSession {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.token);
@@ -379,4 +389,19 @@ fn check_end_user(u: EndUser) -> Result<EndUser, ServiceError> {
 /// A value as it may appear in an audit resource's query part.
 pub(crate) fn url_part(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_created_session_never_prints_its_token() {
+        let s = super::CreatedConnectSession {
+            id: "cs_1".into(),
+            token: "tok-secret-123".into(),
+            url: "https://t.example/connect/tok-secret-123".into(),
+            expires_at: "2026-12-01T00:00:00Z".into(),
+        };
+        let printed = format!("{s:?}");
+        assert!(printed.contains("cs_1") && !printed.contains("tok-secret-123"), "{printed}");
+    }
 }
