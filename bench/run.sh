@@ -262,10 +262,13 @@ start_tessera() {
         "$(cat "$WORK/write-body.json")"
     expect 200 GET "$TESSERA_URL/tenants/bench/secrets/bench/write-target" "Authorization: Bearer $TESSERA_WRITE_KEY"
     grep -q "$SECRET_VALUE" "$WORK/last.json" || die "$name secret read-back lacks the value"
-    # The KV v2 secret the "kv" bench reads through /v1/ (as OpenBao's bench/svc).
-    expect 200 POST "$TESSERA_URL/v1/secret/data/bench/svc" "X-Vault-Token: $TESSERA_WRITE_KEY" "{\"data\":$CONFIG_JSON}"
-    expect 200 GET "$TESSERA_URL/v1/secret/data/bench/svc" "X-Vault-Token: $TESSERA_READ_KEY"
-    grep -q "$SECRET_VALUE" "$WORK/last.json" || die "$name /v1/ KV read lacks the value"
+    # The KV v2 secret the "kv" bench reads through /v1/ (as OpenBao's bench/svc);
+    # only then, so an older build without /v1/ can still be "before" in other benches.
+    if [[ " $BENCHES " == *" kv "* ]]; then
+        expect 200 POST "$TESSERA_URL/v1/secret/data/bench/svc" "X-Vault-Token: $TESSERA_WRITE_KEY" "{\"data\":$CONFIG_JSON}"
+        expect 200 GET "$TESSERA_URL/v1/secret/data/bench/svc" "X-Vault-Token: $TESSERA_READ_KEY"
+        grep -q "$SECRET_VALUE" "$WORK/last.json" || die "$name /v1/ KV read lacks the value"
+    fi
     T_URL[$name]=$TESSERA_URL T_PID[$name]=$pid T_READ[$name]=$TESSERA_READ_KEY T_WRITE[$name]=$TESSERA_WRITE_KEY
     log "$name up at $TESSERA_URL (pid $pid)"
 }
