@@ -318,23 +318,11 @@ impl Tessera {
         );
         self.audit_before_external_write(&ctx, "config.update", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
-        self.write_connection_config(tx.as_mut(), &ctx, &tenant, &key, &change, None, None).await?;
+        self.write_connection_config(tx.as_mut(), &ctx, &tenant, &key, &change, None, &resource).await?;
         self.record_connected(tx.as_mut(), &session.id, &tenant, &key).await?;
         let fields: Vec<&String> = change.keys().collect();
         let data = json!({ "integration": key.as_str(), "source": "connect", "fields": fields });
         self.enqueue(tx.as_mut(), tenant.as_str(), "credential.stored", data).await?;
-        let names = change.keys().cloned().collect::<Vec<_>>().join(",");
-        self.audit
-            .append_in_tx(
-                tx.as_mut(),
-                vec![ctx.event(
-                    "config.update",
-                    Some(tenant.as_str()),
-                    format!("{resource}&fields={names}"),
-                    "success",
-                )],
-            )
-            .await?;
         tx.commit().await?;
         Ok(())
     }

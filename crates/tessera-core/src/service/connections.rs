@@ -38,28 +38,17 @@ impl Tessera {
         self.audit_before_external_write(ctx, "config.update", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let (mut conn, schema, _) =
-            self.write_connection_config(tx.as_mut(), ctx, &tenant, &key, &config, is_enabled, None).await?;
-        let fields = config.keys().cloned().collect::<Vec<_>>().join(",");
-        self.audit
-            .append_in_tx(
-                tx.as_mut(),
-                vec![ctx.event(
-                    "config.update",
-                    Some(tenant.as_str()),
-                    format!("tenants/{tenant}/integrations/{key}/config?fields={fields}"),
-                    "success",
-                )],
-            )
-            .await?;
+            self.write_connection_config(tx.as_mut(), ctx, &tenant, &key, &config, is_enabled, &resource).await?;
         tx.commit().await?;
         mask_secret_fields(&schema, &mut conn.config);
         Ok(conn.into())
     }
 
     /// Applies a config change to a connection inside `tx` (secret fields
-    /// to the secret store), creating the connection if needed; `connected_by`
-    /// records a connect session's end user. Returns the connection, the
-    /// integration's schema, and whether the connection is new.
+    /// to the secret store), creating the connection if needed, and appends
+    /// its `config.update` event (`resource` names the change; the changed
+    /// fields are added to it). Returns the connection, the integration's
+    /// schema, and whether the connection is new.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn write_connection_config(
         &self,
@@ -69,7 +58,7 @@ impl Tessera {
         key: &IntegrationKey,
         config: &Map<String, Value>,
         is_enabled: Option<bool>,
-        connected_by: Option<Value>,
+        resource: &str,
     ) -> Result<(ConnectionRecord, ConfigSchema, bool), ServiceError> {
         Self::require_tenant(tx, tenant).await?;
         let integration = Self::require_integration(tx, key).await?;
@@ -87,11 +76,13 @@ impl Tessera {
         if let Some(enabled) = is_enabled {
             conn.is_enabled = enabled;
         }
-        if connected_by.is_some() {
-            conn.connected_by = connected_by;
-        }
         conn.updated_at = now;
         tx.upsert_connection(&conn).await?;
+        let fields = config.keys().cloned().collect::<Vec<_>>().join(",");
+        let sep = if resource.contains('?') { '&' } else { '?' };
+        let event =
+            ctx.event("config.update", Some(tenant.as_str()), format!("{resource}{sep}fields={fields}"), "success");
+        self.audit.append_in_tx(tx, vec![event]).await?;
         Ok((conn, schema, created))
     }
 
