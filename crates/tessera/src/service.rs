@@ -17,25 +17,26 @@ use crate::settings::{ensure_data_dir, load_or_create_dev_key, Backend, MasterKe
 
 /// Opens the service described by `settings` (consumes the key material).
 pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
-    let is_sqlite = settings.database_url.starts_with("sqlite:");
-    if is_sqlite
-        || matches!(settings.master_key, MasterKeySource::DevFile(_))
-        || matches!(settings.backend, Backend::File(_))
-    {
+    // The SQLite file in the data dir needs the dir before the store opens.
+    if settings.database_url.starts_with("sqlite:") {
         ensure_data_dir(&settings.data_dir)?;
     }
-    // The store first: a DATABASE_URL that does not work stops start-up
-    // before a dev master key is generated for a deployment that never ran.
+    // The store first, then the credential backend, and the dev master key
+    // last: a DATABASE_URL or backend that does not work stops start-up
+    // before a data dir or a key is made for a deployment that never ran.
     let store = tessera_store::connect(&settings.database_url)
         .await
         .with_context(|| "cannot open the metadata store (DATABASE_URL)")?
         .with_read_audit(settings.audit_reads);
+    let backend = std::mem::replace(&mut settings.backend, Backend::Database);
+    if matches!(backend, Backend::File(_)) || matches!(settings.master_key, MasterKeySource::DevFile(_)) {
+        ensure_data_dir(&settings.data_dir)?;
+    }
+    let secrets = open_backend(backend)?;
     let source = std::mem::replace(&mut settings.master_key, MasterKeySource::DevFile(Default::default()));
     let provider = key_provider(source, DevKey::Create)?;
     // Cached views here drop as soon as another replica writes.
     store.follow_other_replicas();
-    let backend = std::mem::replace(&mut settings.backend, Backend::Database);
-    let secrets = open_backend(backend)?;
     tracing::info!(backend = secrets.name(), "credential backend");
     let opts = TesseraOptions {
         max_versions: settings.max_versions,

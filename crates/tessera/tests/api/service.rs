@@ -104,19 +104,47 @@ fn keys_generate_prints_a_new_master_key_each_time() {
 #[test]
 fn a_database_that_cannot_be_opened_stops_start_up_before_a_dev_key_is_made() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("serve")
         .env_clear()
-        .env("TESSERA_DATA_DIR", dir.path())
+        .env("TESSERA_DATA_DIR", &data)
         // Nothing listens on port 1.
         .env("DATABASE_URL", "postgres://tessera@127.0.0.1:1/tessera")
+        .env("TESSERA_LISTEN", "127.0.0.1:0")
         .output()
         .expect("runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
     assert!(!stderr.contains("DEV MODE"), "a dev key was made for a server that cannot start: {stderr}");
-    assert!(!dir.path().join("master.key").exists(), "master.key was created");
+    assert!(!data.exists(), "the data dir (and a master.key in it) was created for a server that cannot start");
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_before_anything_is_created() {
+    for (var, value) in [
+        ("TESSERA_MAX_VERSIONS", "many"),
+        ("TESSERA_CONNECT_ORIGINS", "not a url"),
+        ("CREDENTIAL_BACKEND", "floppy"),
+        ("TESSERA_LOG", "debugg"),
+        ("TESSERA_LISTEN", "nowhere"),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("serve")
+            .env_clear()
+            .env("TESSERA_LISTEN", "127.0.0.1:0")
+            .env(var, value)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(var), "the message names {var}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert!(left.is_empty(), "{var}={value}: {left:?} was created");
+    }
 }
 
 #[tokio::test]
