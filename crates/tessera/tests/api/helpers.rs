@@ -436,9 +436,31 @@ macro_rules! on_every_store {
     };
 }
 
-/// Runs each named scenario `async fn name(app: TestApp)` on SQLite and PostgreSQL.
+/// Runs each named scenario `async fn name(app: TestApp)` on SQLite and
+/// PostgreSQL; with `db:` first, scenarios `async fn name(db: Db)` that start
+/// their own app (with settings of their own).
 #[macro_export]
 macro_rules! on_both_databases {
+    (db: $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::helpers::TestApp::fresh_postgres().await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(

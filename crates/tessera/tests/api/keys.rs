@@ -108,6 +108,16 @@ async fn rewrap_moves_every_value_to_the_newest_tenant_key_and_is_idempotent(mut
     assert_eq!(report["rewrapped"], 3, "two live versions of s and the config secret; the destroyed one is skipped");
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!all.contains("rewrap-two"), "{all}");
+    // The summary line carries the same counts as the JSON report.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = stderr.lines().find(|l| l.starts_with("rewrap: done: ")).expect("a summary line");
+    assert!(
+        summary.contains(&format!(
+            "{} secrets, {} versions rewrapped, {} already current",
+            report["secrets"], report["rewrapped"], report["current"]
+        )),
+        "{summary} vs {report}"
+    );
     let again: Value = serde_json::from_slice(&app.cli(&["keys", "rewrap"]).stdout).expect("JSON report");
     assert_eq!(again["rewrapped"], 0, "a second run changes nothing");
     app.restart().await;
@@ -290,6 +300,56 @@ async fn rotating_from_vault_transit_to_a_local_master_key() {
     assert_all_readable(&app, &written).await;
     drop(bao);
     assert_all_readable(&app, &written).await;
+}
+
+/// The rotation steps work with the dev key file too: the file is replaced
+/// by the new key, so a restart reads it, and prune-wraps leaves a store the
+/// next start opens. Each progress count is printed once.
+async fn rotating_the_dev_master_key_leaves_a_store_the_next_start_opens(db: crate::helpers::Db) {
+    // No TESSERA_MASTER_KEY: the dev key file in the data dir, as after the README's set-up.
+    let mut app = TestApp::start(db, &[("TESSERA_MASTER_KEY", "")]).await;
+    let data = std::path::PathBuf::from(app.env_value("TESSERA_DATA_DIR").expect("data dir"));
+    let key_file = data.join("master.key");
+    assert!(key_file.exists(), "dev mode made its key file");
+    for t in ["acme", "beta"] {
+        app.tenant(t).await;
+        let r = app.put(&format!("/tenants/{t}/secrets/k"), ROOT_TOKEN, json!({"value": format!("dev-{t}")})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let new_key = app.dir.path().join("new.key");
+    std::fs::write(&new_key, NEW_KEY).expect("key file");
+    let out = app.cli(&["keys", "rotate-master", "--new-key-file", new_key.to_str().expect("utf-8"), "--batch", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("dev key file {}", key_file.display())), "names the key's source: {stderr}");
+    let steps = stderr.lines().last().expect("the next steps");
+    assert!(!steps.contains("TESSERA_MASTER_KEY"), "no variable is involved in dev mode: {steps}");
+    let counts: Vec<&str> = stderr.lines().filter(|l| l.contains("data keys under the new key")).collect();
+    let mut unique = counts.clone();
+    unique.dedup();
+    assert_eq!(counts, unique, "no progress line is repeated: {stderr}");
+    assert!(stderr.contains("done: 3 data keys rewrapped, 0 already"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key file").trim(), NEW_KEY);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // The server still running with the old key keeps reading until restarted.
+    assert_eq!(app.get("/tenants/acme/secrets/k", ROOT_TOKEN).await.body["value"], "dev-acme");
+    app.restart().await;
+    let pruned = app.cli(&["keys", "prune-wraps"]);
+    assert!(pruned.status.success(), "{}", String::from_utf8_lossy(&pruned.stderr));
+    app.restart().await;
+    for t in ["acme", "beta"] {
+        assert_eq!(app.get(&format!("/tenants/{t}/secrets/k"), ROOT_TOKEN).await.body["value"], format!("dev-{t}"));
+    }
+}
+
+mod dev_key {
+    crate::on_both_databases!(db: rotating_the_dev_master_key_leaves_a_store_the_next_start_opens);
+    use super::rotating_the_dev_master_key_leaves_a_store_the_next_start_opens;
 }
 
 on_both_databases!(

@@ -17,31 +17,8 @@ use sha2::Sha256;
 use crate::helpers::{Db, OAuthProvider, TestApp, ROOT_TOKEN};
 use crate::proxy::Upstream;
 
-/// Runs each scenario `async fn name(db: Db)` on SQLite and PostgreSQL.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(crate::helpers::Db::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = crate::helpers::TestApp::fresh_postgres().await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+crate::on_both_databases!(
+    db:
     credential_events_arrive_signed_and_the_secret_is_shown_once,
     a_failing_receiver_gets_the_event_on_the_third_attempt,
     rotation_due_fires_once_per_write,
