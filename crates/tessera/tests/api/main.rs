@@ -23,6 +23,7 @@ mod observability;
 mod openapi;
 mod proxy;
 mod read_audit;
+mod readme;
 mod scopes;
 mod secrets;
 mod service;
