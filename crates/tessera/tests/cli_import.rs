@@ -87,6 +87,12 @@ fn tool_available(program: &str, args: &[&str], what: &str) -> bool {
 }
 
 /// Runs a reference implementation, returning its stdout lines.
+/// The Python with `cryptography`: the project's venv (`TESSERA_TEST_PYTHON`,
+/// set by scripts/services.sh), else `python3` on PATH.
+fn python() -> String {
+    std::env::var("TESSERA_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 fn reference(program: &str, args: &[&str]) -> Vec<String> {
     let out = std::process::Command::new(program).args(args).stdin(Stdio::null()).output().expect("run reference tool");
     assert!(out.status.success(), "{program} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -109,7 +115,7 @@ for p in sys.argv[2:]:
 "#;
     let mut args = vec!["-c", SCRIPT, key];
     args.extend_from_slice(plaintexts);
-    let tokens = reference("python3", &args);
+    let tokens = reference(&python(), &args);
     assert_eq!(tokens.len(), plaintexts.len());
     tokens
 }
@@ -170,7 +176,7 @@ fn assert_not_stored(vault: &Vault, plaintexts: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fernet_tokens_from_python_import_and_bad_lines_are_reported() {
-    if !tool_available("python3", &["-c", "import cryptography.fernet"], "python3 with the cryptography package") {
+    if !tool_available(&python(), &["-c", "import cryptography.fernet"], "python3 with the cryptography package") {
         return;
     }
     let mut vault = Vault::new();
