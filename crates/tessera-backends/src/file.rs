@@ -15,6 +15,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tessera_core::ErrorCode;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -118,7 +119,7 @@ impl FileSecrets {
         written.map_err(|e| {
             tracing::error!(error = %e, "writing the credential file failed");
             ServiceError::unavailable(
-                "credential_file_unwritable",
+                ErrorCode::CredentialFileUnwritable,
                 "the credential file could not be written; nothing was changed",
             )
         })?;

@@ -6,6 +6,7 @@
 //! binding the wrap to tenant and data-key version.
 
 use std::collections::HashSet;
+use tessera_core::ErrorCode;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -97,7 +98,7 @@ impl KeyProvider for TransitKeyProvider {
         if r.status == StatusCode::BAD_REQUEST {
             return Err(ServiceError::new(
                 ErrorKind::Integrity,
-                "wrong_master_key",
+                ErrorCode::WrongMasterKey,
                 format!("Vault Transit could not unwrap the data key of tenant {tenant} (version {version}): wrong key or altered"),
             ));
         }
@@ -118,7 +119,7 @@ impl KeyProvider for TransitKeyProvider {
             Ok(_) => Ok(()),
             Err(e) if e.kind == ErrorKind::Integrity => Err(ServiceError::new(
                 ErrorKind::Integrity,
-                "wrong_master_key",
+                ErrorCode::WrongMasterKey,
                 "the Vault Transit keys do not match the ones this store was created with (check VAULT_ADDR and VAULT_TRANSIT_ENGINE)",
             )),
             Err(e) => Err(e),

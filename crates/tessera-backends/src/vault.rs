@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tessera_core::ports::{SecretRecord, SecretVersionRecord, StoreTx};
 use tessera_core::secret_store::{NewVersion, SecretStore};
+use tessera_core::ErrorCode;
 use tessera_core::ServiceError;
 
 use crate::vault_client::{Reply, VaultClient, VaultConnection};
@@ -260,7 +261,7 @@ impl SecretStore for VaultSecrets {
         let r = self.call(Method::POST, &self.url("data", tenant, path), Some(body)).await?;
         if r.status == StatusCode::BAD_REQUEST && r.body["errors"].to_string().contains("check-and-set") {
             return Err(ServiceError::conflict(
-                "cas_mismatch",
+                ErrorCode::CasMismatch,
                 format!("check-and-set expected version {} but the secret has another version", cas.unwrap_or(0)),
             ));
         }

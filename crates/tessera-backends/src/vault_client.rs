@@ -4,6 +4,7 @@
 //! sealed or refuses the token).
 
 use std::time::Duration;
+use tessera_core::ErrorCode;
 
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -63,19 +64,22 @@ impl VaultClient {
         }
         let resp = req.send().await.map_err(|e| {
             tracing::warn!(error = %e, "Vault request failed");
-            ServiceError::unavailable("vault_unavailable", format!("the Vault backend at {} is unreachable", self.addr))
+            ServiceError::unavailable(
+                ErrorCode::VaultUnavailable,
+                format!("the Vault backend at {} is unreachable", self.addr),
+            )
         })?;
         let status = resp.status();
         let body = resp.json::<Value>().await.unwrap_or(Value::Null);
         match status {
             StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(ServiceError::unavailable(
-                "vault_denied",
+                ErrorCode::VaultDenied,
                 "Vault refused the request: check VAULT_TOKEN and its policy on the mount",
             )),
             s if s.is_server_error() => {
                 tracing::warn!(status = %s, "Vault answered with an error");
                 Err(ServiceError::unavailable(
-                    "vault_unavailable",
+                    ErrorCode::VaultUnavailable,
                     format!("the Vault backend answered {s} (sealed or down?)"),
                 ))
             }
@@ -85,6 +89,6 @@ impl VaultClient {
 
     pub(crate) fn unexpected(&self, what: &str, r: &Reply) -> ServiceError {
         tracing::error!(status = %r.status, errors = %r.body["errors"], "unexpected Vault answer to {what}");
-        ServiceError::unavailable("vault_error", format!("Vault refused to {what} (status {})", r.status))
+        ServiceError::unavailable(ErrorCode::VaultError, format!("Vault refused to {what} (status {})", r.status))
     }
 }

@@ -4,6 +4,7 @@
 //! names another tenant is told "not found", exactly as if the tenant did not
 //! exist, so tenant ids cannot be probed.
 
+use crate::ErrorCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -38,7 +39,7 @@ impl Role {
             "tenant_service" => Ok(Self::TenantService),
             "auditor" => Ok(Self::Auditor),
             _ => Err(ServiceError::invalid(
-                "invalid_role",
+                ErrorCode::InvalidRole,
                 "role must be one of admin, tenant_admin, tenant_service, auditor",
                 Some("role"),
             )),

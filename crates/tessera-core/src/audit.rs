@@ -25,6 +25,7 @@
 //! Signed checkpoints of the head ([`Checkpoint`]), kept outside the
 //! database, also reveal a chain cut short at its end.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -382,12 +383,11 @@ impl AuditWriter {
 
     async fn send(&self, event: AuditEvent, durable: bool) -> Result<(), ServiceError> {
         let (done, wait) = oneshot::channel();
-        self.queue
-            .send((event, durable, done))
-            .await
-            .map_err(|_| ServiceError::unavailable("audit_unavailable", "the audit log is not accepting events"))?;
+        self.queue.send((event, durable, done)).await.map_err(|_| {
+            ServiceError::unavailable(ErrorCode::AuditUnavailable, "the audit log is not accepting events")
+        })?;
         wait.await.map_err(|_| {
-            ServiceError::unavailable("audit_unavailable", "the audit log stopped before the event was written")
+            ServiceError::unavailable(ErrorCode::AuditUnavailable, "the audit log stopped before the event was written")
         })?
     }
 }

@@ -4,6 +4,7 @@
 //! Messages are sentences safe to show a caller: never a secret, never an
 //! internal cause (those are logged where they happen).
 
+use crate::ErrorCode;
 use std::fmt;
 
 /// What the caller must decide about.
@@ -41,8 +42,8 @@ pub enum ErrorKind {
 pub struct ServiceError {
     /// The category, mapped to a status code by the HTTP adapter.
     pub kind: ErrorKind,
-    /// A stable snake_case code, e.g. `tenant_not_found`.
-    pub code: String,
+    /// A stable code, e.g. `tenant_not_found` (every one is in [`ErrorCode`]).
+    pub code: ErrorCode,
     /// A sentence for humans.
     pub message: String,
     /// The JSON path of the offending input field, when there is one.
@@ -53,47 +54,47 @@ pub struct ServiceError {
 
 impl ServiceError {
     /// Builds an error of any kind.
-    pub fn new(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
-        Self { kind, code: code.to_owned(), message: message.into(), field: None, retry_after: None }
+    pub fn new(kind: ErrorKind, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { kind, code, message: message.into(), field: None, retry_after: None }
     }
 
     /// Bad input, optionally naming the field.
-    pub fn invalid(code: &str, message: impl Into<String>, field: Option<&str>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> Self {
         Self { field: field.map(str::to_owned), ..Self::new(ErrorKind::Invalid, code, message) }
     }
 
     /// A schema violation naming the field.
-    pub fn unprocessable(code: &str, message: impl Into<String>, field: &str) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>, field: &str) -> Self {
         Self { field: Some(field.to_owned()), ..Self::new(ErrorKind::Unprocessable, code, message) }
     }
 
     /// `what` does not exist (or is hidden from the caller).
-    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, code, message)
     }
 
     /// A conflict with current state.
-    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, code, message)
     }
 
     /// The role may not do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Forbidden, "forbidden", message)
+        Self::new(ErrorKind::Forbidden, ErrorCode::Forbidden, message)
     }
 
     /// No valid credentials.
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Unauthenticated, "unauthenticated", message)
+        Self::new(ErrorKind::Unauthenticated, ErrorCode::Unauthenticated, message)
     }
 
     /// A backend is down.
-    pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, code, message)
     }
 
     /// A third party failed or refused.
-    pub fn upstream(code: &str, message: impl Into<String>) -> Self {
+    pub fn upstream(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Upstream, code, message)
     }
 
@@ -103,7 +104,7 @@ impl ServiceError {
             retry_after: Some(seconds),
             ..Self::new(
                 ErrorKind::RateLimited,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many requests; retry after the time in Retry-After",
             )
         }
@@ -111,12 +112,12 @@ impl ServiceError {
 
     /// An unexpected failure; the cause must already be logged.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Internal, "internal", message)
+        Self::new(ErrorKind::Internal, ErrorCode::Internal, message)
     }
 
     /// The tenant does not exist or is not the caller's.
     pub fn tenant_not_found() -> Self {
-        Self::not_found("tenant_not_found", "no such tenant")
+        Self::not_found(ErrorCode::TenantNotFound, "no such tenant")
     }
 }
 
@@ -132,14 +133,14 @@ impl From<crate::ports::StoreError> for ServiceError {
     fn from(e: crate::ports::StoreError) -> Self {
         use crate::ports::StoreError;
         match e {
-            StoreError::Conflict(what) => Self::conflict("already_exists", format!("{what} already exists")),
+            StoreError::Conflict(what) => Self::conflict(ErrorCode::AlreadyExists, format!("{what} already exists")),
             StoreError::Unavailable(cause) => {
                 tracing::error!(%cause, "metadata store unavailable");
-                Self::unavailable("store_unavailable", "the metadata store is unavailable; retry later")
+                Self::unavailable(ErrorCode::StoreUnavailable, "the metadata store is unavailable; retry later")
             }
             StoreError::AuditHeadMoved => {
                 tracing::error!("the audit chain head kept moving under this writer");
-                Self::unavailable("audit_unavailable", "the audit log is busy; retry later")
+                Self::unavailable(ErrorCode::AuditUnavailable, "the audit log is busy; retry later")
             }
             StoreError::Other(cause) => {
                 tracing::error!(%cause, "metadata store error");

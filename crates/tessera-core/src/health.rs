@@ -2,6 +2,7 @@
 //! is judged (seed 000's `healthy`, `degraded`, `unhealthy`), and the
 //! outbound port that sends the probe.
 
+use crate::ErrorCode;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,7 +48,8 @@ fn interval() -> u64 {
 impl HealthCheckSettings {
     /// Validates a caller's settings.
     pub fn validate(&self) -> Result<(), ServiceError> {
-        let bad = |msg: &str, field: &str| ServiceError::invalid("invalid_health_check", msg.to_owned(), Some(field));
+        let bad =
+            |msg: &str, field: &str| ServiceError::invalid(ErrorCode::InvalidHealthCheck, msg.to_owned(), Some(field));
         if !matches!(self.method.as_str(), "GET" | "HEAD") {
             return Err(bad("method must be GET or HEAD", "healthCheck.method"));
         }

@@ -1,5 +1,6 @@
 //! Identifiers that parse once at the edge, so the inside never re-checks them.
 
+use crate::ErrorCode;
 use std::fmt;
 
 use crate::error::ServiceError;
@@ -19,7 +20,7 @@ impl TenantId {
             Ok(Self(raw.to_owned()))
         } else {
             Err(ServiceError::invalid(
-                "invalid_tenant_id",
+                ErrorCode::InvalidTenantId,
                 "tenant id must match ^[a-z0-9][a-z0-9_-]{0,62}$",
                 Some("id"),
             ))
@@ -33,7 +34,7 @@ impl TenantId {
         }
         Self::parse_new(raw).map_err(|_| {
             ServiceError::invalid(
-                "invalid_tenant_id",
+                ErrorCode::InvalidTenantId,
                 "tenant id must match ^[a-z0-9][a-z0-9_-]{0,62}$",
                 Some("tenantId"),
             )
@@ -73,7 +74,7 @@ impl IntegrationKey {
             Ok(Self(raw.to_owned()))
         } else {
             Err(ServiceError::invalid(
-                "invalid_integration_key",
+                ErrorCode::InvalidIntegrationKey,
                 "integration key must match ^[a-z0-9][a-z0-9_-]{0,62}$",
                 Some("key"),
             ))
@@ -108,7 +109,7 @@ impl SecretPath {
         let path = Self::parse_any(raw)?;
         if path.0.starts_with('_') {
             return Err(ServiceError::invalid(
-                "invalid_secret_path",
+                ErrorCode::InvalidSecretPath,
                 "secret paths starting with '_' are reserved for Tessera",
                 Some("path"),
             ));
@@ -142,7 +143,7 @@ impl SecretPath {
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
         if !ok {
             return Err(ServiceError::invalid(
-                "invalid_key_name",
+                ErrorCode::InvalidKeyName,
                 "a transit key name is 1-128 characters of [A-Za-z0-9._-]",
                 Some("name"),
             ));
@@ -168,7 +169,7 @@ impl SecretPath {
     fn parse_any(raw: &str) -> Result<Self, ServiceError> {
         let bad = || {
             ServiceError::invalid(
-                "invalid_secret_path",
+                ErrorCode::InvalidSecretPath,
                 "secret path must be 1-512 bytes of segments [A-Za-z0-9._-] separated by '/', with no empty, '.' or '..' segment",
                 Some("path"),
             )
@@ -225,7 +226,7 @@ pub const NAME_PATTERN: &str =
 pub fn display_name(raw: &str) -> Result<&str, ServiceError> {
     let name = raw.trim();
     if name.is_empty() || raw.chars().count() > MAX_NAME_CHARS {
-        return Err(ServiceError::invalid("invalid_name", "name must be 1-200 characters", Some("name")));
+        return Err(ServiceError::invalid(ErrorCode::InvalidName, "name must be 1-200 characters", Some("name")));
     }
     Ok(name)
 }

@@ -5,6 +5,7 @@
 //! Decrypted values are never cached; only unwrapped data keys are, bounded
 //! and with a time limit, and they zeroize when evicted.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,7 +50,7 @@ impl KeyProvider for LocalKeyProvider {
             Ok(k) => Ok(k),
             Err(CryptoError::Authentication) if wrapped.kek_id() != Some(self.master.id()) => Err(ServiceError::new(
                 ErrorKind::Integrity,
-                "wrong_master_key",
+                ErrorCode::WrongMasterKey,
                 format!(
                     "the data key of tenant {tenant} (version {version}) was wrapped by another master key; check TESSERA_MASTER_KEY",
                 ),
@@ -69,7 +70,7 @@ impl KeyProvider for LocalKeyProvider {
             .map_err(|_| {
                 ServiceError::new(
                     ErrorKind::Integrity,
-                    "wrong_master_key",
+                    ErrorCode::WrongMasterKey,
                     "the master key does not match the one this store was created with (TESSERA_MASTER_KEY / PLATFORM_CREDENTIAL_KEY)",
                 )
             })
@@ -77,7 +78,7 @@ impl KeyProvider for LocalKeyProvider {
 }
 
 fn integrity(what: &str, e: &CryptoError) -> ServiceError {
-    ServiceError::new(ErrorKind::Integrity, "decryption_failed", format!("{what} could not be decrypted: {e}"))
+    ServiceError::new(ErrorKind::Integrity, ErrorCode::DecryptionFailed, format!("{what} could not be decrypted: {e}"))
 }
 
 /// Per-tenant data keys and value encryption.
@@ -185,7 +186,7 @@ impl Keyring {
         let missing = || {
             ServiceError::new(
                 ErrorKind::Integrity,
-                "data_key_missing",
+                ErrorCode::DataKeyMissing,
                 format!("tenant {tenant} has no data key version {version}"),
             )
         };
@@ -221,7 +222,11 @@ impl Keyring {
     ) -> Result<String, ServiceError> {
         let (incarnation, version) = tx.current_data_key(tenant).await?.ok_or_else(ServiceError::tenant_not_found)?;
         let version = version.ok_or_else(|| {
-            ServiceError::new(ErrorKind::Integrity, "data_key_missing", format!("tenant {tenant} has no data key"))
+            ServiceError::new(
+                ErrorKind::Integrity,
+                ErrorCode::DataKeyMissing,
+                format!("tenant {tenant} has no data key"),
+            )
         })?;
         let key = self.key(tx, KeyOwner { tenant, incarnation: &incarnation }, version).await?;
         Ok(key.encrypt(&Aad::new(tenant, path, field), plaintext))

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod audit;
 pub mod error;
+pub mod error_code;
 pub mod health;
 pub mod ids;
 pub mod json_int;
@@ -29,6 +30,7 @@ pub mod service;
 pub mod webhook;
 
 pub use error::{ErrorKind, ServiceError};
+pub use error_code::ErrorCode;
 pub use service::{Ctx, Tessera, TesseraOptions};
 
 /// The client's address as the edge decided it (the peer, or the address a

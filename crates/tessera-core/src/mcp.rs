@@ -4,6 +4,7 @@
 //! transport, sessions) lives in `tessera-outbound`; the service never
 //! speaks HTTP itself.
 
+use crate::ErrorCode;
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -23,14 +24,14 @@ impl McpSettings {
     /// Validates a caller's settings: an absolute http(s) URL with a host,
     /// no credentials and no fragment.
     pub fn validate(&self) -> Result<url::Url, ServiceError> {
-        crate::registry_url::refuse_credentials(&self.url, "mcp.url", "invalid_mcp_settings")?;
+        crate::registry_url::refuse_credentials(&self.url, "mcp.url", ErrorCode::InvalidMcpSettings)?;
         url::Url::parse(&self.url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .filter(|u| u.username().is_empty() && u.password().is_none() && u.fragment().is_none())
             .ok_or_else(|| {
                 ServiceError::invalid(
-                    "invalid_mcp_settings",
+                    ErrorCode::InvalidMcpSettings,
                     "mcp.url must be an absolute http(s) URL without credentials or fragment",
                     Some("mcp.url"),
                 )
@@ -63,14 +64,14 @@ pub enum McpError {
 
 impl McpError {
     /// A short code for API errors and audit rows.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::UnknownTool(_) => "unknown_tool",
-            Self::ToolError(_) => "tool_error",
-            Self::Unauthorized(_) => "mcp_unauthorized",
-            Self::Timeout => "mcp_timeout",
-            Self::Unreachable(_) => "mcp_unavailable",
-            Self::Protocol(_) => "mcp_protocol_error",
+            Self::UnknownTool(_) => ErrorCode::UnknownTool,
+            Self::ToolError(_) => ErrorCode::ToolError,
+            Self::Unauthorized(_) => ErrorCode::McpUnauthorized,
+            Self::Timeout => ErrorCode::McpTimeout,
+            Self::Unreachable(_) => ErrorCode::McpUnavailable,
+            Self::Protocol(_) => ErrorCode::McpProtocolError,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! settings (base URL, how the credential is injected) and the one function
 //! that turns a caller's path into a URL that cannot leave the base.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -93,8 +94,10 @@ impl ProxySettings {
 
     /// Validates a caller's settings.
     pub fn validate(&self) -> Result<url::Url, ServiceError> {
-        let bad = |msg: &str, field: &str| ServiceError::invalid("invalid_proxy_settings", msg.to_owned(), Some(field));
-        crate::registry_url::refuse_credentials(&self.base_url, "proxy.baseUrl", "invalid_proxy_settings")?;
+        let bad = |msg: &str, field: &str| {
+            ServiceError::invalid(ErrorCode::InvalidProxySettings, msg.to_owned(), Some(field))
+        };
+        crate::registry_url::refuse_credentials(&self.base_url, "proxy.baseUrl", ErrorCode::InvalidProxySettings)?;
         let base = url::Url::parse(&self.base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -204,7 +207,7 @@ pub fn strip_response_headers(headers: &mut http::HeaderMap) {
 pub fn check_method(method: &str) -> Result<(), ServiceError> {
     if ["CONNECT", "TRACE", "TRACK"].iter().any(|m| m.eq_ignore_ascii_case(method)) {
         return Err(ServiceError::invalid(
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("the proxy does not forward {}", method.to_ascii_uppercase()),
             Some("method"),
         ));
@@ -251,7 +254,11 @@ pub fn inject_query(url: &mut url::Url, name: &str, value: &str) {
 /// and a path under the base's.
 pub fn target_url(base: &url::Url, path: &str, query: Option<&str>) -> Result<url::Url, ServiceError> {
     let refuse = || {
-        ServiceError::invalid("invalid_proxy_path", "the path must stay under the integration's base URL", Some("path"))
+        ServiceError::invalid(
+            ErrorCode::InvalidProxyPath,
+            "the path must stay under the integration's base URL",
+            Some("path"),
+        )
     };
     let lower = path.to_ascii_lowercase();
     if path.starts_with('/')

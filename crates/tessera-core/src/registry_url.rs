@@ -5,13 +5,14 @@
 //! config field, which are stored encrypted and never shown.
 
 use crate::error::ServiceError;
+use crate::ErrorCode;
 
 /// Refuses `raw` when it holds a user name or password (`https://u:p@host`,
 /// `https://u@host`), with the error `code` of the field's own check (so
 /// callers see the code they saw for any other bad URL there). The error
 /// names `field` and never repeats the URL. Text that is not a URL passes
 /// here: the field's own check refuses it.
-pub fn refuse_credentials(raw: &str, field: &str, code: &str) -> Result<(), ServiceError> {
+pub fn refuse_credentials(raw: &str, field: &str, code: ErrorCode) -> Result<(), ServiceError> {
     match url::Url::parse(raw) {
         Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(ServiceError::invalid(
             code,
@@ -40,12 +41,12 @@ pub fn require_https(raw: &str, field: &str, allow_loopback: bool) -> Result<(),
     match url.scheme() {
         "http" if loopback && allow_loopback => Ok(()),
         "http" if loopback => Err(ServiceError::invalid(
-            "insecure_url",
+            ErrorCode::InsecureUrl,
             format!("{field} uses http: only https, or http to this machine when TESSERA_ALLOW_LOOPBACK_HTTP=true"),
             Some(field),
         )),
         "http" => Err(ServiceError::invalid(
-            "insecure_url",
+            ErrorCode::InsecureUrl,
             format!("{field} uses http: OAuth endpoints must use https (http only to this machine, with TESSERA_ALLOW_LOOPBACK_HTTP=true)"),
             Some(field),
         )),
@@ -60,12 +61,12 @@ mod tests {
     #[test]
     fn user_and_password_are_refused_without_echoing_them() {
         for raw in ["https://u:hunter2@idp.example/token", "https://u@idp.example/", "https://:hunter2@idp.example/"] {
-            let e = refuse_credentials(raw, "oauth.tokenUrl", "invalid_url").expect_err(raw);
+            let e = refuse_credentials(raw, "oauth.tokenUrl", ErrorCode::InvalidUrl).expect_err(raw);
             assert_eq!(e.field.as_deref(), Some("oauth.tokenUrl"));
             assert!(!e.message.contains("hunter2") && !e.message.contains("idp.example"), "{}", e.message);
         }
         for raw in ["https://idp.example/token", "https://idp.example/a@b", "not a url"] {
-            assert!(refuse_credentials(raw, "x", "invalid_url").is_ok(), "{raw}");
+            assert!(refuse_credentials(raw, "x", ErrorCode::InvalidUrl).is_ok(), "{raw}");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! form, stored as one normalised JSON Schema, and used to validate values,
 //! tell secret fields from public ones, and supply defaults.
 
+use crate::ErrorCode;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
@@ -76,7 +77,7 @@ impl ConfigSchema {
         for (name, spec) in &schema.fields {
             jsonschema::validator_for(&spec.schema).map_err(|_| {
                 ServiceError::invalid(
-                    "invalid_config_schema",
+                    ErrorCode::InvalidConfigSchema,
                     "this property is not a valid JSON Schema",
                     Some(&format!("configSchema.properties.{name}")),
                 )
@@ -109,14 +110,14 @@ impl ConfigSchema {
         for (name, prop) in &props {
             if !is_field_name(name) {
                 return Err(ServiceError::invalid(
-                    "invalid_config_schema",
+                    ErrorCode::InvalidConfigSchema,
                     "property names must be 1-128 characters of [A-Za-z0-9_.-]",
                     Some(&format!("configSchema.properties.{name}")),
                 ));
             }
             let prop_obj = prop.as_object().ok_or_else(|| {
                 ServiceError::invalid(
-                    "invalid_config_schema",
+                    ErrorCode::InvalidConfigSchema,
                     "each property must be a JSON Schema object",
                     Some(&format!("configSchema.properties.{name}")),
                 )
@@ -141,7 +142,7 @@ impl ConfigSchema {
         };
         if let Some(missing) = required.iter().find(|r| !fields.contains_key(*r)) {
             return Err(ServiceError::invalid(
-                "invalid_config_schema",
+                ErrorCode::InvalidConfigSchema,
                 format!("required property {missing} is not among the properties"),
                 Some("configSchema.required"),
             ));
@@ -184,7 +185,7 @@ impl ConfigSchema {
         let field_path = format!("config.{name}");
         let spec = self.fields.get(name).ok_or_else(|| {
             ServiceError::invalid(
-                "unknown_field",
+                ErrorCode::UnknownField,
                 format!("{name} is not a property of this integration's configSchema"),
                 Some(&field_path),
             )
@@ -197,7 +198,7 @@ impl ConfigSchema {
             } else {
                 format!("{field_path}: {err}")
             };
-            return Err(ServiceError::invalid("invalid_type", message, Some(&field_path)));
+            return Err(ServiceError::invalid(ErrorCode::InvalidType, message, Some(&field_path)));
         }
         Ok(())
     }
@@ -224,15 +225,14 @@ fn list_form_to_json_schema(items: &[Value]) -> Result<Value, ServiceError> {
         let at = |f: &str| format!("configSchema[{i}].{f}");
         let obj = item.as_object().ok_or_else(|| {
             ServiceError::invalid(
-                "invalid_config_schema",
+                ErrorCode::InvalidConfigSchema,
                 "each item must be an object",
                 Some(&format!("configSchema[{i}]")),
             )
         })?;
-        let key = obj
-            .get("key")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ServiceError::invalid("invalid_config_schema", "key must be a string", Some(&at("key"))))?;
+        let key = obj.get("key").and_then(Value::as_str).ok_or_else(|| {
+            ServiceError::invalid(ErrorCode::InvalidConfigSchema, "key must be a string", Some(&at("key")))
+        })?;
         let mut prop = match obj.get("type").and_then(Value::as_str).unwrap_or("string") {
             "string" => json!({"type": "string"}),
             "int" | "integer" => json!({"type": "integer"}),
@@ -242,7 +242,7 @@ fn list_form_to_json_schema(items: &[Value]) -> Result<Value, ServiceError> {
             "secret" => json!({"type": "string", "x-secret": true}),
             _ => {
                 return Err(ServiceError::invalid(
-                    "invalid_config_schema",
+                    ErrorCode::InvalidConfigSchema,
                     "type must be one of string, int, bool, json, secret",
                     Some(&at("type")),
                 ))
@@ -255,7 +255,7 @@ fn list_form_to_json_schema(items: &[Value]) -> Result<Value, ServiceError> {
         }
         if props.insert(key.to_owned(), prop).is_some() {
             return Err(ServiceError::invalid(
-                "invalid_config_schema",
+                ErrorCode::InvalidConfigSchema,
                 format!("key {key} appears twice"),
                 Some(&at("key")),
             ));
@@ -274,7 +274,7 @@ fn is_field_name(name: &str) -> bool {
 }
 
 fn bad(message: &str) -> ServiceError {
-    ServiceError::invalid("invalid_config_schema", message, Some("configSchema"))
+    ServiceError::invalid(ErrorCode::InvalidConfigSchema, message, Some("configSchema"))
 }
 
 #[cfg(test)]
@@ -321,7 +321,7 @@ mod tests {
         let e = s.validate_value("api_key", &json!({"nested": "sk_live_hidden"})).expect_err("not a string");
         assert!(!e.message.contains("sk_live_hidden"), "{}", e.message);
         let e = s.validate_value("nope", &json!(1)).expect_err("unknown");
-        assert_eq!(e.code, "unknown_field");
+        assert_eq!(e.code, ErrorCode::UnknownField);
         assert!(s.validate_value("timeout", &json!(30)).is_ok());
     }
 
@@ -337,7 +337,7 @@ mod tests {
             json!([{"key": "a"}, {"key": "a"}]),
         ] {
             let e = ConfigSchema::from_input(&bad).expect_err("malformed");
-            assert_eq!(e.code, "invalid_config_schema", "{bad}");
+            assert_eq!(e.code, ErrorCode::InvalidConfigSchema, "{bad}");
             assert!(e.field.is_some());
         }
     }

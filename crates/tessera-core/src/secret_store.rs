@@ -9,6 +9,7 @@
 //! `environment` backend is the one exception, by nature (see
 //! [`SecretStore::holds_plaintext`]).
 
+use crate::ErrorCode;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -145,7 +146,7 @@ pub trait SecretStore: Send + Sync {
         _ciphertext: &str,
     ) -> Result<(), ServiceError> {
         Err(ServiceError::conflict(
-            "rewrap_unsupported",
+            ErrorCode::RewrapUnsupported,
             format!("the {} backend keeps versions immutable; values cannot be rewrapped in place", self.name()),
         ))
     }
@@ -158,7 +159,7 @@ pub trait SecretStore: Send + Sync {
 /// The refusal every write to a read-only backend gets.
 pub fn read_only(backend: &str) -> ServiceError {
     ServiceError::conflict(
-        "backend_read_only",
+        ErrorCode::BackendReadOnly,
         format!(
             "the {backend} credential backend is read-only; switch CREDENTIAL_BACKEND to database, file or vault to store secrets"
         ),
@@ -169,7 +170,7 @@ pub fn read_only(backend: &str) -> ServiceError {
 pub fn check_cas(cas: Option<u32>, current: u32) -> Result<(), ServiceError> {
     match cas {
         Some(expected) if expected != current => Err(ServiceError::conflict(
-            "cas_mismatch",
+            ErrorCode::CasMismatch,
             format!("check-and-set expected version {expected} but the current version is {current}"),
         )),
         _ => Ok(()),

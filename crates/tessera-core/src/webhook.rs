@@ -2,6 +2,7 @@
 //! proxy base URL, https unless on loopback), how a delivery is signed, and
 //! the outbound port that sends it.
 
+use crate::ErrorCode;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use async_trait::async_trait;
@@ -31,7 +32,7 @@ pub const EVENTS: [&str; 9] = [
 /// checked as written here, and every address they resolve to is checked
 /// again at delivery.
 pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<url::Url, ServiceError> {
-    let bad = |msg: &str| ServiceError::invalid("invalid_webhook_url", msg.to_owned(), Some("url"));
+    let bad = |msg: &str| ServiceError::invalid(ErrorCode::InvalidWebhookUrl, msg.to_owned(), Some("url"));
     if raw.len() > 2048 {
         return Err(bad("url is longer than 2048 characters"));
     }

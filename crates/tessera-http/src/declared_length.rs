@@ -7,6 +7,7 @@ use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tessera_core::ErrorCode;
 use tessera_core::{ErrorKind, ServiceError};
 
 use crate::error::ApiError;
@@ -21,7 +22,7 @@ pub(crate) async fn refuse_oversized(max_body_bytes: usize, req: Request, next: 
     if declared.is_some_and(|n| n > max_body_bytes as u64) {
         let mut resp = ApiError(ServiceError::new(
             ErrorKind::TooLarge,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body is larger than the limit",
         ))
         .into_response();

@@ -4,6 +4,7 @@
 //! produces itself ([`json_errors`]) get the same body.
 
 use std::any::Any;
+use tessera_core::ErrorCode;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -43,8 +44,8 @@ fn status(kind: ErrorKind) -> StatusCode {
 }
 
 /// The error body every error answer carries.
-fn render(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let mut body = json!({"code": code, "message": message});
+fn render(status: StatusCode, code: ErrorCode, message: &str, field: Option<&str>) -> Response {
+    let mut body = json!({"code": code.as_str(), "message": message});
     if let Some(field) = field {
         body["field"] = json!(field);
     }
@@ -58,7 +59,7 @@ impl IntoResponse for ApiError {
         if code.is_server_error() {
             tracing::warn!(code = %e.code, message = %e.message, "request failed");
         }
-        let mut resp = render(code, &e.code, &e.message, e.field.as_deref());
+        let mut resp = render(code, e.code, &e.message, e.field.as_deref());
         if let Some(secs) = e.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -70,7 +71,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Bad request with a code and an optional field.
-pub fn bad_request(code: &str, message: impl Into<String>, field: Option<&str>) -> ApiError {
+pub fn bad_request(code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> ApiError {
     ApiError(ServiceError::invalid(code, message, field))
 }
 
@@ -79,19 +80,19 @@ pub fn bad_request(code: &str, message: impl Into<String>, field: Option<&str>) 
 #[derive(Debug)]
 pub struct Rejection {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     field: Option<String>,
 }
 
 impl Rejection {
     /// A 400 naming the field at fault.
-    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>, field: Option<String>) -> Self {
+    pub(crate) fn bad_request(code: ErrorCode, message: impl Into<String>, field: Option<String>) -> Self {
         Self { status: StatusCode::BAD_REQUEST, code, message: message.into(), field }
     }
 
     /// Any status with a code.
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), field: None }
     }
 }
@@ -103,7 +104,7 @@ impl IntoResponse for Rejection {
 }
 
 pub(crate) async fn not_found_fallback() -> ApiError {
-    ApiError(ServiceError::not_found("route_not_found", "no such route"))
+    ApiError(ServiceError::not_found(ErrorCode::RouteNotFound, "no such route"))
 }
 
 pub(crate) async fn method_not_allowed() -> Response {
@@ -112,12 +113,12 @@ pub(crate) async fn method_not_allowed() -> Response {
 
 /// A 405 in the API's format (the caller adds `Allow`).
 pub(crate) fn method_not_allowed_response() -> Response {
-    render(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method", None)
+    render(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "this route does not accept that method", None)
 }
 
 pub(crate) fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    render(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log", None)
+    render(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error; see the server log", None)
 }
 
 /// Marks a response whose status and body are someone else's (the proxy's
@@ -148,20 +149,20 @@ pub(crate) async fn json_errors(resp: Response) -> Response {
 }
 
 /// A code and message for a status the HTTP stack produced.
-fn describe(status: StatusCode) -> (&'static str, &'static str) {
+fn describe(status: StatusCode) -> (ErrorCode, &'static str) {
     match status {
-        StatusCode::BAD_REQUEST => ("bad_request", "the request could not be read"),
-        StatusCode::NOT_FOUND => ("route_not_found", "no such route"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not accept that method"),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took longer than the time limit"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is larger than the limit"),
-        StatusCode::URI_TOO_LONG => ("uri_too_long", "the request URI is longer than the limit"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send Content-Type: application/json"),
+        StatusCode::BAD_REQUEST => (ErrorCode::BadRequest, "the request could not be read"),
+        StatusCode::NOT_FOUND => (ErrorCode::RouteNotFound, "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "this route does not accept that method"),
+        StatusCode::REQUEST_TIMEOUT => (ErrorCode::RequestTimeout, "the request took longer than the time limit"),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "the request body is larger than the limit"),
+        StatusCode::URI_TOO_LONG => (ErrorCode::UriTooLong, "the request URI is longer than the limit"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "send Content-Type: application/json"),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-            ("headers_too_large", "the request headers are larger than the limit")
+            (ErrorCode::HeadersTooLarge, "the request headers are larger than the limit")
         }
-        s if s.is_server_error() => ("internal", "internal error; see the server log"),
-        _ => ("bad_request", "the request was refused"),
+        s if s.is_server_error() => (ErrorCode::Internal, "internal error; see the server log"),
+        _ => (ErrorCode::BadRequest, "the request was refused"),
     }
 }
 
@@ -176,7 +177,7 @@ pub(crate) async fn limit_uri(req: axum::extract::Request, next: axum::middlewar
     if len > MAX_URI_BYTES {
         return Rejection::new(
             StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ErrorCode::UriTooLong,
             format!("the request URI is longer than {MAX_URI_BYTES} bytes"),
         )
         .into_response();

@@ -4,6 +4,7 @@
 //! Handlers use these, never axum's own, whose rejections are plain text.
 
 use std::net::SocketAddr;
+use tessera_core::ErrorCode;
 
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind as PathErrorKind;
@@ -80,7 +81,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
         let bytes =
             Bytes::from_request(req, state).await.map_err(|e| json_rejection(&JsonRejection::BytesRejection(e)))?;
         if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
-            return Err(Rejection::bad_request("invalid_body", "the request body must be a JSON object", None));
+            return Err(Rejection::bad_request(ErrorCode::InvalidBody, "the request body must be a JSON object", None));
         }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Self(v)),
@@ -100,11 +101,11 @@ fn json_rejection(r: &JsonRejection) -> Rejection {
     match r {
         JsonRejection::MissingJsonContentType(_) => Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send Content-Type: application/json",
         ),
         JsonRejection::JsonSyntaxError(_) => {
-            Rejection::bad_request("malformed_json", "the request body is not valid JSON", None)
+            Rejection::bad_request(ErrorCode::MalformedJson, "the request body is not valid JSON", None)
         }
         JsonRejection::JsonDataError(e) => {
             // serde's message may quote a value; keep only the field-naming kinds.
@@ -113,14 +114,14 @@ fn json_rejection(r: &JsonRejection) -> Rejection {
                 .iter()
                 .find_map(|k| text.find(k).map(|i| text[i..].split(',').next().unwrap_or_default().to_owned()))
                 .unwrap_or_else(|| "a field has the wrong type".to_owned());
-            Rejection::bad_request("invalid_body", format!("the request body does not match: {detail}"), None)
+            Rejection::bad_request(ErrorCode::InvalidBody, format!("the request body does not match: {detail}"), None)
         }
         JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Rejection::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body is larger than the limit",
         ),
-        _ => Rejection::bad_request("invalid_body", "the request body could not be read", None),
+        _ => Rejection::bad_request(ErrorCode::InvalidBody, "the request body could not be read", None),
     }
 }
 
@@ -155,9 +156,9 @@ fn query_rejection(e: &serde_path_to_error::Error<serde_urlencoded::de::Error>) 
         None => (path, "has a value that is not valid here"),
     };
     if !is_parameter_name(&name) {
-        return Rejection::bad_request("invalid_query", "the query string is not valid here", None);
+        return Rejection::bad_request(ErrorCode::InvalidQuery, "the query string is not valid here", None);
     }
-    Rejection::bad_request("invalid_query", format!("the query parameter `{name}` {what}"), Some(name))
+    Rejection::bad_request(ErrorCode::InvalidQuery, format!("the query parameter `{name}` {what}"), Some(name))
 }
 
 /// Path parameters, deserialised like axum's `Path`; a segment that is not
@@ -172,9 +173,11 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => Err(path_rejection(e.kind())),
-            Err(_) => {
-                Err(Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log"))
-            }
+            Err(_) => Err(Rejection::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error; see the server log",
+            )),
         }
     }
 }
@@ -192,8 +195,10 @@ fn path_rejection(kind: &PathErrorKind) -> Rejection {
         "is not valid here"
     };
     match key {
-        Some(name) => Rejection::bad_request("invalid_path", format!("the path parameter `{name}` {what}"), Some(name)),
-        None => Rejection::bad_request("invalid_path", "the request path is not valid here", None),
+        Some(name) => {
+            Rejection::bad_request(ErrorCode::InvalidPath, format!("the path parameter `{name}` {what}"), Some(name))
+        }
+        None => Rejection::bad_request(ErrorCode::InvalidPath, "the request path is not valid here", None),
     }
 }
 

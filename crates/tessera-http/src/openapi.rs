@@ -1,6 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use std::sync::OnceLock;
+use tessera_core::ErrorCode;
 
 use utoipa::OpenApi;
 
@@ -43,12 +44,27 @@ struct ErrorBody {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 struct ErrorDetail {
-    /// A stable code, e.g. `invalid_query`, `tenant_not_found`.
+    /// A stable code, e.g. `invalid_query`, `tenant_not_found`: one of the list.
+    #[schema(schema_with = error_code_schema)]
     code: String,
     /// For people; never holds a secret.
     message: String,
     /// The field or parameter at fault, when there is one.
     field: Option<String>,
+}
+
+/// Every code the API can answer ([`ErrorCode`]), with what each means.
+fn error_code_schema() -> utoipa::openapi::Object {
+    let meanings: Vec<String> =
+        ErrorCode::ALL.iter().map(|c| format!("- `{}`: {}", c.as_str(), c.description())).collect();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+        .description(Some(format!(
+            "A stable code a client may match on (the message may change):\n\n{}",
+            meanings.join("\n")
+        )))
+        .build()
 }
 
 /// Documents the error answers every operation can give, each with the

@@ -16,6 +16,7 @@
 //! Tessera `value` secret reads as `{"value": <its value>}`.
 
 use std::collections::BTreeSet;
+use tessera_core::ErrorCode;
 
 use axum::body::Bytes;
 use axum::http::request::Parts;
@@ -141,7 +142,7 @@ impl Req<'_> {
                 reply::envelope(StatusCode::OK, self.caller.request_id(), &meta, "kv")
             }
             // Vault answers a patch of nothing readable with a bare 404.
-            Err(e) if patch && e.kind == tessera_core::ErrorKind::NotFound && e.code != "tenant_not_found" => {
+            Err(e) if patch && e.kind == tessera_core::ErrorKind::NotFound && e.code != ErrorCode::TenantNotFound => {
                 StatusCode::NOT_FOUND.into_response()
             }
             Err(e) => reply::service_error(&e),

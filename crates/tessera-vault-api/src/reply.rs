@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tessera_core::secret_json::SecretJson;
+use tessera_core::ErrorCode;
 use tessera_core::{ErrorKind, ServiceError};
 use zeroize::Zeroizing;
 
@@ -102,11 +103,11 @@ fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
 /// with no message; bad input is 400 with the service's sentence.
 pub(crate) fn service_error(e: &ServiceError) -> Response {
     match e.kind {
-        ErrorKind::NotFound if e.code == "tenant_not_found" => permission_denied(),
+        ErrorKind::NotFound if e.code == ErrorCode::TenantNotFound => permission_denied(),
         ErrorKind::NotFound => not_found(),
         ErrorKind::Forbidden | ErrorKind::Unauthenticated => permission_denied(),
-        ErrorKind::Invalid if e.code == "invalid_tenant_id" => permission_denied(),
-        ErrorKind::Conflict if e.code == "cas_mismatch" => {
+        ErrorKind::Invalid if e.code == ErrorCode::InvalidTenantId => permission_denied(),
+        ErrorKind::Conflict if e.code == ErrorCode::CasMismatch => {
             errors(StatusCode::BAD_REQUEST, &["check-and-set parameter did not match the current version"])
         }
         ErrorKind::Invalid | ErrorKind::Unprocessable | ErrorKind::Conflict => {

@@ -3,6 +3,7 @@
 //! come from the page itself (`Sec-Fetch-Site`/`Origin`).
 
 use std::collections::BTreeMap;
+use tessera_core::ErrorCode;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -262,7 +263,7 @@ pub(crate) async fn authorize(
         return not_from_page(&st);
     }
     let Ok(f) = serde_urlencoded::from_bytes::<AuthorizeForm>(&body) else {
-        return error_page(&st, &ServiceError::invalid("invalid_form", "The form could not be read.", None));
+        return error_page(&st, &ServiceError::invalid(ErrorCode::InvalidForm, "The form could not be read.", None));
     };
     match st.svc.connect_authorize(&token, &f.integration, &origin_of(origin)).await {
         Ok(start) => html_with(StatusCode::OK, &Leaving { brand: Brand::of(&st), url: start.authorization_url }),

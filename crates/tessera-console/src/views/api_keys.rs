@@ -90,7 +90,7 @@ pub(crate) async fn create(State(state): State<ConsoleState>, posted: Posted<New
             let field = match e.field.as_deref() {
                 Some("role") => "role",
                 Some("tenantId" | "tenant_id" | "tenant") => "tenant",
-                _ if e.code == "tenant_not_found" || e.code.starts_with("tenant") => "tenant",
+                _ if e.code.as_str().starts_with("tenant") => "tenant",
                 _ => "name",
             };
             (StatusCode::BAD_REQUEST, None, Some((field.to_owned(), e.message)))

@@ -4,6 +4,7 @@
 //! written; a refused form comes back with each error next to its field.
 
 use std::collections::BTreeMap;
+use tessera_core::ErrorCode;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -56,7 +57,7 @@ async fn load(
     let (config, secrets, enabled) = match state.svc.get_connection(&s.ctx, tenant, key).await {
         Ok(c) => (c.config, c.secret_fields, c.is_enabled),
         // No connection yet: an empty form (the tenant must exist all the same).
-        Err(e) if e.kind == ErrorKind::NotFound && e.code != "tenant_not_found" => {
+        Err(e) if e.kind == ErrorKind::NotFound && e.code != ErrorCode::TenantNotFound => {
             state.svc.get_tenant(&s.ctx, tenant).await?;
             (Map::new(), Vec::new(), true)
         }

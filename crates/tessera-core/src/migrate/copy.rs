@@ -1,5 +1,6 @@
 //! Copying one secret: planning against the target's history, then appending.
 
+use crate::ErrorCode;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ErrorKind, ServiceError};
@@ -206,7 +207,7 @@ pub(super) async fn apply(
             Content::Hidden => {
                 return Err(ServiceError::new(
                     ErrorKind::Integrity,
-                    "version_unreadable",
+                    ErrorCode::VersionUnreadable,
                     format!("version {} of {path} (tenant {tenant}) cannot be read from the source", s.version),
                 ))
             }

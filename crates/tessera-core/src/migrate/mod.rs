@@ -42,6 +42,7 @@
 //! and deleted states, kinds, and every decrypted value by HMAC-SHA256 under
 //! a random key made for the run: no value or hash of a value is ever shown.
 
+use crate::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -371,7 +372,7 @@ pub async fn verify(
 fn refuse_plaintext_target(sides: &Sides<'_>) -> Result<(), ServiceError> {
     if sides.to.holds_plaintext() {
         return Err(ServiceError::invalid(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             format!("the {} backend is read-only and cannot be a migration target", sides.to.name()),
             Some("to"),
         ));

@@ -1,5 +1,6 @@
 //! Reading a secret's versions (and plaintext, to compare) from either side.
 
+use crate::ErrorCode;
 use chrono::Utc;
 
 use zeroize::Zeroizing;
@@ -66,7 +67,7 @@ pub(super) async fn reveal(
         }
         None => Err(ServiceError::new(
             ErrorKind::Integrity,
-            "version_unreadable",
+            ErrorCode::VersionUnreadable,
             format!("deleted version {} of {path} (tenant {tenant}) stays unreadable once undeleted", item.version),
         )),
     }

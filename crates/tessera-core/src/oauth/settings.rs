@@ -2,6 +2,7 @@
 //! the registry stores ([`OAuthSettings`]: no client secret, which lives
 //! encrypted in the secret store), PKCE, and the authorization URL.
 
+use crate::ErrorCode;
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -145,7 +146,7 @@ impl OAuthSettings {
         if let Some(params) = &input.extra_params {
             if let Some(bad) = params.keys().find(|k| RESERVED_PARAMS.contains(&k.as_str())) {
                 return Err(ServiceError::invalid(
-                    "invalid_oauth_settings",
+                    ErrorCode::InvalidOauthSettings,
                     format!("extraParams may not set {bad}: Tessera sets it"),
                     Some(&field("extraParams")),
                 ));
@@ -153,14 +154,14 @@ impl OAuthSettings {
         }
         if input.scope_separator.as_deref().is_some_and(|s| s.is_empty() || s.len() > 8) {
             return Err(ServiceError::invalid(
-                "invalid_oauth_settings",
+                ErrorCode::InvalidOauthSettings,
                 "scopeSeparator must be 1-8 characters (a space by default)",
                 Some(&field("scopeSeparator")),
             ));
         }
         if input.client_id.as_deref().is_some_and(|c| c.trim().is_empty() || c.len() > 512) {
             return Err(ServiceError::invalid(
-                "invalid_oauth_settings",
+                ErrorCode::InvalidOauthSettings,
                 "clientId must be 1-512 characters",
                 Some(&field("clientId")),
             ));
@@ -168,7 +169,7 @@ impl OAuthSettings {
         let secret = match input.client_secret {
             Some(s) if s.is_empty() || s.len() > 4096 => {
                 return Err(ServiceError::invalid(
-                    "invalid_oauth_settings",
+                    ErrorCode::InvalidOauthSettings,
                     "clientSecret must be 1-4096 characters",
                     Some(&field("clientSecret")),
                 ))
@@ -229,16 +230,23 @@ impl OAuthSettings {
 
 /// An integration without what a flow needs.
 pub fn not_configured(what: &str) -> ServiceError {
-    ServiceError::conflict("oauth_not_configured", format!("OAuth is not configured for this integration: {what}"))
+    ServiceError::conflict(
+        ErrorCode::OauthNotConfigured,
+        format!("OAuth is not configured for this integration: {what}"),
+    )
 }
 
 fn check_url(raw: &str, field: &str) -> Result<(), ServiceError> {
-    crate::registry_url::refuse_credentials(raw, field, "invalid_url")?;
+    crate::registry_url::refuse_credentials(raw, field, ErrorCode::InvalidUrl)?;
     let ok = url::Url::parse(raw).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
     if ok {
         Ok(())
     } else {
-        Err(ServiceError::invalid("invalid_url", format!("{field} must be an absolute http(s) URL"), Some(field)))
+        Err(ServiceError::invalid(
+            ErrorCode::InvalidUrl,
+            format!("{field} must be an absolute http(s) URL"),
+            Some(field),
+        ))
     }
 }
 
@@ -334,7 +342,7 @@ mod tests {
         let with_password =
             OAuthInput { token_url: Some("https://u:pass@idp.example/token".into()), ..Default::default() };
         let e = OAuthSettings::default().merge(with_password).expect_err("refused");
-        assert_eq!((e.code.as_str(), e.field.as_deref()), ("invalid_url", Some("oauth.tokenUrl")));
+        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidUrl, Some("oauth.tokenUrl")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! API keys: created with a role (and a tenant for tenant-bound roles),
 //! shown once, stored as a hash.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -39,7 +40,7 @@ pub struct ScopeInput {
 }
 
 fn bad_scope(message: String) -> ServiceError {
-    ServiceError::invalid("invalid_scopes", message, Some("scopes"))
+    ServiceError::invalid(ErrorCode::InvalidScopes, message, Some("scopes"))
 }
 
 /// Checks scopes as given at creation; returns them parsed.
@@ -136,14 +137,14 @@ impl Tessera {
             (true, Some(t)) => Some(TenantId::parse(t)?),
             (true, None) => {
                 return Err(ServiceError::invalid(
-                    "tenant_required",
+                    ErrorCode::TenantRequired,
                     "a tenant_admin or tenant_service key needs a tenantId",
                     Some("tenantId"),
                 ))
             }
             (false, Some(_)) => {
                 return Err(ServiceError::invalid(
-                    "tenant_not_allowed",
+                    ErrorCode::TenantNotAllowed,
                     "admin and auditor keys are not bound to a tenant",
                     Some("tenantId"),
                 ))
@@ -213,7 +214,7 @@ impl Tessera {
             self.allow_admin(ctx).await?;
         }
         let mut tx = self.store.begin_write().await?;
-        let not_found = || ServiceError::not_found("api_key_not_found", "no such API key");
+        let not_found = || ServiceError::not_found(ErrorCode::ApiKeyNotFound, "no such API key");
         let record = tx.get_api_key(id).await?.ok_or_else(not_found)?;
         if ctx.principal.role == Role::TenantAdmin {
             let own = ctx.principal.tenant.as_ref().map(TenantId::as_str);

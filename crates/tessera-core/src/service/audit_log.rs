@@ -1,5 +1,6 @@
 //! Reading and verifying the audit log.
 
+use crate::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -175,10 +176,11 @@ impl Tessera {
 
 /// An RFC 3339 bound of a query, in micros.
 fn time_bound(raw: Option<&str>, field: &str) -> Result<Option<i64>, ServiceError> {
+    let code = if field == "since" { ErrorCode::InvalidSince } else { ErrorCode::InvalidUntil };
     raw.map(|s| {
-        DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_micros()).map_err(|_| {
-            ServiceError::invalid(&format!("invalid_{field}"), format!("{field} must be an RFC 3339 time"), Some(field))
-        })
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_micros())
+            .map_err(|_| ServiceError::invalid(code, format!("{field} must be an RFC 3339 time"), Some(field)))
     })
     .transpose()
 }

@@ -2,6 +2,7 @@
 //! encrypt) for global defaults and tenant overrides alike, merging them into
 //! the resolved view, and the masked config list of seed 003.
 
+use crate::ErrorCode;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -136,7 +137,7 @@ pub(crate) fn check_required(schema: &ConfigSchema, levels: &[Level<'_>]) -> Res
         let set = levels.iter().any(|(public, meta)| keys_set(public, meta).any(|k| k == field));
         if !has_default && !set {
             return Err(ServiceError::unprocessable(
-                "missing_required_field",
+                ErrorCode::MissingRequiredField,
                 format!("config.{field} is required and has no default"),
                 &format!("config.{field}"),
             ));

@@ -9,6 +9,7 @@
 //! address and per session, the token looked up by its hash, the session
 //! pending and unexpired; every refusal is audited.
 
+use crate::ErrorCode;
 use std::num::NonZeroU32;
 
 use chrono::Utc;
@@ -133,7 +134,7 @@ pub struct ConnectEnd {
 /// The refusal of a token that opens nothing (unknown, or not a token).
 fn invalid_link() -> ServiceError {
     ServiceError::not_found(
-        "connect_link_invalid",
+        ErrorCode::ConnectLinkInvalid,
         "This link is not valid. Ask the app that sent you here for a new one.",
     )
 }
@@ -141,21 +142,22 @@ fn invalid_link() -> ServiceError {
 fn ended(status: ConnectStatus) -> ServiceError {
     match status {
         ConnectStatus::Completed => ServiceError::not_found(
-            "connect_session_completed",
+            ErrorCode::ConnectSessionCompleted,
             "This link was already used to finish connecting. Ask the app that sent you here for a new one.",
         ),
-        ConnectStatus::Failed => {
-            ServiceError::not_found("connect_session_cancelled", "This link was cancelled. Ask the app for a new one.")
-        }
+        ConnectStatus::Failed => ServiceError::not_found(
+            ErrorCode::ConnectSessionCancelled,
+            "This link was cancelled. Ask the app for a new one.",
+        ),
         _ => ServiceError::not_found(
-            "connect_session_expired",
+            ErrorCode::ConnectSessionExpired,
             "This link has expired. Ask the app that sent you here for a new one.",
         ),
     }
 }
 
 fn not_offered() -> ServiceError {
-    ServiceError::not_found("connect_integration_not_offered", "This link does not offer that integration.")
+    ServiceError::not_found(ErrorCode::ConnectIntegrationNotOffered, "This link does not offer that integration.")
 }
 
 impl Tessera {
@@ -359,7 +361,7 @@ impl Tessera {
         let integrations: Vec<String> = connected_list(&session).into_iter().map(|c| c.integration).collect();
         if !cancel && integrations.is_empty() {
             return Err(ServiceError::conflict(
-                "connect_nothing_connected",
+                ErrorCode::ConnectNothingConnected,
                 "Connect at least one integration first, or cancel.",
             ));
         }
@@ -459,7 +461,7 @@ impl Tessera {
                     .await?;
                 Ok(CallbackOutcome::Redirect(with_query(
                     &page,
-                    &[("connected", key), ("status", "error"), ("error", &e.code)],
+                    &[("connected", key), ("status", "error"), ("error", e.code.as_str())],
                 )))
             }
         }

@@ -5,6 +5,7 @@
 //! and stored only as a SHA-256 hash. What the page may do with it is in
 //! `connect_page`.
 
+use crate::ErrorCode;
 use chrono::{Duration as TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -192,7 +193,7 @@ pub(crate) fn token_hash(token: &str) -> String {
 }
 
 fn not_found() -> ServiceError {
-    ServiceError::not_found("connect_session_not_found", "no such connect session")
+    ServiceError::not_found(ErrorCode::ConnectSessionNotFound, "no such connect session")
 }
 
 impl Tessera {
@@ -207,7 +208,7 @@ impl Tessera {
         let expires_in = input.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
         if !(1..=MAX_EXPIRES_IN).contains(&expires_in) {
             return Err(ServiceError::invalid(
-                "invalid_expires_in",
+                ErrorCode::InvalidExpiresIn,
                 format!("expiresIn must be between 1 and {MAX_EXPIRES_IN} seconds"),
                 Some("expiresIn"),
             ));
@@ -216,7 +217,7 @@ impl Tessera {
             // Exact match only, as for OAuth flows: no open redirect.
             if !self.opts.oauth.allowed_redirect_uris.iter().any(|a| a == r) {
                 return Err(ServiceError::invalid(
-                    "redirect_uri_not_allowed",
+                    ErrorCode::RedirectUriNotAllowed,
                     "redirectUri is not in TESSERA_ALLOWED_REDIRECT_URIS",
                     Some("redirectUri"),
                 ));
@@ -323,7 +324,7 @@ impl Tessera {
     async fn check_allow_list(&self, tx: &mut dyn StoreTx, list: Vec<String>) -> Result<Vec<String>, ServiceError> {
         if list.is_empty() || list.len() > MAX_INTEGRATIONS {
             return Err(ServiceError::invalid(
-                "invalid_integrations",
+                ErrorCode::InvalidIntegrations,
                 format!("integrations must list 1 to {MAX_INTEGRATIONS} integration keys, or be left out"),
                 Some("integrations"),
             ));
@@ -368,7 +369,7 @@ pub(crate) fn session_event(s: &ConnectSessionRecord) -> Value {
 
 /// Checks the platform's description of its user.
 fn check_end_user(u: EndUser) -> Result<EndUser, ServiceError> {
-    let bad = |field: &str, msg: &str| ServiceError::invalid("invalid_end_user", msg.to_owned(), Some(field));
+    let bad = |field: &str, msg: &str| ServiceError::invalid(ErrorCode::InvalidEndUser, msg.to_owned(), Some(field));
     let printable = |s: &str| !s.chars().any(char::is_control);
     if u.id.is_empty() || u.id.len() > 200 || !printable(&u.id) {
         return Err(bad("endUser.id", "endUser.id must be 1 to 200 printable characters"));

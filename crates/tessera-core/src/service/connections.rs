@@ -2,6 +2,7 @@
 //! connection view, seed 001's list, the resolved (decrypted) view, and
 //! queries over public config.
 
+use crate::ErrorCode;
 use chrono::Utc;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
@@ -246,7 +247,7 @@ impl Tessera {
         self.allow_admin(ctx).await?;
         let key = IntegrationKey::parse(key)?;
         if filters.len() > MAX_FILTERS {
-            return Err(ServiceError::invalid("too_many_filters", "at most 8 config filters", None));
+            return Err(ServiceError::invalid(ErrorCode::TooManyFilters, "at most 8 config filters", None));
         }
         let mut tx = self.store.begin_read().await?;
         let integration = Self::require_integration(tx.as_mut(), &key).await?;
@@ -255,14 +256,14 @@ impl Tessera {
         for (field, raw) in filters {
             let spec = schema.field(&field).ok_or_else(|| {
                 ServiceError::invalid(
-                    "unknown_field",
+                    ErrorCode::UnknownField,
                     format!("{field} is not a property of {key}"),
                     Some(&format!("config.{field}")),
                 )
             })?;
             if spec.secret {
                 return Err(ServiceError::invalid(
-                    "secret_not_queryable",
+                    ErrorCode::SecretNotQueryable,
                     "secret fields cannot be queried",
                     Some(&format!("config.{field}")),
                 ));
@@ -286,5 +287,5 @@ impl Tessera {
 }
 
 fn no_connection(tenant: &TenantId, key: &IntegrationKey) -> ServiceError {
-    ServiceError::not_found("connection_not_found", format!("tenant {tenant} has no connection to {key}"))
+    ServiceError::not_found(ErrorCode::ConnectionNotFound, format!("tenant {tenant} has no connection to {key}"))
 }

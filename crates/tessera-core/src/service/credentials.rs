@@ -4,6 +4,7 @@
 //! store as one `data` secret per connection (`_credentials/<key>/tokens`),
 //! so a refresh replaces access and refresh token in one version.
 
+use crate::ErrorCode;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -255,14 +256,14 @@ impl CredentialInput {
         // Lengths in characters, as JSON Schema's maxLength counts them.
         if access.is_empty() || access.chars().count() > MAX_TOKEN_LEN {
             return Err(ServiceError::invalid(
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "accessToken must be 1-16384 characters",
                 Some("accessToken"),
             ));
         }
         if refresh.as_ref().is_some_and(|r| r.chars().count() > MAX_TOKEN_LEN) {
             return Err(ServiceError::invalid(
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "refreshToken is over 16384 characters",
                 Some("refreshToken"),
             ));
@@ -270,7 +271,7 @@ impl CredentialInput {
         let token_type = self.token_type.unwrap_or_else(|| "bearer".into());
         if token_type.is_empty() || token_type.chars().count() > 40 {
             return Err(ServiceError::invalid(
-                "invalid_token_type",
+                ErrorCode::InvalidTokenType,
                 "tokenType must be 1-40 characters",
                 Some("tokenType"),
             ));
@@ -278,14 +279,14 @@ impl CredentialInput {
         let expires_at = match (self.expires_in, self.expires_at.as_deref().filter(|s| !s.is_empty())) {
             (Some(n), Some(_)) if n != 0 => {
                 return Err(ServiceError::invalid(
-                    "invalid_expiry",
+                    ErrorCode::InvalidExpiry,
                     "give expiresIn or expiresAt, not both",
                     Some("expiresAt"),
                 ))
             }
             (Some(n), _) if !(0..=10 * 365 * 24 * 3600).contains(&n) => {
                 return Err(ServiceError::invalid(
-                    "invalid_expiry",
+                    ErrorCode::InvalidExpiry,
                     "expiresIn must be 0 (never expires) or a number of seconds up to ten years",
                     Some("expiresIn"),
                 ))
@@ -294,7 +295,11 @@ impl CredentialInput {
             (_, Some(at)) => Some(
                 DateTime::parse_from_rfc3339(at)
                     .map_err(|_| {
-                        ServiceError::invalid("invalid_expiry", "expiresAt must be an RFC 3339 time", Some("expiresAt"))
+                        ServiceError::invalid(
+                            ErrorCode::InvalidExpiry,
+                            "expiresAt must be an RFC 3339 time",
+                            Some("expiresAt"),
+                        )
                     })?
                     .with_timezone(&Utc),
             ),
@@ -303,7 +308,7 @@ impl CredentialInput {
         let scopes = self.scopes.map(Scopes::into_vec).unwrap_or_default();
         if scopes.len() > 200 || scopes.iter().any(|s| s.chars().count() > 200) {
             return Err(ServiceError::invalid(
-                "invalid_scopes",
+                ErrorCode::InvalidScopes,
                 "at most 200 scopes of 200 characters",
                 Some("scopes"),
             ));
@@ -618,5 +623,5 @@ pub fn env_prefix(key: &str) -> String {
 }
 
 fn no_credentials(tenant: &TenantId, key: &IntegrationKey) -> ServiceError {
-    ServiceError::not_found("credentials_not_found", format!("tenant {tenant} has no credentials for {key}"))
+    ServiceError::not_found(ErrorCode::CredentialsNotFound, format!("tenant {tenant} has no credentials for {key}"))
 }

@@ -3,6 +3,7 @@
 //! (connections claimed by bumping `lastHealthCheck`, so replicas never check
 //! one twice in an interval), and the aggregate for admins.
 
+use crate::ErrorCode;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -155,7 +156,7 @@ impl Tessera {
         let integration = Self::require_integration(tx.as_mut(), key).await?;
         tx.commit().await?;
         let settings = health_settings(&integration)?.ok_or_else(|| {
-            ServiceError::conflict("health_check_not_configured", format!("{key} has no healthCheck settings"))
+            ServiceError::conflict(ErrorCode::HealthCheckNotConfigured, format!("{key} has no healthCheck settings"))
         })?;
         let (outcome, detail) = match self.probe_connection(tenant, key, &settings).await {
             Ok(outcome) => {
@@ -163,7 +164,7 @@ impl Tessera {
                 (Some(outcome), detail)
             }
             // A missing or unrefreshable credential is the connection's state, not the caller's error.
-            Err(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::Upstream) => (None, e.code.clone()),
+            Err(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::Upstream) => (None, e.code.as_str().to_owned()),
             Err(e) => return Err(e),
         };
         let status = outcome.as_ref().map_or("unhealthy", |o| judge(&settings, o).0);
@@ -193,10 +194,9 @@ impl Tessera {
         key: &IntegrationKey,
         settings: &HealthCheckSettings,
     ) -> Result<ProbeOutcome, ServiceError> {
-        let probe = self
-            .http_probe
-            .as_ref()
-            .ok_or_else(|| ServiceError::unavailable("health_unavailable", "this process sends no health probes"))?;
+        let probe = self.http_probe.as_ref().ok_or_else(|| {
+            ServiceError::unavailable(ErrorCode::HealthUnavailable, "this process sends no health probes")
+        })?;
         let plan = self.plan_for(tenant, key, None).await?;
         let mut url = crate::proxy::target_url(&plan.base_url, settings.path.trim_start_matches('/'), None)?;
         let auth = match plan.injection {

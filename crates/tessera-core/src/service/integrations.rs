@@ -1,5 +1,6 @@
 //! The integration registry and its global defaults (admin).
 
+use crate::ErrorCode;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -74,7 +75,7 @@ impl IntegrationInput {
         let auth_type = self.auth_type.clone().unwrap_or_else(|| "none".into());
         if !AUTH_TYPES.contains(&auth_type.as_str()) {
             return Err(ServiceError::invalid(
-                "invalid_auth_type",
+                ErrorCode::InvalidAuthType,
                 "authType must be none, api_key, basic or oauth2",
                 Some("authType"),
             ));
@@ -93,7 +94,7 @@ impl IntegrationInput {
                 templates::find(name)
                     .ok_or_else(|| {
                         ServiceError::invalid(
-                            "unknown_template",
+                            ErrorCode::UnknownTemplate,
                             format!("no OAuth template {name} (GET /integrations/templates lists them)"),
                             Some("template"),
                         )
@@ -197,7 +198,7 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         tx.insert_integration(&record).await.map_err(|e| match e {
             StoreError::Conflict(_) => {
-                ServiceError::conflict("integration_exists", format!("integration {key} already exists"))
+                ServiceError::conflict(ErrorCode::IntegrationExists, format!("integration {key} already exists"))
             }
             other => other.into(),
         })?;
@@ -222,7 +223,11 @@ impl Tessera {
         self.allow_admin(ctx).await?;
         let key = IntegrationKey::parse(key)?;
         if input.key.as_deref().is_some_and(|k| k != key.as_str()) {
-            return Err(ServiceError::invalid("key_mismatch", "the body's key differs from the path's", Some("key")));
+            return Err(ServiceError::invalid(
+                ErrorCode::KeyMismatch,
+                "the body's key differs from the path's",
+                Some("key"),
+            ));
         }
         let mut input = input;
         let (schema, auth_type) = input.validate()?;
@@ -396,7 +401,7 @@ impl Tessera {
 
 /// The error for an integration that is not registered.
 pub(crate) fn no_integration(key: &IntegrationKey) -> ServiceError {
-    ServiceError::not_found("integration_not_found", format!("no integration {key}"))
+    ServiceError::not_found(ErrorCode::IntegrationNotFound, format!("no integration {key}"))
 }
 
 fn masked_defaults(record: &IntegrationRecord, schema: &ConfigSchema) -> DefaultsView {

@@ -33,6 +33,7 @@ mod view_cache;
 mod views;
 mod webhooks;
 
+use crate::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -368,10 +369,10 @@ impl Tessera {
             let from_text = from.to_string();
             let owner = audit_key_owner(&from_text);
             let key = keyring.provider().unwrap(owner, 1, &tessera_crypto::WrappedDataKey(wrapped)).await.map_err(
-                |e| match e.code.as_str() {
-                    "wrong_master_key" => ServiceError::new(
+                |e| match e.code {
+                    ErrorCode::WrongMasterKey => ServiceError::new(
                         crate::ErrorKind::Integrity,
-                        "wrong_master_key",
+                        ErrorCode::WrongMasterKey,
                         "the audit key was wrapped by another master key; check TESSERA_MASTER_KEY",
                     ),
                     _ => e,
@@ -425,7 +426,7 @@ impl Tessera {
     pub(crate) fn outbound(&self) -> Result<&Arc<dyn OAuthClient>, ServiceError> {
         self.oauth_client
             .as_ref()
-            .ok_or_else(|| ServiceError::unavailable("oauth_unavailable", "this process makes no OAuth calls"))
+            .ok_or_else(|| ServiceError::unavailable(ErrorCode::OauthUnavailable, "this process makes no OAuth calls"))
     }
 
     /// The credential backend's name.

@@ -3,6 +3,7 @@
 //! (with a PKCE verifier, encrypted), and the provider's `callback` trades
 //! the code for tokens and stores them.
 
+use crate::ErrorCode;
 use chrono::{Duration as TimeDelta, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -95,7 +96,7 @@ impl Tessera {
             // Exact match only: a prefix or pattern would let a crafted URI through (open redirect).
             if !self.opts.oauth.allowed_redirect_uris.iter().any(|a| a == r) {
                 return Err(ServiceError::invalid(
-                    "redirect_uri_not_allowed",
+                    ErrorCode::RedirectUriNotAllowed,
                     "redirect_uri is not in TESSERA_ALLOWED_REDIRECT_URIS",
                     Some("redirect_uri"),
                 ));
@@ -128,7 +129,7 @@ impl Tessera {
         connect: Option<(&str, &str)>,
     ) -> Result<AuthorizationStart, ServiceError> {
         if tenant.is_empty() {
-            return Err(ServiceError::invalid("missing_tenant_id", "tenant_id is required", Some("tenant_id")));
+            return Err(ServiceError::invalid(ErrorCode::MissingTenantId, "tenant_id is required", Some("tenant_id")));
         }
         let tenant = TenantId::parse(tenant)?;
         let key = IntegrationKey::parse(key)?;
@@ -223,8 +224,13 @@ impl Tessera {
             request_id: request_id.clone(),
             client_ip: client_ip.clone(),
         };
-        let invalid_state =
-            || ServiceError::invalid("invalid_state", "the state is unknown, already used or expired", Some("state"));
+        let invalid_state = || {
+            ServiceError::invalid(
+                ErrorCode::InvalidState,
+                "the state is unknown, already used or expired",
+                Some("state"),
+            )
+        };
         // Anyone can call this route, and a refusal is audited: it takes a
         // token from the caller's anonymous bucket before any state lookup.
         if let Err(limited) = self.take_anonymous(client_ip.as_deref()) {
@@ -266,7 +272,7 @@ impl Tessera {
         if flow.expires_at < Utc::now() {
             self.audit.record(fail("state_expired")).await?;
             return Err(ServiceError::invalid(
-                "state_expired",
+                ErrorCode::StateExpired,
                 "the authorization flow expired; start it again",
                 Some("state"),
             ));
@@ -286,13 +292,13 @@ impl Tessera {
                 expires_at: cred,
             }),
             (Err(e), redirect) => {
-                self.audit.record(fail(&e.code)).await?;
+                self.audit.record(fail(e.code.as_str())).await?;
                 match redirect {
                     Some(redirect) => Ok(CallbackOutcome::Redirect(with_query(
                         &redirect,
                         &[
                             ("status", "error"),
-                            ("error", &e.code),
+                            ("error", e.code.as_str()),
                             ("integration", key),
                             ("tenant_id", tenant.as_str()),
                         ],
@@ -312,22 +318,32 @@ impl Tessera {
         params: &CallbackParams,
     ) -> Result<Option<String>, ServiceError> {
         if let Some(error) = &params.error {
-            let code = if error.len() <= 64 && error.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            // RFC 6749 4.1.2.1's codes pass through; any other is named in the message only.
+            let shown = if error.len() <= 64 && error.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
                 error.as_str()
             } else {
-                "invalid_error"
+                "an unreadable code"
+            };
+            let code = match error.as_str() {
+                "access_denied" => ErrorCode::AccessDenied,
+                "invalid_request" => ErrorCode::InvalidRequest,
+                "unauthorized_client" => ErrorCode::UnauthorizedClient,
+                "unsupported_response_type" => ErrorCode::UnsupportedResponseType,
+                "invalid_scope" => ErrorCode::InvalidScope,
+                "server_error" => ErrorCode::ServerError,
+                "temporarily_unavailable" => ErrorCode::TemporarilyUnavailable,
+                _ => ErrorCode::OauthProviderError,
             };
             return Err(ServiceError::invalid(
                 code,
-                format!("the provider ended the flow with {code}; nothing was stored"),
+                format!("the provider ended the flow with {shown}; nothing was stored"),
                 None,
             ));
         }
-        let code = params
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty() && c.len() <= 4096)
-            .ok_or_else(|| ServiceError::invalid("missing_code", "the callback has no code", Some("code")))?;
+        let code =
+            params.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 4096).ok_or_else(|| {
+                ServiceError::invalid(ErrorCode::MissingCode, "the callback has no code", Some("code"))
+            })?;
         let key = IntegrationKey::parse(&flow.integration_key)?;
         let mut tx = self.store.read().await?;
         let integration = Self::require_integration(tx.as_mut(), &key).await?;
@@ -354,7 +370,7 @@ impl Tessera {
             .map_err(|e| {
                 tracing::warn!(%tenant, integration = %key, error = %e, "code exchange failed");
                 ServiceError::upstream(
-                    "oauth_exchange_failed",
+                    ErrorCode::OauthExchangeFailed,
                     format!("the provider did not issue tokens: {}", e.code()),
                 )
             })?;

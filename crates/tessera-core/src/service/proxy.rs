@@ -2,6 +2,7 @@
 //! to inject (refreshed first when it expired), and the audit record of each
 //! call. The call itself is [`super::proxy_call`].
 
+use crate::ErrorCode;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -155,7 +156,7 @@ impl Tessera {
         if source == "credentials" {
             if cred.is_none() {
                 return Err(ServiceError::conflict(
-                    "credentials_not_found",
+                    ErrorCode::CredentialsNotFound,
                     format!("tenant {tenant} has no credentials for {key}; store them or run the OAuth flow"),
                 ));
             }
@@ -181,7 +182,7 @@ impl Tessera {
         match schema.field(field).and_then(|f| f.default.as_ref()) {
             Some(v) => Ok(SecretString::from(scalar_text(v))),
             None => Err(ServiceError::conflict(
-                "proxy_credential_missing",
+                ErrorCode::ProxyCredentialMissing,
                 format!("{key} injects config field {field}, which tenant {tenant} has not set"),
             )),
         }
@@ -246,7 +247,7 @@ fn sendable_in_header(
     Err(ServiceError {
         field: Some(source.to_owned()),
         ..ServiceError::conflict(
-            "proxy_credential_invalid",
+            ErrorCode::ProxyCredentialInvalid,
             format!(
                 "{key} injects {source} into the {header} header, but its value holds control characters \
                  (such as CR or LF) and cannot be sent; nothing was sent"
@@ -257,7 +258,7 @@ fn sendable_in_header(
 
 fn proxy_settings(integration: &IntegrationRecord) -> Result<ProxySettings, ServiceError> {
     let raw = integration.settings.get("proxy").ok_or_else(|| {
-        ServiceError::conflict("proxy_not_configured", format!("{} has no proxy settings", integration.key))
+        ServiceError::conflict(ErrorCode::ProxyNotConfigured, format!("{} has no proxy settings", integration.key))
     })?;
     serde_json::from_value(raw.clone()).map_err(|e| {
         ServiceError::internal(format!("stored proxy settings of {} are unreadable: {e}", integration.key))

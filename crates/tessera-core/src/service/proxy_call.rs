@@ -11,6 +11,7 @@
 //! (cut at the limit). Bodies are never logged, audited or copied whole
 //! beyond what the retry needs.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -90,7 +91,7 @@ impl Tessera {
     /// the caller gets an error, not the answer (fail closed).
     pub async fn proxy(&self, ctx: &Ctx, req: ProxyRequest<'_>) -> Result<ProxyAnswer, ServiceError> {
         let Some(leg) = self.upstream.as_ref() else {
-            return Err(ServiceError::unavailable("proxy_unavailable", "this server does not forward calls"));
+            return Err(ServiceError::unavailable(ErrorCode::ProxyUnavailable, "this server does not forward calls"));
         };
         let tenant_header = req.headers.get("x-tenant-id").and_then(|v| v.to_str().ok());
         let plan = self.proxy_plan(ctx, req.method.as_str(), req.integration, tenant_header).await?;
@@ -157,7 +158,7 @@ async fn send(
                 (http::HeaderName::try_from(name.as_str()), http::HeaderValue::from_str(value.expose_secret()))
             else {
                 return Err(ServiceError::conflict(
-                    "proxy_credential_invalid",
+                    ErrorCode::ProxyCredentialInvalid,
                     format!(
                         "{}: the credential for the {name} header cannot be sent; nothing was sent",
                         plan.integration
@@ -171,15 +172,15 @@ async fn send(
     }
     upstream.send(UpstreamRequest { method, url, headers, body }).await.map_err(|e| {
         let code = match e {
-            UpstreamError::Timeout { .. } => "upstream_timeout",
-            UpstreamError::Unreachable { .. } => "upstream_unavailable",
+            UpstreamError::Timeout { .. } => ErrorCode::UpstreamTimeout,
+            UpstreamError::Unreachable { .. } => ErrorCode::UpstreamUnavailable,
         };
         ServiceError::upstream(code, format!("{}: {e}", plan.integration))
     })
 }
 
 fn too_large() -> ServiceError {
-    ServiceError::new(ErrorKind::TooLarge, "payload_too_large", "the request body is over the limit")
+    ServiceError::new(ErrorKind::TooLarge, ErrorCode::PayloadTooLarge, "the request body is over the limit")
 }
 
 /// A request body on its way out.
@@ -224,7 +225,7 @@ impl Outgoing {
 /// Reads a small body whole. One chunk (the usual case) is kept as it is;
 /// more are joined once.
 async fn collect(mut body: BodyStream, limit: usize, declared: Option<u64>) -> Result<Bytes, ServiceError> {
-    let unreadable = |_| ServiceError::invalid("body_unreadable", "the request body could not be read", None);
+    let unreadable = |_| ServiceError::invalid(ErrorCode::BodyUnreadable, "the request body could not be read", None);
     let Some(first) = body.next().await.transpose().map_err(unreadable)? else { return Ok(Bytes::new()) };
     if first.len() > limit {
         return Err(too_large());

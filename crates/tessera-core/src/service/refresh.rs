@@ -3,6 +3,7 @@
 //! expired token a reader asked for, and what a failure does (backoff,
 //! then `unhealthy`, audited).
 
+use crate::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ impl Tessera {
             }
             if !current.has_refresh_token {
                 return Err(ServiceError::conflict(
-                    "credential_expired",
+                    ErrorCode::CredentialExpired,
                     format!("the access token for {key} expired and there is no refresh token; connect again"),
                 ));
             }
@@ -132,12 +133,12 @@ impl Tessera {
                 return match self.refresh_claimed(tenant.as_str(), key.as_str()).await? {
                     Attempt::Refreshed => Ok(()),
                     Attempt::Failed(e) => Err(ServiceError::upstream(
-                        "oauth_refresh_failed",
+                        ErrorCode::OauthRefreshFailed,
                         format!("the access token for {key} expired and the provider did not refresh it: {}", e.code()),
                     )),
                     // A state to fix here, not an upstream failure: 409 as with no refresh token.
                     Attempt::NotRefreshable(e) => Err(ServiceError::conflict(
-                        "credential_expired",
+                        ErrorCode::CredentialExpired,
                         format!(
                             "the access token for {key} expired and cannot be refreshed ({}); connect again",
                             e.code()
@@ -148,7 +149,7 @@ impl Tessera {
             // Another replica holds the lease: wait for its answer.
             if started.elapsed() > WAIT_FOR_OTHER {
                 return Err(ServiceError::unavailable(
-                    "refresh_in_progress",
+                    ErrorCode::RefreshInProgress,
                     "another replica is refreshing this token; retry shortly",
                 ));
             }
@@ -175,7 +176,7 @@ impl Tessera {
             Ok(p) => p,
             Err(e) => {
                 // Not refreshable as configured: a permanent failure until an admin fixes it.
-                let why = OAuthError::Rejected { code: e.code.clone(), description: None };
+                let why = OAuthError::Rejected { code: e.code.as_str().to_owned(), description: None };
                 self.record_failure(&ctx, &tenant, &key, &why).await?;
                 return Ok(Attempt::NotRefreshable(why));
             }

@@ -5,6 +5,7 @@
 //! (`DELETE metadata/<path>`). Same store, keys, versions and audit as
 //! `secrets.rs`; only the shape of the answers differs.
 
+use crate::ErrorCode;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -122,7 +123,7 @@ impl Tessera {
         }
         if current.version.kind != "data" {
             return Err(ServiceError::invalid(
-                "not_a_field_map",
+                ErrorCode::NotAFieldMap,
                 format!("{path} holds one value, not fields; write it whole instead of patching it"),
                 Some("data"),
             ));
@@ -191,7 +192,7 @@ impl Tessera {
         self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         if !self.secrets.is_transactional() {
             return Err(ServiceError::invalid(
-                "custom_metadata_unsupported",
+                ErrorCode::CustomMetadataUnsupported,
                 "custom metadata needs the database credential backend",
                 Some("custom_metadata"),
             ));
@@ -200,7 +201,7 @@ impl Tessera {
             && custom.iter().all(|(k, v)| !k.is_empty() && k.len() <= MAX_CUSTOM_KEY && v.len() <= MAX_CUSTOM_VALUE);
         if !fits {
             return Err(ServiceError::invalid(
-                "invalid_custom_metadata",
+                ErrorCode::InvalidCustomMetadata,
                 "custom_metadata may hold at most 64 pairs, keys of 1-128 bytes and values of at most 512 bytes",
                 Some("custom_metadata"),
             ));

@@ -3,6 +3,7 @@
 //! at most `max_versions` kept. Connection secret fields use the same path
 //! internally, so there is one encryption path for everything.
 
+use crate::ErrorCode;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
@@ -72,7 +73,10 @@ pub(crate) struct Revealed {
 }
 
 pub(crate) fn version_missing(path: &str, wanted: u32) -> ServiceError {
-    ServiceError::not_found("version_not_found", format!("{path} has no version {wanted} (it may have been pruned)"))
+    ServiceError::not_found(
+        ErrorCode::VersionNotFound,
+        format!("{path} has no version {wanted} (it may have been pruned)"),
+    )
 }
 
 /// The ciphertext of a version that may be read: not deleted, not destroyed.
@@ -83,17 +87,17 @@ pub(crate) fn readable_ciphertext<'v>(
 ) -> Result<&'v str, ServiceError> {
     if v.deleted_at.is_some() {
         return Err(ServiceError::not_found(
-            "version_deleted",
+            ErrorCode::VersionDeleted,
             format!("version {wanted} of {path} is deleted; undelete it to read it"),
         ));
     }
     v.ciphertext.as_deref().ok_or_else(|| {
-        ServiceError::not_found("version_destroyed", format!("version {wanted} of {path} was destroyed"))
+        ServiceError::not_found(ErrorCode::VersionDestroyed, format!("version {wanted} of {path} was destroyed"))
     })
 }
 
 pub(crate) fn secret_missing(path: &str) -> ServiceError {
-    ServiceError::not_found("secret_not_found", format!("no secret at {path}"))
+    ServiceError::not_found(ErrorCode::SecretNotFound, format!("no secret at {path}"))
 }
 
 impl Tessera {
@@ -182,14 +186,14 @@ impl Tessera {
         self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         if write.rotate_after_days.is_some() && !self.secrets.is_transactional() {
             return Err(ServiceError::invalid(
-                "rotation_unsupported",
+                ErrorCode::RotationUnsupported,
                 "rotateAfterDays needs the database credential backend",
                 Some("rotateAfterDays"),
             ));
         }
         if write.rotate_after_days.is_some_and(|d| d > 36_500) {
             return Err(ServiceError::invalid(
-                "invalid_rotation",
+                ErrorCode::InvalidRotation,
                 "rotateAfterDays must be 0 (none) to 36500",
                 Some("rotateAfterDays"),
             ));
@@ -273,7 +277,7 @@ impl Tessera {
         self.audit_denial(ctx, Some(&tenant), ctx.principal.ensure_secret_listing(&tenant, prefix)).await?;
         if prefix.starts_with('_') {
             return Err(ServiceError::invalid(
-                "invalid_secret_path",
+                ErrorCode::InvalidSecretPath,
                 "prefixes starting with '_' are reserved",
                 Some("prefix"),
             ));
@@ -315,7 +319,7 @@ impl Tessera {
             .secrets
             .head(tx.as_mut(), tenant.as_str(), path.as_str())
             .await?
-            .ok_or_else(|| ServiceError::not_found("secret_not_found", format!("no secret at {path}")))?;
+            .ok_or_else(|| ServiceError::not_found(ErrorCode::SecretNotFound, format!("no secret at {path}")))?;
         let versions = self.secrets.versions(tx.as_mut(), tenant.as_str(), path.as_str()).await?;
         let rotate_after_days = if self.secrets.is_transactional() {
             tx.get_secret_rotation(tenant.as_str(), path.as_str()).await?
@@ -389,7 +393,7 @@ impl Tessera {
         self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
         if versions.as_ref().is_some_and(Vec::is_empty) {
             return Err(ServiceError::invalid(
-                "invalid_versions",
+                ErrorCode::InvalidVersions,
                 "versions must name at least one version",
                 Some("versions"),
             ));
@@ -401,11 +405,11 @@ impl Tessera {
             .secrets
             .head(tx.as_mut(), tenant.as_str(), path.as_str())
             .await?
-            .ok_or_else(|| ServiceError::not_found("secret_not_found", format!("no secret at {path}")))?;
+            .ok_or_else(|| ServiceError::not_found(ErrorCode::SecretNotFound, format!("no secret at {path}")))?;
         let versions = versions.unwrap_or_else(|| vec![head.current_version]);
         for v in &versions {
             if self.secrets.version(tx.as_mut(), tenant.as_str(), path.as_str(), *v).await?.is_none() {
-                return Err(ServiceError::not_found("version_not_found", format!("{path} has no version {v}")));
+                return Err(ServiceError::not_found(ErrorCode::VersionNotFound, format!("{path} has no version {v}")));
             }
         }
         let resource = format!("{}?versions={}", secret_resource(&tenant, &path), join(&versions));

@@ -4,6 +4,7 @@ use super::{Ctx, TenantView, Tessera};
 use crate::error::ServiceError;
 use crate::ids::{display_name, TenantId};
 use crate::ports::TenantRecord;
+use crate::ErrorCode;
 
 impl Tessera {
     /// Creates a tenant and its first data key.
@@ -15,7 +16,7 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         tx.insert_tenant(&record).await.map_err(|e| match e {
             crate::ports::StoreError::Conflict(_) => {
-                ServiceError::conflict("tenant_exists", format!("tenant {id} already exists"))
+                ServiceError::conflict(ErrorCode::TenantExists, format!("tenant {id} already exists"))
             }
             other => other.into(),
         })?;
@@ -89,7 +90,7 @@ impl Tessera {
         self.allow_admin(ctx).await?;
         let id = TenantId::parse(id)?;
         if id.is_platform() {
-            return Err(ServiceError::conflict("reserved_tenant", "the _platform tenant cannot be deleted"));
+            return Err(ServiceError::conflict(ErrorCode::ReservedTenant, "the _platform tenant cannot be deleted"));
         }
         let mut tx = self.store.begin_write().await?;
         if !tx.delete_tenant(id.as_str()).await? {

@@ -6,6 +6,7 @@
 //! refuses (401) is refreshed and the call tried once more. The audit row names
 //! the tool and the outcome, never arguments or results.
 
+use crate::ErrorCode;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -69,7 +70,7 @@ impl Tessera {
         let client = self
             .mcp_client
             .clone()
-            .ok_or_else(|| ServiceError::unavailable("mcp_unavailable", "this process makes no MCP calls"))?;
+            .ok_or_else(|| ServiceError::unavailable(ErrorCode::McpUnavailable, "this process makes no MCP calls"))?;
         let tenant = self.caller_tenant(ctx, input.tenant_id.as_deref(), "tenantId", "tenantId").await?;
         let (key, tool) = split_tool_id(&input.tool_id, input.integration.as_deref())?;
         let arguments = match input.parameters {
@@ -77,7 +78,7 @@ impl Tessera {
             v @ Value::Object(_) => v,
             _ => {
                 return Err(ServiceError::invalid(
-                    "invalid_parameters",
+                    ErrorCode::InvalidParameters,
                     "parameters must be an object",
                     Some("parameters"),
                 ))
@@ -99,7 +100,7 @@ impl Tessera {
         drop(bearer);
         let answer = match outcome {
             Ok(result) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
-                Err(ServiceError::new(ErrorKind::Unprocessable, "tool_error", error_text(&result, &tool)))
+                Err(ServiceError::new(ErrorKind::Unprocessable, ErrorCode::ToolError, error_text(&result, &tool)))
             }
             Ok(result) if !result.is_object() => {
                 Err(map_error(&key, &McpError::Protocol("the tools/call result is not an object".into())))
@@ -159,7 +160,7 @@ fn split_tool_id(tool_id: &str, integration: Option<&str>) -> Result<(Integratio
     let key = match (prefix, integration) {
         (Some(p), Some(i)) if p != i => {
             return Err(ServiceError::invalid(
-                "integration_mismatch",
+                ErrorCode::IntegrationMismatch,
                 format!("toolId names integration {p} but integration is {i}"),
                 Some("integration"),
             ))
@@ -168,7 +169,7 @@ fn split_tool_id(tool_id: &str, integration: Option<&str>) -> Result<(Integratio
         (None, Some(i)) => i,
         (None, None) => {
             return Err(ServiceError::invalid(
-                "missing_integration",
+                ErrorCode::MissingIntegration,
                 "name the integration in toolId (<integration>.<tool>) or in integration",
                 Some("integration"),
             ))
@@ -178,7 +179,7 @@ fn split_tool_id(tool_id: &str, integration: Option<&str>) -> Result<(Integratio
     let name_ok = tool.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'));
     if tool.is_empty() || tool.len() > MAX_TOOL_NAME || !name_ok {
         return Err(ServiceError::invalid(
-            "invalid_tool_id",
+            ErrorCode::InvalidToolId,
             "the tool name must be 1-128 characters of [A-Za-z0-9_./-]",
             Some("toolId"),
         ));
@@ -188,7 +189,7 @@ fn split_tool_id(tool_id: &str, integration: Option<&str>) -> Result<(Integratio
 
 fn mcp_settings(integration: &IntegrationRecord) -> Result<McpSettings, ServiceError> {
     let raw = integration.settings.get("mcp").ok_or_else(|| {
-        ServiceError::conflict("mcp_not_configured", format!("{} has no MCP server (mcp.url)", integration.key))
+        ServiceError::conflict(ErrorCode::McpNotConfigured, format!("{} has no MCP server (mcp.url)", integration.key))
     })?;
     serde_json::from_value(raw.clone())
         .map_err(|e| ServiceError::internal(format!("stored MCP settings of {} are unreadable: {e}", integration.key)))
@@ -197,9 +198,11 @@ fn mcp_settings(integration: &IntegrationRecord) -> Result<McpSettings, ServiceE
 fn map_error(key: &IntegrationKey, e: &McpError) -> ServiceError {
     match e {
         McpError::UnknownTool(tool) => {
-            ServiceError::not_found("unknown_tool", format!("the MCP server of {key} has no tool {tool}"))
+            ServiceError::not_found(ErrorCode::UnknownTool, format!("the MCP server of {key} has no tool {tool}"))
         }
-        McpError::ToolError(message) => ServiceError::new(ErrorKind::Unprocessable, "tool_error", message.clone()),
+        McpError::ToolError(message) => {
+            ServiceError::new(ErrorKind::Unprocessable, ErrorCode::ToolError, message.clone())
+        }
         other => ServiceError::upstream(other.code(), format!("{key}: {other}")),
     }
 }
@@ -231,9 +234,12 @@ mod tests {
         assert_eq!((k.as_str(), t.as_str()), ("everything", "echo"));
         let (k, t) = split_tool_id("fs.files.read", Some("fs")).expect("dotted tool");
         assert_eq!((k.as_str(), t.as_str()), ("fs", "files.read"));
-        assert_eq!(split_tool_id("notion.x", Some("github")).expect_err("mismatch").code, "integration_mismatch");
-        assert_eq!(split_tool_id("echo", None).expect_err("no integration").code, "missing_integration");
-        assert_eq!(split_tool_id("notion.", None).expect_err("empty tool").code, "invalid_tool_id");
-        assert_eq!(split_tool_id("notion.a b", None).expect_err("space").code, "invalid_tool_id");
+        assert_eq!(
+            split_tool_id("notion.x", Some("github")).expect_err("mismatch").code,
+            ErrorCode::IntegrationMismatch
+        );
+        assert_eq!(split_tool_id("echo", None).expect_err("no integration").code, ErrorCode::MissingIntegration);
+        assert_eq!(split_tool_id("notion.", None).expect_err("empty tool").code, ErrorCode::InvalidToolId);
+        assert_eq!(split_tool_id("notion.a b", None).expect_err("space").code, ErrorCode::InvalidToolId);
     }
 }

@@ -9,6 +9,7 @@
 //! changes the tenant; encrypting, decrypting, rewrapping and data keys with
 //! an existing key are uses, open to read-only keys too.
 
+use crate::ErrorCode;
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
@@ -100,7 +101,7 @@ impl KeyRing {
         let v = version.filter(|v| *v > 0).unwrap_or(self.latest);
         if v < self.min_decryption_version {
             return Err(ServiceError::invalid(
-                "key_version_disallowed",
+                ErrorCode::KeyVersionDisallowed,
                 "ciphertext or signature version is disallowed by policy (too old)",
                 None,
             ));
@@ -108,7 +109,7 @@ impl KeyRing {
         let stored = self
             .versions
             .get(&v)
-            .ok_or_else(|| ServiceError::invalid("invalid_key_version", "invalid key version", None))?;
+            .ok_or_else(|| ServiceError::invalid(ErrorCode::InvalidKeyVersion, "invalid key version", None))?;
         let bytes = Zeroizing::new(
             STANDARD.decode(&stored.key).map_err(|_| ServiceError::internal("a stored transit key is not base64"))?,
         );
@@ -123,7 +124,7 @@ impl KeyRing {
 }
 
 fn key_missing() -> ServiceError {
-    ServiceError::invalid("transit_key_not_found", "encryption key not found", None)
+    ServiceError::invalid(ErrorCode::TransitKeyNotFound, "encryption key not found", None)
 }
 
 impl Tessera {
@@ -140,7 +141,7 @@ impl Tessera {
                     .map_err(|_| ServiceError::internal("a stored transit key ring does not parse"))?;
                 Ok(Some((ring, revealed.version.version)))
             }
-            Err(e) if e.code == "secret_not_found" => Ok(None),
+            Err(e) if e.code == ErrorCode::SecretNotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -182,7 +183,9 @@ impl Tessera {
                 tx.commit().await?;
                 return Ok(ring);
             }
-            None if rotate => return Err(ServiceError::not_found("transit_key_not_found", "no such transit key")),
+            None if rotate => {
+                return Err(ServiceError::not_found(ErrorCode::TransitKeyNotFound, "no such transit key"))
+            }
             None => (KeyRing::new(), 0),
         };
         let plaintext = ring.plaintext();
@@ -232,7 +235,7 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         let ring = self.ring_for_use(ctx, &tenant, name).await?;
         ring.map(|r| r.view(name))
-            .ok_or_else(|| ServiceError::not_found("transit_key_not_found", "no such transit key"))
+            .ok_or_else(|| ServiceError::not_found(ErrorCode::TransitKeyNotFound, "no such transit key"))
     }
 
     /// Encrypts each plaintext with the key's newest version (or
@@ -252,7 +255,7 @@ impl Tessera {
             None => match self.change_ring(ctx, &tenant, name, false, "transit.key_create").await {
                 Ok(ring) => ring,
                 // Another request created it meanwhile: use that one.
-                Err(e) if e.code == "cas_mismatch" => {
+                Err(e) if e.code == ErrorCode::CasMismatch => {
                     self.ring_for_use(ctx, &tenant, name).await?.ok_or_else(key_missing)?
                 }
                 Err(e) => return Err(e),
@@ -320,8 +323,8 @@ impl Tessera {
 
 fn open(ring: &KeyRing, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
     let version = tessera_crypto::transit_key_version(ciphertext)
-        .map_err(|_| ServiceError::invalid("invalid_ciphertext", "invalid ciphertext: no prefix", None))?;
+        .map_err(|_| ServiceError::invalid(ErrorCode::InvalidCiphertext, "invalid ciphertext: no prefix", None))?;
     let (key, _) = ring.key(Some(version))?;
     key.open(ciphertext)
-        .map_err(|_| ServiceError::invalid("decrypt_failed", "cipher: message authentication failed", None))
+        .map_err(|_| ServiceError::invalid(ErrorCode::DecryptFailed, "cipher: message authentication failed", None))
 }

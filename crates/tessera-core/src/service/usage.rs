@@ -2,6 +2,7 @@
 //! view, proxy, tool calls): whose tenant it is, the connection with a
 //! fresh token, and the throttled record of its use.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -44,7 +45,7 @@ impl Tessera {
             (Some(own), _) => Ok(own.clone()),
             (None, Some(named)) => TenantId::parse(named),
             (None, None) => {
-                Err(ServiceError::invalid("missing_tenant", format!("name the tenant with {how}"), Some(field)))
+                Err(ServiceError::invalid(ErrorCode::MissingTenant, format!("name the tenant with {how}"), Some(field)))
             }
         }
     }
@@ -74,7 +75,7 @@ impl Tessera {
         let (_, conn, _) = Self::required_parts(&context, tenant, key)?;
         if !conn.is_enabled {
             return Err(ServiceError::conflict(
-                "connection_disabled",
+                ErrorCode::ConnectionDisabled,
                 format!("the connection of {tenant} to {key} is disabled"),
             ));
         }

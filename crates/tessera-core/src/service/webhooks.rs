@@ -5,6 +5,7 @@
 //! rotation policy, then due deliveries claimed with a lease, POSTed signed,
 //! retried with exponential backoff, every attempt logged.
 
+use crate::ErrorCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
@@ -180,13 +181,17 @@ impl Tessera {
         self.allow_tenant_write(ctx, &tenant).await?;
         let url = validate_url(url, self.opts.allow_loopback)?;
         if events.is_empty() {
-            return Err(ServiceError::invalid("invalid_events", "events must name at least one event", Some("events")));
+            return Err(ServiceError::invalid(
+                ErrorCode::InvalidEvents,
+                "events must name at least one event",
+                Some("events"),
+            ));
         }
         let mut subscribed: Vec<String> = Vec::new();
         for e in events {
             if !EVENTS.contains(&e.as_str()) {
                 return Err(ServiceError::invalid(
-                    "invalid_events",
+                    ErrorCode::InvalidEvents,
                     format!("unknown event {e:?}; events are {}", EVENTS.join(", ")),
                     Some("events"),
                 ));
@@ -202,7 +207,7 @@ impl Tessera {
         Self::require_tenant(tx.as_mut(), &tenant).await?;
         if tx.list_webhooks(tenant.as_str()).await?.len() >= MAX_WEBHOOKS {
             return Err(ServiceError::conflict(
-                "too_many_webhooks",
+                ErrorCode::TooManyWebhooks,
                 format!("a tenant has at most {MAX_WEBHOOKS} webhooks"),
             ));
         }
@@ -498,7 +503,7 @@ fn secret_path(id: &str) -> String {
 }
 
 fn no_webhook(id: &str) -> ServiceError {
-    ServiceError::not_found("webhook_not_found", format!("no webhook {id}"))
+    ServiceError::not_found(ErrorCode::WebhookNotFound, format!("no webhook {id}"))
 }
 
 /// When a data map's time is shown.

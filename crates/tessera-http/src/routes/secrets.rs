@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_core::service::{SecretList, SecretMetadataView, SecretPayload, SecretWrite, SecretWritten};
+use tessera_core::ErrorCode;
 use utoipa::{IntoParams, ToSchema};
 
 use super::connections::secret_json;
@@ -147,7 +148,7 @@ pub(crate) async fn write(
         (None, Some(d)) => SecretPayload::Data(d),
         _ => {
             return Err(bad_request(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 "send exactly one of \"value\" (not null) and \"data\"",
                 Some("value"),
             ))
@@ -248,8 +249,12 @@ pub(crate) async fn action(
             };
         }
         _ => {
-            return Err(bad_request("unknown_action", "the action must be :undelete, :destroy or :rollback", None)
-                .into_response())
+            return Err(bad_request(
+                ErrorCode::UnknownAction,
+                "the action must be :undelete, :destroy or :rollback",
+                None,
+            )
+            .into_response())
         }
     };
     done.map(|()| StatusCode::NO_CONTENT.into_response()).map_err(|e| ApiError(e).into_response())
@@ -306,7 +311,7 @@ fn parse_versions(raw: &str) -> ApiResult<Vec<u32>> {
         .map(|v| {
             let digits = !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit());
             v.parse::<u32>().ok().filter(|_| digits).ok_or_else(|| {
-                bad_request("invalid_versions", "versions must be comma-separated numbers", Some("versions"))
+                bad_request(ErrorCode::InvalidVersions, "versions must be comma-separated numbers", Some("versions"))
             })
         })
         .collect()

@@ -116,6 +116,47 @@ async fn the_openapi_document_documents_error_answers_with_the_error_body() {
     }
 }
 
+/// The document lists every error code, and the answers the API gives to
+/// faults in each part of a request carry codes from that list.
+#[tokio::test]
+async fn every_error_code_answered_is_one_the_document_lists() {
+    let app = TestApp::sqlite().await;
+    let doc = document(&app).await;
+    let code = &doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"];
+    let listed: Vec<&str> =
+        code["enum"].as_array().expect("an enum of codes").iter().filter_map(Value::as_str).collect();
+    assert!(listed.len() > 100, "{listed:?}");
+    let described = code["description"].as_str().expect("described");
+    for c in &listed {
+        assert!(described.contains(&format!("`{c}`")), "{c} is explained");
+    }
+    let long = format!("/tenants/{}", "a".repeat(9000));
+    let client = &app.client;
+    let answers = [
+        client.get(format!("{}/tenants/ghost/integrations", app.base)).bearer_auth(ROOT_TOKEN),
+        client.get(format!("{}/tenants/acme/secrets/a?version=abc", app.base)).bearer_auth(ROOT_TOKEN),
+        client.get(format!("{}/tenants/Not%20An%20Id", app.base)).bearer_auth(ROOT_TOKEN),
+        client.post(format!("{}/tenants", app.base)).bearer_auth(ROOT_TOKEN).body("{}"),
+        client
+            .post(format!("{}/tenants", app.base))
+            .bearer_auth(ROOT_TOKEN)
+            .header("content-type", "application/json")
+            .body("{"),
+        client.post(format!("{}/tenants", app.base)).bearer_auth(ROOT_TOKEN).json(&serde_json::json!([1])),
+        client.delete(format!("{}/configs", app.base)).bearer_auth(ROOT_TOKEN),
+        client.get(format!("{}/no/such/route", app.base)).bearer_auth(ROOT_TOKEN),
+        client.get(format!("{}{long}", app.base)).bearer_auth(ROOT_TOKEN),
+        client.get(format!("{}/tenants", app.base)).bearer_auth("tsr_not_a_key"),
+    ];
+    for request in answers {
+        let r = request.send().await.expect("answer");
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        let answered = body["error"]["code"].as_str().unwrap_or_else(|| panic!("{status}: no error code in {body}"));
+        assert!(listed.contains(&answered), "{status} answered {answered}, which the document does not list");
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_the_templates_answer_and_the_secret_write_body_as_they_are() {
     let app = TestApp::sqlite().await;
