@@ -373,7 +373,9 @@ pub trait MetadataStore: Send + Sync {
     fn backend_name(&self) -> &'static str;
 }
 
-/// One transaction over every repository.
+/// One transaction over every repository. After any error the transaction
+/// is unusable (PostgreSQL aborts it; SQLite would go on, but no caller may
+/// count on that): drop it, which rolls it back.
 #[async_trait]
 pub trait StoreTx:
     TenantRepo
