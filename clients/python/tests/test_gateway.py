@@ -83,8 +83,12 @@ def test_a_proxied_call_reaches_the_api_with_the_tenants_credential_injected(
         assert upstream.seen[-1].method == "POST" and json.loads(upstream.seen[-1].body) == {"name": "x"}
 
         # Tessera's own refusal comes back as an answer too, with its error body.
-        refused = tessera.proxy(tenant, crm, "a/%2e%2e/b")
+        refused = tessera.proxy(tenant, crm, "a%2Fb")
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_proxy_path"
+        # A dot segment would be resolved before Tessera sees it (leaving /proxy/): refused here.
+        for escape in ("../../api-keys", "a/%2e%2E/b", "a\\..\\b", "./x"):
+            with pytest.raises(ValueError):
+                tessera.proxy(tenant, crm, escape)
     with Tessera(admin.url, service_key) as own:
         assert own.proxy(None, crm, "traces").status_code == 200, "a tenant key names no tenant"
         assert own.proxy(tenant, crm, "traces").status_code == 200

@@ -8,6 +8,7 @@ drift apart in what they ask or return.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -72,6 +73,19 @@ def segment(name: str, value: str) -> str:
 def secret_path(path: str) -> str:
     """A secret path: segments joined by '/', each escaped."""
     return "/".join(segment("each segment of a secret path", s) for s in path.split("/"))
+
+
+def proxy_path(path: str) -> str:
+    """The path of a proxied call, kept as written (escapes included: Tessera
+    itself refuses encoded slashes and the like). A ``.`` or ``..`` segment,
+    also percent-encoded, is refused here: URL handling would resolve it
+    before Tessera sees it, and ``../../api-keys`` would leave ``/proxy/``
+    and reach another route of the API with this client's key."""
+    route = path.split("?", 1)[0]
+    for part in route.replace("\\", "/").split("/"):
+        if re.sub("%2e", ".", part, flags=re.IGNORECASE) in (".", ".."):
+            raise ValueError("a proxied path may not have '.' or '..' segments")
+    return quote(path.lstrip("/"), safe="/-._~!$&'()*+,;=:@%?")
 
 
 def _json(response: httpx.Response) -> Any:
@@ -229,8 +243,7 @@ def proxy(
             raise ValueError("give content or json, not both")
         body = json.dumps(json_body).encode()
         sent.setdefault("Content-Type", "application/json")
-    # Kept as written (escapes included): Tessera itself refuses `..`, encoded slashes and the like.
-    upstream = quote(path.lstrip("/"), safe="/-._~!$&'()*+,;=:@%")
+    upstream = proxy_path(path)
     return Call(
         method,
         f"/proxy/{segment('integration', integration)}/{upstream}",
