@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Admin, Answer, StandIn
+from conftest import Admin, Answer, StandIn, required_env
 
 from tessera_client import (
     ApiError,
@@ -52,6 +52,21 @@ def test_error_answers_carry_the_apis_code_message_and_field(admin: Admin, tenan
     with Tessera(admin.url, admin.key("auditor", None)) as auditor, pytest.raises(NotFoundError) as hidden:
         auditor.get_tenant_secret(tenant, "stripe/key")
     assert hidden.value.code == "tenant_not_found"
+
+
+def test_tesseras_own_rate_limit_is_waited_out(admin: Admin) -> None:
+    # A second server of the suite's, limited to 1 request a second per caller (bursts of 1).
+    url = required_env("TESSERA_TEST_LIMITED_URL")
+    with Tessera(url, admin.token) as tessera:
+        started = time.monotonic()
+        for _ in range(3):
+            with pytest.raises(NotFoundError) as answered:
+                tessera.get_tenant_secret("no-tenant", "KEY")
+            assert answered.value.code == "tenant_not_found", "the 429s were waited out"
+        assert time.monotonic() - started >= 1.5, "three calls at one a second"
+    with Tessera(url, admin.token, max_retries=0) as impatient, pytest.raises(RateLimitedError) as limited:
+        impatient.get_tenant_secret("no-tenant", "KEY")
+    assert (limited.value.status, limited.value.code, limited.value.retry_after) == (429, "rate_limited", 1.0)
 
 
 def test_429_is_retried_after_retry_after_with_the_same_request_id(stand_in: Callable[..., StandIn]) -> None:

@@ -78,9 +78,13 @@ def test_a_proxied_call_reaches_the_api_with_the_tenants_credential_injected(
         assert seen.headers["authorization"] == "Bearer crm_py_key_77"
         assert "x-tenant-id" not in seen.headers
 
-        posted = tessera.proxy(tenant, crm, "/items", method="POST", json={"name": "x"})
-        assert posted.status_code == 200
+        posted = tessera.proxy(
+            tenant, crm, "/items", method="POST", json={"name": "x"}, headers={"authorization": "Bearer x", "X-Trace": "7"}
+        )
+        assert posted.status_code == 200, "the caller's Authorization never replaces the client's token"
         assert upstream.seen[-1].method == "POST" and json.loads(upstream.seen[-1].body) == {"name": "x"}
+        assert upstream.seen[-1].headers["x-trace"] == "7"
+        assert upstream.seen[-1].headers["authorization"] == "Bearer crm_py_key_77"
 
         # Tessera's own refusal comes back as an answer too, with its error body.
         refused = tessera.proxy(tenant, crm, "a%2Fb")

@@ -14,6 +14,8 @@ const NO_VALUE_CODES = new Set([
     "version_deleted",
     "version_destroyed",
 ]);
+/** Headers a proxied call may not set: the client's own. */
+const RESERVED_HEADERS = new Set(["authorization", "x-request-id", "x-tenant-id"]);
 const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 /** Statuses whose answer has no body (a `Response` refuses one). */
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
@@ -330,7 +332,8 @@ export class TesseraClient {
      */
     async proxy(tenant, integration, path, init = {}) {
         const method = (init.method ?? "GET").toUpperCase();
-        const headers = { ...init.headers };
+        // The Authorization header is this client's Tessera token (Tessera never passes it upstream).
+        const headers = Object.fromEntries(Object.entries(init.headers ?? {}).filter(([k]) => !RESERVED_HEADERS.has(k.toLowerCase())));
         if (tenant !== null)
             headers["x-tenant-id"] = tenant;
         const upstream = proxyPath(path);

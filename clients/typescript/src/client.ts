@@ -63,6 +63,9 @@ const NO_VALUE_CODES: ReadonlySet<string> = new Set([
   "version_destroyed",
 ]);
 
+/** Headers a proxied call may not set: the client's own. */
+const RESERVED_HEADERS: ReadonlySet<string> = new Set(["authorization", "x-request-id", "x-tenant-id"]);
+
 const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
 /** One request and how its answer is read. */
@@ -496,7 +499,10 @@ export class TesseraClient {
    */
   async proxy(tenant: string | null, integration: string, path: string, init: ProxyInit = {}): Promise<Response> {
     const method = (init.method ?? "GET").toUpperCase();
-    const headers: Record<string, string> = { ...init.headers };
+    // The Authorization header is this client's Tessera token (Tessera never passes it upstream).
+    const headers: Record<string, string> = Object.fromEntries(
+      Object.entries(init.headers ?? {}).filter(([k]) => !RESERVED_HEADERS.has(k.toLowerCase())),
+    );
     if (tenant !== null) headers["x-tenant-id"] = tenant;
     const upstream = proxyPath(path);
     return this.#run(

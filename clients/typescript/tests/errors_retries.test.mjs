@@ -18,7 +18,7 @@ import {
   UnavailableError,
 } from "@tessera/client";
 
-import { admin, standIn } from "./helpers.mjs";
+import { admin, requiredEnv, standIn } from "./helpers.mjs";
 
 const OK = { status: 200, body: '{"tenantId": "acme", "integration": "crm", "config": {"k": "v"}}' };
 const LIMITED = { status: 429, body: '{"error": {"code": "rate_limited", "message": "slow down"}}', headers: { "retry-after": "1" } };
@@ -45,6 +45,25 @@ test("error answers carry the API's code, message and field", async (t) => {
   // An auditor reads the audit log, never a secret value: to it the tenant's secrets are not there.
   const auditor = new TesseraClient({ baseUrl: a.url, token: await a.key("auditor", null) });
   await assert.rejects(auditor.getTenantSecret(tenant, "stripe/key"), (e) => e instanceof NotFoundError && e.code === "tenant_not_found");
+});
+
+test("Tessera's own rate limit is waited out", async (t) => {
+  const a = admin(t);
+  // A second server of the suite's, limited to 1 request a second per caller (bursts of 1).
+  const url = requiredEnv(t, "TESSERA_TEST_LIMITED_URL");
+  if (!a || !url) return;
+  const tessera = new TesseraClient({ baseUrl: url, token: a.token });
+  const started = performance.now();
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(tessera.getTenantSecret("no-tenant", "KEY"), (e) => e instanceof NotFoundError && e.code === "tenant_not_found");
+  }
+  assert.ok(performance.now() - started >= 1500, "three calls at one a second");
+  const impatient = new TesseraClient({ baseUrl: url, token: a.token, maxRetries: 0 });
+  await assert.rejects(impatient.getTenantSecret("no-tenant", "KEY"), (e) => {
+    assert.ok(e instanceof RateLimitedError);
+    assert.deepEqual([e.status, e.code, e.retryAfter], [429, "rate_limited", 1]);
+    return true;
+  });
 });
 
 test("429 is retried after Retry-After with the same request id", async (t) => {

@@ -77,12 +77,14 @@ test("a proxied call reaches the API with the tenant's credential injected", asy
 
   const posted = await tessera.proxy(tenant, crm, "/items", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", Authorization: "Bearer x", "X-Trace": "7" },
     body: JSON.stringify({ name: "x" }),
   });
-  assert.equal(posted.status, 200);
+  assert.equal(posted.status, 200, "the caller's Authorization never replaces the client's token");
   assert.equal(upstream.seen.at(-1).method, "POST");
   assert.deepEqual(JSON.parse(upstream.seen.at(-1).body), { name: "x" });
+  assert.equal(upstream.seen.at(-1).headers["x-trace"], "7");
+  assert.equal(upstream.seen.at(-1).headers.authorization, "Bearer crm_ts_key_77");
 
   // Tessera's own refusal comes back as an answer too, with its error body.
   const refused = await tessera.proxy(tenant, crm, "a%2Fb");

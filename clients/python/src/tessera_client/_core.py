@@ -41,6 +41,9 @@ T = TypeVar("T")
 # What `get_tenant_secret` answers None for: there is no readable value at that path (version).
 NO_VALUE_CODES = frozenset({"secret_not_found", "version_not_found", "version_deleted", "version_destroyed"})
 
+# Headers a proxied call may not set: the client's own.
+RESERVED_HEADERS = frozenset({"authorization", "x-request-id", "x-tenant-id"})
+
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -234,7 +237,8 @@ def proxy(
     json_body: Any,
 ) -> Call[httpx.Response]:
     method = method.upper()
-    sent = dict(headers or {})
+    # The Authorization header is this client's Tessera token (Tessera never passes it upstream).
+    sent = {k: v for k, v in (headers or {}).items() if k.lower() not in RESERVED_HEADERS}
     if tenant is not None:
         sent["X-Tenant-Id"] = tenant
     body = content.encode() if isinstance(content, str) else content

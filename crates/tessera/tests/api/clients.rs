@@ -74,9 +74,16 @@ async fn server() -> TestApp {
     .await
 }
 
-/// What every suite is told: where the server is, its admin token, the MCP server.
-fn suite_env<'a>(cmd: &'a mut Command, app: &TestApp, mcp: &McpServer) -> &'a mut Command {
+/// A second server, limited to one request a second per caller (bursts of
+/// one), so that the suites meet Tessera's own 429 and `Retry-After`.
+async fn limited_server() -> TestApp {
+    TestApp::start(Db::Sqlite, &[("TESSERA_RATE_LIMIT", "1"), ("TESSERA_RATE_LIMIT_BURST", "1")]).await
+}
+
+/// What every suite is told: where the servers are, their admin token, the MCP server.
+fn suite_env<'a>(cmd: &'a mut Command, app: &TestApp, limited: &TestApp, mcp: &McpServer) -> &'a mut Command {
     cmd.env("TESSERA_TEST_URL", &app.base)
+        .env("TESSERA_TEST_LIMITED_URL", &limited.base)
         .env("TESSERA_TEST_ROOT_TOKEN", ROOT_TOKEN)
         .env("TESSERA_TEST_MCP_URL", &mcp.url)
 }
@@ -85,7 +92,7 @@ fn suite_env<'a>(cmd: &'a mut Command, app: &TestApp, mcp: &McpServer) -> &'a mu
 async fn the_python_client_passes_its_suite_against_the_binary() {
     let Some(python) = tool("TESSERA_TEST_CLIENT_PYTHON") else { return };
     let Some(mcp) = McpServer::start().await else { return };
-    let app = server().await;
+    let (app, limited) = (server().await, limited_server().await);
     let source = repo().join("clients/python");
     let work = tempfile::tempdir().expect("temp dir");
     let site = work.path().join("site");
@@ -125,6 +132,7 @@ async fn the_python_client_passes_its_suite_against_the_binary() {
                 .env("PYTHONDONTWRITEBYTECODE", "1")
                 .current_dir(work.path()),
             &app,
+            &limited,
             &mcp,
         ),
     );
@@ -138,7 +146,7 @@ async fn the_python_client_passes_its_suite_against_the_binary() {
 async fn the_typescript_client_passes_its_suite_against_the_binary() {
     let Some((node, tsc)) = typescript_tools() else { return };
     let Some(mcp) = McpServer::start().await else { return };
-    let app = server().await;
+    let (app, limited) = (server().await, limited_server().await);
     let source = repo().join("clients/typescript");
     let project = tempfile::tempdir().expect("temp dir");
     std::fs::write(
@@ -169,7 +177,7 @@ async fn the_typescript_client_passes_its_suite_against_the_binary() {
     );
     let out = run(
         "node --test on clients/typescript/tests",
-        suite_env(Command::new(&node).args(["--test", "tests/"]).current_dir(project.path()), &app, &mcp),
+        suite_env(Command::new(&node).args(["--test", "tests/"]).current_dir(project.path()), &app, &limited, &mcp),
     );
     let count = |name: &str| -> u32 {
         out.lines()
