@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable
 
 import pytest
@@ -101,7 +100,5 @@ async def test_429_is_retried_and_a_slow_answer_times_out_awaited(stand_in: Call
 
     slow = stand_in(default=Answer(200, ok.body, delay=2.0))
     async with AsyncTessera(slow.url, "tsr_stand_in", timeout=0.3) as tessera:
-        started = time.monotonic()
         with pytest.raises(RequestTimeoutError):
             await tessera.list_secrets("acme")
-        assert time.monotonic() - started < 1.5
