@@ -7,6 +7,7 @@ mod helpers;
 mod access;
 mod audit;
 mod backends;
+mod clients;
 mod configs;
 mod connect;
 mod connections;
