@@ -75,9 +75,15 @@ class AuditEvents(TypedDict):
     """
 
 
+AuthType: TypeAlias = Literal["none", "api_key", "basic", "oauth2"]
+"""
+How an integration's API authenticates a tenant.
+"""
+
+
 class AuthorizationStart(TypedDict):
     """
-    `GET /oauth/authorize/{key}`'s answer (seed 001).
+    `GET /oauth/authorize/{key}`'s answer.
     """
 
     authorizationUrl: str
@@ -136,7 +142,7 @@ class ConfigBody(TypedDict):
 
 class ConfigEntry(TypedDict):
     """
-    One row of the config list (seed 003's Config page).
+    One row of the config list (the console's Configuration page).
     """
 
     integrationKey: str
@@ -558,6 +564,12 @@ class ErrorDetail(TypedDict):
     """
 
 
+Health: TypeAlias = Literal["healthy", "degraded", "unhealthy"]
+"""
+A connection's health, from its last check or token refresh.
+"""
+
+
 class HealthCheckSettings(TypedDict):
     """
     `healthCheck` of a registry entry.
@@ -594,9 +606,9 @@ class HealthResult(TypedDict):
     """
     Why, in a few words.
     """
-    healthStatus: str
+    healthStatus: Health
     """
-    `healthy`, `degraded` or `unhealthy`.
+    The verdict.
     """
     integration: str
     """
@@ -625,9 +637,9 @@ class IntegrationView(TypedDict):
     A registry entry.
     """
 
-    authType: str
+    authType: AuthType
     """
-    `none`, `api_key`, `basic` or `oauth2`.
+    How its API authenticates a tenant.
     """
     category: NotRequired[str | None]
     """
@@ -1105,10 +1117,7 @@ class TenantIntegrationItem(TypedDict):
     """
     Whether the tenant has stored credentials or secret fields for it.
     """
-    healthStatus: NotRequired[str | None]
-    """
-    Health, for connected integrations.
-    """
+    healthStatus: NotRequired[Health | None]
     isEnabled: NotRequired[bool | None]
     """
     Whether that connection is enabled.
@@ -1146,6 +1155,12 @@ class TenantIntegrations(TypedDict):
     """
 
 
+TenantStatus: TypeAlias = Literal["active", "suspended"]
+"""
+Whether a tenant may be used.
+"""
+
+
 class TenantView(TypedDict):
     """
     A tenant.
@@ -1163,15 +1178,15 @@ class TenantView(TypedDict):
     """
     Display name.
     """
-    status: str
+    status: TenantStatus
     """
-    `active` or `suspended`.
+    Whether it may be used.
     """
 
 
 class TenantsHealth(TypedDict):
     """
-    Seed 001's `GET /admin/tenants/health`.
+    `GET /admin/tenants/health`: every tenant's connections by health.
     """
 
     degraded: int
@@ -1282,6 +1297,12 @@ class VersionsBody(TypedDict):
     versions: list[Version]
 
 
+WebhookEvent: TypeAlias = Literal["credential.stored", "credential.revoked", "oauth.refresh_failed", "health.changed", "secret.rotation_due", "key.rotated", "connection.created", "connect.session_completed", "connect.session_expired"]
+"""
+An event a webhook may subscribe to.
+"""
+
+
 WebhookEventName: TypeAlias = Literal["credential.stored", "credential.revoked", "oauth.refresh_failed", "health.changed", "secret.rotation_due", "key.rotated", "connection.created", "connect.session_completed", "connect.session_expired"]
 
 
@@ -1302,7 +1323,7 @@ class WebhookView(TypedDict):
     """
     Whether events are sent.
     """
-    events: list[str]
+    events: list[WebhookEvent]
     """
     Subscribed events.
     """
@@ -1452,10 +1473,7 @@ class ConnectionView(TypedDict):
     """
     Whether any credential or secret field is stored.
     """
-    healthStatus: NotRequired[str | None]
-    """
-    `healthy`, `degraded`, `unhealthy` or null.
-    """
+    healthStatus: NotRequired[Health | None]
     integration: str
     """
     Integration key.

@@ -10,7 +10,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every tenant's connections and their health (seed 001), admins only. */
+        /** Every tenant's connections and their health, admins only. */
         get: operations["listTenantsHealth"];
         put?: never;
         post?: never;
@@ -119,7 +119,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Global defaults and tenant overrides, secrets masked as `[SECRET]` (seed 003). */
+        /** Global defaults and tenant overrides, secrets masked as `[SECRET]`. */
         get: operations["listConfigs"];
         put?: never;
         post?: never;
@@ -431,7 +431,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every registered integration with this tenant's connection state (seed 001). */
+        /** Every registered integration with this tenant's connection state. */
         get: operations["listTenantIntegrations"];
         put?: never;
         post?: never;
@@ -486,7 +486,7 @@ export interface paths {
         /** Credential metadata: type, scopes, expiry, refresh state; never a token. */
         get: operations["getCredentials"];
         put?: never;
-        /** Stores tokens for a connection (seed 001); `expiresIn: 0` never expires. */
+        /** Stores tokens for a connection; `expiresIn: 0` never expires. */
         post: operations["storeCredentials"];
         /** Revokes at the provider (RFC 7009, when configured) and deletes the tokens. */
         delete: operations["revokeCredentials"];
@@ -743,7 +743,12 @@ export interface components {
             /** @description Events, oldest first. */
             events: components["schemas"]["AuditEventView"][];
         };
-        /** @description `GET /oauth/authorize/{key}`'s answer (seed 001). */
+        /**
+         * @description How an integration's API authenticates a tenant.
+         * @enum {string}
+         */
+        AuthType: "none" | "api_key" | "basic" | "oauth2";
+        /** @description `GET /oauth/authorize/{key}`'s answer. */
         AuthorizationStart: {
             /** @description Send the user here. */
             authorizationUrl: string;
@@ -776,7 +781,7 @@ export interface components {
             /** @description Enables or disables the connection (tenant config only). */
             isEnabled?: boolean | null;
         };
-        /** @description One row of the config list (seed 003's Config page). */
+        /** @description One row of the config list (the console's Configuration page). */
         ConfigEntry: {
             /** @description Integration key. */
             integrationKey: string;
@@ -859,8 +864,7 @@ export interface components {
             credentials?: null | components["schemas"]["CredentialView"];
             /** @description Whether any credential or secret field is stored. */
             hasCredentials: boolean;
-            /** @description `healthy`, `degraded`, `unhealthy` or null. */
-            healthStatus?: string | null;
+            healthStatus?: null | components["schemas"]["Health"];
             /** @description Integration key. */
             integration: string;
             /** @description Whether it may be used. */
@@ -1150,6 +1154,11 @@ export interface components {
             /** @description For people; never holds a secret. */
             message: string;
         };
+        /**
+         * @description A connection's health, from its last check or token refresh.
+         * @enum {string}
+         */
+        Health: "healthy" | "degraded" | "unhealthy";
         /** @description `healthCheck` of a registry entry. */
         HealthCheckSettings: {
             /**
@@ -1176,8 +1185,8 @@ export interface components {
         HealthResult: {
             /** @description Why, in a few words. */
             detail: string;
-            /** @description `healthy`, `degraded` or `unhealthy`. */
-            healthStatus: string;
+            /** @description The verdict. */
+            healthStatus: components["schemas"]["Health"];
             /** @description Integration. */
             integration: string;
             /** @description When. */
@@ -1218,8 +1227,8 @@ export interface components {
         };
         /** @description A registry entry. */
         IntegrationView: {
-            /** @description `none`, `api_key`, `basic` or `oauth2`. */
-            authType: string;
+            /** @description How its API authenticates a tenant. */
+            authType: components["schemas"]["AuthType"];
             /** @description Category. */
             category?: string | null;
             /** @description Normalised JSON Schema. */
@@ -1533,8 +1542,7 @@ export interface components {
             expiresAt?: string | null;
             /** @description Whether the tenant has stored credentials or secret fields for it. */
             hasCredentials: boolean;
-            /** @description Health, for connected integrations. */
-            healthStatus?: string | null;
+            healthStatus?: null | components["schemas"]["Health"];
             /** @description Whether that connection is enabled. */
             isEnabled?: boolean | null;
             /** @description When its health was last checked. */
@@ -1553,6 +1561,11 @@ export interface components {
             /** @description Tenant. */
             tenantId: string;
         };
+        /**
+         * @description Whether a tenant may be used.
+         * @enum {string}
+         */
+        TenantStatus: "active" | "suspended";
         /** @description A tenant. */
         TenantView: {
             /** @description RFC 3339. */
@@ -1561,10 +1574,10 @@ export interface components {
             id: string;
             /** @description Display name. */
             name: string;
-            /** @description `active` or `suspended`. */
-            status: string;
+            /** @description Whether it may be used. */
+            status: components["schemas"]["TenantStatus"];
         };
-        /** @description Seed 001's `GET /admin/tenants/health`. */
+        /** @description `GET /admin/tenants/health`: every tenant's connections by health. */
         TenantsHealth: {
             /** @description Connections `degraded`. */
             degraded: number;
@@ -1626,6 +1639,11 @@ export interface components {
         VersionsBody: {
             versions: number[];
         };
+        /**
+         * @description An event a webhook may subscribe to.
+         * @enum {string}
+         */
+        WebhookEvent: "credential.stored" | "credential.revoked" | "oauth.refresh_failed" | "health.changed" | "secret.rotation_due" | "key.rotated" | "connection.created" | "connect.session_completed" | "connect.session_expired";
         /** @enum {string} */
         WebhookEventName: "credential.stored" | "credential.revoked" | "oauth.refresh_failed" | "health.changed" | "secret.rotation_due" | "key.rotated" | "connection.created" | "connect.session_completed" | "connect.session_expired";
         /** @description A tenant's webhooks. */
@@ -1644,7 +1662,7 @@ export interface components {
             /** @description Whether events are sent. */
             enabled: boolean;
             /** @description Subscribed events. */
-            events: string[];
+            events: components["schemas"]["WebhookEvent"][];
             /** @description `wh_...`. */
             id: string;
             /** @description Tenant. */
