@@ -65,21 +65,38 @@ pub(crate) fn fields_of(schema: &ConfigSchema, config: &Map<String, Value>, secr
         .collect()
 }
 
-/// A form value as the schema's type, or what to tell the person.
-pub(crate) fn parse(field: &Field, raw: &str) -> Result<Value, String> {
+/// What a field expected that its form value is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected {
+    /// An `int` field: a whole number.
+    WholeNumber,
+    /// A `number` field.
+    Number,
+    /// A `json` field: text that parses as JSON.
+    Json,
+}
+
+impl Expected {
+    /// What to tell the person.
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            Self::WholeNumber => "Enter a whole number, such as 30.",
+            Self::Number => "Enter a number, such as 2.5.",
+            Self::Json => "Enter valid JSON, such as {\"a\": 1}.",
+        }
+    }
+}
+
+/// A form value as the schema's type.
+pub(crate) fn parse(field: &Field, raw: &str) -> Result<Value, Expected> {
     let raw = raw.trim();
     match (&field.kind, field.type_name) {
-        (Input::Number, "int") => {
-            raw.parse::<i64>().map(Value::from).map_err(|_| "Enter a whole number, such as 30.".to_owned())
+        (Input::Number, "int") => raw.parse::<i64>().map(Value::from).map_err(|_| Expected::WholeNumber),
+        (Input::Number, _) => {
+            raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).ok_or(Expected::Number)
         }
-        (Input::Number, _) => raw
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| "Enter a number, such as 2.5.".to_owned()),
         (Input::Choice(_), "bool") => Ok(Value::Bool(raw == "true")),
-        (Input::Json, _) => serde_json::from_str(raw).map_err(|_| "Enter valid JSON, such as {\"a\": 1}.".to_owned()),
+        (Input::Json, _) => serde_json::from_str(raw).map_err(|_| Expected::Json),
         _ => Ok(Value::String(raw.to_owned())),
     }
 }

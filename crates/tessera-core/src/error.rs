@@ -132,18 +132,18 @@ impl std::error::Error for ServiceError {}
 impl From<crate::ports::StoreError> for ServiceError {
     fn from(e: crate::ports::StoreError) -> Self {
         use crate::ports::StoreError;
-        match e {
+        match &e {
             StoreError::Conflict(what) => Self::conflict(ErrorCode::AlreadyExists, format!("{what} already exists")),
-            StoreError::Unavailable(cause) => {
-                tracing::error!(%cause, "metadata store unavailable");
+            StoreError::Unavailable { .. } => {
+                tracing::error!(cause = %e.chain(), "metadata store unavailable");
                 Self::unavailable(ErrorCode::StoreUnavailable, "the metadata store is unavailable; retry later")
             }
             StoreError::AuditHeadMoved => {
                 tracing::error!("the audit chain head kept moving under this writer");
                 Self::unavailable(ErrorCode::AuditUnavailable, "the audit log is busy; retry later")
             }
-            StoreError::Other(cause) => {
-                tracing::error!(%cause, "metadata store error");
+            StoreError::Other { .. } => {
+                tracing::error!(cause = %e.chain(), "metadata store error");
                 Self::internal("the metadata store failed; see the server log")
             }
         }

@@ -41,6 +41,7 @@ impl McpSettings {
 
 /// Why a tool call failed. Never carries a token or the call's arguments.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum McpError {
     /// The server does not offer the tool (it is not in its `tools/list`).
     #[error("the MCP server has no tool {0}")]

@@ -254,7 +254,7 @@ impl SqlTx {
                 Ok(_) => {}
                 // Only the first statement can meet a moved head, and a refused
                 // statement leaves nothing behind: the caller may chain again.
-                Err(StoreError::Other(message)) if n == 0 && message.contains(HEAD_MOVED) => {
+                Err(e) if n == 0 && e.chain().contains(HEAD_MOVED) => {
                     return Err(StoreError::AuditHeadMoved);
                 }
                 Err(e) => return Err(e),

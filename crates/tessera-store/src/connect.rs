@@ -119,7 +119,7 @@ pub async fn connect(url: &str) -> StoreResult<SqlStore> {
             sqlx::migrate!("./migrations/postgres")
                 .run(&pool)
                 .await
-                .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+                .map_err(|e| StoreError::other(format!("migration failed: {e}")))?;
             Engine::Postgres { pool, listen_url: url.to_owned() }
         }
     };
@@ -136,14 +136,14 @@ pub(crate) fn dialect_of(url: &str) -> StoreResult<Dialect> {
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Dialect::Postgres)
     } else {
-        Err(StoreError::Other("DATABASE_URL must start with sqlite:// or postgres://".into()))
+        Err(StoreError::other("DATABASE_URL must start with sqlite:// or postgres://"))
     }
 }
 
 fn any_options(url: &str) -> StoreResult<AnyConnectOptions> {
     sqlx::any::install_default_drivers();
     Ok(AnyConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
+        .map_err(|e| StoreError::other(format!("DATABASE_URL is not valid: {e}")))?
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2)))
 }
@@ -151,11 +151,11 @@ fn any_options(url: &str) -> StoreResult<AnyConnectOptions> {
 /// The file a `sqlite://` URL names (in-memory databases are refused).
 pub(crate) fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
     let path = SqliteConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Other(format!("DATABASE_URL is not valid: {e}")))?
+        .map_err(|e| StoreError::other(format!("DATABASE_URL is not valid: {e}")))?
         .get_filename()
         .to_owned();
     if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
-        return Err(StoreError::Other("DATABASE_URL must name a SQLite file (in-memory is not supported)".into()));
+        return Err(StoreError::other("DATABASE_URL must name a SQLite file (in-memory is not supported)"));
     }
     Ok(path)
 }
@@ -183,7 +183,7 @@ pub(crate) async fn migrate_sqlite(url: &str) -> StoreResult<PathBuf> {
         .map_err(unavailable)?;
     let migrated = sqlx::migrate!("./migrations/sqlite").run(&migrator).await;
     migrator.close().await;
-    migrated.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+    migrated.map_err(|e| StoreError::other(format!("migration failed: {e}")))?;
     Ok(path)
 }
 
@@ -238,7 +238,7 @@ async fn listen(url: &str, changes: &Generations) -> Result<(), sqlx::Error> {
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::unavailable("the database cannot be reached").caused_by(e)
 }
 
 impl SqlStore {
@@ -299,7 +299,7 @@ impl SqlStore {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(StoreError::Unavailable("PostgreSQL did not flush its WAL within 10 s".into()));
+                return Err(StoreError::unavailable("PostgreSQL did not flush its WAL within 10 s"));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -352,8 +352,8 @@ impl MetadataStore for SqlStore {
                 let wal = groups.wal().clone();
                 tokio::task::spawn_blocking(move || wal.sync_now())
                     .await
-                    .map_err(|e| StoreError::Other(e.to_string()))?
-                    .map_err(|e| StoreError::Unavailable(format!("cannot fsync the SQLite WAL: {e}")))
+                    .map_err(|e| StoreError::other("the WAL sync task failed").caused_by(e))?
+                    .map_err(|e| StoreError::unavailable("cannot fsync the SQLite WAL").caused_by(e))
             }
             Engine::Postgres { .. } if self.read_audit == ReadAudit::Durable => Ok(()),
             Engine::Postgres { pool, .. } => Self::wait_for_pg_flush(pool).await,

@@ -23,7 +23,7 @@ fn session(row: &Row) -> StoreResult<ConnectSessionRecord> {
     let integrations = match row.get::<Option<String>>("integrations")? {
         Some(text) => Some(
             serde_json::from_str::<Vec<String>>(&text)
-                .map_err(|_| StoreError::Other("a connect session's integrations are not a list".into()))?,
+                .map_err(|_| StoreError::other("a connect session's integrations are not a list"))?,
         ),
         None => None,
     };
@@ -36,10 +36,10 @@ fn session(row: &Row) -> StoreResult<ConnectSessionRecord> {
         redirect_uri: row.get("redirect_uri")?,
         end_user: row.get::<Option<String>>("end_user")?.as_deref().map(json_value).transpose()?,
         status: ConnectStatus::parse(&status)
-            .ok_or_else(|| StoreError::Other(format!("unknown connect session status {status:?}")))?,
+            .ok_or_else(|| StoreError::other(format!("unknown connect session status {status:?}")))?,
         connected: match json_value(&row.get::<String>("connected")?)? {
             Value::Array(items) => items,
-            _ => return Err(StoreError::Other("a connect session's connected list is not a list".into())),
+            _ => return Err(StoreError::other("a connect session's connected list is not a list")),
         },
         created_by: row.get("created_by")?,
         created_role: row.get("created_role")?,

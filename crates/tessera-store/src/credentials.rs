@@ -50,7 +50,7 @@ pub(crate) fn credential_from(row: &Row, prefix: &str) -> StoreResult<Credential
         integration_key: row.get(col("integration_key").as_str())?,
         token_type: row.get(col("token_type").as_str())?,
         scopes: serde_json::from_str(&scopes)
-            .map_err(|e| tessera_core::ports::StoreError::Other(format!("bad scopes JSON: {e}")))?,
+            .map_err(|e| tessera_core::ports::StoreError::other(format!("bad scopes JSON: {e}")))?,
         has_refresh_token: row.get::<i64>(col("has_refresh_token").as_str())? == 1,
         expires_at: opt_time(row.get(col("expires_at").as_str())?),
         source: row.get(col("source").as_str())?,

@@ -137,9 +137,9 @@ impl Row {
             Self::Lite(row) => {
                 let i = at
                     .position(&row.names)
-                    .ok_or_else(|| StoreError::Other(format!("no column {at} in the result")))?;
+                    .ok_or_else(|| StoreError::other(format!("no column {at} in the result")))?;
                 T::column_result(ValueRef::from(&row.values[i]))
-                    .map_err(|e| StoreError::Other(format!("column {at}: {e}")))
+                    .map_err(|e| StoreError::other(format!("column {at}: {e}")))
             }
         }
     }
@@ -177,7 +177,7 @@ impl<'q> Query<'q> {
 
     /// The first row; none is an error.
     pub(crate) async fn fetch_one(self, tx: &mut SqlTx) -> StoreResult<Row> {
-        self.fetch_optional(tx).await?.ok_or_else(|| StoreError::Other("the statement returned no row".into()))
+        self.fetch_optional(tx).await?.ok_or_else(|| StoreError::other("the statement returned no row"))
     }
 
     /// The first row, if any.
@@ -297,8 +297,8 @@ pub(crate) fn lite_err(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Conflict("row".into())
         }
-        _ if is_busy(&e) => StoreError::Unavailable(e.to_string()),
-        _ => StoreError::Other(e.to_string()),
+        _ if is_busy(&e) => StoreError::unavailable("the database stayed busy").caused_by(e),
+        _ => StoreError::other("the database refused the statement").caused_by(e),
     }
 }
 

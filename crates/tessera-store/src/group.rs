@@ -38,7 +38,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::db::{is_busy, lite_batch, lite_err, off_the_runtime};
 use crate::wal::WalSync;
 
-type Outcome = Arc<OnceLock<Result<(), String>>>;
+type Outcome = Arc<OnceLock<Result<(), StoreError>>>;
 
 /// How long a write waits for the writer: this process's, then SQLite's lock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -115,7 +115,7 @@ impl WriteGroups {
         // reported, not waited on forever.
         let mut guard = tokio::time::timeout(LOCK_TIMEOUT, self.state.clone().lock_owned())
             .await
-            .map_err(|_| StoreError::Unavailable("the database writer stayed busy for 10 s".into()))?;
+            .map_err(|_| StoreError::unavailable("the database writer stayed busy for 10 s"))?;
         settle_abandoned(&mut guard);
         if sync == Durability::Full && guard.open.is_some() && guard.open_sync == Durability::Deferred {
             // This write must not be answered before the disk has it, and the
@@ -143,7 +143,7 @@ impl WriteGroups {
         }
         let outcome = guard.open.clone().expect("opened above");
         if let Err(e) = lite_batch(&guard.conn, "SAVEPOINT member") {
-            fail_group(&mut guard, &e.to_string());
+            fail_group(&mut guard, &e);
             return Err(e);
         }
         Ok(Member { guard: Some(guard), outcome, state: self.state.clone() })
@@ -164,7 +164,7 @@ async fn begin_immediate(state: &mut GroupState, deadline: tokio::time::Instant)
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
             Err(e) if is_busy(&e) => {
-                return Err(StoreError::Unavailable("another process held the database's write lock for 10 s".into()))
+                return Err(StoreError::unavailable("another process held the database's write lock for 10 s"))
             }
             Err(e) => return Err(lite_err(e)),
         }
@@ -180,7 +180,7 @@ impl Member {
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
         let mut guard = self.guard.take().expect("a member holds the lock until it commits");
         if let Err(e) = lite_batch(&guard.conn, "RELEASE member") {
-            fail_group(&mut guard, &e.to_string());
+            fail_group(&mut guard, &e);
             return Err(e);
         }
         drop(guard);
@@ -191,8 +191,8 @@ impl Member {
         }
         match self.outcome.get() {
             Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(StoreError::Unavailable(format!("the write could not be committed: {e}"))),
-            None => Err(StoreError::Unavailable("the write's group commit did not finish".into())),
+            Some(Err(e)) => Err(StoreError::unavailable("the write could not be committed").caused_by(e.clone())),
+            None => Err(StoreError::unavailable("the write's group commit did not finish")),
         }
     }
 }
@@ -221,7 +221,7 @@ fn settle_abandoned(state: &mut GroupState) {
         return;
     }
     if let Err(e) = lite_batch(&state.conn, "ROLLBACK TO member; RELEASE member") {
-        fail_group(state, &e.to_string());
+        fail_group(state, &e);
     }
 }
 
@@ -257,14 +257,14 @@ fn settle_and_commit(state: &mut GroupState) {
         }
     };
     if let Err(e) = &result {
-        tracing::error!(error = %e, "a group commit failed; every write in it fails");
+        tracing::error!(error = %e.chain(), "a group commit failed; every write in it fails");
     }
     let _ = outcome.set(result);
 }
 
 /// COMMIT, waiting out another connection's brief hold (a checkpoint) for up
 /// to 10 s; on failure the transaction is rolled back.
-fn commit(conn: &Connection) -> Result<(), String> {
+fn commit(conn: &Connection) -> Result<(), StoreError> {
     let deadline = std::time::Instant::now() + LOCK_TIMEOUT;
     loop {
         match conn.execute_batch("COMMIT") {
@@ -276,20 +276,20 @@ fn commit(conn: &Connection) -> Result<(), String> {
                 if !conn.is_autocommit() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
-                return Err(e.to_string());
+                return Err(lite_err(e));
             }
         }
     }
 }
 
 /// Ends the open group as failed: its transaction is rolled back.
-fn fail_group(state: &mut GroupState, error: &str) {
+fn fail_group(state: &mut GroupState, error: &StoreError) {
     if let Some(outcome) = state.open.take() {
-        tracing::error!(error, "a write group broke; every write in it fails");
+        tracing::error!(error = %error.chain(), "a write group broke; every write in it fails");
         if !state.conn.is_autocommit() {
             let _ = state.conn.execute_batch("ROLLBACK");
         }
-        let _ = outcome.set(Err(error.to_owned()));
+        let _ = outcome.set(Err(error.clone()));
     }
 }
 

@@ -28,7 +28,7 @@ fn integration(row: &Row) -> StoreResult<IntegrationRecord> {
         category: row.get("category")?,
         auth_type: word(&row.get::<String>("auth_type")?, AuthType::parse, "auth_type")?,
         config_schema: ConfigSchema::from_stored(&json_value(&row.get::<String>("config_schema")?)?)
-            .map_err(|e| StoreError::Other(format!("the stored config_schema is unreadable: {}", e.message)))?,
+            .map_err(|e| StoreError::other(format!("the stored config_schema is unreadable: {}", e.message)))?,
         defaults: json_map(&row.get::<String>("defaults")?)?,
         defaults_meta: json_of(&row.get::<String>("defaults_meta")?, "defaults_meta")?,
         settings: json_map(&row.get::<String>("settings")?)?,

@@ -27,7 +27,7 @@ const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) fn open(path: &Path) -> StoreResult<Connection> {
     let conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::unavailable(format!("cannot open the SQLite database {}: {e}", path.display())))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // WAL lets readers run beside the writer; synchronous=FULL makes a commit
     // durable before we answer; foreign keys enforce cascades; deleted rows
@@ -73,8 +73,8 @@ impl Readers {
     pub(crate) async fn acquire(&self) -> StoreResult<Reader> {
         let permit = tokio::time::timeout(Duration::from_secs(10), self.inner.permits.clone().acquire_owned())
             .await
-            .map_err(|_| StoreError::Unavailable("every SQLite read connection stayed busy for 10 s".into()))?
-            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+            .map_err(|_| StoreError::unavailable("every SQLite read connection stayed busy for 10 s"))?
+            .map_err(|_| StoreError::unavailable("the store is closed"))?;
         let idle = self.inner.idle.lock().expect("reader pool lock").pop();
         let conn = match idle {
             Some(conn) => conn,

@@ -134,9 +134,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("row".into()),
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-            StoreError::Unavailable(e.to_string())
+            StoreError::unavailable("the database cannot be reached").caused_by(e)
         }
-        _ => StoreError::Other(e.to_string()),
+        _ => StoreError::other("the database refused the statement").caused_by(e),
     }
 }
 
@@ -159,19 +159,19 @@ pub(crate) fn to_json(map: &Map<String, Value>) -> String {
 pub(crate) fn json_map(text: &str) -> StoreResult<Map<String, Value>> {
     match serde_json::from_str(text) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(StoreError::Other("a stored JSON column is not an object".into())),
+        _ => Err(StoreError::other("a stored JSON column is not an object")),
     }
 }
 
 /// A stored word as its enum: a word no version of Tessera wrote fails the
 /// read rather than being guessed at.
 pub(crate) fn word<T>(raw: &str, parse: impl Fn(&str) -> Option<T>, column: &str) -> StoreResult<T> {
-    parse(raw).ok_or_else(|| StoreError::Other(format!("{column} holds {raw:?}, which this version does not know")))
+    parse(raw).ok_or_else(|| StoreError::other(format!("{column} holds {raw:?}, which this version does not know")))
 }
 
 /// A stored JSON column as the type it holds.
 pub(crate) fn json_of<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("the stored {column} is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::other(format!("the stored {column} is unreadable: {e}")))
 }
 
 /// A typed value as its JSON column.
@@ -180,7 +180,7 @@ pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub(crate) fn json_value(text: &str) -> StoreResult<Value> {
-    serde_json::from_str(text).map_err(|_| StoreError::Other("a stored JSON column is not JSON".into()))
+    serde_json::from_str(text).map_err(|_| StoreError::other("a stored JSON column is not JSON"))
 }
 
 /// Escapes `%`, `_` and `\` so a prefix matches literally in `LIKE ... ESCAPE '\'`.

@@ -26,7 +26,7 @@ fn webhook(row: &Row) -> StoreResult<WebhookRecord> {
         id: row.get("id")?,
         tenant_id: row.get("tenant_id")?,
         url: row.get("url")?,
-        events: serde_json::from_str(&events).map_err(|e| StoreError::Other(format!("bad events JSON: {e}")))?,
+        events: serde_json::from_str(&events).map_err(|e| StoreError::other(format!("bad events JSON: {e}")))?,
         secret_ciphertext: row.get("secret_ciphertext")?,
         enabled: row.get::<i64>("enabled")? == 1,
         created_at: time(row.get("created_at")?),

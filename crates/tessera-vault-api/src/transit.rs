@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use tessera_core::secret_json::SecretJson;
 use tessera_core::service::{Sealed, TransitKeyView};
-use tessera_core::{ServiceError, Tessera};
+use tessera_core::{ErrorCode, ServiceError, Tessera};
 use zeroize::Zeroizing;
 
 use crate::caller::Caller;
@@ -108,16 +108,18 @@ fn reference(item: &Map<String, Value>) -> Value {
 async fn encrypt(svc: &Tessera, caller: &Caller, tenant: &str, name: &str, doc: &Map<String, Value>) -> Response {
     let (items, batch) = items(doc);
     // Plaintexts that are not base64 fail alone, as in Vault's batches.
-    let decoded: Vec<Result<Zeroizing<Vec<u8>>, String>> = items
+    let decoded: Vec<Result<Zeroizing<Vec<u8>>, ServiceError>> = items
         .iter()
         .map(|i| {
             let text = i.get("plaintext").and_then(Value::as_str).unwrap_or_default();
-            STANDARD.decode(text).map(Zeroizing::new).map_err(|_| "illegal base64 data in plaintext".to_owned())
+            STANDARD.decode(text).map(Zeroizing::new).map_err(|_| {
+                ServiceError::invalid(ErrorCode::InvalidBody, "illegal base64 data in plaintext", Some("plaintext"))
+            })
         })
         .collect();
     if !batch {
-        if let Some(Err(message)) = decoded.first() {
-            return reply::errors(StatusCode::BAD_REQUEST, &[message.as_str()]);
+        if let Some(Err(e)) = decoded.first() {
+            return reply::errors(StatusCode::BAD_REQUEST, &[e.message.as_str()]);
         }
     }
     let good: Vec<Zeroizing<Vec<u8>>> = decoded.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
@@ -125,11 +127,11 @@ async fn encrypt(svc: &Tessera, caller: &Caller, tenant: &str, name: &str, doc: 
         Ok(s) => s.into_iter(),
         Err(e) => return reply::service_error(&e),
     };
-    let results: Vec<Result<(String, u32), String>> = decoded
-        .iter()
+    let results: Vec<Sealed> = decoded
+        .into_iter()
         .map(|d| match d {
-            Ok(_) => sealed.next().map_or_else(|| Err("internal error".to_owned()), |s| s.map_err(|e| e.message)),
-            Err(m) => Err(m.clone()),
+            Ok(_) => sealed.next().unwrap_or_else(|| Err(ServiceError::internal("a batch item has no result"))),
+            Err(e) => Err(e),
         })
         .collect();
     sealed_answer(caller, &items, batch, results)
@@ -139,19 +141,12 @@ async fn rewrap(svc: &Tessera, caller: &Caller, tenant: &str, name: &str, doc: &
     let (items, batch) = items(doc);
     let texts = ciphertexts(&items);
     match svc.transit_rewrap(&caller.ctx, tenant, name, &texts, key_version(doc)).await {
-        Ok(sealed) => {
-            sealed_answer(caller, &items, batch, sealed.into_iter().map(|s: Sealed| s.map_err(|e| e.message)).collect())
-        }
+        Ok(sealed) => sealed_answer(caller, &items, batch, sealed),
         Err(e) => reply::service_error(&e),
     }
 }
 
-fn sealed_answer(
-    caller: &Caller,
-    items: &[&Map<String, Value>],
-    batch: bool,
-    results: Vec<Result<(String, u32), String>>,
-) -> Response {
+fn sealed_answer(caller: &Caller, items: &[&Map<String, Value>], batch: bool, results: Vec<Sealed>) -> Response {
     if !batch {
         return match results.into_iter().next() {
             Some(Ok((ciphertext, v))) => reply::envelope(
@@ -160,7 +155,7 @@ fn sealed_answer(
                 &json!({"ciphertext": ciphertext, "key_version": v}),
                 MOUNT,
             ),
-            Some(Err(message)) => reply::errors(StatusCode::BAD_REQUEST, &[message.as_str()]),
+            Some(Err(e)) => reply::errors(StatusCode::BAD_REQUEST, &[e.message.as_str()]),
             None => reply::errors(StatusCode::BAD_REQUEST, &["missing plaintext"]),
         };
     }
@@ -170,7 +165,7 @@ fn sealed_answer(
         .zip(items)
         .map(|(r, item)| match r {
             Ok((ciphertext, v)) => json!({"ciphertext": ciphertext, "key_version": v, "reference": reference(item)}),
-            Err(message) => json!({"error": message, "reference": reference(item)}),
+            Err(e) => json!({"error": e.message, "reference": reference(item)}),
         })
         .collect();
     reply::envelope(status, caller.request_id(), &json!({ "batch_results": out }), MOUNT)

@@ -209,7 +209,7 @@ pub(crate) async fn save(
             Ok(v) => {
                 change.insert(field.name.clone(), v);
             }
-            Err(why) => field.error = Some(why),
+            Err(why) => field.error = Some(why.message().to_owned()),
         }
     }
     let mut page = FormPage { brand: Brand::of(&st), token, key: f.key, name: f.name, fields, form_error: None };

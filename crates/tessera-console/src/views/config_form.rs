@@ -176,7 +176,7 @@ async fn store(
             Ok(v) => {
                 change.insert(f.name.clone(), v);
             }
-            Err(why) => f.error = Some(why),
+            Err(why) => f.error = Some(why.message().to_owned()),
         }
     }
     let enabled = posted_values.get("enabled").map(String::as_str) == Some("true");

@@ -56,6 +56,7 @@ pub enum TokenHint {
 
 /// Why a call to the provider failed. Never carries a token.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum OAuthError {
     /// The provider refused with an RFC 6749 error (`invalid_grant`, ...):
     /// retrying the same request will not help.

@@ -31,24 +31,75 @@ pub use upstream::{BodyStream, Upstream, UpstreamBody, UpstreamError, UpstreamRe
 pub use usage::{UsageRecord, UsageRepo};
 pub use webhooks::{DeliveryRecord, OutboxRecord, RotationDue, WebhookRecord, WebhookRepo};
 
+/// The error under a store failure (a driver's, an I/O error), kept for the
+/// server log; a caller is never shown it.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A failure of the metadata store.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// A uniqueness constraint failed; the payload names the thing.
     #[error("{0} already exists")]
     Conflict(String),
-    /// The database cannot be reached.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// The database cannot be reached (or is busy past its timeout).
+    #[error("store unavailable: {what}")]
+    Unavailable {
+        /// What failed, in words.
+        what: String,
+        /// The driver's error, if any.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// Anything else (logged, shown as an internal error).
-    #[error("store error: {0}")]
-    Other(String),
+    #[error("store error: {what}")]
+    Other {
+        /// What failed, in words.
+        what: String,
+        /// The driver's error, if any.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The audit events did not continue the chain's head: another writer
     /// appended since this one last saw it (a store that remembers the head
     /// between transactions). Nothing was appended; read the head and
     /// chain the events again.
     #[error("the audit chain head moved")]
     AuditHeadMoved,
+}
+
+impl StoreError {
+    /// A failure described in words.
+    pub fn other(what: impl Into<String>) -> Self {
+        Self::Other { what: what.into(), cause: None }
+    }
+
+    /// The database cannot be reached, in words.
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        Self::Unavailable { what: what.into(), cause: None }
+    }
+
+    /// The same failure, with the error under it kept.
+    pub fn caused_by(self, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let cause = Some(std::sync::Arc::new(error) as Cause);
+        match self {
+            Self::Unavailable { what, .. } => Self::Unavailable { what, cause },
+            Self::Other { what, .. } => Self::Other { what, cause },
+            other => other,
+        }
+    }
+
+    /// The failure and every error under it, `: `-separated (for the log).
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            next = e.source();
+        }
+        text
+    }
 }
 
 /// Result of a store operation.
