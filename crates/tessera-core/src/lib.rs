@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_sink;
 pub mod error;
 pub mod error_code;
 pub mod health;

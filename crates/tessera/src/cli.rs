@@ -140,6 +140,11 @@ enum AuditCommand {
         #[arg(long)]
         checkpoints: Option<std::path::PathBuf>,
     },
+    /// Writes the audit events of a range to stdout, oldest first, as JSON
+    /// Lines or CSV (fields a spreadsheet would run as a formula are defused).
+    ///
+    /// Example: tessera audit export --since 2026-12-01 --until 2026-12-02 --tenant acme --format csv > acme.csv
+    Export(crate::audit_export::ExportArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -163,6 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Backup { file } => crate::backup::backup(&file).await,
         Command::Restore { file } => crate::backup::restore(&file).await,
+        Command::Audit { command: AuditCommand::Export(args) } => crate::audit_export::run(args).await,
         Command::Audit { command: AuditCommand::Verify { checkpoints } } => {
             let mut settings = Settings::from_env()?;
             let file = checkpoints.unwrap_or_else(|| crate::checkpoints::path(&settings.data_dir));

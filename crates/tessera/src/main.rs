@@ -2,6 +2,7 @@
 //! the other subcommands are admin operations over the same service layer.
 
 mod apply;
+mod audit_export;
 mod backfill;
 mod backup;
 mod checkpoints;

@@ -4,7 +4,9 @@
 
 mod api_keys;
 mod apply;
+mod audit_export;
 mod audit_log;
+mod audit_sinks;
 mod backfill;
 mod configs;
 mod connect_page;
@@ -42,7 +44,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
 
 pub use api_keys::{CreatedApiKey, ScopeInput};
+pub use audit_export::{ExportFormat, CSV_HEADER};
 pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
+pub use audit_sinks::{AuditSinkOptions, SinkPacing, SinkStep};
 pub use backfill::BackfillReport;
 pub use configs::{ConfigEntry, ConfigList};
 pub use connect_page::{ConnectEnd, ConnectFields, ConnectItem, ConnectKind, ConnectOrigin, ConnectPageView};

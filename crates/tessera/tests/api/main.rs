@@ -6,6 +6,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod audit_sinks;
 mod backends;
 mod configs;
 mod connect;
