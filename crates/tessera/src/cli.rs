@@ -44,9 +44,10 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Imports secrets encrypted by another system, re-encrypted under Tessera's keys.
+    /// Imports secrets: records encrypted by an older system, or the keys of another secrets manager.
     ///
-    /// The input is JSON Lines, one record a line:
+    /// Encrypted records (--format fernet|aes-gcm-hex --key K --input F.jsonl), re-encrypted
+    /// under Tessera's keys. The input is JSON Lines, one record a line:
     ///   {"tenantId": "acme", "path": "stripe/api-key", "ciphertext": "..."}
     ///     a tenant secret, stored as {"value": <plaintext>};
     ///   {"tenantId": "acme", "integration": "langfuse", "field": "secret_key", "ciphertext": "..."}
@@ -56,7 +57,20 @@ enum Command {
     /// A bad line is reported as "line N: reason" (never a value) and the others still import;
     /// the exit status is 1 if any line failed.
     ///
+    /// Keys of another secrets manager (--tenant T [--prefix P]), each key one tenant secret
+    /// at [P/]KEY, stored as {"value": ...}:
+    ///   --format dotenv FILE          any dotenv file (export prefixes, comments, quotes,
+    ///                                 escapes, multi-line values), e.g. `infisical export --format=dotenv`
+    ///   --format infisical-json FILE  `infisical export --format=json` (its secretPath folders kept)
+    ///   --from-vault [--mount M] [--path P]
+    ///                                 a Vault or OpenBao KV v2 subtree (VAULT_ADDR, VAULT_TOKEN),
+    ///                                 each secret's fields as one secret
+    /// A key whose value is already the newest version's is left alone, so a second run changes
+    /// nothing (and says so); a different value becomes a new version (reported). A bad line or
+    /// a key given twice is reported and not written; the exit status is 1 if any failed.
+    ///
     /// Example: TESSERA_IMPORT_KEY=$(cat old.key) tessera import --format fernet --input secrets.jsonl
+    /// Example: infisical export --env=prod --format=json > acme.json && tessera import --format infisical-json --tenant acme acme.json
     #[command(verbatim_doc_comment)]
     Import(crate::import::ImportArgs),
     /// Copies every tenant's secrets (all kept versions) from one credential

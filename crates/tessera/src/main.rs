@@ -9,6 +9,7 @@ mod checkpoints;
 mod cli;
 mod help;
 mod import;
+mod import_secrets;
 mod keys;
 mod listener;
 mod migrate;

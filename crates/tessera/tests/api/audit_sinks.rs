@@ -210,7 +210,8 @@ async fn sinks_that_were_down_catch_up_in_order_while_requests_keep_succeeding(d
 }
 
 /// A server stopped and started again resumes after the last event it
-/// delivered: no event is sent twice.
+/// delivered: no event is sent twice, and the events written while no server
+/// ran (an offline import) arrive too.
 async fn a_restarted_server_resumes_after_the_last_event_delivered(db: Db) {
     let http = HttpReceiver::start(SIGNING_SECRET).await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -222,11 +223,16 @@ async fn a_restarted_server_resumes_after_the_last_event_delivered(db: Db) {
     wait_for("file", head, || file_events(&file)).await;
 
     app.terminate().await;
+    let env_file = dir.path().join("offline.env");
+    std::fs::write(&env_file, "OFFLINE_KEY=offline-written-value-9931\n").expect("written");
+    let out = app.cli(&["import", "--format", "dotenv", "--tenant", "acme", env_file.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     app.start_again().await;
     activity(&app, "after").await;
 
     let events = all_events(&app).await;
     let head = seq(events.last().expect("events"));
+    assert!(events.iter().any(|e| e["resource"] == "tenants/acme/secrets/OFFLINE_KEY"), "the import is audited");
     for (what, got) in [
         ("http", wait_for("http", head, || http.events()).await),
         ("file", wait_for("file", head, || file_events(&file)).await),

@@ -17,6 +17,7 @@ mod crash;
 mod credentials;
 mod denials;
 mod health;
+mod imports;
 mod incarnations;
 mod keys;
 mod oauth;
