@@ -241,6 +241,24 @@ async fn a_restarted_server_resumes_after_the_last_event_delivered(db: Db) {
     }
 }
 
+/// A server killed (SIGKILL) while it streams loses no event: started
+/// again, it waits until the lease its previous run held runs out (30 s),
+/// then sends from the stored position; what was in flight may arrive twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_event_and_repeats_at_most_what_was_in_flight() {
+    let http = HttpReceiver::start(SIGNING_SECRET).await;
+    let mut app = start(Db::Sqlite, &sink_env(&http.url)).await;
+    activity(&app, "before").await;
+    app.restart().await;
+    activity(&app, "after").await;
+    let events = all_events(&app).await;
+    let head = seq(events.last().expect("events"));
+    let got = wait_for("http", head, || http.events()).await;
+    let once = first_arrivals(&got);
+    assert_eq!(&once[..events.len()], &events[..], "every event at least once, in order");
+    assert!(got.len() - once.len() <= 500, "at most one batch is repeated");
+}
+
 /// Two replicas on one PostgreSQL, both configured with the same sink: the
 /// sink's lease lets one deliver at a time, so no event arrives twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
