@@ -10,6 +10,7 @@
 mod receivers;
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -216,7 +217,10 @@ async fn a_restarted_server_resumes_after_the_last_event_delivered(db: Db) {
     let http = HttpReceiver::start(SIGNING_SECRET).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("audit.jsonl");
-    let mut app = start(db, &sink_env(&format!("{},file:{}", http.url, file.display()))).await;
+    let mut env = sink_env(&format!("{},file:{}", http.url, file.display()));
+    // Small files, so the file sink rotates several times on the way.
+    env.extend([("TESSERA_AUDIT_FILE_MAX_BYTES", "4000".to_owned()), ("TESSERA_AUDIT_FILE_KEEP", "100".to_owned())]);
+    let mut app = start(db, &env).await;
     activity(&app, "before").await;
     let head = seq(all_events(&app).await.last().expect("events"));
     wait_for("http", head, || http.events()).await;
@@ -239,6 +243,8 @@ async fn a_restarted_server_resumes_after_the_last_event_delivered(db: Db) {
     ] {
         assert_eq!(&got[..events.len()], &events[..], "{what}: every event once, in order, across the restart");
     }
+    // The events above were read across the rotated files (`<path>.N` .. `<path>.1`, `<path>`).
+    assert!(Path::new(&format!("{}.3", file.display())).exists(), "the file sink rotated");
 }
 
 /// A server killed (SIGKILL) while it streams loses no event: started
