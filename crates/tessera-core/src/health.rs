@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::Health;
 use crate::error::ServiceError;
 
 /// `healthCheck` of a registry entry.
@@ -77,23 +78,25 @@ pub enum ProbeOutcome {
     NoAnswer(String),
 }
 
-/// Seed 000's verdict on one probe, with a reason.
-pub fn judge(settings: &HealthCheckSettings, outcome: &ProbeOutcome) -> (&'static str, String) {
+/// The verdict on one probe, with a reason.
+pub fn judge(settings: &HealthCheckSettings, outcome: &ProbeOutcome) -> (Health, String) {
     match *outcome {
-        ProbeOutcome::NoAnswer(ref why) => ("unhealthy", format!("no answer: {why}")),
+        ProbeOutcome::NoAnswer(ref why) => (Health::Unhealthy, format!("no answer: {why}")),
         ProbeOutcome::Answered { status, .. } if status == 401 || status == 403 => {
-            ("unhealthy", format!("the credential was refused ({status})"))
+            (Health::Unhealthy, format!("the credential was refused ({status})"))
         }
         ProbeOutcome::Answered { status, .. } if status >= 500 => {
-            ("unhealthy", format!("the upstream failed ({status})"))
+            (Health::Unhealthy, format!("the upstream failed ({status})"))
         }
         ProbeOutcome::Answered { status, .. } if status != settings.expected_status => {
-            ("degraded", format!("answered {status}, expected {}", settings.expected_status))
+            (Health::Degraded, format!("answered {status}, expected {}", settings.expected_status))
         }
         ProbeOutcome::Answered { latency, .. } if latency > Duration::from_millis(settings.slow_ms) => {
-            ("degraded", format!("slow: {} ms", latency.as_millis()))
+            (Health::Degraded, format!("slow: {} ms", latency.as_millis()))
         }
-        ProbeOutcome::Answered { status, latency } => ("healthy", format!("{status} in {} ms", latency.as_millis())),
+        ProbeOutcome::Answered { status, latency } => {
+            (Health::Healthy, format!("{status} in {} ms", latency.as_millis()))
+        }
     }
 }
 
@@ -124,15 +127,15 @@ mod tests {
     fn answers_are_judged_as_seed_000_says() {
         let s = settings();
         let at = |status, ms| ProbeOutcome::Answered { status, latency: Duration::from_millis(ms) };
-        assert_eq!(judge(&s, &at(200, 10)).0, "healthy");
-        assert_eq!(judge(&s, &at(200, 500)).0, "degraded");
-        assert_eq!(judge(&s, &at(404, 10)).0, "degraded");
-        assert_eq!(judge(&s, &at(401, 10)).0, "unhealthy");
-        assert_eq!(judge(&s, &at(403, 10)).0, "unhealthy");
-        assert_eq!(judge(&s, &at(503, 10)).0, "unhealthy");
+        assert_eq!(judge(&s, &at(200, 10)).0, Health::Healthy);
+        assert_eq!(judge(&s, &at(200, 500)).0, Health::Degraded);
+        assert_eq!(judge(&s, &at(404, 10)).0, Health::Degraded);
+        assert_eq!(judge(&s, &at(401, 10)).0, Health::Unhealthy);
+        assert_eq!(judge(&s, &at(403, 10)).0, Health::Unhealthy);
+        assert_eq!(judge(&s, &at(503, 10)).0, Health::Unhealthy);
         assert_eq!(
             judge(&s, &ProbeOutcome::NoAnswer("127.0.0.1:9 could not be reached: connection refused".into())).0,
-            "unhealthy"
+            Health::Unhealthy
         );
         assert_eq!(s.interval_seconds, 300);
         assert!(HealthCheckSettings { interval_seconds: 1, ..s }.validate().is_err());

@@ -6,6 +6,7 @@ use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::AuthType;
 use crate::error::ServiceError;
 
 /// `proxy` of a registry entry.
@@ -76,10 +77,10 @@ impl ProxySettings {
     /// integration's calls carry the connection's access token as a bearer
     /// token (what its APIs expect); any other integration's carry nothing.
     /// An explicit `{"type": "none"}` is kept as written.
-    pub fn effective_auth(&self, auth_type: &str) -> ProxyAuth {
+    pub fn effective_auth(&self, auth_type: AuthType) -> ProxyAuth {
         match &self.auth {
             Some(auth) => auth.clone(),
-            None if auth_type == "oauth2" => ProxyAuth::Bearer { from: access_token() },
+            None if auth_type == AuthType::OAuth2 => ProxyAuth::Bearer { from: access_token() },
             None => ProxyAuth::None,
         }
     }
@@ -87,7 +88,7 @@ impl ProxySettings {
     /// These settings with the injection that applies written out (the
     /// registry's answer shows what a call will carry).
     #[must_use]
-    pub fn resolved(mut self, auth_type: &str) -> Self {
+    pub fn resolved(mut self, auth_type: AuthType) -> Self {
         self.auth = Some(self.effective_auth(auth_type));
         self
     }
@@ -411,11 +412,11 @@ mod tests {
         let unnamed: ProxySettings =
             serde_json::from_value(serde_json::json!({"baseUrl": "https://api.example.com"})).expect("settings");
         let bearer = ProxyAuth::Bearer { from: "credentials".into() };
-        assert_eq!(unnamed.effective_auth("oauth2"), bearer);
-        assert_eq!(unnamed.effective_auth("api_key"), ProxyAuth::None);
-        assert_eq!(unnamed.clone().resolved("oauth2").auth, Some(bearer));
+        assert_eq!(unnamed.effective_auth(AuthType::OAuth2), bearer);
+        assert_eq!(unnamed.effective_auth(AuthType::ApiKey), ProxyAuth::None);
+        assert_eq!(unnamed.clone().resolved(AuthType::OAuth2).auth, Some(bearer));
         let explicit_none = ProxySettings { auth: Some(ProxyAuth::None), ..unnamed };
-        assert_eq!(explicit_none.effective_auth("oauth2"), ProxyAuth::None, "an explicit none is kept");
+        assert_eq!(explicit_none.effective_auth(AuthType::OAuth2), ProxyAuth::None, "an explicit none is kept");
     }
 
     #[test]

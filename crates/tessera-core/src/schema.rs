@@ -12,7 +12,7 @@ use crate::error::ServiceError;
 /// Longest accepted schema, in properties.
 const MAX_PROPERTIES: usize = 256;
 
-/// The type of a config field as the config list shows it (seed 003).
+/// The type of a config field as the config list shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     /// A string.
@@ -44,7 +44,7 @@ impl FieldType {
 }
 
 /// One property of a schema.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FieldSpec {
     /// The property's own JSON Schema.
     pub schema: Value,
@@ -57,7 +57,7 @@ pub struct FieldSpec {
 }
 
 /// A parsed, normalised config schema.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfigSchema {
     normalised: Value,
     fields: BTreeMap<String, FieldSpec>,

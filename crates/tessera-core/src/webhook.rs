@@ -11,18 +11,7 @@ use sha2::Sha256;
 
 use crate::error::ServiceError;
 
-/// Every event a webhook may subscribe to.
-pub const EVENTS: [&str; 9] = [
-    "credential.stored",
-    "credential.revoked",
-    "oauth.refresh_failed",
-    "health.changed",
-    "secret.rotation_due",
-    "key.rotated",
-    "connection.created",
-    "connect.session_completed",
-    "connect.session_expired",
-];
+pub use crate::domain::WebhookEvent;
 
 /// Checks a webhook URL: an absolute http(s) URL without credentials or
 /// fragment, https only. Tenant admins set these URLs, so a host that is an

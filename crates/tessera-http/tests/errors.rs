@@ -1,7 +1,9 @@
 //! Every error answer is `{"error": {"code", "message"}}` JSON, whichever part
 //! of the request is at fault (path, query, headers, content type, body, body
 //! size, URI length, time) and whether the service or the HTTP stack refuses
-//! it. These call the router in process, on a real service over SQLite.
+//! it; and the headers a caller relies on (no caching of a decrypted answer,
+//! the scheme a 401 asks for). These call the router in process, on a real
+//! service over SQLite.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +34,12 @@ impl App {
         let store = tessera_store::connect(&url).await.expect("store opens");
         let master = tessera_crypto::MasterKey::from_bytes(&[7u8; 32]).expect("master key");
         let opts = TesseraOptions { root_token: Some(SecretString::from(ROOT)), ..TesseraOptions::default() };
-        let svc =
-            Tessera::open(Arc::new(store), Arc::new(LocalKeyProvider::new(master)), Arc::new(DatabaseSecrets), opts)
-                .await
-                .expect("service opens");
+        let svc = Tessera::builder(Arc::new(store), Arc::new(LocalKeyProvider::new(master)), Arc::new(DatabaseSecrets))
+            .options(opts)
+            .offline()
+            .open()
+            .await
+            .expect("service opens");
         let http = HttpOptions {
             max_body_bytes: MAX_BODY,
             request_timeout: Duration::from_millis(500),
@@ -58,9 +62,17 @@ impl App {
         let content_type =
             resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let allow = resp.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let headers = resp.headers().clone();
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body read");
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        Answer { status, content_type, allow, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text }
+        Answer {
+            status,
+            content_type,
+            allow,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text,
+        }
     }
 
     async fn get(&self, uri: &str) -> Answer {
@@ -89,6 +101,7 @@ struct Answer {
     status: StatusCode,
     content_type: String,
     allow: Option<String>,
+    headers: axum::http::HeaderMap,
     body: Value,
     text: String,
 }
@@ -201,6 +214,36 @@ async fn a_missing_or_unreadable_authorization_header_is_a_json_401() {
         .send(Request::get("/tenants").header(header::AUTHORIZATION, bad).body(Body::empty()).expect("request"))
         .await;
     r.error(StatusCode::UNAUTHORIZED, "unauthenticated");
+}
+
+#[tokio::test]
+async fn a_decrypted_answer_is_never_cached_and_a_refusal_says_how_to_authenticate() {
+    let app = App::start().await;
+    let schema = json!([{"key": "api_key", "type": "secret", "required": true}]);
+    let registered = app
+        .send(
+            app.request(Method::POST, "/integrations")
+                .json(&json!({"key": "svc", "name": "Svc", "configSchema": schema})),
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.text);
+    let put = app
+        .send(
+            app.request(Method::PUT, "/tenants/acme/integrations/svc/config")
+                .json(&json!({"config": {"api_key": "sk_in_process"}})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let resolved = app.get("/tenants/acme/integrations/svc/resolved").await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.text);
+    assert_eq!(resolved.body["config"]["api_key"], "sk_in_process");
+    assert_eq!(resolved.headers.get(header::CACHE_CONTROL).map(HeaderValue::as_bytes), Some(&b"no-store"[..]));
+    // Without a token: 401 with the scheme to use, and nothing of the secret.
+    let anonymous =
+        app.send(Request::get("/tenants/acme/integrations/svc/resolved").body(Body::empty()).expect("request")).await;
+    anonymous.error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_eq!(anonymous.headers.get(header::WWW_AUTHENTICATE).map(HeaderValue::as_bytes), Some(&b"Bearer"[..]));
+    assert!(!anonymous.text.contains("sk_in_process"));
 }
 
 #[tokio::test]

@@ -4,14 +4,15 @@ use crate::db::{query, Row};
 use async_trait::async_trait;
 use tessera_core::ports::{AccessRepo, ApiKeyRecord, AuditFilter, AuditRecord, AuditRepo, StoreError, StoreResult};
 
-use crate::tx::{micros, time, SqlTx};
+use crate::tx::{micros, time, word, SqlTx};
 use crate::Dialect;
+use tessera_core::access::Role;
 
 fn api_key(row: &Row) -> StoreResult<ApiKeyRecord> {
     Ok(ApiKeyRecord {
         id: row.get("id")?,
         name: row.get("name")?,
-        role: row.get("role")?,
+        role: word(&row.get::<String>("role")?, |w| Role::parse(w).ok(), "role")?,
         tenant_id: row.get("tenant_id")?,
         key_hash: row.get("key_hash")?,
         created_at: time(row.get("created_at")?),
@@ -58,7 +59,7 @@ impl AccessRepo for SqlTx {
         query(&sql)
             .bind(&k.id)
             .bind(&k.name)
-            .bind(&k.role)
+            .bind(k.role.as_str())
             .bind(k.tenant_id.clone())
             .bind(&k.key_hash)
             .bind(micros(k.created_at))

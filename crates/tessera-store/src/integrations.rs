@@ -1,6 +1,6 @@
 //! The integration registry and tenant connections.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use crate::db::{query, Row};
 use async_trait::async_trait;
@@ -11,7 +11,14 @@ use tessera_core::ports::{
 };
 
 use crate::credentials::{credential_columns, credential_from};
-use crate::tx::{json_map, json_value, micros, opt_time, time, to_json, SqlTx};
+use crate::tx::{json_map, json_of, json_text, json_value, micros, opt_time, time, to_json, word, SqlTx};
+use tessera_core::domain::{AuthType, Health};
+use tessera_core::ports::StoreError;
+use tessera_core::schema::ConfigSchema;
+
+fn health(stored: Option<String>) -> StoreResult<Option<Health>> {
+    stored.map(|h| word(&h, Health::parse, "health_status")).transpose()
+}
 use crate::Dialect;
 
 fn integration(row: &Row) -> StoreResult<IntegrationRecord> {
@@ -19,10 +26,11 @@ fn integration(row: &Row) -> StoreResult<IntegrationRecord> {
         key: row.get("integration_key")?,
         name: row.get("name")?,
         category: row.get("category")?,
-        auth_type: row.get("auth_type")?,
-        config_schema: json_value(&row.get::<String>("config_schema")?)?,
+        auth_type: word(&row.get::<String>("auth_type")?, AuthType::parse, "auth_type")?,
+        config_schema: ConfigSchema::from_stored(&json_value(&row.get::<String>("config_schema")?)?)
+            .map_err(|e| StoreError::Other(format!("the stored config_schema is unreadable: {}", e.message)))?,
         defaults: json_map(&row.get::<String>("defaults")?)?,
-        defaults_meta: json_map(&row.get::<String>("defaults_meta")?)?,
+        defaults_meta: json_of(&row.get::<String>("defaults_meta")?, "defaults_meta")?,
         settings: json_map(&row.get::<String>("settings")?)?,
         created_at: time(row.get("created_at")?),
         updated_at: time(row.get("updated_at")?),
@@ -71,9 +79,9 @@ fn connection_from(row: &Row, c: &ConnectionCols) -> StoreResult<ConnectionRecor
         tenant_id: row.get(c[0])?,
         integration_key: row.get(c[1])?,
         config: json_map(&row.get::<String>(c[2])?)?,
-        config_meta: json_map(&row.get::<String>(c[3])?)?,
+        config_meta: json_of(&row.get::<String>(c[3])?, "config_meta")?,
         is_enabled: row.get::<i64>(c[4])? == 1,
-        health_status: row.get(c[5])?,
+        health_status: health(row.get(c[5])?)?,
         last_health_check: opt_time(row.get(c[6])?),
         created_at: time(row.get(c[7])?),
         updated_at: time(row.get(c[8])?),
@@ -151,10 +159,10 @@ impl IntegrationRepo for SqlTx {
             .bind(&i.key)
             .bind(&i.name)
             .bind(i.category.clone())
-            .bind(&i.auth_type)
-            .bind(i.config_schema.to_string())
+            .bind(i.auth_type.as_str())
+            .bind(i.config_schema.normalised().to_string())
             .bind(to_json(&i.defaults))
-            .bind(to_json(&i.defaults_meta))
+            .bind(json_text(&i.defaults_meta))
             .bind(micros(i.created_at))
             .bind(micros(i.updated_at))
             .bind(to_json(&i.settings))
@@ -177,10 +185,10 @@ impl IntegrationRepo for SqlTx {
             .bind(&i.key)
             .bind(&i.name)
             .bind(i.category.clone())
-            .bind(&i.auth_type)
-            .bind(i.config_schema.to_string())
+            .bind(i.auth_type.as_str())
+            .bind(i.config_schema.normalised().to_string())
             .bind(to_json(&i.defaults))
-            .bind(to_json(&i.defaults_meta))
+            .bind(json_text(&i.defaults_meta))
             .bind(micros(i.updated_at))
             .bind(to_json(&i.settings))
             .execute(self)
@@ -223,13 +231,13 @@ impl ConnectionRepo for SqlTx {
         let present = |col: &str| row.get::<Option<String>>(col).map(|v| v.is_some());
         Ok(ConnectionContext {
             tenant_incarnation: row.get("t_incarnation")?,
-            integration: if present("integration_key")? { Some(integration(&row)?) } else { None },
+            integration: if present("integration_key")? { Some(Arc::new(integration(&row)?)) } else { None },
             connection: if present("c_tenant_id")? {
-                Some(connection_from(&row, &CONTEXT_CONNECTION_COLS)?)
+                Some(Arc::new(connection_from(&row, &CONTEXT_CONNECTION_COLS)?))
             } else {
                 None
             },
-            credential: if present("cr_tenant_id")? { Some(credential_from(&row, "cr_")?) } else { None },
+            credential: if present("cr_tenant_id")? { Some(Arc::new(credential_from(&row, "cr_")?)) } else { None },
         })
     }
 
@@ -251,9 +259,9 @@ impl ConnectionRepo for SqlTx {
             .bind(&c.tenant_id)
             .bind(&c.integration_key)
             .bind(to_json(&c.config))
-            .bind(to_json(&c.config_meta))
+            .bind(json_text(&c.config_meta))
             .bind(i64::from(c.is_enabled))
-            .bind(c.health_status.clone())
+            .bind(c.health_status.map(Health::as_str))
             .bind(c.last_health_check.map(micros))
             .bind(micros(c.created_at))
             .bind(micros(c.updated_at))
@@ -346,17 +354,17 @@ impl ConnectionRepo for SqlTx {
         rows.iter().map(|r| r.get(0)).collect()
     }
 
-    async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<String>)>> {
+    async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<Health>)>> {
         let rows = query(
             "SELECT tenant_id, integration_key, health_status FROM connections WHERE tenant_id <> '_platform' \
              ORDER BY tenant_id, integration_key",
         )
         .fetch_all(self)
         .await?;
-        rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect()
+        rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?, health(r.get(2)?)?))).collect()
     }
 
-    async fn count_health(&mut self) -> StoreResult<(i64, Vec<(Option<String>, i64)>)> {
+    async fn count_health(&mut self) -> StoreResult<(i64, Vec<(Option<Health>, i64)>)> {
         let tenants: i64 =
             query("SELECT COUNT(*) FROM tenants WHERE id <> '_platform'").fetch_one(self).await?.get(0)?;
         let rows = query(
@@ -364,7 +372,7 @@ impl ConnectionRepo for SqlTx {
         )
         .fetch_all(self)
         .await?;
-        let by_status = rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect::<StoreResult<_>>()?;
+        let by_status = rows.iter().map(|r| Ok((health(r.get(0)?)?, r.get(1)?))).collect::<StoreResult<_>>()?;
         Ok((tenants, by_status))
     }
 }

@@ -5,14 +5,15 @@ use async_trait::async_trait;
 use tessera_core::ids::PLATFORM_TENANT;
 use tessera_core::ports::{DataKeyRecord, KeyRepo, StoreError, StoreResult, TenantRecord, TenantRepo};
 
-use crate::tx::{micros, time, SqlTx};
+use crate::tx::{micros, time, word, SqlTx};
 use crate::Dialect;
+use tessera_core::domain::TenantStatus;
 
 fn tenant(row: &Row) -> StoreResult<TenantRecord> {
     Ok(TenantRecord {
         id: row.get("id")?,
         name: row.get("name")?,
-        status: row.get("status")?,
+        status: word(&row.get::<String>("status")?, TenantStatus::parse, "status")?,
         created_at: time(row.get("created_at")?),
         incarnation: row.get("incarnation")?,
     })
@@ -36,7 +37,7 @@ impl TenantRepo for SqlTx {
         query("INSERT INTO tenants (id, name, status, created_at, incarnation) VALUES ($1, $2, $3, $4, $5)")
             .bind(&t.id)
             .bind(&t.name)
-            .bind(&t.status)
+            .bind(t.status.as_str())
             .bind(micros(t.created_at))
             .bind(&t.incarnation)
             .execute(self)

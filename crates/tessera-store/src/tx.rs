@@ -163,6 +163,22 @@ pub(crate) fn json_map(text: &str) -> StoreResult<Map<String, Value>> {
     }
 }
 
+/// A stored word as its enum: a word no version of Tessera wrote fails the
+/// read rather than being guessed at.
+pub(crate) fn word<T>(raw: &str, parse: impl Fn(&str) -> Option<T>, column: &str) -> StoreResult<T> {
+    parse(raw).ok_or_else(|| StoreError::Other(format!("{column} holds {raw:?}, which this version does not know")))
+}
+
+/// A stored JSON column as the type it holds.
+pub(crate) fn json_of<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("the stored {column} is unreadable: {e}")))
+}
+
+/// A typed value as its JSON column.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("a typed column value serialises")
+}
+
 pub(crate) fn json_value(text: &str) -> StoreResult<Value> {
     serde_json::from_str(text).map_err(|_| StoreError::Other("a stored JSON column is not JSON".into()))
 }

@@ -8,8 +8,9 @@ use tessera_core::ports::{
     DeliveryRecord, OutboxRecord, RotationDue, StoreError, StoreResult, WebhookRecord, WebhookRepo,
 };
 
-use crate::tx::{json_value, micros, opt_time, time, SqlTx};
+use crate::tx::{json_value, micros, opt_time, time, word, SqlTx};
 use crate::Dialect;
+use tessera_core::domain::WebhookEvent;
 
 /// Microseconds in a day.
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -46,7 +47,7 @@ fn outbox(row: &Row) -> StoreResult<OutboxRecord> {
         id: row.get("id")?,
         webhook_id: row.get("webhook_id")?,
         tenant_id: row.get("tenant_id")?,
-        event: row.get("event")?,
+        event: word(&row.get::<String>("event")?, WebhookEvent::parse, "event")?,
         payload: json_value(&payload)?,
         created_at: time(row.get("created_at")?),
         attempts: u32_of(row, "attempts")?,
@@ -106,7 +107,7 @@ impl WebhookRepo for SqlTx {
             .bind(&o.id)
             .bind(&o.webhook_id)
             .bind(&o.tenant_id)
-            .bind(&o.event)
+            .bind(o.event.as_str())
             .bind(o.payload.to_string())
             .bind(micros(o.created_at))
             .bind(i64::from(o.attempts))

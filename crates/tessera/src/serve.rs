@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use tessera_core::service::ProxyLimits;
+use tessera_core::service::Outbound;
 use tessera_http::HttpOptions;
 
 use crate::listener::ListenerOptions;
-use crate::service::open_service;
+use crate::service::open_service_with;
 use crate::settings::Settings;
 
 pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
@@ -22,19 +22,10 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     if settings.oauth.public_url.is_empty() {
         settings.oauth.public_url = format!("http://{addr}");
     }
-    let mut svc = open_service(&mut settings).await?;
+    let outbound = outbound_clients(&settings)?;
+    let svc = open_service_with(&mut settings, outbound).await?;
     // Seed 001's tenants file, when ENABLE_TENANT_CONFIG_FILE=true.
     crate::apply::at_start(&svc).await?;
-    let mut outbound = tessera_outbound::HttpOAuthClient::new(std::time::Duration::from_secs(15))
-        .map_err(|e| anyhow::anyhow!("cannot build the OAuth HTTP client: {e}"))?;
-    if settings.allow_loopback_http {
-        outbound = outbound.allow_loopback_http();
-    }
-    svc.set_oauth_client(Arc::new(outbound));
-    // MCP tool calls (POST /api/v1/tools/invoke) share the proxy's time limit.
-    let mcp = tessera_outbound::HttpMcpClient::new(settings.proxy_timeout)
-        .map_err(|e| anyhow::anyhow!("cannot build the MCP HTTP client: {e}"))?;
-    svc.set_mcp_client(Arc::new(mcp));
     if !has_root {
         if let Some(key) = svc.bootstrap_admin_key().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {
             // Printed once, like Vault's root token; it is stored only as a hash.
@@ -42,21 +33,6 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         }
     }
     let store = svc.store_backend();
-    let forwarder = Arc::new(
-        tessera_outbound::Forwarder::new(settings.proxy_timeout)
-            .map_err(|e| anyhow::anyhow!("cannot build the proxy's HTTP client: {e}"))?,
-    );
-    svc.set_http_probe(forwarder.clone());
-    svc.set_upstream(
-        forwarder,
-        ProxyLimits { max_body_bytes: settings.max_body_bytes, max_response_bytes: settings.proxy_max_response_bytes },
-    );
-    // Webhook deliveries: the proxy's client rules (no redirects, no proxies), 10 s per attempt.
-    // Host names resolve only to addresses a tenant's URL may reach.
-    let webhook_sender =
-        tessera_outbound::Forwarder::for_webhooks(std::time::Duration::from_secs(10), settings.allow_loopback_http)
-            .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?;
-    svc.set_webhook_sender(Arc::new(webhook_sender));
     let svc = Arc::new(svc);
     crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
     crate::workers::spawn_denial_flush(&svc, settings.audit_denial_interval);
@@ -159,4 +135,32 @@ async fn shutdown() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutting down");
+}
+
+/// The clients `serve` calls out with: OAuth providers (15 s per call), MCP
+/// servers and proxied APIs (the proxy's time limit), health probes (the
+/// proxy's client) and webhook receivers (10 s per attempt, host names
+/// resolving only to addresses a tenant's URL may reach).
+fn outbound_clients(settings: &Settings) -> anyhow::Result<Outbound> {
+    let mut oauth = tessera_outbound::HttpOAuthClient::new(std::time::Duration::from_secs(15))
+        .map_err(|e| anyhow::anyhow!("cannot build the OAuth HTTP client: {e}"))?;
+    if settings.allow_loopback_http {
+        oauth = oauth.allow_loopback_http();
+    }
+    let mcp = tessera_outbound::HttpMcpClient::new(settings.proxy_timeout)
+        .map_err(|e| anyhow::anyhow!("cannot build the MCP HTTP client: {e}"))?;
+    let forwarder = Arc::new(
+        tessera_outbound::Forwarder::new(settings.proxy_timeout)
+            .map_err(|e| anyhow::anyhow!("cannot build the proxy's HTTP client: {e}"))?,
+    );
+    let webhooks =
+        tessera_outbound::Forwarder::for_webhooks(std::time::Duration::from_secs(10), settings.allow_loopback_http)
+            .map_err(|e| anyhow::anyhow!("cannot build the webhook HTTP client: {e}"))?;
+    Ok(Outbound {
+        oauth: Arc::new(oauth),
+        mcp: Arc::new(mcp),
+        probe: forwarder.clone(),
+        webhooks: Arc::new(webhooks),
+        upstream: forwarder,
+    })
 }

@@ -11,12 +11,20 @@ use tessera_backends::vault::VaultSecrets;
 use tessera_core::keyring::LocalKeyProvider;
 use tessera_core::ports::KeyProvider;
 use tessera_core::secret_store::{DatabaseSecrets, SecretStore};
+use tessera_core::service::{Outbound, ProxyLimits};
 use tessera_core::{Tessera, TesseraOptions};
 
 use crate::settings::{ensure_data_dir, load_or_create_dev_key, Backend, MasterKeySource, Settings};
 
-/// Opens the service described by `settings` (consumes the key material).
+/// Opens the service described by `settings` for an admin command, which
+/// calls nothing outside (consumes the key material).
 pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
+    open_service_with(settings, Outbound::offline()).await
+}
+
+/// Opens the service described by `settings`, calling out through
+/// `outbound` (consumes the key material).
+pub async fn open_service_with(settings: &mut Settings, outbound: Outbound) -> anyhow::Result<Tessera> {
     // The SQLite file in the data dir needs the dir before the store opens.
     if settings.database_url.starts_with("sqlite:") {
         ensure_data_dir(&settings.data_dir)?;
@@ -49,9 +57,18 @@ pub async fn open_service(settings: &mut Settings) -> anyhow::Result<Tessera> {
         allow_loopback: settings.allow_loopback_http,
         webhooks: settings.webhooks.clone(),
         console: settings.console.clone(),
+        proxy: ProxyLimits {
+            max_body_bytes: settings.max_body_bytes,
+            max_response_bytes: settings.proxy_max_response_bytes,
+        },
         ..TesseraOptions::default()
     };
-    Tessera::open(Arc::new(store), provider, secrets, opts).await.map_err(|e| anyhow::anyhow!("{}", e.message))
+    Tessera::builder(Arc::new(store), provider, secrets)
+        .options(opts)
+        .outbound(outbound)
+        .open()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
 }
 
 /// What to do when no master key is set and the dev key file is missing.

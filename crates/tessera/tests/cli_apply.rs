@@ -9,7 +9,7 @@ mod bao;
 #[path = "common/offline.rs"]
 mod offline;
 
-use offline::{Output, Server, Vault};
+use offline::{contains, Output, Server, Vault};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -49,10 +49,6 @@ impl Server {
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 async fn kv_put(bao: &bao::Bao, path: &str, data: Value) {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use base64::Engine as _;
-use offline::{random_bytes, Output, Server, Vault};
+use offline::{contains, random_bytes, Output, Server, Vault};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -66,10 +66,6 @@ impl Server {
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Whether a reference tool works; in CI its absence is a failure, not a skip.

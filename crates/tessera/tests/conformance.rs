@@ -14,9 +14,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tessera_core::domain::{AuthType, ConfigMeta, FieldMeta, Health};
 use tessera_core::ports::{
     ConnectionRecord, DataKeyRecord, IntegrationRecord, MetadataStore, StoreError, TenantRecord,
 };
+use tessera_core::schema::ConfigSchema;
 use tessera_core::secret_store::{DatabaseSecrets, NewVersion, SecretStore};
 use tessera_core::{ErrorCode, ErrorKind, ServiceError};
 
@@ -232,10 +234,11 @@ async fn metadata_exercise(store: Arc<dyn MetadataStore>) {
         key: "svc".into(),
         name: "Svc".into(),
         category: None,
-        auth_type: "none".into(),
-        config_schema: serde_json::json!({"type": "object", "properties": {}}),
+        auth_type: AuthType::ApiKey,
+        config_schema: ConfigSchema::from_input(&serde_json::json!([{"key": "region", "type": "string"}]))
+            .expect("schema"),
         defaults: serde_json::Map::new(),
-        defaults_meta: serde_json::Map::new(),
+        defaults_meta: ConfigMeta::new(),
         settings: serde_json::Map::new(),
         created_at: now,
         updated_at: now,
@@ -259,6 +262,19 @@ async fn metadata_exercise(store: Arc<dyn MetadataStore>) {
     assert_eq!(found(tx.find_connections("svc", &tier_one).await.expect("find")), ["acme"], "{name}: 1 is not \"1\"");
     let ctx = tx.get_connection_context("acme", "svc").await.expect("context");
     assert!(ctx.tenant_exists() && ctx.integration.is_some() && ctx.connection.is_some(), "{name}");
+    // Typed columns read back as written: the integration's auth type and
+    // parsed schema, a connection's health and per-field metadata.
+    let integration = tx.get_integration("svc").await.expect("integration").expect("svc");
+    assert_eq!(integration.auth_type, AuthType::ApiKey, "{name}");
+    assert!(integration.config_schema.field("region").is_some(), "{name}");
+    let mut c = tx.get_connection("gamma", "svc").await.expect("connection").expect("gamma");
+    c.health_status = Some(Health::Degraded);
+    let meta =
+        FieldMeta { updated_at: Some("2026-01-01T00:00:00.000Z".into()), updated_by: Some("k".into()), secret: true };
+    c.config_meta.insert("token".into(), meta.clone());
+    tx.upsert_connection(&c).await.expect("connection");
+    let back = tx.get_connection("gamma", "svc").await.expect("connection").expect("gamma");
+    assert_eq!((back.health_status, back.config_meta.get("token")), (Some(Health::Degraded), Some(&meta)), "{name}");
     tx.commit().await.expect("commit");
 
     // Deleting a tenant takes its data keys and connections with it.

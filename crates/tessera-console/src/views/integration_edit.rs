@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use tessera_core::domain::AuthType;
 use tessera_core::service::{IntegrationInput, IntegrationView};
 use tessera_core::ErrorKind;
 
@@ -97,7 +98,7 @@ fn form_of(i: &IntegrationView) -> (EditForm, bool) {
     let form = EditForm {
         name: i.name.clone(),
         category: i.category.clone().unwrap_or_default(),
-        auth_type: i.auth_type.clone(),
+        auth_type: i.auth_type.as_str().to_owned(),
         config_schema: pretty(Some(&i.config_schema)),
         authorize_url: text(o.and_then(|o| o.get("authorizeUrl"))),
         token_url: text(o.and_then(|o| o.get("tokenUrl"))),
@@ -132,7 +133,7 @@ pub(crate) async fn edit(
         key,
         form,
         secret_set,
-        auth_types: vec!["none", "api_key", "basic", "oauth2"],
+        auth_types: AuthType::ALL.iter().map(|a| a.as_str()).collect(),
         error: None,
         saved: q.saved.is_some(),
     };
@@ -172,7 +173,7 @@ fn input_of(f: &EditForm) -> Result<IntegrationInput, (String, String)> {
     if !f.client_secret.is_empty() {
         oauth.insert("clientSecret".into(), json!(f.client_secret));
     }
-    if f.auth_type == "oauth2" || !oauth.is_empty() {
+    if f.auth_type == AuthType::OAuth2.as_str() || !oauth.is_empty() {
         oauth.insert("pkce".into(), json!(f.pkce != "off"));
         body.insert("oauth".into(), Value::Object(oauth));
     }
@@ -223,7 +224,7 @@ pub(crate) async fn save(
         key,
         form: f,
         secret_set,
-        auth_types: vec!["none", "api_key", "basic", "oauth2"],
+        auth_types: AuthType::ALL.iter().map(|a| a.as_str()).collect(),
         error: Some(outcome),
         saved: false,
     };

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use tessera_core::domain::AuthType;
 use tessera_core::service::{ConsoleSession, IntegrationInput, IntegrationView};
 use tessera_core::ErrorKind;
 
@@ -37,7 +38,7 @@ impl From<IntegrationView> for Row {
             key: i.key,
             name: i.name,
             category: i.category.unwrap_or_default(),
-            auth_type: i.auth_type,
+            auth_type: i.auth_type.as_str().to_owned(),
             oauth: oauth.to_owned(),
         }
     }
@@ -107,7 +108,7 @@ async fn page(
         chrome,
         rows,
         templates,
-        auth_types: vec!["none", "api_key", "basic", "oauth2"],
+        auth_types: AuthType::ALL.iter().map(|a| a.as_str()).collect(),
         form,
         error,
         created,

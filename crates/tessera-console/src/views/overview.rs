@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tessera_core::access::Role;
+use tessera_core::domain::Health;
 use tessera_core::service::{AuditEventView, AuditQuery, TroubledConnection, UsageReport};
 
 use crate::page::{html, Chrome, PageResult};
@@ -105,11 +106,11 @@ pub(crate) async fn home(State(state): State<ConsoleState>, MaybeSigned(signed):
             let mut counts = HealthCounts { total: 0, healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 };
             for i in list.integrations.iter().filter(|i| i.connected) {
                 counts.total += 1;
-                match i.health_status.as_deref() {
-                    Some("healthy") => counts.healthy += 1,
-                    Some("degraded") => counts.degraded += 1,
-                    Some("unhealthy") => counts.unhealthy += 1,
-                    _ => counts.unknown += 1,
+                match i.health_status {
+                    Some(Health::Healthy) => counts.healthy += 1,
+                    Some(Health::Degraded) => counts.degraded += 1,
+                    Some(Health::Unhealthy) => counts.unhealthy += 1,
+                    None => counts.unknown += 1,
                 }
             }
             (Some(1), Some(counts))

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
+use tessera_core::domain::AuthType;
 use tessera_core::service::{TenantIntegrationItem, TenantView};
 use tessera_core::ErrorKind;
 
@@ -180,7 +181,7 @@ pub(crate) async fn show(
             .list_integrations(&s.ctx)
             .await?
             .into_iter()
-            .filter(|i| i.auth_type == "oauth2")
+            .filter(|i| i.auth_type == AuthType::OAuth2)
             .map(|i| (i.key, i.name))
             .collect();
         (state.svc.list_tenant_integrations(&s.ctx, &tenant).await?.integrations, oauth)

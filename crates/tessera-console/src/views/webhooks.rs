@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use secrecy::ExposeSecret;
 use tessera_core::service::{DeliveryView, WebhookView};
-use tessera_core::webhook::EVENTS;
+use tessera_core::webhook::WebhookEvent;
 use tessera_core::ErrorKind;
 use zeroize::Zeroizing;
 
@@ -45,7 +45,7 @@ pub(crate) async fn list(State(state): State<ConsoleState>, signed: Signed, Path
         chrome: Chrome::new(s, "tenants"),
         tenant,
         hooks,
-        events: EVENTS.to_vec(),
+        events: WebhookEvent::ALL.iter().map(|e| e.as_str()).collect(),
         url: String::new(),
         chosen: Vec::new(),
         error: None,
@@ -78,7 +78,7 @@ pub(crate) async fn create(
             chrome: Chrome::new(s, "tenants"),
             tenant,
             hooks,
-            events: EVENTS.to_vec(),
+            events: WebhookEvent::ALL.iter().map(|e| e.as_str()).collect(),
             url: if keep { url } else { String::new() },
             chosen: if keep { chosen } else { Vec::new() },
             error,

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tessera_crypto::{DataKey, KeyOwner, WrappedDataKey};
 
+use crate::domain::{AuthType, ConfigMeta, Health, TenantStatus};
 use crate::error::ServiceError;
 
 mod audit_sinks;
@@ -62,8 +63,8 @@ pub struct TenantRecord {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Whether it may be used.
+    pub status: TenantStatus,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// This creation of the id (random): a tenant deleted and created again
@@ -77,7 +78,7 @@ impl TenantRecord {
         Self {
             id: id.to_owned(),
             name: name.to_owned(),
-            status: "active".to_owned(),
+            status: TenantStatus::Active,
             created_at: Utc::now(),
             incarnation: uuid::Uuid::new_v4().simple().to_string(),
         }
@@ -107,7 +108,7 @@ pub struct DataKeyRecord {
 }
 
 /// A registry entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IntegrationRecord {
     /// Slug key.
     pub key: String,
@@ -115,14 +116,14 @@ pub struct IntegrationRecord {
     pub name: String,
     /// Free-form category (`observability`, `productivity`, ...).
     pub category: Option<String>,
-    /// `none`, `api_key`, `basic` or `oauth2`.
-    pub auth_type: String,
-    /// The normalised JSON Schema.
-    pub config_schema: Value,
+    /// How its API authenticates a tenant.
+    pub auth_type: AuthType,
+    /// Its config schema, parsed (stored normalised).
+    pub config_schema: crate::schema::ConfigSchema,
     /// Public global defaults (secret defaults live in the secret store).
     pub defaults: Map<String, Value>,
     /// Per-key metadata of defaults: `{key: {updatedAt, updatedBy, secret}}`.
-    pub defaults_meta: Map<String, Value>,
+    pub defaults_meta: ConfigMeta,
     /// Outbound settings (`oauth`, ...); never a secret.
     pub settings: Map<String, Value>,
     /// Created.
@@ -141,11 +142,11 @@ pub struct ConnectionRecord {
     /// Public overrides (queryable; never a secret field).
     pub config: Map<String, Value>,
     /// Per-key metadata of overrides: `{key: {updatedAt, updatedBy, secret}}`.
-    pub config_meta: Map<String, Value>,
+    pub config_meta: ConfigMeta,
     /// Whether the connection may be used.
     pub is_enabled: bool,
-    /// `healthy`, `degraded`, `unhealthy` or none yet.
-    pub health_status: Option<String>,
+    /// From the last check or refresh; none yet.
+    pub health_status: Option<Health>,
     /// When health was last checked.
     pub last_health_check: Option<DateTime<Utc>>,
     /// Created.
@@ -165,7 +166,7 @@ impl ConnectionRecord {
             tenant_id: tenant.to_owned(),
             integration_key: integration.to_owned(),
             config: Map::new(),
-            config_meta: Map::new(),
+            config_meta: ConfigMeta::new(),
             is_enabled: true,
             health_status: None,
             last_health_check: None,
@@ -182,12 +183,13 @@ impl ConnectionRecord {
 pub struct ConnectionContext {
     /// The tenant's incarnation, if the tenant exists.
     pub tenant_incarnation: Option<String>,
-    /// The integration, if registered.
-    pub integration: Option<IntegrationRecord>,
+    /// The integration, if registered. Shared: the view cache keeps one
+    /// copy per integration for all its tenants' contexts.
+    pub integration: Option<std::sync::Arc<IntegrationRecord>>,
     /// The tenant's connection to it, if any.
-    pub connection: Option<ConnectionRecord>,
+    pub connection: Option<std::sync::Arc<ConnectionRecord>>,
     /// The connection's credential metadata, if any.
-    pub credential: Option<CredentialRecord>,
+    pub credential: Option<std::sync::Arc<CredentialRecord>>,
 }
 
 impl ConnectionContext {
@@ -238,8 +240,8 @@ pub struct ApiKeyRecord {
     pub id: String,
     /// Human name.
     pub name: String,
-    /// Role name.
-    pub role: String,
+    /// Its role.
+    pub role: crate::access::Role,
     /// Bound tenant.
     pub tenant_id: Option<String>,
     /// SHA-256 of the key.
@@ -509,11 +511,11 @@ pub trait ConnectionRepo {
         limit: i64,
     ) -> StoreResult<Vec<String>>;
     /// Every connection's (tenant, integration, health status), the platform tenant aside.
-    async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<String>)>>;
+    async fn list_connection_health(&mut self) -> StoreResult<Vec<(String, String, Option<Health>)>>;
     /// How many tenants there are (the platform tenant aside), and their
     /// connections by `health_status` (`None`: never checked), by counting
     /// rather than listing: for metrics scrapes.
-    async fn count_health(&mut self) -> StoreResult<(i64, Vec<(Option<String>, i64)>)>;
+    async fn count_health(&mut self) -> StoreResult<(i64, Vec<(Option<Health>, i64)>)>;
 }
 
 /// Versioned secrets in the database backend.

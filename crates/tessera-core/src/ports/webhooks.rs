@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::StoreResult;
+use crate::domain::WebhookEvent;
 
 /// A tenant's webhook.
 #[derive(Debug, Clone)]
@@ -19,7 +20,7 @@ pub struct WebhookRecord {
     /// Where events are POSTed.
     pub url: String,
     /// Subscribed events.
-    pub events: Vec<String>,
+    pub events: Vec<WebhookEvent>,
     /// The signing secret, encrypted under the tenant's data key (`tsr:v..`).
     pub secret_ciphertext: String,
     /// Whether events are sent.
@@ -39,8 +40,8 @@ pub struct OutboxRecord {
     pub webhook_id: String,
     /// Tenant.
     pub tenant_id: String,
-    /// `credential.stored`, ...
-    pub event: String,
+    /// What happened.
+    pub event: WebhookEvent,
     /// Metadata only: never a secret value or token.
     pub payload: Value,
     /// When the change happened.

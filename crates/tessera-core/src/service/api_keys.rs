@@ -171,7 +171,7 @@ impl Tessera {
         let record = ApiKeyRecord {
             id: format!("key_{}", uuid::Uuid::new_v4().simple()),
             name: name.to_owned(),
-            role: role.as_str().to_owned(),
+            role,
             tenant_id: tenant.as_ref().map(ToString::to_string),
             key_hash: created.hash,
             created_at: Utc::now(),
@@ -245,7 +245,7 @@ impl Tessera {
         let record = ApiKeyRecord {
             id: format!("key_{}", uuid::Uuid::new_v4().simple()),
             name: "initial admin".into(),
-            role: Role::Admin.as_str().into(),
+            role: Role::Admin,
             tenant_id: None,
             key_hash: created.hash,
             created_at: Utc::now(),

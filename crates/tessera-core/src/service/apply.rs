@@ -8,13 +8,11 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::configs::meta_is_secret;
 use super::credentials::{NewCredential, StoredCredentials};
 use super::{Ctx, Tessera};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::ports::{CredentialRecord, StoreTx};
-use crate::schema::ConfigSchema;
 use crate::service::CredentialInput;
 
 /// What applying one connection would change.
@@ -73,7 +71,7 @@ impl Tessera {
         new: Option<(&NewCredential, bool)>,
     ) -> Result<ConnectionPlan, ServiceError> {
         let integration = Self::require_integration(tx, key).await?;
-        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let schema = &integration.config_schema;
         for (k, v) in config.into_iter().flatten() {
             if !is_removal(v) || schema.field(k).is_none() {
                 schema.validate_value(k, v)?;
@@ -91,7 +89,7 @@ impl Tessera {
                     if differs {
                         break;
                     }
-                    let stored_secret = conn.config_meta.get(k).is_some_and(meta_is_secret);
+                    let stored_secret = conn.config_meta.get(k).is_some_and(|m| m.secret);
                     differs = if is_removal(v) {
                         conn.config.contains_key(k) || stored_secret
                     } else if schema.is_secret(k) {

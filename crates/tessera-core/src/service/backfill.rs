@@ -4,11 +4,12 @@
 
 use chrono::Utc;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::configs::SecretOp;
 use super::{rfc3339, Ctx, Tessera};
+use crate::domain::{ConfigMeta, FieldMeta};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::schema::ConfigSchema;
@@ -31,7 +32,7 @@ pub struct BackfillReport {
 fn extract(
     schema: &ConfigSchema,
     public: &mut Map<String, Value>,
-    meta: &mut Map<String, Value>,
+    meta: &mut ConfigMeta,
     actor: &str,
 ) -> Vec<SecretOp> {
     let keys: Vec<String> = public.keys().filter(|k| schema.is_secret(k)).cloned().collect();
@@ -39,7 +40,10 @@ fn extract(
     keys.into_iter()
         .filter_map(|k| {
             let v = public.remove(&k)?;
-            meta.insert(k.clone(), json!({"updatedAt": now, "updatedBy": actor, "secret": true}));
+            meta.insert(
+                k.clone(),
+                FieldMeta { updated_at: Some(now.clone()), updated_by: Some(actor.to_owned()), secret: true },
+            );
             Some(SecretOp::Put(k, v))
         })
         .collect()
@@ -54,7 +58,7 @@ impl Tessera {
         let integrations = tx.list_integrations().await?;
         let mut owners: Vec<(String, Option<String>)> = Vec::new();
         for i in &integrations {
-            let schema = ConfigSchema::from_stored(&i.config_schema)?;
+            let schema = &i.config_schema;
             let count = |public: &Map<String, Value>| public.keys().filter(|k| schema.is_secret(k)).count() as u64;
             let n = count(&i.defaults);
             if n > 0 {
@@ -90,7 +94,7 @@ impl Tessera {
         self.audit_before_external_write(ctx, "config.backfill", &owner, &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let mut record = Self::require_integration(tx.as_mut(), &key).await?;
-        let schema = ConfigSchema::from_stored(&record.config_schema)?;
+        let schema = record.config_schema.clone();
         let actor = ctx.principal.id.clone();
         let moved = match tenant {
             None => {

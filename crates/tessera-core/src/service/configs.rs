@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 use super::secrets::VersionWrite;
 use super::view_cache::ViewReader;
 use super::{rfc3339, Ctx, Tessera};
+use crate::domain::{ConfigMeta, FieldMeta};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::ports::{CredentialRecord, IntegrationRecord, StoreTx};
@@ -23,7 +24,7 @@ use crate::secret_json::SecretJson;
 /// How lists show a secret.
 pub const MASK: &str = "[SECRET]";
 
-/// One row of the config list (seed 003's Config page).
+/// One row of the config list (the console's Configuration page).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigEntry {
@@ -68,7 +69,7 @@ pub(crate) fn apply_change(
     schema: &ConfigSchema,
     input: &Map<String, Value>,
     public: &mut Map<String, Value>,
-    meta: &mut Map<String, Value>,
+    meta: &mut ConfigMeta,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<SecretOp>, ServiceError> {
@@ -83,12 +84,15 @@ pub(crate) fn apply_change(
         let secret = schema.is_secret(key);
         if is_removal(value) {
             public.remove(key);
-            if meta.remove(key).is_some_and(|m| m.get("secret") == Some(&Value::Bool(true))) || secret {
+            if meta.remove(key).is_some_and(|m| m.secret) || secret {
                 ops.push(SecretOp::Delete(key.clone()));
             }
             continue;
         }
-        meta.insert(key.clone(), json!({"updatedAt": rfc3339(now), "updatedBy": actor, "secret": secret}));
+        meta.insert(
+            key.clone(),
+            FieldMeta { updated_at: Some(rfc3339(now)), updated_by: Some(actor.to_owned()), secret },
+        );
         if secret {
             // A field that became secret leaves the plain config at its next write.
             public.remove(key);
@@ -114,21 +118,18 @@ fn is_removal(v: &Value) -> bool {
     v.is_null() || v.as_str() == Some("")
 }
 
-/// Whether a metadata entry marks a secret.
-pub(crate) fn meta_is_secret(meta: &Value) -> bool {
-    meta.get("secret") == Some(&Value::Bool(true))
+/// Names of the secret fields set at one level.
+pub(crate) fn secret_keys(meta: &ConfigMeta) -> impl Iterator<Item = &String> {
+    meta.iter().filter(|(_, m)| m.secret).map(|(k, _)| k)
 }
 
 /// Names of the keys set at one level (public and secret).
-pub(crate) fn keys_set<'a>(
-    public: &'a Map<String, Value>,
-    meta: &'a Map<String, Value>,
-) -> impl Iterator<Item = &'a String> {
-    public.keys().chain(meta.iter().filter(|(_, m)| meta_is_secret(m)).map(|(k, _)| k))
+pub(crate) fn keys_set<'a>(public: &'a Map<String, Value>, meta: &'a ConfigMeta) -> impl Iterator<Item = &'a String> {
+    public.keys().chain(secret_keys(meta))
 }
 
 /// One level of config: its public values and their metadata.
-pub(crate) type Level<'a> = (&'a Map<String, Value>, &'a Map<String, Value>);
+pub(crate) type Level<'a> = (&'a Map<String, Value>, &'a ConfigMeta);
 
 /// Checks every required field has a value after merging.
 pub(crate) fn check_required(schema: &ConfigSchema, levels: &[Level<'_>]) -> Result<(), ServiceError> {
@@ -198,7 +199,7 @@ impl Tessera {
         integration: &IntegrationRecord,
         schema: &ConfigSchema,
         tenant: &TenantId,
-        overrides: (&Map<String, Value>, &Map<String, Value>),
+        overrides: Level<'_>,
         credential: Option<&CredentialRecord>,
     ) -> Result<SecretJson, ServiceError> {
         let key = IntegrationKey::parse(&integration.key)?;
@@ -216,7 +217,7 @@ impl Tessera {
             for (k, v) in public {
                 merged.insert(k.clone(), Merged::Public(v.clone()));
             }
-            for (k, _) in meta.iter().filter(|(_, m)| meta_is_secret(m)) {
+            for k in secret_keys(meta) {
                 let path = SecretPath::config_field(&key, k);
                 merged.insert(k.clone(), Merged::Secret { tenant: owner.to_string(), path });
             }
@@ -271,14 +272,14 @@ impl Tessera {
         }
         let mut configs = Vec::new();
         for i in &integrations {
-            let schema = ConfigSchema::from_stored(&i.config_schema)?;
-            push_entries(&mut configs, i, &schema, None, &i.defaults, &i.defaults_meta);
+            let schema = &i.config_schema;
+            push_entries(&mut configs, i, schema, None, &i.defaults, &i.defaults_meta);
             let connections = match &tenant {
                 Some(t) => tx.get_connection(t.as_str(), &i.key).await?.into_iter().collect(),
                 None => tx.find_connections(&i.key, &[]).await?,
             };
             for c in &connections {
-                push_entries(&mut configs, i, &schema, Some(&c.tenant_id), &c.config, &c.config_meta);
+                push_entries(&mut configs, i, schema, Some(&c.tenant_id), &c.config, &c.config_meta);
             }
         }
         tx.commit().await?;
@@ -292,7 +293,7 @@ fn push_entries(
     schema: &ConfigSchema,
     tenant: Option<&str>,
     public: &Map<String, Value>,
-    meta: &Map<String, Value>,
+    meta: &ConfigMeta,
 ) {
     let mut keys: Vec<&String> = keys_set(public, meta).collect();
     keys.sort();
@@ -301,7 +302,7 @@ fn push_entries(
         let m = meta.get(key);
         // Masked when the schema says secret, even for a value still stored in
         // plain config from before the field became secret (until backfill).
-        let secret = schema.is_secret(key) || m.is_some_and(meta_is_secret);
+        let secret = schema.is_secret(key) || m.is_some_and(|m| m.secret);
         let (value, field_type) = if secret {
             (json!(MASK), "secret".to_owned())
         } else {
@@ -316,8 +317,8 @@ fn push_entries(
             tenant_id: tenant.map(str::to_owned),
             integration_key: integration.key.clone(),
             integration_name: integration.name.clone(),
-            updated_at: m.and_then(|m| m.get("updatedAt")).and_then(Value::as_str).map(str::to_owned),
-            updated_by: m.and_then(|m| m.get("updatedBy")).and_then(Value::as_str).map(str::to_owned),
+            updated_at: m.and_then(|m| m.updated_at.clone()),
+            updated_by: m.and_then(|m| m.updated_by.clone()),
         });
     }
 }
@@ -337,18 +338,18 @@ mod tests {
 
     #[test]
     fn secrets_are_split_out_and_never_kept_in_the_public_map() {
-        let (mut public, mut meta) = (Map::new(), Map::new());
+        let (mut public, mut meta) = (Map::new(), ConfigMeta::new());
         let input = json!({"base_url": "https://x", "api_key": "sk_1"});
         let ops = apply_change(&schema(), input.as_object().expect("obj"), &mut public, &mut meta, "k", Utc::now())
             .expect("valid");
         assert_eq!(public, *json!({"base_url": "https://x"}).as_object().expect("obj"));
         assert!(matches!(&ops[..], [SecretOp::Put(k, v)] if k == "api_key" && v == "sk_1"));
-        assert!(meta_is_secret(&meta["api_key"]));
+        assert!(meta["api_key"].secret);
     }
 
     #[test]
     fn an_empty_value_removes_the_override_and_its_secret() {
-        let (mut public, mut meta) = (Map::new(), Map::new());
+        let (mut public, mut meta) = (Map::new(), ConfigMeta::new());
         let first = json!({"base_url": "https://x", "api_key": "sk_1"});
         apply_change(&schema(), first.as_object().expect("obj"), &mut public, &mut meta, "k", Utc::now())
             .expect("valid");
@@ -361,7 +362,7 @@ mod tests {
 
     #[test]
     fn an_invalid_value_changes_nothing() {
-        let (mut public, mut meta) = (Map::new(), Map::new());
+        let (mut public, mut meta) = (Map::new(), ConfigMeta::new());
         let input = json!({"base_url": "https://x", "timeout": "slow"});
         // SecretOp has no Debug (it carries secret values), so match instead of expect_err.
         let Err(e) = apply_change(&schema(), input.as_object().expect("obj"), &mut public, &mut meta, "k", Utc::now())
@@ -375,12 +376,13 @@ mod tests {
     #[test]
     fn required_fields_may_come_from_any_level_or_a_schema_default() {
         let s = schema();
-        let empty = Map::new();
+        let (empty, no_meta) = (Map::new(), ConfigMeta::new());
         let defaults = json!({"base_url": "https://d"});
-        let tenant_meta = json!({"api_key": {"secret": true}});
-        let levels = [(defaults.as_object().expect("obj"), &empty), (&empty, tenant_meta.as_object().expect("obj"))];
+        let tenant_meta: ConfigMeta =
+            serde_json::from_value(json!({"api_key": {"secret": true}})).expect("stored metadata parses");
+        let levels = [(defaults.as_object().expect("obj"), &no_meta), (&empty, &tenant_meta)];
         assert!(check_required(&s, &levels).is_ok());
-        let e = check_required(&s, &[(defaults.as_object().expect("obj"), &empty)]).expect_err("api_key missing");
+        let e = check_required(&s, &[(defaults.as_object().expect("obj"), &no_meta)]).expect_err("api_key missing");
         assert_eq!(e.field.as_deref(), Some("config.api_key"));
     }
 }

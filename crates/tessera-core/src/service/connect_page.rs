@@ -22,6 +22,8 @@ use super::oauth_flow::{oauth_settings_of, with_query, AuthorizationStart, Callb
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::{Principal, Role};
 use crate::audit::AuditEvent;
+use crate::domain::AuthType;
+use crate::domain::WebhookEvent;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::ports::{ConnectSessionRecord, ConnectStatus, IntegrationRecord, OAuthStateRecord, StoreTx};
@@ -278,7 +280,7 @@ impl Tessera {
         if kind_of(&integration) != Some(ConnectKind::Fields) {
             return Err(not_offered());
         }
-        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let schema = integration.config_schema.clone();
         let conn = tx.get_connection(&session.tenant_id, &integration.key).await?;
         tx.commit().await?;
         let (config, stored_secrets) = match conn {
@@ -324,7 +326,7 @@ impl Tessera {
         self.record_connected(tx.as_mut(), &session.id, &tenant, &key).await?;
         let fields: Vec<&String> = change.keys().collect();
         let data = json!({ "integration": key.as_str(), "source": "connect", "fields": fields });
-        self.enqueue(tx.as_mut(), tenant.as_str(), "credential.stored", data).await?;
+        self.enqueue(tx.as_mut(), tenant.as_str(), WebhookEvent::CredentialStored, data).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -376,7 +378,13 @@ impl Tessera {
         session.ended_at = Some(Utc::now());
         tx.update_connect_session(&session).await?;
         if !cancel {
-            self.enqueue(tx.as_mut(), &session.tenant_id, "connect.session_completed", session_event(&session)).await?;
+            self.enqueue(
+                tx.as_mut(),
+                &session.tenant_id,
+                WebhookEvent::ConnectSessionCompleted,
+                session_event(&session),
+            )
+            .await?;
         }
         let action = if cancel { "connect.session_cancel" } else { "connect.session_complete" };
         self.audit
@@ -431,7 +439,7 @@ impl Tessera {
             "sessionId": session.id,
             "endUserId": session.end_user.as_ref().and_then(|u| u.get("id")).cloned(),
         });
-        self.enqueue(tx, tenant.as_str(), "connection.created", data).await?;
+        self.enqueue(tx, tenant.as_str(), WebhookEvent::ConnectionCreated, data).await?;
         Ok(())
     }
 
@@ -497,10 +505,10 @@ fn live_status(s: &ConnectSessionRecord) -> ConnectStatus {
 /// How an integration is connected on the page, if it can be: OAuth with an
 /// authorize URL, or a schema with fields to fill.
 fn kind_of(i: &IntegrationRecord) -> Option<ConnectKind> {
-    if i.auth_type == "oauth2" {
+    if i.auth_type == AuthType::OAuth2 {
         return oauth_settings_of(i).ok().filter(|s| s.authorize_url.is_some()).map(|_| ConnectKind::OAuth);
     }
-    let schema = ConfigSchema::from_stored(&i.config_schema).ok()?;
+    let schema = &i.config_schema;
     (!schema.fields().is_empty()).then_some(ConnectKind::Fields)
 }
 

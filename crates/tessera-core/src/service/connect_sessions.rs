@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{rfc3339, Ctx, Tessera};
+use crate::domain::WebhookEvent;
 use crate::error::{ErrorKind, ServiceError};
 use crate::ids::{IntegrationKey, TenantId};
 use crate::oauth::settings::random_token;
@@ -283,7 +284,8 @@ impl Tessera {
         if session.status == ConnectStatus::Pending {
             session.status = ConnectStatus::Expired;
             session.ended_at = Some(Utc::now());
-            self.enqueue(tx.as_mut(), &session.tenant_id, "connect.session_expired", session_event(&session)).await?;
+            self.enqueue(tx.as_mut(), &session.tenant_id, WebhookEvent::ConnectSessionExpired, session_event(&session))
+                .await?;
         }
         tx.delete_connect_session(id).await?;
         self.audit
@@ -349,7 +351,7 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         let expired = tx.expire_connect_sessions(now, limit).await?;
         for s in &expired {
-            self.enqueue(tx.as_mut(), &s.tenant_id, "connect.session_expired", session_event(s)).await?;
+            self.enqueue(tx.as_mut(), &s.tenant_id, WebhookEvent::ConnectSessionExpired, session_event(s)).await?;
         }
         tx.purge_connect_sessions(now - TimeDelta::days(KEEP_ENDED_DAYS)).await?;
         tx.commit().await?;

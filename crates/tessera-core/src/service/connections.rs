@@ -5,17 +5,18 @@
 use crate::ErrorCode;
 use chrono::Utc;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::configs::{apply_change, check_required, mask_secret_fields};
-use super::integrations::no_integration;
+use super::usage::Connection;
 use super::{
     rfc3339, usage_stats, ConnectionMatch, ConnectionView, Ctx, TenantIntegrationItem, TenantIntegrations, Tessera,
 };
 use crate::access::Access;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
-use crate::ports::{ConnectionContext, ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
+use crate::ports::{ConnectionRecord, CredentialRecord, IntegrationRecord, StoreTx};
 use crate::schema::ConfigSchema;
 use crate::secret_json::SecretJson;
 
@@ -63,14 +64,14 @@ impl Tessera {
     ) -> Result<(ConnectionRecord, ConfigSchema, bool), ServiceError> {
         Self::require_tenant(tx, tenant).await?;
         let integration = Self::require_integration(tx, key).await?;
-        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let schema = &integration.config_schema;
         let now = Utc::now();
         let existing = tx.get_connection(tenant.as_str(), key.as_str()).await?;
         let created = existing.is_none();
         let mut conn = existing.unwrap_or_else(|| ConnectionRecord::new(tenant.as_str(), key.as_str(), now));
-        let ops = apply_change(&schema, config, &mut conn.config, &mut conn.config_meta, &ctx.principal.id, now)?;
+        let ops = apply_change(schema, config, &mut conn.config, &mut conn.config_meta, &ctx.principal.id, now)?;
         check_required(
-            &schema,
+            schema,
             &[(&integration.defaults, &integration.defaults_meta), (&conn.config, &conn.config_meta)],
         )?;
         self.apply_secret_ops(tx, ctx, tenant, key, ops).await?;
@@ -84,7 +85,7 @@ impl Tessera {
         let event =
             ctx.event("config.update", Some(tenant.as_str()), format!("{resource}{sep}fields={fields}"), "success");
         self.audit.append_in_tx(tx, vec![event]).await?;
-        Ok((conn, schema, created))
+        Ok((conn, schema.clone(), created))
     }
 
     /// `GET /tenants/{t}/integrations/{key}`.
@@ -95,12 +96,12 @@ impl Tessera {
         let mut tx = self.store.read().await?;
         let (integration, mut conn, cred) = Self::require_connection(tx.as_mut(), &tenant, &key).await?;
         tx.commit().await?;
-        mask_secret_fields(&ConfigSchema::from_stored(&integration.config_schema)?, &mut conn.config);
+        mask_secret_fields(&integration.config_schema, &mut conn.config);
         Ok(ConnectionView::with_credential(conn, cred.as_ref()))
     }
 
     /// `DELETE /tenants/{t}/integrations/{key}`: removes the connection and
-    /// its secret values (seed 000: delete encrypted config with the integration).
+    /// its secret values (encrypted config goes with the integration).
     pub async fn delete_connection(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<(), ServiceError> {
         let tenant = TenantId::parse(tenant)?;
         let key = IntegrationKey::parse(key)?;
@@ -131,7 +132,7 @@ impl Tessera {
         Ok(())
     }
 
-    /// `GET /tenants/{t}/integrations` (seed 001): every registered
+    /// `GET /tenants/{t}/integrations`: every registered
     /// integration, with this tenant's connection state.
     pub async fn list_tenant_integrations(&self, ctx: &Ctx, tenant: &str) -> Result<TenantIntegrations, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
@@ -173,7 +174,7 @@ impl Tessera {
         Ok(TenantIntegrations { tenant_id: tenant.to_string(), integrations: items })
     }
 
-    /// `GET /tenants/{t}/integrations/{key}/resolved` (seed 003's SDK view):
+    /// `GET /tenants/{t}/integrations/{key}/resolved` (the SDK view):
     /// `{"tenantId","integration","config"}` with secrets decrypted. Audited;
     /// the answer is returned only once the audit event is durable.
     pub async fn resolve(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
@@ -198,11 +199,12 @@ impl Tessera {
     async fn resolve_inner(&self, tenant: &TenantId, key: &IntegrationKey) -> Result<SecretJson, ServiceError> {
         // No snapshot needed (as on PostgreSQL at READ COMMITTED): each secret
         // is read head and version in one statement.
-        let super::usage::UsableConnection { mut reader, context } = self.usable_connection(tenant, key, None).await?;
-        let (integration, conn, cred) = super::usage::parts(&context);
-        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let super::usage::UsableConnection { mut reader, connection } =
+            self.usable_connection(tenant, key, None).await?;
+        let (integration, conn, cred) = connection.parts();
+        let schema = &integration.config_schema;
         let doc = self
-            .merge_resolved(&mut reader, integration, &schema, tenant, (&conn.config, &conn.config_meta), cred)
+            .merge_resolved(&mut reader, integration, schema, tenant, (&conn.config, &conn.config_meta), cred)
             .await?;
         reader.finish().await?;
         Ok(doc)
@@ -217,22 +219,12 @@ impl Tessera {
         key: &IntegrationKey,
     ) -> Result<(IntegrationRecord, ConnectionRecord, Option<CredentialRecord>), ServiceError> {
         let found = tx.get_connection_context(tenant.as_str(), key.as_str()).await?;
-        let (integration, conn, cred) = Self::required_parts(&found, tenant, key)?;
-        Ok((integration.clone(), conn.clone(), cred.cloned()))
-    }
-
-    /// The parts of a connection context, or the error for the first missing one.
-    pub(crate) fn required_parts<'c>(
-        found: &'c ConnectionContext,
-        tenant: &TenantId,
-        key: &IntegrationKey,
-    ) -> Result<(&'c IntegrationRecord, &'c ConnectionRecord, Option<&'c CredentialRecord>), ServiceError> {
-        if !found.tenant_exists() {
-            return Err(ServiceError::tenant_not_found());
-        }
-        let integration = found.integration.as_ref().ok_or_else(|| no_integration(key))?;
-        let conn = found.connection.as_ref().ok_or_else(|| no_connection(tenant, key))?;
-        Ok((integration, conn, found.credential.as_ref()))
+        let found = Connection::of(&found, tenant, key)?;
+        Ok((
+            Arc::unwrap_or_clone(found.integration),
+            Arc::unwrap_or_clone(found.connection),
+            found.credential.map(Arc::unwrap_or_clone),
+        ))
     }
 
     /// `GET /integrations/{key}/connections?config.<field>=<value>` (admin):
@@ -251,7 +243,7 @@ impl Tessera {
         }
         let mut tx = self.store.begin_read().await?;
         let integration = Self::require_integration(tx.as_mut(), &key).await?;
-        let schema = ConfigSchema::from_stored(&integration.config_schema)?;
+        let schema = &integration.config_schema;
         let mut typed = Vec::with_capacity(filters.len());
         for (field, raw) in filters {
             let spec = schema.field(&field).ok_or_else(|| {
@@ -279,13 +271,13 @@ impl Tessera {
         Ok(found
             .into_iter()
             .map(|mut c| {
-                mask_secret_fields(&schema, &mut c.config);
+                mask_secret_fields(schema, &mut c.config);
                 ConnectionMatch { tenant_id: c.tenant_id, config: c.config, is_enabled: c.is_enabled }
             })
             .collect())
     }
 }
 
-fn no_connection(tenant: &TenantId, key: &IntegrationKey) -> ServiceError {
+pub(crate) fn no_connection(tenant: &TenantId, key: &IntegrationKey) -> ServiceError {
     ServiceError::not_found(ErrorCode::ConnectionNotFound, format!("tenant {tenant} has no connection to {key}"))
 }

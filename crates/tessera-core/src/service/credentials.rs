@@ -16,6 +16,7 @@ use super::secrets::VersionWrite;
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::Access;
 use crate::access::Role;
+use crate::domain::WebhookEvent;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
 use crate::oauth::settings::not_configured;
@@ -320,7 +321,7 @@ impl CredentialInput {
 impl Tessera {
     /// `POST /tenants/{t}/integrations/{key}/credentials`: encrypts and
     /// stores tokens, creating the connection if needed (and, for an admin,
-    /// the tenant, as seed 001's examples expect).
+    /// the tenant, as integrations' own examples expect).
     pub async fn store_credentials(
         &self,
         ctx: &Ctx,
@@ -433,7 +434,7 @@ impl Tessera {
             None => "none",
         };
         let data = serde_json::json!({"integration": key.as_str(), "providerRevocation": provider});
-        self.enqueue(tx.as_mut(), tenant.as_str(), "credential.revoked", data).await?;
+        self.enqueue(tx.as_mut(), tenant.as_str(), WebhookEvent::CredentialRevoked, data).await?;
         self.audit
             .append_in_tx(
                 tx.as_mut(),
@@ -463,7 +464,7 @@ impl Tessera {
         tenant: &TenantId,
         key: &IntegrationKey,
     ) -> bool {
-        let Some(outbound) = &self.oauth_client else { return false };
+        let outbound = &self.outbound.oauth;
         // The refresh token first: revoking it usually revokes its access tokens too.
         let mut all = Vec::new();
         if let Some(r) = &tokens.refresh {
@@ -522,7 +523,7 @@ impl Tessera {
             "expiresAt": super::webhooks::opt_time(record.expires_at),
             "source": record.source,
         });
-        self.enqueue(tx, tenant.as_str(), "credential.stored", data).await?;
+        self.enqueue(tx, tenant.as_str(), WebhookEvent::CredentialStored, data).await?;
         Ok(record)
     }
 
@@ -594,7 +595,7 @@ impl Tessera {
     }
 
     /// Makes sure a tenant exists; an admin naming a new one creates it
-    /// (audited), as seed 001's examples start with tenants nobody created.
+    /// (audited), for flows that start with tenants nobody created yet.
     pub(crate) async fn ensure_tenant(
         &self,
         tx: &mut dyn StoreTx,

@@ -13,6 +13,8 @@ use super::proxy::Injection;
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::Access;
 use crate::access::Principal;
+use crate::domain::Health;
+use crate::domain::WebhookEvent;
 use crate::error::{ErrorKind, ServiceError};
 use crate::health::{judge, HealthCheckSettings, ProbeAuth, ProbeOutcome};
 use crate::ids::{IntegrationKey, TenantId};
@@ -29,8 +31,8 @@ pub struct HealthResult {
     pub tenant_id: String,
     /// Integration.
     pub integration: String,
-    /// `healthy`, `degraded` or `unhealthy`.
-    pub health_status: String,
+    /// The verdict.
+    pub health_status: Health,
     /// When.
     pub last_health_check: String,
     /// The upstream's status, if it answered.
@@ -41,7 +43,7 @@ pub struct HealthResult {
     pub detail: String,
 }
 
-/// Seed 001's `GET /admin/tenants/health`.
+/// `GET /admin/tenants/health`: every tenant's connections by health.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantsHealth {
@@ -100,11 +102,6 @@ pub struct TroubledConnection {
 }
 
 impl Tessera {
-    /// Sets the client that sends health probes.
-    pub fn set_http_probe(&mut self, probe: std::sync::Arc<dyn crate::health::HttpProbe>) {
-        self.http_probe = Some(probe);
-    }
-
     /// `POST /tenants/{t}/integrations/{key}/health-check`: one check now.
     pub async fn run_health_check(&self, ctx: &Ctx, tenant: &str, key: &str) -> Result<HealthResult, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
@@ -167,7 +164,7 @@ impl Tessera {
             Err(e) if matches!(e.kind, ErrorKind::Conflict | ErrorKind::Upstream) => (None, e.code.as_str().to_owned()),
             Err(e) => return Err(e),
         };
-        let status = outcome.as_ref().map_or("unhealthy", |o| judge(&settings, o).0);
+        let status = outcome.as_ref().map_or(Health::Unhealthy, |o| judge(&settings, o).0);
         let now = Utc::now();
         self.record_health(ctx, tenant, key, status, &detail, now).await?;
         let (status_code, latency_ms) = match outcome {
@@ -179,7 +176,7 @@ impl Tessera {
         Ok(HealthResult {
             tenant_id: tenant.to_string(),
             integration: key.to_string(),
-            health_status: status.to_owned(),
+            health_status: status,
             last_health_check: rfc3339(now),
             status_code,
             latency_ms,
@@ -194,9 +191,7 @@ impl Tessera {
         key: &IntegrationKey,
         settings: &HealthCheckSettings,
     ) -> Result<ProbeOutcome, ServiceError> {
-        let probe = self.http_probe.as_ref().ok_or_else(|| {
-            ServiceError::unavailable(ErrorCode::HealthUnavailable, "this process sends no health probes")
-        })?;
+        let probe = &self.outbound.probe;
         let plan = self.plan_for(tenant, key, None).await?;
         let mut url = crate::proxy::target_url(&plan.base_url, settings.path.trim_start_matches('/'), None)?;
         let auth = match plan.injection {
@@ -215,34 +210,34 @@ impl Tessera {
         ctx: &Ctx,
         tenant: &TenantId,
         key: &IntegrationKey,
-        status: &str,
+        status: Health,
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
         let mut tx = self.store.begin_write().await?;
         let Some(mut conn) = tx.get_connection(tenant.as_str(), key.as_str()).await? else { return Ok(()) };
-        let previous = conn.health_status.clone();
-        conn.health_status = Some(status.to_owned());
+        let previous = conn.health_status;
+        conn.health_status = Some(status);
         conn.last_health_check = Some(now);
         tx.upsert_connection(&conn).await?;
-        let changed = if previous.as_deref() == Some(status) { "" } else { "&changed=true" };
+        let changed = if previous == Some(status) { "" } else { "&changed=true" };
         if !changed.is_empty() {
             let data = serde_json::json!({"integration": key.as_str(), "previous": previous, "status": status});
-            self.enqueue(tx.as_mut(), tenant.as_str(), "health.changed", data).await?;
+            self.enqueue(tx.as_mut(), tenant.as_str(), WebhookEvent::HealthChanged, data).await?;
         }
         let resource = format!("tenants/{tenant}/integrations/{key}/health?status={status}{changed}");
-        let outcome = if status == "healthy" { "success" } else { "failure" };
+        let outcome = if status == Health::Healthy { "success" } else { "failure" };
         self.audit
             .append_in_tx(tx.as_mut(), vec![ctx.event("health.check", Some(tenant.as_str()), resource, outcome)])
             .await?;
         tx.commit().await?;
-        if !detail.is_empty() && status != "healthy" {
-            tracing::info!(%tenant, integration = %key, status, detail, "health check");
+        if !detail.is_empty() && status != Health::Healthy {
+            tracing::info!(%tenant, integration = %key, status = status.as_str(), detail, "health check");
         }
         Ok(())
     }
 
-    /// `GET /admin/tenants/health` (seed 001), admins only.
+    /// `GET /admin/tenants/health`, admins only.
     pub async fn tenants_health(&self, ctx: &Ctx) -> Result<TenantsHealth, ServiceError> {
         self.allow_admin(ctx).await?;
         self.health_overview().await
@@ -297,11 +292,11 @@ impl Tessera {
             }
             let mut counts = [0usize; 4];
             for c in tx.list_tenant_connections(id.as_str()).await? {
-                let slot = match c.health_status.as_deref() {
-                    Some("healthy") => 0,
-                    Some("degraded") => 1,
-                    Some("unhealthy") => 2,
-                    _ => 3,
+                let slot = match c.health_status {
+                    Some(Health::Healthy) => 0,
+                    Some(Health::Degraded) => 1,
+                    Some(Health::Unhealthy) => 2,
+                    None => 3,
                 };
                 counts[slot] += 1;
             }
@@ -318,26 +313,16 @@ impl Tessera {
         let (tenants, by_status) = tx.count_health().await?;
         let credentials = tx.count_credentials().await?;
         tx.commit().await?;
-        let count = |wanted: Option<&str>| {
-            by_status
-                .iter()
-                .filter(|(s, _)| s.as_deref() == wanted)
-                .map(|(_, n)| usize::try_from(*n).unwrap_or(0))
-                .sum()
+        let count = |wanted: Option<Health>| -> usize {
+            by_status.iter().filter(|(s, _)| *s == wanted).map(|(_, n)| usize::try_from(*n).unwrap_or(0)).sum()
         };
-        let known = ["healthy", "degraded", "unhealthy"];
-        let unknown = by_status
-            .iter()
-            .filter(|(s, _)| s.as_deref().is_none_or(|s| !known.contains(&s)))
-            .map(|(_, n)| usize::try_from(*n).unwrap_or(0))
-            .sum();
         Ok(MetricsSnapshot {
             tenants: usize::try_from(tenants).unwrap_or(0),
             connections_by_health: [
-                ("healthy", count(Some("healthy"))),
-                ("degraded", count(Some("degraded"))),
-                ("unhealthy", count(Some("unhealthy"))),
-                ("unknown", unknown),
+                ("healthy", count(Some(Health::Healthy))),
+                ("degraded", count(Some(Health::Degraded))),
+                ("unhealthy", count(Some(Health::Unhealthy))),
+                ("unknown", count(None)),
             ],
             credentials,
             refresh_queue: self.refresh_queue_size().await?,
@@ -355,14 +340,13 @@ impl Tessera {
         for (tenant, integration, status) in connections {
             let Some(entry) = details.get_mut(&tenant) else { continue };
             total += 1;
-            let status = status.unwrap_or_else(|| "unknown".into());
-            match status.as_str() {
-                "healthy" => healthy += 1,
-                "unhealthy" => unhealthy += 1,
-                "degraded" => degraded += 1,
-                _ => unknown += 1,
+            match status {
+                Some(Health::Healthy) => healthy += 1,
+                Some(Health::Unhealthy) => unhealthy += 1,
+                Some(Health::Degraded) => degraded += 1,
+                None => unknown += 1,
             }
-            entry.insert(integration, status);
+            entry.insert(integration, status.map_or("unknown", Health::as_str).to_owned());
         }
         Ok(TenantsHealth {
             total_tenants: tenants.len(),

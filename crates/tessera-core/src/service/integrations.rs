@@ -6,9 +6,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use super::configs::{apply_change, meta_is_secret, MASK};
+use super::configs::{apply_change, secret_keys, MASK};
 use super::secrets::VersionWrite;
 use super::{Ctx, DefaultsView, IntegrationView, Tessera};
+use crate::domain::{AuthType, ConfigMeta};
 use crate::error::ServiceError;
 use crate::health::HealthCheckSettings;
 use crate::ids::{IntegrationKey, SecretPath, TenantId, PLATFORM_TENANT};
@@ -18,8 +19,6 @@ use crate::ports::{IntegrationRecord, StoreError, StoreTx};
 use crate::proxy::ProxySettings;
 use crate::schema::ConfigSchema;
 use zeroize::Zeroizing;
-
-const AUTH_TYPES: [&str; 4] = ["none", "api_key", "basic", "oauth2"];
 
 /// A registry entry as callers send it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -38,7 +37,7 @@ pub struct IntegrationInput {
     /// `none` (default), `api_key`, `basic` or `oauth2`.
     #[serde(default)]
     pub auth_type: Option<String>,
-    /// JSON Schema, or seed 003's list `[{"key","type","required"}]`
+    /// JSON Schema, or a list `[{"key","type","required"}]`
     /// (null or absent: no fields).
     #[serde(default)]
     #[schema(schema_with = config_schema_schema)]
@@ -61,7 +60,7 @@ pub struct IntegrationInput {
     pub health_check: Option<HealthCheckSettings>,
 }
 
-/// `configSchema` is an object (a JSON Schema), a list (seed 003's form) or null.
+/// `configSchema` is an object (a JSON Schema), a list (`[{key, type, required}]`) or null.
 fn config_schema_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
     utoipa::openapi::ObjectBuilder::new()
@@ -70,16 +69,18 @@ fn config_schema_schema() -> utoipa::openapi::Object {
 }
 
 impl IntegrationInput {
-    fn validate(&self) -> Result<(ConfigSchema, String), ServiceError> {
+    fn validate(&self) -> Result<(ConfigSchema, AuthType), ServiceError> {
         crate::ids::display_name(&self.name)?;
-        let auth_type = self.auth_type.clone().unwrap_or_else(|| "none".into());
-        if !AUTH_TYPES.contains(&auth_type.as_str()) {
-            return Err(ServiceError::invalid(
-                ErrorCode::InvalidAuthType,
-                "authType must be none, api_key, basic or oauth2",
-                Some("authType"),
-            ));
-        }
+        let auth_type = match self.auth_type.as_deref() {
+            None => AuthType::None,
+            Some(word) => AuthType::parse(word).ok_or_else(|| {
+                ServiceError::invalid(
+                    ErrorCode::InvalidAuthType,
+                    format!("authType must be one of {}", AuthType::words()),
+                    Some("authType"),
+                )
+            })?,
+        };
         Ok((ConfigSchema::from_input(&self.config_schema)?, auth_type))
     }
 
@@ -151,7 +152,7 @@ impl Tessera {
         // integration of the template's category.
         if let Some(template) = input.template.as_deref().and_then(templates::find) {
             input.category = input.category.or_else(|| Some(template.category.to_owned()));
-            input.auth_type = input.auth_type.or_else(|| Some("oauth2".to_owned()));
+            input.auth_type = input.auth_type.or_else(|| Some(AuthType::OAuth2.as_str().to_owned()));
         }
         let key = IntegrationKey::parse(input.key.as_deref().unwrap_or_default())?;
         let (schema, auth_type) = input.validate()?;
@@ -179,9 +180,9 @@ impl Tessera {
             name: input.name.trim().to_owned(),
             category: input.category,
             auth_type,
-            config_schema: schema.normalised().clone(),
+            config_schema: schema.clone(),
             defaults: Map::new(),
-            defaults_meta: Map::new(),
+            defaults_meta: ConfigMeta::new(),
             settings,
             created_at: now,
             updated_at: now,
@@ -264,7 +265,7 @@ impl Tessera {
         record.name = input.name.trim().to_owned();
         record.category = input.category;
         record.auth_type = auth_type;
-        record.config_schema = schema.normalised().clone();
+        record.config_schema = schema.clone();
         record.updated_at = Utc::now();
         tx.update_integration(&record).await?;
         self.audit
@@ -330,7 +331,7 @@ impl Tessera {
         self.audit_before_external_write(ctx, "config.update", &TenantId::platform(), &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let mut record = Self::require_integration(tx.as_mut(), &key).await?;
-        let schema = ConfigSchema::from_stored(&record.config_schema)?;
+        let schema = record.config_schema.clone();
         let now = Utc::now();
         let ops =
             apply_change(&schema, &config, &mut record.defaults, &mut record.defaults_meta, &ctx.principal.id, now)?;
@@ -360,8 +361,7 @@ impl Tessera {
         let mut tx = self.store.begin_read().await?;
         let record = Self::require_integration(tx.as_mut(), &key).await?;
         tx.commit().await?;
-        let schema = ConfigSchema::from_stored(&record.config_schema)?;
-        Ok(masked_defaults(&record, &schema))
+        Ok(masked_defaults(&record, &record.config_schema))
     }
 
     /// `GET /integrations/templates`: the ready OAuth templates.
@@ -410,7 +410,7 @@ fn masked_defaults(record: &IntegrationRecord, schema: &ConfigSchema) -> Default
         let shown = if schema.is_secret(k) { json!(MASK) } else { v.clone() };
         config.insert(k.clone(), shown);
     }
-    for (k, _) in record.defaults_meta.iter().filter(|(_, m)| meta_is_secret(m)) {
+    for k in secret_keys(&record.defaults_meta) {
         config.insert(k.clone(), json!(MASK));
     }
     DefaultsView { integration: record.key.clone(), config }

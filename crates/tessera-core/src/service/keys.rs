@@ -7,6 +7,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{rfc3339, Ctx, KeyVersionView, KeysView, Tessera};
+use crate::domain::WebhookEvent;
 use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::ports::{DataKeyRecord, KeyProvider, StoreTx};
@@ -27,7 +28,7 @@ impl Tessera {
         let record = self.keyring.add_version(tx.as_mut(), tenant.as_str()).await?;
         let resource = format!("tenants/{tenant}/keys/v{}", record.version);
         let data = serde_json::json!({"version": record.version, "createdAt": rfc3339(record.created_at)});
-        self.enqueue(tx.as_mut(), tenant.as_str(), "key.rotated", data).await?;
+        self.enqueue(tx.as_mut(), tenant.as_str(), WebhookEvent::KeyRotated, data).await?;
         self.audit
             .append_in_tx(tx.as_mut(), vec![ctx.event("key.rotate", Some(tenant.as_str()), resource, "success")])
             .await?;

@@ -17,6 +17,7 @@ use super::{rfc3339, Ctx, Tessera};
 use crate::access::Access;
 use crate::access::{Principal, Role};
 use crate::audit::AuditEvent;
+use crate::domain::AuthType;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::oauth::settings::{not_configured, pkce_challenge, random_token};
@@ -26,7 +27,7 @@ use crate::ports::{IntegrationRecord, OAuthStateRecord};
 /// Where encrypted PKCE verifiers are bound (the AAD path; the field is the state hash).
 const STATE_AAD_PATH: &str = "_oauth_state";
 
-/// `GET /oauth/authorize/{key}`'s answer (seed 001).
+/// `GET /oauth/authorize/{key}`'s answer.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationStart {
@@ -364,7 +365,8 @@ impl Tessera {
         tx.commit().await?;
         let verifier = verifier.map(zeroize::Zeroizing::new);
         let answer = self
-            .outbound()?
+            .outbound
+            .oauth
             .exchange_code(&client, code, &flow.callback_uri, verifier.as_ref().map(|v| v.as_str()))
             .await
             .map_err(|e| {
@@ -441,7 +443,7 @@ impl Tessera {
 
 /// An integration's OAuth settings, or why a flow cannot start.
 pub(crate) fn oauth_settings_of(integration: &IntegrationRecord) -> Result<OAuthSettings, ServiceError> {
-    if integration.auth_type != "oauth2" {
+    if integration.auth_type != AuthType::OAuth2 {
         return Err(not_configured(&format!("{} has authType {}, not oauth2", integration.key, integration.auth_type)));
     }
     stored_oauth(integration)?.ok_or_else(|| not_configured("the registry entry has no oauth settings"))

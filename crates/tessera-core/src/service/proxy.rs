@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use super::configs::meta_is_secret;
 use super::view_cache::ViewReader;
 use super::{Ctx, Tessera};
 use crate::access::Access;
@@ -99,9 +98,9 @@ impl Tessera {
         stale_before: Option<DateTime<Utc>>,
     ) -> Result<ProxyPlan, ServiceError> {
         let made_at = Utc::now();
-        let super::usage::UsableConnection { mut reader, context } =
+        let super::usage::UsableConnection { mut reader, connection } =
             self.usable_connection(tenant, key, stale_before).await?;
-        let (integration, conn, cred) = super::usage::parts(&context);
+        let (integration, conn, cred) = connection.parts();
         let settings = proxy_settings(integration)?;
         let base_url = settings.validate()?;
         macro_rules! value {
@@ -109,7 +108,7 @@ impl Tessera {
                 self.credential_value(&mut reader, integration, conn, cred, tenant, key, $source).await?
             };
         }
-        let (injection, uses_oauth) = match &settings.effective_auth(&integration.auth_type) {
+        let (injection, uses_oauth) = match &settings.effective_auth(integration.auth_type) {
             ProxyAuth::None => (Injection::None, false),
             ProxyAuth::Bearer { from } => {
                 let v = value!(from);
@@ -169,7 +168,7 @@ impl Tessera {
             (PLATFORM_TENANT, &integration.defaults, &integration.defaults_meta),
         ];
         for (owner, public, meta) in levels {
-            if meta.get(field).is_some_and(meta_is_secret) {
+            if meta.get(field).is_some_and(|m| m.secret) {
                 let path = SecretPath::config_field(key, field);
                 let revealed = reader.latest_secret(owner, path.as_str()).await?;
                 return json_text(&revealed.plaintext);
@@ -178,7 +177,7 @@ impl Tessera {
                 return Ok(SecretString::from(scalar_text(v)));
             }
         }
-        let schema = crate::schema::ConfigSchema::from_stored(&integration.config_schema)?;
+        let schema = &integration.config_schema;
         match schema.field(field).and_then(|f| f.default.as_ref()) {
             Some(v) => Ok(SecretString::from(scalar_text(v))),
             None => Err(ServiceError::conflict(

@@ -12,7 +12,6 @@
 //! beyond what the retry needs.
 
 use crate::ErrorCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -44,12 +43,6 @@ impl Default for ProxyLimits {
     }
 }
 
-/// The upstream port and the limits it is used with.
-pub(crate) struct ProxyLeg {
-    upstream: Arc<dyn Upstream>,
-    limits: ProxyLimits,
-}
-
 /// A call as the caller made it.
 pub struct ProxyRequest<'a> {
     /// Integration key (from the route).
@@ -79,34 +72,27 @@ pub struct ProxyAnswer {
 }
 
 impl Tessera {
-    /// Sends proxied calls through `upstream`, with these limits (without
-    /// one, `/proxy` answers 503).
-    pub fn set_upstream(&mut self, upstream: Arc<dyn Upstream>, limits: ProxyLimits) {
-        self.upstream = Some(ProxyLeg { upstream, limits });
-    }
-
     /// Forwards one call to the integration's API with the tenant's
     /// credential injected. The call is audited before the upstream is
     /// contacted and its outcome after; when the outcome cannot be audited
     /// the caller gets an error, not the answer (fail closed).
     pub async fn proxy(&self, ctx: &Ctx, req: ProxyRequest<'_>) -> Result<ProxyAnswer, ServiceError> {
-        let Some(leg) = self.upstream.as_ref() else {
-            return Err(ServiceError::unavailable(ErrorCode::ProxyUnavailable, "this server does not forward calls"));
-        };
+        let limits = self.opts.proxy;
         let tenant_header = req.headers.get("x-tenant-id").and_then(|v| v.to_str().ok());
         let plan = self.proxy_plan(ctx, req.method.as_str(), req.integration, tenant_header).await?;
         let target = crate::proxy::target_url(&plan.base_url, req.path, req.query)?;
         let headers = crate::proxy::forwardable_headers(req.headers);
-        let body = Outgoing::read(req.headers, req.body, leg.limits.max_body_bytes).await?;
+        let body = Outgoing::read(req.headers, req.body, limits.max_body_bytes).await?;
         let call = ProxyCall { method: req.method.as_str(), path: req.path };
         self.record_proxy_start(ctx, &plan, &call).await?;
         let started = Instant::now();
-        let (plan, answer) = self.exchange(leg.upstream.as_ref(), plan, &req.method, target, headers, body).await;
+        let (plan, answer) =
+            self.exchange(self.outbound.upstream.as_ref(), plan, &req.method, target, headers, body).await;
         let status = answer.as_ref().ok().map(|r| r.status.as_u16());
         self.record_proxy_outcome(ctx, &plan, &call, status, started.elapsed()).await?;
         let mut upstream = answer?;
         crate::proxy::strip_response_headers(&mut upstream.headers);
-        let body = cut_at(upstream.body, leg.limits.max_response_bytes, "the upstream's answer is over the size limit");
+        let body = cut_at(upstream.body, limits.max_response_bytes, "the upstream's answer is over the size limit");
         Ok(ProxyAnswer { status: upstream.status, headers: upstream.headers, body })
     }
 

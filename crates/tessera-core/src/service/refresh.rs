@@ -18,6 +18,8 @@ use super::oauth_flow::oauth_settings_of;
 use super::retry::{backoff, delta};
 use super::{Ctx, Tessera};
 use crate::access::Principal;
+use crate::domain::Health;
+use crate::domain::WebhookEvent;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::oauth::OAuthError;
@@ -187,7 +189,7 @@ impl Tessera {
             return Ok(Attempt::NotRefreshable(why));
         };
         metrics::counter!("tessera_token_refresh_attempts_total").increment(1);
-        match self.outbound()?.refresh(&client, &refresh_token).await {
+        match self.outbound.oauth.refresh(&client, &refresh_token).await {
             Ok(answer) => {
                 let now = Utc::now();
                 let tokens = Tokens {
@@ -255,7 +257,7 @@ impl Tessera {
         cred.lease_until = None;
         tx.upsert_credential(&cred).await?;
         if recovered {
-            self.set_health(tx.as_mut(), tenant, key, Some("healthy"), now).await?;
+            self.set_health(tx.as_mut(), tenant, key, Some(Health::Healthy), now).await?;
         }
         self.audit
             .append_in_tx(tx.as_mut(), vec![ctx.event("oauth.refresh", Some(tenant.as_str()), resource, "success")])
@@ -284,7 +286,7 @@ impl Tessera {
         tx.upsert_credential(&cred).await?;
         let unhealthy = cred.needs_reauth || cred.refresh_failures >= self.opts.oauth.max_failures;
         if unhealthy {
-            self.set_health(tx.as_mut(), tenant, key, Some("unhealthy"), now).await?;
+            self.set_health(tx.as_mut(), tenant, key, Some(Health::Unhealthy), now).await?;
         }
         let data = serde_json::json!({
             "integration": key.as_str(),
@@ -293,7 +295,7 @@ impl Tessera {
             "needsReauth": cred.needs_reauth,
             "nextAttemptAt": super::webhooks::opt_time(cred.next_attempt_at),
         });
-        self.enqueue(tx.as_mut(), tenant.as_str(), "oauth.refresh_failed", data).await?;
+        self.enqueue(tx.as_mut(), tenant.as_str(), WebhookEvent::OAuthRefreshFailed, data).await?;
         let resource = format!(
             "tenants/{tenant}/integrations/{key}/credentials?error={}&attempt={}",
             error.code(),
@@ -311,17 +313,17 @@ impl Tessera {
         tx: &mut dyn crate::ports::StoreTx,
         tenant: &TenantId,
         key: &IntegrationKey,
-        status: Option<&str>,
+        status: Option<Health>,
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
         if let Some(mut conn) = tx.get_connection(tenant.as_str(), key.as_str()).await? {
             let previous = conn.health_status.take();
-            conn.health_status = status.map(str::to_owned);
+            conn.health_status = status;
             conn.last_health_check = Some(now);
             tx.upsert_connection(&conn).await?;
-            if previous.as_deref() != status {
+            if previous != status {
                 let data = serde_json::json!({"integration": key.as_str(), "previous": previous, "status": status});
-                self.enqueue(tx, tenant.as_str(), "health.changed", data).await?;
+                self.enqueue(tx, tenant.as_str(), WebhookEvent::HealthChanged, data).await?;
             }
         }
         Ok(())

@@ -49,7 +49,7 @@ pub struct SecretWrite {
     /// Check-and-set: the write succeeds only if the current version is this
     /// (0: only if the secret does not exist yet).
     pub cas: Option<u32>,
-    /// Seed 002's rotation policy: a `secret.rotation_due` webhook event once
+    /// The rotation policy: a `secret.rotation_due` webhook event once
     /// the secret has not been written for this many days (0 clears it;
     /// none leaves it as it is). Database backend only.
     pub rotate_after_days: Option<u32>,

@@ -67,10 +67,7 @@ impl Tessera {
     /// message is the server's text), 502 (server unreachable, too slow,
     /// refused the credential, or not speaking MCP).
     pub async fn invoke_tool(&self, ctx: &Ctx, input: ToolInvocation) -> Result<ToolResult, ServiceError> {
-        let client = self
-            .mcp_client
-            .clone()
-            .ok_or_else(|| ServiceError::unavailable(ErrorCode::McpUnavailable, "this process makes no MCP calls"))?;
+        let client = self.outbound.mcp.clone();
         let tenant = self.caller_tenant(ctx, input.tenant_id.as_deref(), "tenantId", "tenantId").await?;
         let (key, tool) = split_tool_id(&input.tool_id, input.integration.as_deref())?;
         let arguments = match input.parameters {
@@ -136,9 +133,9 @@ impl Tessera {
         key: &IntegrationKey,
         stale_before: Option<DateTime<Utc>>,
     ) -> Result<(url::Url, Option<SecretString>), ServiceError> {
-        let super::usage::UsableConnection { mut reader, context } =
+        let super::usage::UsableConnection { mut reader, connection } =
             self.usable_connection(tenant, key, stale_before).await?;
-        let (integration, _, cred) = super::usage::parts(&context);
+        let (integration, _, cred) = connection.parts();
         let url = mcp_settings(integration)?.validate()?;
         let bearer = match cred {
             Some(_) => Some(SecretString::from(reader.tokens(tenant, key).await?.access.as_str())),

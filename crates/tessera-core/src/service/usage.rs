@@ -7,24 +7,48 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::connections::no_connection;
+use super::integrations::no_integration;
 use super::view_cache::ViewReader;
 use super::{Ctx, Tessera};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::ports::{ConnectionContext, ConnectionRecord, CredentialRecord, IntegrationRecord};
 
-/// A connection ready to be used, and the reader it came from (for the
-/// secrets of the same view). The rows are shared with the view cache.
-pub(crate) struct UsableConnection<'a> {
-    pub reader: ViewReader<'a>,
-    pub context: Arc<ConnectionContext>,
+/// A tenant's connection whose integration, connection row and credential
+/// metadata were found: checked once, by [`Connection::of`], so no later
+/// step asks again. The rows are shared with the view cache.
+pub(crate) struct Connection {
+    pub integration: Arc<IntegrationRecord>,
+    pub connection: Arc<ConnectionRecord>,
+    pub credential: Option<Arc<CredentialRecord>>,
 }
 
-/// The integration, connection and credential of a usable connection's context.
-pub(crate) fn parts(context: &ConnectionContext) -> (&IntegrationRecord, &ConnectionRecord, Option<&CredentialRecord>) {
-    let integration = context.integration.as_ref().expect("checked by usable_connection");
-    let conn = context.connection.as_ref().expect("checked by usable_connection");
-    (integration, conn, context.credential.as_ref())
+impl Connection {
+    /// The parts of a connection context, or the error for the first
+    /// missing one: no such tenant, integration, or connection.
+    pub(crate) fn of(found: &ConnectionContext, tenant: &TenantId, key: &IntegrationKey) -> Result<Self, ServiceError> {
+        if !found.tenant_exists() {
+            return Err(ServiceError::tenant_not_found());
+        }
+        Ok(Self {
+            integration: found.integration.clone().ok_or_else(|| no_integration(key))?,
+            connection: found.connection.clone().ok_or_else(|| no_connection(tenant, key))?,
+            credential: found.credential.clone(),
+        })
+    }
+
+    /// The three parts, borrowed.
+    pub(crate) fn parts(&self) -> (&IntegrationRecord, &ConnectionRecord, Option<&CredentialRecord>) {
+        (&self.integration, &self.connection, self.credential.as_deref())
+    }
+}
+
+/// A connection ready to be used, and the reader it came from (for the
+/// secrets of the same view).
+pub(crate) struct UsableConnection<'a> {
+    pub reader: ViewReader<'a>,
+    pub connection: Connection,
 }
 
 impl Tessera {
@@ -61,25 +85,25 @@ impl Tessera {
         stale_before: Option<DateTime<Utc>>,
     ) -> Result<UsableConnection<'_>, ServiceError> {
         let mut reader = ViewReader::new(self);
-        let mut context = reader.context(tenant, key).await?;
-        let (_, _, cred) = Self::required_parts(&context, tenant, key)?;
+        let mut found = Connection::of(&*reader.context(tenant, key).await?, tenant, key)?;
         let now = Utc::now();
-        let needs_refresh =
-            cred.is_some_and(|c| stale_before.is_some_and(|t| c.updated_at < t) || super::refresh::is_expired(c, now));
+        let needs_refresh = found
+            .credential
+            .as_deref()
+            .is_some_and(|c| stale_before.is_some_and(|t| c.updated_at < t) || super::refresh::is_expired(c, now));
         if needs_refresh {
             reader.finish().await?;
             self.refresh_stale(tenant, key, stale_before).await?;
             reader = ViewReader::uncached(self);
-            context = reader.context(tenant, key).await?;
+            found = Connection::of(&*reader.context(tenant, key).await?, tenant, key)?;
         }
-        let (_, conn, _) = Self::required_parts(&context, tenant, key)?;
-        if !conn.is_enabled {
+        if !found.connection.is_enabled {
             return Err(ServiceError::conflict(
                 ErrorCode::ConnectionDisabled,
                 format!("the connection of {tenant} to {key} is disabled"),
             ));
         }
-        Ok(UsableConnection { reader, context })
+        Ok(UsableConnection { reader, connection: found })
     }
 
     /// Records a use of the connection (`lastUsedAt`), at most once per

@@ -18,7 +18,7 @@ use super::secrets::{secret_missing, Revealed};
 use super::Tessera;
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, SecretPath, TenantId};
-use crate::ports::{ConnectionContext, SecretVersionRecord, StoreTx};
+use crate::ports::{ConnectionContext, IntegrationRecord, SecretVersionRecord, StoreTx};
 use tessera_crypto::KeyOwner;
 
 type Latest = Option<(u32, Option<SecretVersionRecord>)>;
@@ -41,6 +41,10 @@ type Rows<T> = moka::sync::Cache<(String, String), Stamped<T>>;
 pub(crate) struct ViewCache {
     contexts: Option<Rows<ConnectionContext>>,
     secrets: Option<Rows<Latest>>,
+    /// One copy of each integration's record (schema, settings) for every
+    /// tenant's cached context: with many tenants the contexts would
+    /// otherwise hold as many copies as connections.
+    integrations: Option<moka::sync::Cache<String, Arc<IntegrationRecord>>>,
 }
 
 impl ViewCache {
@@ -48,9 +52,13 @@ impl ViewCache {
     /// commits with the metadata store, whose change generation covers them.
     pub(crate) fn new(ttl: Duration, secrets_in_store: bool) -> Self {
         if ttl.is_zero() {
-            return Self { contexts: None, secrets: None };
+            return Self { contexts: None, secrets: None, integrations: None };
         }
-        Self { contexts: Some(rows(ttl)), secrets: secrets_in_store.then(|| rows(ttl)) }
+        Self {
+            contexts: Some(rows(ttl)),
+            secrets: secrets_in_store.then(|| rows(ttl)),
+            integrations: Some(moka::sync::Cache::builder().max_capacity(10_000).time_to_live(ttl).build()),
+        }
     }
 }
 
@@ -106,7 +114,17 @@ impl<'a> ViewReader<'a> {
         let found = match hit {
             Some(hit) => hit,
             None => {
-                let found = Arc::new(self.tx().await?.get_connection_context(tenant.as_str(), key.as_str()).await?);
+                let mut context = self.tx().await?.get_connection_context(tenant.as_str(), key.as_str()).await?;
+                if let (Some(shared), Some(read)) = (self.svc.views.integrations.as_ref(), context.integration.as_mut())
+                {
+                    // The same record as the shared copy: use that one (equal
+                    // in every field, so nothing a reader sees changes).
+                    match shared.get(key.as_str()) {
+                        Some(known) if *known == **read => *read = known,
+                        _ => shared.insert(key.to_string(), read.clone()),
+                    }
+                }
+                let found = Arc::new(context);
                 if let Some(cache) = cache {
                     cache.insert(cache_key, Stamped { generation: self.generation, value: found.clone() });
                 }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::rfc3339;
+use crate::domain::{AuthType, Health, TenantStatus};
 use crate::ports::{ApiKeyRecord, ConnectionRecord, CredentialRecord, IntegrationRecord, TenantRecord};
 
 /// A tenant.
@@ -15,8 +16,8 @@ pub struct TenantView {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Whether it may be used.
+    pub status: TenantStatus,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -37,8 +38,8 @@ pub struct IntegrationView {
     pub name: String,
     /// Category.
     pub category: Option<String>,
-    /// `none`, `api_key`, `basic` or `oauth2`.
-    pub auth_type: String,
+    /// How its API authenticates a tenant.
+    pub auth_type: AuthType,
     /// Normalised JSON Schema.
     #[schema(value_type = Object)]
     pub config_schema: Value,
@@ -68,7 +69,7 @@ pub struct IntegrationView {
 
 /// Stored proxy settings with the injection that applies written out
 /// (a default shows as what it is); as stored if they do not parse.
-fn resolved_proxy(raw: &Value, auth_type: &str) -> Value {
+fn resolved_proxy(raw: &Value, auth_type: AuthType) -> Value {
     match serde_json::from_value::<crate::proxy::ProxySettings>(raw.clone()) {
         Ok(settings) => serde_json::to_value(settings.resolved(auth_type)).unwrap_or_else(|_| raw.clone()),
         Err(_) => raw.clone(),
@@ -77,13 +78,13 @@ fn resolved_proxy(raw: &Value, auth_type: &str) -> Value {
 
 impl From<IntegrationRecord> for IntegrationView {
     fn from(i: IntegrationRecord) -> Self {
-        let proxy = i.settings.get("proxy").map(|raw| resolved_proxy(raw, &i.auth_type));
+        let proxy = i.settings.get("proxy").map(|raw| resolved_proxy(raw, i.auth_type));
         Self {
             key: i.key,
             name: i.name,
             category: i.category,
             auth_type: i.auth_type,
-            config_schema: i.config_schema,
+            config_schema: i.config_schema.normalised().clone(),
             oauth: i.settings.get("oauth").cloned(),
             proxy,
             mcp: i.settings.get("mcp").cloned(),
@@ -120,8 +121,8 @@ pub struct ConnectionView {
     pub secret_fields: Vec<String>,
     /// Whether it may be used.
     pub is_enabled: bool,
-    /// `healthy`, `degraded`, `unhealthy` or null.
-    pub health_status: Option<String>,
+    /// From the last check or token refresh; null: never checked.
+    pub health_status: Option<Health>,
     /// RFC 3339 or null.
     pub last_health_check: Option<String>,
     /// Whether any credential or secret field is stored.
@@ -155,12 +156,8 @@ impl ConnectionView {
 
 impl From<ConnectionRecord> for ConnectionView {
     fn from(c: ConnectionRecord) -> Self {
-        let secret_fields: Vec<String> = c
-            .config_meta
-            .iter()
-            .filter(|(_, m)| m.get("secret") == Some(&Value::Bool(true)))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let secret_fields: Vec<String> =
+            c.config_meta.iter().filter(|(_, m)| m.secret).map(|(k, _)| k.clone()).collect();
         Self {
             tenant_id: c.tenant_id,
             integration: c.integration_key,
@@ -204,7 +201,7 @@ pub struct TenantIntegrationItem {
     pub expires_at: Option<Option<String>>,
     /// Health, for connected integrations.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<Health>,
     /// True when the provider refused the refresh token for good: connect again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needs_reauth: Option<bool>,
@@ -268,7 +265,7 @@ impl From<ApiKeyRecord> for ApiKeyView {
         Self {
             id: k.id,
             name: k.name,
-            role: k.role,
+            role: k.role.as_str().to_owned(),
             tenant_id: k.tenant_id,
             created_at: rfc3339(k.created_at),
             created_by: k.created_by,

@@ -22,7 +22,7 @@ use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::oauth::settings::random_token;
 use crate::ports::{DeliveryRecord, OutboxRecord, StoreTx, WebhookRecord};
-use crate::webhook::{signature, validate_url, SendOutcome, EVENTS};
+use crate::webhook::{signature, validate_url, SendOutcome, WebhookEvent};
 
 /// How many deliveries one replica sends at once.
 const CONCURRENCY: usize = 8;
@@ -65,7 +65,7 @@ pub struct WebhookView {
     /// Where events are POSTed.
     pub url: String,
     /// Subscribed events.
-    pub events: Vec<String>,
+    pub events: Vec<WebhookEvent>,
     /// Whether events are sent.
     pub enabled: bool,
     /// Created.
@@ -164,11 +164,6 @@ enum Outcome {
 }
 
 impl Tessera {
-    /// Sets the client that sends webhook deliveries.
-    pub fn set_webhook_sender(&mut self, sender: std::sync::Arc<dyn crate::webhook::WebhookSender>) {
-        self.webhook_sender = Some(sender);
-    }
-
     /// `POST /tenants/{t}/webhooks`: the secret is in this answer only.
     pub async fn create_webhook(
         &self,
@@ -187,17 +182,17 @@ impl Tessera {
                 Some("events"),
             ));
         }
-        let mut subscribed: Vec<String> = Vec::new();
+        let mut subscribed: Vec<WebhookEvent> = Vec::new();
         for e in events {
-            if !EVENTS.contains(&e.as_str()) {
-                return Err(ServiceError::invalid(
+            let event = WebhookEvent::parse(e).ok_or_else(|| {
+                ServiceError::invalid(
                     ErrorCode::InvalidEvents,
-                    format!("unknown event {e:?}; events are {}", EVENTS.join(", ")),
+                    format!("unknown event {e:?}; events are {}", WebhookEvent::words()),
                     Some("events"),
-                ));
-            }
-            if !subscribed.contains(e) {
-                subscribed.push(e.clone());
+                )
+            })?;
+            if !subscribed.contains(&event) {
+                subscribed.push(event);
             }
         }
         let id = format!("wh_{}", uuid::Uuid::new_v4().simple());
@@ -312,18 +307,17 @@ impl Tessera {
         &self,
         tx: &mut dyn StoreTx,
         tenant: &str,
-        event: &str,
+        event: WebhookEvent,
         data: Value,
     ) -> Result<(), ServiceError> {
-        debug_assert!(EVENTS.contains(&event));
         let hooks = tx.list_webhooks(tenant).await?;
         let now = Utc::now();
-        for hook in hooks.iter().filter(|w| w.enabled && w.events.iter().any(|e| e == event)) {
+        for hook in hooks.iter().filter(|w| w.enabled && w.events.contains(&event)) {
             tx.insert_outbox(&OutboxRecord {
                 id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
                 webhook_id: hook.id.clone(),
                 tenant_id: tenant.to_owned(),
-                event: event.to_owned(),
+                event,
                 payload: data.clone(),
                 created_at: now,
                 attempts: 0,
@@ -347,7 +341,7 @@ impl Tessera {
             connect_expired: self.expire_connect_sessions(limit).await?,
             ..WebhookReport::default()
         };
-        let Some(sender) = self.webhook_sender.clone() else { return Ok(report) };
+        let sender = self.outbound.webhooks.clone();
         let now = Utc::now();
         let lease_until = now + delta(self.opts.webhooks.lease);
         let mut tx = self.store.begin_log_write().await?;
@@ -408,7 +402,7 @@ impl Tessera {
                 "lastWrittenAt": rfc3339(d.updated_at),
                 "dueAt": rfc3339(d.updated_at + TimeDelta::days(i64::from(d.rotate_after_days))),
             });
-            self.enqueue(tx.as_mut(), &d.tenant_id, "secret.rotation_due", data).await?;
+            self.enqueue(tx.as_mut(), &d.tenant_id, WebhookEvent::SecretRotationDue, data).await?;
         }
         tx.commit().await?;
         Ok(due.len())
@@ -441,7 +435,7 @@ impl Tessera {
         let at = Utc::now();
         let headers = vec![
             ("content-type", "application/json".to_owned()),
-            ("tessera-event", o.event.clone()),
+            ("tessera-event", o.event.as_str().to_owned()),
             ("tessera-delivery", o.id.clone()),
             ("tessera-signature", signature(&secret, at.timestamp(), &body)),
         ];
@@ -478,7 +472,7 @@ impl Tessera {
         tx.insert_delivery(&DeliveryRecord {
             outbox_id: o.id.clone(),
             webhook_id: hook.id.clone(),
-            event: o.event.clone(),
+            event: o.event.as_str().to_owned(),
             attempt,
             at,
             status_code,

@@ -24,7 +24,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/configs", get(configs))
 }
 
-/// Every registered integration with this tenant's connection state (seed 001).
+/// Every registered integration with this tenant's connection state.
 #[utoipa::path(get, path = "/tenants/{tenantId}/integrations", operation_id = "listTenantIntegrations", tag = "connections", params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")),
     responses((status = 200, body = TenantIntegrations), (status = 404)))]
 pub(crate) async fn list(
@@ -96,7 +96,7 @@ pub(crate) struct ConfigQuery {
     integration: Option<String>,
 }
 
-/// Global defaults and tenant overrides, secrets masked as `[SECRET]` (seed 003).
+/// Global defaults and tenant overrides, secrets masked as `[SECRET]`.
 #[utoipa::path(get, path = "/configs", operation_id = "listConfigs", tag = "connections", params(ConfigQuery), responses((status = 200, body = ConfigList)))]
 pub(crate) async fn configs(
     State(s): State<AppState>,

@@ -28,7 +28,7 @@ pub(crate) async fn check_now(
     Ok(Json(s.svc.run_health_check(&ctx, &t, &key).await?))
 }
 
-/// Every tenant's connections and their health (seed 001), admins only.
+/// Every tenant's connections and their health, admins only.
 #[utoipa::path(get, path = "/admin/tenants/health", operation_id = "listTenantsHealth", tag = "health", responses((status = 200, body = TenantsHealth)))]
 pub(crate) async fn all(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.svc.tenants_health(&ctx).await?))

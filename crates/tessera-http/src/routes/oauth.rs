@@ -30,7 +30,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/integrations/templates", get(templates))
 }
 
-/// `?tenant_id=&redirect_uri=` as seed 001 names them.
+/// `?tenant_id=&redirect_uri=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AuthorizeQuery {
@@ -90,7 +90,7 @@ pub(crate) async fn callback(
     }
 }
 
-/// Stores tokens for a connection (seed 001); `expiresIn: 0` never expires.
+/// Stores tokens for a connection; `expiresIn: 0` never expires.
 #[utoipa::path(post, path = "/tenants/{tenantId}/integrations/{key}/credentials", operation_id = "storeCredentials", tag = "oauth",
     params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")), request_body = CredentialInput,
     responses((status = 201, body = StoredCredentials), (status = 400), (status = 404)))]

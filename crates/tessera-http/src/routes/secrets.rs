@@ -91,7 +91,7 @@ pub(crate) struct WriteBody {
     /// Check-and-set: write only if the current version is this (0: only if new).
     #[serde(default, deserialize_with = "tessera_core::json_int::opt_integer")]
     cas: Option<u32>,
-    /// Rotation policy (seed 002): a `secret.rotation_due` webhook event once
+    /// Rotation policy: a `secret.rotation_due` webhook event once
     /// the secret has not been written for this many days; 0 clears it.
     #[serde(rename = "rotateAfterDays", default, deserialize_with = "tessera_core::json_int::opt_integer")]
     rotate_after_days: Option<u32>,

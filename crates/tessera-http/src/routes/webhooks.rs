@@ -43,7 +43,7 @@ pub(crate) struct NewWebhook {
 fn events_schema() -> utoipa::openapi::Array {
     let event = utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(tessera_core::webhook::EVENTS));
+        .enum_values(Some(tessera_core::webhook::WebhookEvent::ALL.iter().map(|e| e.as_str())));
     utoipa::openapi::ArrayBuilder::new().items(event).min_items(Some(1)).build()
 }
 

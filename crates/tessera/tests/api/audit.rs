@@ -168,17 +168,11 @@ mod checkpoints {
         TestApp::start(db, &[("TESSERA_AUDIT_CHECKPOINT_INTERVAL", "1")]).await
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        cutting_the_chain_short_is_detected_by_the_checkpoints_beside_the_data(with_checkpoints(Db::Sqlite).await)
-            .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let Some(db) = TestApp::fresh_postgres().await else { return };
+    async fn cutting_the_chain_short_is_detected(db: Db) {
         cutting_the_chain_short_is_detected_by_the_checkpoints_beside_the_data(with_checkpoints(db).await).await;
     }
+
+    crate::on_both_databases!(db: cutting_the_chain_short_is_detected);
 }
 
 mod keyed {

@@ -403,13 +403,9 @@ async fn run(db: Db, name: &str) {
     app.assert_plaintext_absent(&secrets, &[]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hosted_connect_on_sqlite() {
-    run(Db::Sqlite, "sqlite").await;
+async fn hosted_connect(db: Db) {
+    let label = db.label();
+    run(db, label).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hosted_connect_on_postgres() {
-    let Some(db) = TestApp::fresh_postgres().await else { return };
-    run(db, "postgres").await;
-}
+crate::on_both_databases!(db: hosted_connect);

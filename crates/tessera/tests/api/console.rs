@@ -156,13 +156,9 @@ pub(crate) async fn run_script(script: &std::path::Path, var: &str, cfg: &serde_
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}\n{stderr}");
 }
 
-#[tokio::test]
-async fn the_console_works_in_a_browser_on_sqlite() {
-    drive(TestApp::start(Db::Sqlite, ENV).await, "sqlite").await;
+async fn the_console_works_in_a_browser(db: Db) {
+    let label = db.label();
+    drive(TestApp::start(db, ENV).await, label).await;
 }
 
-#[tokio::test]
-async fn the_console_works_in_a_browser_on_postgres() {
-    let Some(db) = TestApp::fresh_postgres().await else { return };
-    drive(TestApp::start(db, ENV).await, "postgres").await;
-}
+crate::on_both_databases!(db: the_console_works_in_a_browser);

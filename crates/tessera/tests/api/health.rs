@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{Db, TestApp, ROOT_TOKEN};
+use crate::helpers::{TestApp, ROOT_TOKEN};
 use crate::proxy::Upstream;
 
 async fn register(app: &TestApp, key: &str, base: &str, check: Value) {
@@ -107,29 +107,7 @@ async fn the_worker_checks_connections_on_their_interval(app: TestApp) {
     assert_eq!(up.hits(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checks_judge_answers_on_sqlite() {
-    let app =
-        TestApp::start(Db::Sqlite, &[("TESSERA_PROXY_TIMEOUT", "5"), ("TESSERA_HEALTH_SCAN_INTERVAL", "3600")]).await;
-    checks_judge_answers_and_the_admin_view_counts_them(app).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checks_judge_answers_on_postgres() {
-    let Some(db) = TestApp::fresh_postgres().await else { return };
-    let app = TestApp::start(db, &[("TESSERA_PROXY_TIMEOUT", "5"), ("TESSERA_HEALTH_SCAN_INTERVAL", "3600")]).await;
-    checks_judge_answers_and_the_admin_view_counts_them(app).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_checks_on_sqlite() {
-    let app = TestApp::start(Db::Sqlite, &[("TESSERA_HEALTH_SCAN_INTERVAL", "1")]).await;
-    the_worker_checks_connections_on_their_interval(app).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_checks_on_postgres() {
-    let Some(db) = TestApp::fresh_postgres().await else { return };
-    let app = TestApp::start(db, &[("TESSERA_HEALTH_SCAN_INTERVAL", "1")]).await;
-    the_worker_checks_connections_on_their_interval(app).await;
-}
+crate::on_both_databases!(with crate::helpers::app_with:
+    checks_judge_answers_and_the_admin_view_counts_them("TESSERA_PROXY_TIMEOUT" = "5", "TESSERA_HEALTH_SCAN_INTERVAL" = "3600"),
+    the_worker_checks_connections_on_their_interval("TESSERA_HEALTH_SCAN_INTERVAL" = "1"),
+);

@@ -4,13 +4,16 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::process::{Child, Command};
+
+#[path = "../common/process.rs"]
+mod process;
+pub use process::{contains, ROOT_TOKEN};
 
 #[path = "../common/bao.rs"]
 mod bao;
@@ -24,13 +27,26 @@ pub use oauth::OAuthProvider;
 mod mcp;
 pub use mcp::McpServer;
 
-pub const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
-
 /// Which database a test runs on.
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite,
     Postgres { admin_url: String, db_name: String },
+}
+
+impl Db {
+    /// `sqlite` or `postgres` (for artifacts' folder names).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Db::Sqlite => "sqlite",
+            Db::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// An app on `db` with `env`: the setup of `on_both_databases!(with app_with: ...)`.
+pub async fn app_with(db: Db, env: &[(&str, &str)]) -> Option<TestApp> {
+    Some(TestApp::start(db, env).await)
 }
 
 pub struct TestApp {
@@ -95,7 +111,7 @@ impl TestApp {
     /// Starts on the given database with extra environment variables.
     pub async fn start(db: Db, extra_env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let master = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
+        let master = base64::engine::general_purpose::STANDARD.encode(process::random_bytes());
         let database_url = match &db {
             Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("data/tessera.db").display()),
             Db::Postgres { admin_url, db_name } => replace_db(admin_url, db_name),
@@ -123,36 +139,20 @@ impl TestApp {
 
     async fn launch(&mut self) {
         self.run += 1;
-        let out = self.dir.path().join(format!("stdout.{}.log", self.run));
-        let err = self.dir.path().join(format!("stderr.{}.log", self.run));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        cmd.arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).expect("stdout file"))
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .kill_on_drop(true);
-        let child = cmd.spawn().expect("spawn tessera");
+        let cmd = process::tessera(&self.env, self.dir.path());
+        let (child, base) = process::serve(cmd, self.dir.path(), &format!("serve.{}", self.run)).await;
         self.child = Some(child);
-        let started = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            if let Some(addr) = text.lines().find_map(|l| l.strip_prefix("tessera listening on ")) {
-                self.base = addr.trim().to_owned();
-                return;
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!(
-                    "tessera exited ({status}) before listening:\n{}",
-                    std::fs::read_to_string(&err).unwrap_or_default()
-                );
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "tessera did not start in 30 s");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.base = base;
+    }
+
+    /// What run `n` (from 1) of `serve` printed on stdout.
+    pub fn stdout_of_run(&self, n: u32) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("serve.{n}.out.log"))).expect("stdout of the run")
+    }
+
+    /// What run `n` (from 1) of `serve` logged on stderr.
+    pub fn stderr_of_run(&self, n: u32) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("serve.{n}.err.log"))).unwrap_or_default()
     }
 
     /// Stops the process (SIGKILL) and starts it again on the same data.
@@ -187,14 +187,8 @@ impl TestApp {
 
     /// Runs an admin command (`tessera <args>`) with this app's settings.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(self.dir.path())
-            .output()
-            .expect("tessera runs")
+        let mut cmd = process::tessera(&self.env, self.dir.path());
+        cmd.as_std_mut().args(args).output().expect("tessera runs")
     }
 
     /// Sets an environment variable for the next (re)start.
@@ -260,13 +254,7 @@ impl TestApp {
 
     /// Everything the server wrote to its logs so far (all runs).
     pub fn logs(&self) -> String {
-        let mut all = String::new();
-        for entry in std::fs::read_dir(self.dir.path()).expect("dir").flatten() {
-            if entry.path().extension().is_some_and(|e| e == "log") {
-                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-            }
-        }
-        all
+        process::logs_in(self.dir.path())
     }
 
     /// Every byte the store holds: the SQLite files, or a pg_dump.
@@ -276,13 +264,7 @@ impl TestApp {
             None => Vec::new(),
         };
         match &self.db {
-            Db::Sqlite => {
-                let mut all = vault;
-                for entry in std::fs::read_dir(self.dir.path().join("data")).expect("data dir").flatten() {
-                    all.extend(std::fs::read(entry.path()).unwrap_or_default());
-                }
-                all
-            }
+            Db::Sqlite => [vault, process::bytes_under(&self.data_dir())].concat(),
             Db::Postgres { admin_url, db_name } => {
                 let out = Command::new("pg_dump")
                     .arg("--data-only")
@@ -376,18 +358,6 @@ impl Drop for TestApp {
     }
 }
 
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    for chunk in b.chunks_mut(16) {
-        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    }
-    b
-}
-
 fn replace_db(url: &str, db: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
@@ -436,11 +406,38 @@ macro_rules! on_every_store {
     };
 }
 
-/// Runs each named scenario `async fn name(app: TestApp)` on SQLite and
-/// PostgreSQL; with `db:` first, scenarios `async fn name(db: Db)` that start
-/// their own app (with settings of their own).
+/// Runs each named scenario on SQLite and on a fresh PostgreSQL database
+/// (skipped with a reason when none is configured, failing in CI):
+/// - `on_both_databases!(a, b)`: `async fn a(app: TestApp)`;
+/// - `on_both_databases!(db: a, b)`: `async fn a(db: Db)`, which starts its own app;
+/// - `on_both_databases!(with setup: a("K" = "v"), b)`: `setup(db, &[("K", "v")])`
+///   returns `Option<T>` (None: a reference component is missing, skip) and
+///   `async fn a(t: T)` runs on it.
 #[macro_export]
 macro_rules! on_both_databases {
+    (with $setup:path: $($name:ident $(($($k:literal = $v:literal),*))?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(t) = $setup($crate::helpers::Db::Sqlite, &[$($(($k, $v)),*)?]).await {
+                        super::$name(t).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::helpers::TestApp::fresh_postgres().await else { return };
+                    if let Some(t) = $setup(db, &[$($(($k, $v)),*)?]).await {
+                        super::$name(t).await;
+                    }
+                }
+            )*
+        }
+    };
     (db: $($name:ident),* $(,)?) => {
         mod sqlite {
             $(

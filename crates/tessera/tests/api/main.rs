@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod audit_sinks;
 mod backends;
+mod clients;
 mod configs;
 mod connect;
 mod connections;

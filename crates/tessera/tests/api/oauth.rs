@@ -72,7 +72,7 @@ async fn access_token(app: &TestApp, tenant: &str) -> String {
     r.body["config"]["accessToken"].as_str().expect("an access token").to_owned()
 }
 
-async fn the_authorization_code_flow_stores_tokens_and_redirects(app: TestApp, p: OAuthProvider) {
+async fn the_authorization_code_flow_stores_tokens_and_redirects((app, p): (TestApp, OAuthProvider)) {
     register(&app, &p, KEY, &p.client_secret).await;
     app.tenant("acme").await;
     let start =
@@ -122,7 +122,7 @@ async fn the_authorization_code_flow_stores_tokens_and_redirects(app: TestApp, p
     app.assert_plaintext_absent(&[&token, &p.client_secret], &[&meta, &audit]).await;
 }
 
-async fn refused_and_tampered_flows_store_nothing(app: TestApp, p: OAuthProvider) {
+async fn refused_and_tampered_flows_store_nothing((app, p): (TestApp, OAuthProvider)) {
     register(&app, &p, KEY, &p.client_secret).await;
     register(&app, &p, "other-crm", &p.client_secret).await;
     app.tenant("acme").await;
@@ -200,7 +200,7 @@ async fn refused_and_tampered_flows_store_nothing(app: TestApp, p: OAuthProvider
 /// PKCE S256 is on without a template: a code obtained in tenant A's flow,
 /// sent to the callback with tenant B's state, is refused by the provider
 /// (B's verifier does not match A's challenge) and B gets no credentials.
-async fn a_code_from_one_tenants_flow_cannot_complete_anothers(app: TestApp, p: OAuthProvider) {
+async fn a_code_from_one_tenants_flow_cannot_complete_anothers((app, p): (TestApp, OAuthProvider)) {
     let r = app
         .post(
             "/integrations",
@@ -251,7 +251,7 @@ async fn a_code_from_one_tenants_flow_cannot_complete_anothers(app: TestApp, p: 
     );
 }
 
-async fn an_expired_token_is_refreshed_once_for_many_concurrent_readers(app: TestApp, p: OAuthProvider) {
+async fn an_expired_token_is_refreshed_once_for_many_concurrent_readers((app, p): (TestApp, OAuthProvider)) {
     register(&app, &p, KEY, &p.client_secret).await;
     app.tenant("acme").await;
     // Tokens that expire at once: the first read must refresh.
@@ -291,7 +291,7 @@ async fn an_expired_token_is_refreshed_once_for_many_concurrent_readers(app: Tes
     app.assert_plaintext_absent(&secrets, &[&meta]).await;
 }
 
-async fn failed_refreshes_back_off_then_mark_the_connection_unhealthy(app: TestApp, p: OAuthProvider) {
+async fn failed_refreshes_back_off_then_mark_the_connection_unhealthy((app, p): (TestApp, OAuthProvider)) {
     register(&app, &p, KEY, &p.client_secret).await;
     app.tenant("acme").await;
     p.set_expires_in(60).await;
@@ -311,7 +311,7 @@ async fn failed_refreshes_back_off_then_mark_the_connection_unhealthy(app: TestA
     assert!(p.stats().await["refresh"].as_u64().is_some_and(|n| n >= 1));
 }
 
-async fn a_refused_refresh_token_needs_a_new_flow_and_is_not_retried(app: TestApp, p: OAuthProvider) {
+async fn a_refused_refresh_token_needs_a_new_flow_and_is_not_retried((app, p): (TestApp, OAuthProvider)) {
     register(&app, &p, KEY, &p.client_secret).await;
     app.tenant("acme").await;
     connect(&app, &p, KEY, "acme").await;
@@ -387,33 +387,7 @@ async fn with_provider(db: Db, extra: &[(&str, &str)]) -> Option<(TestApp, OAuth
     Some((TestApp::start(db, &vars).await, p))
 }
 
-macro_rules! with_provider_on_both {
-    ($($name:ident $(($($k:literal = $v:literal),*))?),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some((app, p)) = super::with_provider(crate::helpers::Db::Sqlite, &[$($(($k, $v)),*)?]).await {
-                        super::$name(app, p).await;
-                    }
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = crate::helpers::TestApp::fresh_postgres().await else { return };
-                    if let Some((app, p)) = super::with_provider(db, &[$($(($k, $v)),*)?]).await {
-                        super::$name(app, p).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-with_provider_on_both!(
+crate::on_both_databases!(with super::with_provider:
     the_authorization_code_flow_stores_tokens_and_redirects,
     a_refused_refresh_token_needs_a_new_flow_and_is_not_retried("TESSERA_REFRESH_INTERVAL" = "1"),
     refused_and_tampered_flows_store_nothing,

@@ -302,3 +302,14 @@ async fn run_schemathesis<'a>(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The document (and so the client libraries generated from it) speaks of
+/// features, never of the documents the project started from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_names_features_not_the_projects_source_documents() {
+    let app = TestApp::start(Db::Sqlite, &[]).await;
+    let text = document(&app).await.to_string().to_lowercase();
+    for word in ["seed 0", "seed's", "seeds 0", "issue 1", "issue 2"] {
+        assert!(!text.contains(word), "/openapi.json says {word:?}");
+    }
+}

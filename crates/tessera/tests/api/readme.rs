@@ -134,7 +134,7 @@ async fn every_readme_example_runs_in_order_on_a_fresh_server() {
         ],
     )
     .await;
-    let stdout = std::fs::read_to_string(app.dir.path().join("stdout.1.log")).expect("stdout");
+    let stdout = app.stdout_of_run(1);
     let admin_key = stdout
         .lines()
         .skip_while(|l| !l.starts_with("Initial admin API key"))
@@ -197,7 +197,7 @@ async fn every_readme_example_runs_in_order_on_a_fresh_server() {
     assert!(stdout.contains("\"version\":2"), "the Vault API's write is version 2 of the tenant secret:\n{transcript}");
     assert!(app.dir.path().join("restored/tessera.db").exists(), "the backup was restored");
     // No example leaks a secret into the server's log.
-    let log = std::fs::read_to_string(app.dir.path().join("stderr.1.log")).unwrap_or_default();
+    let log = app.stderr_of_run(1);
     for secret in ["sk_lf_...", "ntn_...", "sk_live_...", "ghp_...", admin_key.as_str()] {
         assert!(!log.contains(secret), "the server log shows {secret}");
     }

@@ -5,16 +5,18 @@
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-pub const ROOT_TOKEN: &str = "test-root-token-0123456789abcdefghijklmnop";
+#[path = "process.rs"]
+mod process;
+#[allow(unused_imports)] // each test binary uses a different part of it
+pub use process::{contains, random_bytes, ROOT_TOKEN};
 
 /// A data dir and the environment every `tessera` process of a test shares.
 pub struct Vault {
@@ -89,14 +91,8 @@ impl Vault {
 
     /// A `tessera` process with the shared environment plus `extra_env` (for this process only).
     pub fn command_with(&self, extra_env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(extra_env.iter().copied())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        let mut cmd = process::tessera(&self.env, self.dir.path());
+        cmd.envs(extra_env.iter().copied());
         cmd
     }
 
@@ -108,27 +104,8 @@ impl Vault {
     /// Starts `tessera serve` with `extra_env` too.
     pub async fn serve_with(&mut self, extra_env: &[(&str, &str)]) -> Server {
         self.runs += 1;
-        let out = self.dir.path().join(format!("serve.{}.out.log", self.runs));
-        let err = self.dir.path().join(format!("serve.{}.err.log", self.runs));
-        let mut child = self
-            .command_with(extra_env)
-            .arg("serve")
-            .stdout(std::fs::File::create(&out).expect("stdout file"))
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn tessera serve");
-        let started = Instant::now();
-        let base = loop {
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            if let Some(addr) = text.lines().find_map(|l| l.strip_prefix("tessera listening on ")) {
-                break addr.trim().to_owned();
-            }
-            if let Some(status) = child.try_wait().ok().flatten() {
-                panic!("tessera serve exited ({status}):\n{}", std::fs::read_to_string(&err).unwrap_or_default());
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "tessera serve did not start in 30 s");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let cmd = self.command_with(extra_env);
+        let (child, base) = process::serve(cmd, self.dir.path(), &format!("serve.{}", self.runs)).await;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
         Server { child, base, client }
     }
@@ -157,31 +134,14 @@ impl Vault {
 
     /// Every byte of every file under the data dir (database, WAL, key files).
     pub fn stored_bytes(&self) -> Vec<u8> {
-        fn walk(dir: &Path, all: &mut Vec<u8>) {
-            for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, all);
-                } else {
-                    all.extend(std::fs::read(&path).unwrap_or_default());
-                }
-            }
-        }
-        let mut all = Vec::new();
-        walk(&self.dir.path().join("data"), &mut all);
+        let all = process::bytes_under(&self.dir.path().join("data"));
         assert!(!all.is_empty(), "the data dir holds the database");
         all
     }
 
     /// Every log line `tessera serve` wrote.
     pub fn server_logs(&self) -> String {
-        let mut all = String::new();
-        for entry in std::fs::read_dir(self.dir.path()).expect("dir").flatten() {
-            if entry.path().extension().is_some_and(|e| e == "log") {
-                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-            }
-        }
-        all
+        process::logs_in(self.dir.path())
     }
 }
 
@@ -207,12 +167,4 @@ impl Server {
         let _ = self.child.kill().await;
         let _ = self.child.wait().await;
     }
-}
-
-pub fn random_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    for chunk in b.chunks_mut(16) {
-        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    }
-    b
 }
