@@ -111,6 +111,24 @@ if ! command -v chromium >/dev/null 2>&1; then
         log "chromium is not installed (apt-get install chromium); the console's browser tests will skip (and fail in CI)"
     fi
 fi
+# The audit syslog sink's tests: Debian's rsyslog (apt). Only the binary is
+# used: each test runs a private rsyslogd with its own config on a free
+# loopback port, writing to a temporary file; the system's syslog is never
+# configured or started.
+if ! command -v rsyslogd >/dev/null 2>&1 && [ ! -x /usr/sbin/rsyslogd ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing Debian's rsyslog for the audit syslog sink's tests"
+        { DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsyslog \
+            || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsyslog; }; } >&2 \
+            || log "installing rsyslog failed; the syslog sink tests will skip (and fail in CI)"
+    else
+        log "rsyslog is not installed (apt-get install rsyslog); the syslog sink tests will skip (and fail in CI)"
+    fi
+fi
+rsyslogd_bin=$(command -v rsyslogd 2>/dev/null || { [ -x /usr/sbin/rsyslogd ] && echo /usr/sbin/rsyslogd; } || true)
+if [ -n "$rsyslogd_bin" ]; then
+    printf 'export TESSERA_TEST_RSYSLOGD=%q\n' "$rsyslogd_bin"
+fi
 browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/harness/browser"
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     if [ ! -d "$browser_dir/node_modules/playwright-core" ] || [ ! -d "$browser_dir/node_modules/axe-core" ]; then

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_sink;
 pub mod domain;
 pub mod error;
 pub mod error_code;

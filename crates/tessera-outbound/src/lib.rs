@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit_sinks;
 mod classify;
 mod client;
 mod endpoint;

@@ -10,6 +10,7 @@
 //! It stores ciphertext and never sees plaintext.
 
 mod access;
+mod audit_sinks;
 pub mod backup;
 mod connect;
 mod connect_sessions;

@@ -44,9 +44,10 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Imports secrets encrypted by another system, re-encrypted under Tessera's keys.
+    /// Imports secrets: records encrypted by an older system, or the keys of another secrets manager.
     ///
-    /// The input is JSON Lines, one record a line:
+    /// Encrypted records (--format fernet|aes-gcm-hex --key K --input F.jsonl), re-encrypted
+    /// under Tessera's keys. The input is JSON Lines, one record a line:
     ///   {"tenantId": "acme", "path": "stripe/api-key", "ciphertext": "..."}
     ///     a tenant secret, stored as {"value": <plaintext>};
     ///   {"tenantId": "acme", "integration": "langfuse", "field": "secret_key", "ciphertext": "..."}
@@ -56,7 +57,20 @@ enum Command {
     /// A bad line is reported as "line N: reason" (never a value) and the others still import;
     /// the exit status is 1 if any line failed.
     ///
+    /// Keys of another secrets manager (--tenant T [--prefix P]), each key one tenant secret
+    /// at [P/]KEY, stored as {"value": ...}:
+    ///   --format dotenv FILE          any dotenv file (export prefixes, comments, quotes,
+    ///                                 escapes, multi-line values), e.g. `infisical export --format=dotenv`
+    ///   --format infisical-json FILE  `infisical export --format=json` (its secretPath folders kept)
+    ///   --from-vault [--mount M] [--path P]
+    ///                                 a Vault or OpenBao KV v2 subtree (VAULT_ADDR, VAULT_TOKEN),
+    ///                                 each secret's fields as one secret
+    /// A key whose value is already the newest version's is left alone, so a second run changes
+    /// nothing (and says so); a different value becomes a new version (reported). A bad line or
+    /// a key given twice is reported and not written; the exit status is 1 if any failed.
+    ///
     /// Example: TESSERA_IMPORT_KEY=$(cat old.key) tessera import --format fernet --input secrets.jsonl
+    /// Example: infisical export --env=prod --format=json > acme.json && tessera import --format infisical-json --tenant acme acme.json
     #[command(verbatim_doc_comment)]
     Import(crate::import::ImportArgs),
     /// Copies every tenant's secrets (all kept versions) from one credential
@@ -140,6 +154,11 @@ enum AuditCommand {
         #[arg(long)]
         checkpoints: Option<std::path::PathBuf>,
     },
+    /// Writes the audit events of a range to stdout, oldest first, as JSON
+    /// Lines or CSV (fields a spreadsheet would run as a formula are defused).
+    ///
+    /// Example: tessera audit export --since 2026-12-01 --until 2026-12-02 --tenant acme --format csv > acme.csv
+    Export(crate::audit_export::ExportArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -163,6 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Backup { file } => crate::backup::backup(&file).await,
         Command::Restore { file } => crate::backup::restore(&file).await,
+        Command::Audit { command: AuditCommand::Export(args) } => crate::audit_export::run(args).await,
         Command::Audit { command: AuditCommand::Verify { checkpoints } } => {
             let mut settings = Settings::from_env()?;
             let file = checkpoints.unwrap_or_else(|| crate::checkpoints::path(&settings.data_dir));

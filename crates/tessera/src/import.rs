@@ -1,4 +1,6 @@
-//! `tessera import`: secrets encrypted by another system, re-encrypted under Tessera's keys.
+//! `tessera import --format fernet|aes-gcm-hex`: secrets encrypted by another system, re-encrypted
+//! under Tessera's keys. (`--format dotenv|infisical-json` and `--from-vault`, plain keys from other
+//! secrets managers, are `import_secrets`.)
 //!
 //! The input is JSON Lines, one record a line:
 //!
@@ -33,25 +35,75 @@ use crate::settings::Settings;
 /// Arguments of `tessera import`.
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// `fernet` or `aes-gcm-hex`.
+    /// `fernet` or `aes-gcm-hex` (records encrypted by an older system: with
+    /// --key and --input), `dotenv` or `infisical-json` (a file of keys: with
+    /// --tenant and FILE).
     #[arg(long)]
-    pub format: String,
+    pub format: Option<String>,
     /// The old key (base64 or hex). Also read from TESSERA_IMPORT_KEY, which
     /// keeps it out of the process list.
     #[arg(long, env = "TESSERA_IMPORT_KEY", hide_env_values = true)]
-    pub key: String,
-    /// A JSON Lines file.
+    pub key: Option<String>,
+    /// A JSON Lines file of encrypted records (fernet, aes-gcm-hex).
     #[arg(long)]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
+    /// The tenant the keys become secrets of (dotenv, infisical-json, --from-vault).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// A folder the secrets go under: --prefix stripe puts KEY at stripe/KEY.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Copies a Vault or OpenBao KV v2 subtree (VAULT_ADDR, VAULT_TOKEN,
+    /// VAULT_NAMESPACE) into the tenant, each secret's fields as one secret.
+    #[arg(long)]
+    pub from_vault: bool,
+    /// With --from-vault: the KV v2 mount.
+    #[arg(long, default_value = "secret")]
+    pub mount: String,
+    /// With --from-vault: the subtree (a folder or one secret) under the mount; default all of it.
+    #[arg(long, default_value = "")]
+    pub path: String,
+    /// The file to import (dotenv, infisical-json).
+    pub file: Option<PathBuf>,
 }
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    use crate::import_secrets::Source;
+    let format = args.format.as_deref().map(str::trim);
+    let needs_tenant = || args.tenant.as_deref().ok_or_else(|| anyhow::anyhow!("--tenant is required"));
+    if args.from_vault {
+        if format.is_some() || args.file.is_some() || args.input.is_some() {
+            bail!("--from-vault reads Vault: it takes no --format, --input or FILE");
+        }
+        let source = Source::Vault { mount: args.mount.clone(), path: args.path.clone() };
+        return crate::import_secrets::run(source, needs_tenant()?, args.prefix.as_deref()).await;
+    }
+    match format {
+        Some(f @ ("dotenv" | "infisical-json")) => {
+            let Some(file) = args.file.clone() else { bail!("--format {f} needs the FILE to import") };
+            let source = if f == "dotenv" { Source::Dotenv(file) } else { Source::Infisical(file) };
+            crate::import_secrets::run(source, needs_tenant()?, args.prefix.as_deref()).await
+        }
+        Some(f @ ("fernet" | "aes-gcm-hex")) => {
+            let (Some(key), Some(input)) = (args.key, args.input) else {
+                bail!("--format {f} needs --key (or TESSERA_IMPORT_KEY) and --input");
+            };
+            run_legacy(f, key, input).await
+        }
+        Some(other) => {
+            bail!("unknown --format {:?}: expected fernet, aes-gcm-hex, dotenv or infisical-json", truncate(other))
+        }
+        None => bail!("--format is required (fernet, aes-gcm-hex, dotenv, infisical-json), or --from-vault"),
+    }
+}
+
+async fn run_legacy(format: &str, key: String, input_path: PathBuf) -> anyhow::Result<ExitCode> {
     crate::init_logging()?;
     // Arguments first: a bad format, key or file stops before the store is touched.
-    let key = Zeroizing::new(args.key);
-    let decrypter = Decrypter::new(&args.format, &key)?;
+    let key = Zeroizing::new(key);
+    let decrypter = Decrypter::new(format, &key)?;
     drop(key);
-    let input = std::fs::read(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
+    let input = std::fs::read(&input_path).with_context(|| format!("cannot read {}", input_path.display()))?;
     let mut settings = Settings::from_env()?;
     let svc = open_service(&mut settings).await?;
     let ctx = Ctx::cli();

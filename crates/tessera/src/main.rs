@@ -2,12 +2,14 @@
 //! the other subcommands are admin operations over the same service layer.
 
 mod apply;
+mod audit_export;
 mod backfill;
 mod backup;
 mod checkpoints;
 mod cli;
 mod help;
 mod import;
+mod import_secrets;
 mod keys;
 mod listener;
 mod migrate;

@@ -37,6 +37,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
     crate::workers::spawn_denial_flush(&svc, settings.audit_denial_interval);
     crate::workers::spawn_usage_flush(&svc, settings.usage_flush_interval);
+    let (sink_names, sink_workers) = start_audit_sinks(&svc, &settings)?;
     if !settings.audit_checkpoint_interval.is_zero() {
         crate::settings::ensure_data_dir(&settings.data_dir)?;
         let path = crate::checkpoints::path(&settings.data_dir);
@@ -72,6 +73,16 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         trusted_proxies: settings.trusted_proxies.clone(),
     };
     crate::listener::serve(listener, app, limits, shutdown()).await?;
+    // The sinks' leases go now, so another replica (or this one restarted)
+    // goes on delivering at once instead of after the lease runs out.
+    for worker in sink_workers {
+        worker.abort();
+    }
+    for name in &sink_names {
+        if let Err(e) = svc.release_audit_sink(name).await {
+            tracing::warn!(sink = %name, error = %e.message, "cannot release the audit sink's lease");
+        }
+    }
     if let Err(e) = svc.flush_usage().await {
         tracing::error!(error = %e.message, "cannot write the usage counts");
     }
@@ -85,6 +96,29 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         tracing::error!(error = %e.message, "cannot make the audit log durable");
     }
     Ok(())
+}
+
+/// Builds the audit sinks of `TESSERA_AUDIT_SINKS` and starts their workers.
+fn start_audit_sinks(
+    svc: &Arc<tessera_core::Tessera>,
+    settings: &Settings,
+) -> anyhow::Result<(Vec<String>, Vec<tokio::task::JoinHandle<()>>)> {
+    let cfg = &settings.audit_sinks;
+    let sink_settings = tessera_outbound::audit_sinks::SinkSettings {
+        file_max_bytes: cfg.file_max_bytes,
+        file_keep: cfg.file_keep,
+        http_secret: cfg.secret.clone(),
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let mut sinks = Vec::new();
+    for spec in &cfg.specs {
+        let sink = tessera_outbound::audit_sinks::open(spec, &sink_settings)
+            .map_err(|e| anyhow::anyhow!("TESSERA_AUDIT_SINKS: {e}"))?;
+        tracing::info!(sink = sink.name(), "audit sink");
+        sinks.push(sink);
+    }
+    let names = sinks.iter().map(|s| s.name().to_owned()).collect();
+    Ok((names, crate::workers::spawn_audit_sinks(svc, sinks, cfg.options.clone())))
 }
 
 async fn shutdown() {

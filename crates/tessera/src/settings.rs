@@ -68,6 +68,68 @@ pub struct Settings {
     /// before the answer (`durable`) or committed, on disk shortly after
     /// (`committed`, the default).
     pub audit_reads: tessera_store::ReadAudit,
+    /// `TESSERA_AUDIT_SINKS` and how the sinks deliver.
+    pub audit_sinks: AuditSinks,
+}
+
+/// Audit streaming: the sinks and their settings.
+pub struct AuditSinks {
+    /// `TESSERA_AUDIT_SINKS`, parsed.
+    pub specs: Vec<tessera_core::audit_sink::SinkSpec>,
+    /// `TESSERA_AUDIT_SINK_INTERVAL`, `_RETRY_BASE`, `_RETRY_MAX`.
+    pub options: tessera_core::service::AuditSinkOptions,
+    /// `TESSERA_AUDIT_FILE_MAX_BYTES` (0: never rotated) and `TESSERA_AUDIT_FILE_KEEP`.
+    pub file_max_bytes: u64,
+    pub file_keep: u32,
+    /// `TESSERA_AUDIT_SINK_SECRET`: the key HTTP batches are signed with.
+    pub secret: Option<SecretString>,
+}
+
+impl Default for AuditSinks {
+    fn default() -> Self {
+        Self {
+            specs: Vec::new(),
+            options: tessera_core::service::AuditSinkOptions::default(),
+            file_max_bytes: 100 * 1024 * 1024,
+            file_keep: 10,
+            secret: None,
+        }
+    }
+}
+
+/// `TESSERA_AUDIT_SINKS` and its companions. An HTTP sink needs a signing
+/// secret: its receiver must be able to tell Tessera's batches from others'.
+fn audit_sinks(allow_loopback: bool) -> anyhow::Result<AuditSinks> {
+    use tessera_core::audit_sink::{parse_sinks, SinkSpec};
+    let specs = parse_sinks(&var("TESSERA_AUDIT_SINKS").unwrap_or_default(), allow_loopback)
+        .map_err(|e| anyhow::anyhow!("TESSERA_AUDIT_SINKS: {e}"))?;
+    let secret = match var("TESSERA_AUDIT_SINK_SECRET") {
+        Some(s) if s.trim().len() < 32 => bail!("TESSERA_AUDIT_SINK_SECRET must be at least 32 characters"),
+        Some(s) => Some(SecretString::from(s.trim().to_owned())),
+        None => None,
+    };
+    if secret.is_none() && specs.iter().any(|s| matches!(s, SinkSpec::Http(_))) {
+        bail!(
+            "TESSERA_AUDIT_SINK_SECRET must be set (at least 32 characters) to sign the batches of an HTTP audit sink"
+        );
+    }
+    let retry_base = positive("TESSERA_AUDIT_SINK_RETRY_BASE", 1u64)?;
+    let retry_max = positive("TESSERA_AUDIT_SINK_RETRY_MAX", 60u64)?;
+    if retry_max < retry_base {
+        bail!("TESSERA_AUDIT_SINK_RETRY_MAX must be at least TESSERA_AUDIT_SINK_RETRY_BASE");
+    }
+    Ok(AuditSinks {
+        specs,
+        options: tessera_core::service::AuditSinkOptions {
+            interval: std::time::Duration::from_secs(positive("TESSERA_AUDIT_SINK_INTERVAL", 1)?),
+            retry_base: std::time::Duration::from_secs(retry_base),
+            retry_max: std::time::Duration::from_secs(retry_max),
+            ..tessera_core::service::AuditSinkOptions::default()
+        },
+        file_max_bytes: parse_num("TESSERA_AUDIT_FILE_MAX_BYTES", 100 * 1024 * 1024)?,
+        file_keep: positive("TESSERA_AUDIT_FILE_KEEP", 10)?,
+        secret,
+    })
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -188,6 +250,11 @@ impl Settings {
         if refresh_interval == 0 {
             bail!("TESSERA_REFRESH_INTERVAL must be a positive number of seconds");
         }
+        let allow_loopback_http = match var("TESSERA_ALLOW_LOOPBACK_HTTP").as_deref().map(str::trim) {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(_) => bail!("TESSERA_ALLOW_LOOPBACK_HTTP must be true or false"),
+        };
         Ok(Self {
             listen,
             master_key,
@@ -199,11 +266,7 @@ impl Settings {
             view_cache_seconds,
             oauth,
             refresh_interval: std::time::Duration::from_secs(refresh_interval),
-            allow_loopback_http: match var("TESSERA_ALLOW_LOOPBACK_HTTP").as_deref().map(str::trim) {
-                None | Some("false" | "0") => false,
-                Some("true" | "1") => true,
-                Some(_) => bail!("TESSERA_ALLOW_LOOPBACK_HTTP must be true or false"),
-            },
+            allow_loopback_http,
             proxy_timeout: std::time::Duration::from_secs(positive("TESSERA_PROXY_TIMEOUT", 30)?),
             proxy_max_response_bytes: positive("TESSERA_PROXY_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)?,
             health_interval: std::time::Duration::from_secs(positive("TESSERA_HEALTH_SCAN_INTERVAL", 15)?),
@@ -238,6 +301,7 @@ impl Settings {
             connect: connect_settings()?,
             vault_api_mount: vault_api_mount()?,
             audit_reads: audit_reads()?,
+            audit_sinks: audit_sinks(allow_loopback_http)?,
             ..store
         })
     }
@@ -287,6 +351,7 @@ impl Settings {
             vault_api_mount: "secret".into(),
             // Offline commands that only open the store record no reads.
             audit_reads: tessera_store::ReadAudit::Durable,
+            audit_sinks: AuditSinks::default(),
         })
     }
 }

@@ -95,3 +95,45 @@ where
         }
     }
 }
+
+/// Starts one worker per audit sink (`TESSERA_AUDIT_SINKS`). Each step
+/// delivers the next batch of committed events after the sink's stored
+/// position, under the sink's lease; the pacing (at once after a full batch,
+/// the interval once caught up, a doubling wait after failures) is the
+/// service's. Returns the workers, to stop them at shutdown.
+pub fn spawn_audit_sinks(
+    svc: &Arc<Tessera>,
+    sinks: Vec<Arc<dyn tessera_core::audit_sink::AuditSink>>,
+    opts: tessera_core::service::AuditSinkOptions,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use tessera_core::service::{SinkPacing, SinkStep};
+    sinks
+        .into_iter()
+        .map(|sink| {
+            let s = svc.clone();
+            let opts = opts.clone();
+            tokio::spawn(async move {
+                let mut pacing = SinkPacing::default();
+                loop {
+                    let step = match s.deliver_audit_batch(sink.as_ref(), &opts).await {
+                        Ok(step) => step,
+                        Err(e) => SinkStep::Failed { position: -1, error: format!("the store: {}", e.message) },
+                    };
+                    let failures_before = pacing.failures();
+                    let wait = pacing.after(&step, &opts);
+                    match &step {
+                        // Logged on the first failure and then every tenth, not at every retry.
+                        SinkStep::Failed { error, .. } if failures_before % 10 == 0 => {
+                            tracing::warn!(sink = sink.name(), error = %error, retry_in_s = wait.as_secs(), "audit sink delivery failed");
+                        }
+                        SinkStep::Delivered { count, position, .. } if failures_before > 0 => {
+                            tracing::info!(sink = sink.name(), count, position, "audit sink delivering again");
+                        }
+                        _ => {}
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            })
+        })
+        .collect()
+}

@@ -8,8 +8,8 @@
 //! not special-cased inside the exercise. The metadata store: tenants
 //! (conflicts, search paging with `%` and `_` taken literally, deletion
 //! cascading to data keys and connections), data keys, the key check, and
-//! connections found by public config (compared as JSON) on SQLite and
-//! PostgreSQL.
+//! connections found by public config (compared as JSON), and the audit
+//! sinks' positions and leases, on SQLite and PostgreSQL.
 
 use std::sync::Arc;
 
@@ -287,6 +287,22 @@ async fn metadata_exercise(store: Arc<dyn MetadataStore>) {
     assert!(tx.get_connection("acme", "svc").await.expect("connection").is_none(), "{name}");
     assert!(!tx.get_connection_context("acme", "svc").await.expect("context").tenant_exists(), "{name}");
     assert_eq!(found(tx.find_connections("svc", &eu).await.expect("find")), ["beta"], "{name}");
+    tx.commit().await.expect("commit");
+
+    // Audit sinks: a sink's lease has one holder until it runs out or is
+    // released; only the holder moves the position, and never backwards.
+    let mut tx = store.begin_write().await.expect("tx");
+    assert_eq!(tx.claim_audit_sink("s", "r1", at(0), at(30)).await.expect("claim"), Some(0), "{name}: starts at 0");
+    assert_eq!(tx.claim_audit_sink("s", "r2", at(10), at(40)).await.expect("claim"), None, "{name}: r1 holds it");
+    assert!(tx.advance_audit_sink("s", "r1", 7).await.expect("advance"), "{name}");
+    assert!(!tx.advance_audit_sink("s", "r2", 9).await.expect("advance"), "{name}: r2 is not the holder");
+    assert_eq!(tx.claim_audit_sink("s", "r1", at(20), at(50)).await.expect("renew"), Some(7), "{name}");
+    assert_eq!(tx.claim_audit_sink("s", "r2", at(51), at(80)).await.expect("take over"), Some(7), "{name}: ran out");
+    assert!(!tx.advance_audit_sink("s", "r1", 8).await.expect("advance"), "{name}: r1 lost the lease");
+    tx.release_audit_sink("s", "r2").await.expect("release");
+    assert_eq!(tx.claim_audit_sink("s", "r3", at(52), at(82)).await.expect("claim"), Some(7), "{name}: released");
+    assert!(!tx.advance_audit_sink("s", "r3", 5).await.expect("advance"), "{name}: never backwards");
+    assert_eq!(tx.claim_audit_sink("other", "r1", at(52), at(82)).await.expect("claim"), Some(0), "{name}: per sink");
     tx.commit().await.expect("commit");
 }
 

@@ -17,6 +17,7 @@ use tessera_crypto::{DataKey, KeyOwner, WrappedDataKey};
 use crate::domain::{AuthType, ConfigMeta, Health, TenantStatus};
 use crate::error::ServiceError;
 
+mod audit_sinks;
 mod connect;
 mod credentials;
 mod sessions;
@@ -24,6 +25,7 @@ mod upstream;
 mod usage;
 mod webhooks;
 
+pub use audit_sinks::AuditSinkRepo;
 pub use connect::{ConnectSessionRecord, ConnectSessionRepo, ConnectStatus};
 pub use credentials::{CredentialRecord, CredentialRepo, OAuthStateRecord, OAuthStateRepo};
 pub use sessions::{ConsoleSessionRecord, SessionRepo};
@@ -444,6 +446,7 @@ pub trait StoreTx:
     + SessionRepo
     + ConnectSessionRepo
     + UsageRepo
+    + AuditSinkRepo
     + Send
 {
     /// Commits; nothing is visible to others before this returns Ok.

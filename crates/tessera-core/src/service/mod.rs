@@ -4,7 +4,9 @@
 
 mod api_keys;
 mod apply;
+mod audit_export;
 mod audit_log;
+mod audit_sinks;
 mod authentication;
 mod backfill;
 mod bootstrap;
@@ -26,6 +28,7 @@ mod proxy;
 mod proxy_call;
 mod refresh;
 mod retry;
+mod secret_import;
 mod secret_kv;
 mod secrets;
 mod tenants;
@@ -42,7 +45,9 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use api_keys::{CreatedApiKey, ScopeInput};
+pub use audit_export::{ExportFormat, CSV_HEADER};
 pub use audit_log::{AuditEventView, AuditEvents, AuditQuery};
+pub use audit_sinks::{AuditSinkOptions, SinkPacing, SinkStep};
 pub use backfill::BackfillReport;
 pub use bootstrap::{Complete, NeedsOutbound, TesseraBuilder};
 pub use configs::{ConfigEntry, ConfigList};
@@ -63,6 +68,7 @@ pub use options::{ConsoleOptions, EnvClient, OAuthOptions, TesseraOptions};
 pub use outbound::Outbound;
 pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use refresh::RefreshReport;
+pub use secret_import::ImportOutcome;
 pub use secret_kv::SecretVersionRead;
 pub use secrets::{SecretPayload, SecretWrite};
 pub use tools::{ToolInvocation, ToolResult};

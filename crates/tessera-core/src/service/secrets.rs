@@ -26,14 +26,14 @@ pub enum SecretPayload {
 }
 
 impl SecretPayload {
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::Value(_) => "value",
             Self::Data(_) => "data",
         }
     }
 
-    fn plaintext(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn plaintext(&self) -> Zeroizing<Vec<u8>> {
         let bytes = match self {
             Self::Value(v) => serde_json::to_vec(v),
             Self::Data(d) => serde_json::to_vec(d),

@@ -50,6 +50,7 @@ pub(crate) const TABLES: &[(&str, &str)] = &[
     ("usage_hourly", "tenant_id, integration_key, kind, hour"),
     ("audit_events", "seq"),
     ("audit_head", "id"),
+    ("audit_sink_positions", "sink"),
 ];
 
 /// Tables a backup leaves out on purpose: console sign-in sessions and

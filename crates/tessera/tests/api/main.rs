@@ -6,6 +6,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod audit_sinks;
 mod backends;
 mod clients;
 mod configs;
@@ -17,6 +18,7 @@ mod crash;
 mod credentials;
 mod denials;
 mod health;
+mod imports;
 mod incarnations;
 mod keys;
 mod oauth;

@@ -196,6 +196,7 @@ fn every_command_help_shows_an_example() {
         &["keys", "prune-wraps"],
         &["keys", "rewrap"],
         &["audit", "verify"],
+        &["audit", "export"],
     ];
     for args in commands {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
