@@ -14,6 +14,7 @@ mod migrate;
 mod serve;
 mod service;
 mod settings;
+mod tls;
 mod workers;
 
 use std::process::ExitCode;

@@ -68,6 +68,10 @@ pub struct Settings {
     /// before the answer (`durable`) or committed, on disk shortly after
     /// (`committed`, the default).
     pub audit_reads: tessera_store::ReadAudit,
+    /// `TESSERA_TLS_CERT_FILE`, `TESSERA_TLS_KEY_FILE`, `TESSERA_TLS_CLIENT_CA_FILE`: HTTPS when set.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// `TESSERA_SHUTDOWN_TIMEOUT`: longest a SIGTERM waits for requests and claimed work in flight.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// `CREDENTIAL_BACKEND`: where secret ciphertext lives.
@@ -143,6 +147,8 @@ impl Settings {
         let store = Self::from_env_store_only()?;
         let listen = var("TESSERA_LISTEN").unwrap_or_else(|| "127.0.0.1:7300".into());
         let listen = listen_addr(&listen)?;
+        let tls = tls_files()?;
+        plaintext_allowed(listen, tls.is_some())?;
         let mut master_key = None;
         for name in MASTER_KEY_VARS {
             if let Some(v) = var(name) {
@@ -238,6 +244,8 @@ impl Settings {
             connect: connect_settings()?,
             vault_api_mount: vault_api_mount()?,
             audit_reads: audit_reads()?,
+            tls,
+            shutdown_timeout: std::time::Duration::from_secs(positive("TESSERA_SHUTDOWN_TIMEOUT", 30)?),
             ..store
         })
     }
@@ -287,8 +295,46 @@ impl Settings {
             vault_api_mount: "secret".into(),
             // Offline commands that only open the store record no reads.
             audit_reads: tessera_store::ReadAudit::Durable,
+            tls: None,
+            shutdown_timeout: std::time::Duration::from_secs(30),
         })
     }
+}
+
+/// `TESSERA_TLS_CERT_FILE` and `TESSERA_TLS_KEY_FILE` (both or neither),
+/// and `TESSERA_TLS_CLIENT_CA_FILE` (only with them).
+fn tls_files() -> anyhow::Result<Option<crate::tls::TlsFiles>> {
+    let client_ca = var("TESSERA_TLS_CLIENT_CA_FILE").map(PathBuf::from);
+    match (var("TESSERA_TLS_CERT_FILE"), var("TESSERA_TLS_KEY_FILE")) {
+        (Some(cert), Some(key)) => {
+            Ok(Some(crate::tls::TlsFiles { cert: PathBuf::from(cert), key: PathBuf::from(key), client_ca }))
+        }
+        (None, None) if client_ca.is_some() => {
+            bail!("TESSERA_TLS_CLIENT_CA_FILE needs TESSERA_TLS_CERT_FILE and TESSERA_TLS_KEY_FILE (client certificates are checked over TLS)")
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!("TESSERA_TLS_KEY_FILE must be set with TESSERA_TLS_CERT_FILE"),
+        (None, Some(_)) => bail!("TESSERA_TLS_CERT_FILE must be set with TESSERA_TLS_KEY_FILE"),
+    }
+}
+
+/// Plain HTTP only on a loopback address, unless `TESSERA_ALLOW_PLAINTEXT_HTTP=true`
+/// says a proxy in front terminates TLS: API keys and secrets would
+/// otherwise cross the network in clear text.
+fn plaintext_allowed(listen: SocketAddr, tls: bool) -> anyhow::Result<()> {
+    let allowed = match var("TESSERA_ALLOW_PLAINTEXT_HTTP").as_deref().map(str::trim) {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => bail!("TESSERA_ALLOW_PLAINTEXT_HTTP must be true or false"),
+    };
+    if tls || allowed || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    bail!(
+        "TESSERA_LISTEN {listen} is not a loopback address and TLS is off: API keys and secrets would cross the \
+         network in clear text. Set TESSERA_TLS_CERT_FILE and TESSERA_TLS_KEY_FILE, or, when a reverse proxy or \
+         load balancer in front terminates TLS, TESSERA_ALLOW_PLAINTEXT_HTTP=true"
+    )
 }
 
 /// `TESSERA_VAULT_API_MOUNT` (default `secret`): one path segment.
