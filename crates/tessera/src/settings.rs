@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use secrecy::SecretString;
-use tessera_backends::vault_client::VaultConnection;
+use tessera_backends::vault_client::{SecretSource, VaultAuth, VaultConnection, VaultTls};
 use tessera_crypto::MasterKey;
 
 /// Everything `serve` needs.
@@ -83,7 +83,7 @@ pub enum Backend {
     /// Read-only `PLATFORM_CRED_<KEY>` variables.
     Environment,
     /// HashiCorp Vault / OpenBao KV v2.
-    Vault(tessera_backends::vault::VaultSettings),
+    Vault(Box<tessera_backends::vault::VaultSettings>),
 }
 
 /// Where the master key came from.
@@ -93,7 +93,7 @@ pub enum MasterKeySource {
     /// None set: a dev key file in the data dir.
     DevFile(PathBuf),
     /// `TESSERA_KEYRING=vault-transit`: per-tenant Transit keys in Vault.
-    Transit(VaultConnection, String),
+    Transit(Box<VaultConnection>, String),
 }
 
 /// Variables that may hold the master key, in order of precedence.
@@ -163,7 +163,7 @@ impl Settings {
                 master_key.unwrap_or_else(|| MasterKeySource::DevFile(store.data_dir.join("master.key")))
             }
             Some("vault-transit") => MasterKeySource::Transit(
-                vault_connection("TESSERA_KEYRING=vault-transit")?,
+                Box::new(vault_connection("TESSERA_KEYRING=vault-transit")?),
                 vault_segment("VAULT_TRANSIT_ENGINE", "transit")?,
             ),
             Some(_) => bail!("TESSERA_KEYRING must be local or vault-transit"),
@@ -184,7 +184,7 @@ impl Settings {
                 var("CREDENTIAL_FILE_PATH").map_or_else(|| store.data_dir.join("credentials.json"), PathBuf::from),
             ),
             Some("environment") => Backend::Environment,
-            Some("vault") => Backend::Vault(vault_settings()?),
+            Some("vault") => Backend::Vault(Box::new(vault_settings()?)),
             Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment, vault"),
         };
         let key_cache_seconds = parse_num("TESSERA_KEY_CACHE_SECONDS", 300)?;
@@ -474,16 +474,65 @@ fn oauth_settings() -> anyhow::Result<tessera_core::service::OAuthOptions> {
     })
 }
 
-/// `VAULT_ADDR`/`VAULT_URL`, `VAULT_TOKEN`, `VAULT_NAMESPACE`; `needed_by` names
-/// the setting that requires Vault, for the error line.
-fn vault_connection(needed_by: &str) -> anyhow::Result<VaultConnection> {
+/// `VAULT_ADDR`/`VAULT_URL`, the login (`VAULT_AUTH_METHOD` and its
+/// variables), `VAULT_NAMESPACE` and TLS to Vault; `needed_by` names the
+/// setting that requires Vault, for the error line.
+pub(crate) fn vault_connection(needed_by: &str) -> anyhow::Result<VaultConnection> {
     let Some(addr) = var("VAULT_ADDR").or_else(|| var("VAULT_URL")) else {
         bail!("VAULT_ADDR (or VAULT_URL) must be set when {needed_by}");
     };
-    let Some(token) = var("VAULT_TOKEN") else {
-        bail!("VAULT_TOKEN must be set when {needed_by}");
+    Ok(VaultConnection { addr, auth: vault_auth(needed_by)?, namespace: var("VAULT_NAMESPACE"), tls: vault_tls()? })
+}
+
+/// `VAULT_AUTH_METHOD`: `token` (default: `VAULT_TOKEN`), `approle`
+/// (`VAULT_ROLE_ID`, `VAULT_SECRET_ID` or `VAULT_SECRET_ID_FILE`,
+/// `VAULT_AUTH_MOUNT`) or `jwt` (`VAULT_JWT_ROLE`, `VAULT_JWT_FILE`, `VAULT_AUTH_MOUNT`).
+fn vault_auth(needed_by: &str) -> anyhow::Result<VaultAuth> {
+    let readable = |name: &str, path: &str| -> anyhow::Result<PathBuf> {
+        std::fs::metadata(path).with_context(|| format!("{name} {path} cannot be read"))?;
+        Ok(PathBuf::from(path))
     };
-    Ok(VaultConnection { addr, token: SecretString::from(token), namespace: var("VAULT_NAMESPACE") })
+    match var("VAULT_AUTH_METHOD").as_deref().map(str::trim) {
+        None | Some("token") => {
+            let Some(token) = var("VAULT_TOKEN") else {
+                bail!("VAULT_TOKEN must be set when {needed_by} (or VAULT_AUTH_METHOD=approle or jwt)");
+            };
+            Ok(VaultAuth::Token(SecretString::from(token)))
+        }
+        Some("approle") => {
+            let Some(role_id) = var("VAULT_ROLE_ID") else {
+                bail!("VAULT_ROLE_ID must be set when VAULT_AUTH_METHOD=approle");
+            };
+            let secret_id = match (var("VAULT_SECRET_ID"), var("VAULT_SECRET_ID_FILE")) {
+                (Some(v), None) => SecretSource::Value(SecretString::from(v)),
+                (None, Some(f)) => SecretSource::File(readable("VAULT_SECRET_ID_FILE", &f)?),
+                _ => bail!("exactly one of VAULT_SECRET_ID and VAULT_SECRET_ID_FILE must be set when VAULT_AUTH_METHOD=approle"),
+            };
+            Ok(VaultAuth::AppRole { mount: vault_segment("VAULT_AUTH_MOUNT", "approle")?, role_id, secret_id })
+        }
+        Some("jwt") => {
+            let (Some(role), Some(file)) = (var("VAULT_JWT_ROLE"), var("VAULT_JWT_FILE")) else {
+                bail!("VAULT_JWT_ROLE and VAULT_JWT_FILE must be set when VAULT_AUTH_METHOD=jwt");
+            };
+            let jwt_file = readable("VAULT_JWT_FILE", &file)?;
+            Ok(VaultAuth::Jwt { mount: vault_segment("VAULT_AUTH_MOUNT", "jwt")?, role, jwt_file })
+        }
+        Some(_) => bail!("VAULT_AUTH_METHOD must be token, approle or jwt"),
+    }
+}
+
+/// `VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_CLIENT_CERT` and `VAULT_CLIENT_KEY` (both or neither).
+pub(crate) fn vault_tls() -> anyhow::Result<VaultTls> {
+    let client_cert = match (var("VAULT_CLIENT_CERT"), var("VAULT_CLIENT_KEY")) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        _ => bail!("VAULT_CLIENT_CERT and VAULT_CLIENT_KEY must be set together"),
+    };
+    Ok(VaultTls {
+        ca_cert: var("VAULT_CACERT").map(PathBuf::from),
+        ca_path: var("VAULT_CAPATH").map(PathBuf::from),
+        client_cert,
+    })
 }
 
 /// A Vault path setting: segments of letters, digits, '.', '_' or '-'.

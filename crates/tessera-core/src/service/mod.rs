@@ -20,6 +20,7 @@ mod limits;
 mod oauth_flow;
 mod proxy;
 mod proxy_call;
+mod readiness;
 mod refresh;
 mod retry;
 mod secret_kv;
@@ -60,6 +61,7 @@ pub use keys::{MasterRotation, RewrapReport};
 pub use limits::RateLimit;
 pub use oauth_flow::{AuthorizationStart, CallbackOutcome, CallbackParams};
 pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
+pub use readiness::{Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_kv::SecretVersionRead;
 pub use secrets::{SecretPayload, SecretWrite};
@@ -454,13 +456,6 @@ impl Tessera {
     /// The keyring (for offline admin commands such as `migrate`).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
-    }
-
-    /// Readiness: the store answers and the key provider works.
-    pub async fn ready(&self) -> Result<(), ServiceError> {
-        self.store.ping().await?;
-        let check = self.keyring.provider().check_value().await?;
-        self.keyring.provider().verify_check_value(&check).await
     }
 
     /// Resolves a bearer token to a principal; unknown tokens are audited

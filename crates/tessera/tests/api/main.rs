@@ -32,6 +32,7 @@ mod tenants;
 mod tls;
 mod tools;
 mod vault_api;
+mod vault_auth;
 mod view_cache;
 mod webhooks;
 mod writes;

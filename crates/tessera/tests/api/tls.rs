@@ -15,19 +15,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{Db, TestApp, ROOT_TOKEN};
 
 /// A certificate authority made for one test.
-struct Ca {
+pub(crate) struct Ca {
     cert: rcgen::Certificate,
     key: KeyPair,
 }
 
 /// A certificate and its key, as PEM.
-struct Leaf {
-    cert: String,
-    key: String,
+pub(crate) struct Leaf {
+    pub(crate) cert: String,
+    pub(crate) key: String,
 }
 
 impl Ca {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
         p.distinguished_name.push(DnType::CommonName, name);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -37,11 +37,11 @@ impl Ca {
         Self { cert, key }
     }
 
-    fn pem(&self) -> String {
+    pub(crate) fn pem(&self) -> String {
         self.cert.pem()
     }
 
-    fn leaf(&self, name: &str, sans: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+    pub(crate) fn leaf(&self, name: &str, sans: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
         let mut p = CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).expect("params");
         p.distinguished_name.push(DnType::CommonName, name);
         p.extended_key_usages = vec![usage];
@@ -51,7 +51,7 @@ impl Ca {
     }
 
     /// A server certificate for the test server's address.
-    fn server(&self, name: &str) -> Leaf {
+    pub(crate) fn server(&self, name: &str) -> Leaf {
         self.leaf(name, &["127.0.0.1", "localhost"], ExtendedKeyUsagePurpose::ServerAuth)
     }
 }
