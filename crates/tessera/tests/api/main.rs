@@ -21,6 +21,7 @@ mod keys;
 mod oauth;
 mod observability;
 mod openapi;
+mod postgres_tls;
 mod proxy;
 mod read_audit;
 mod readme;
