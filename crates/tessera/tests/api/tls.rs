@@ -120,7 +120,8 @@ fn client(ca: &Ca, identity: Option<&Leaf>) -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_is_served_over_https_and_the_console_cookie_is_secure() {
     let ca = Ca::new("Test CA");
-    let files = Files::new(&ca.server("tessera"));
+    let leaf = ca.server("tessera");
+    let files = Files::new(&leaf);
     let mut app = start(files.env()).await;
     assert!(app.base.starts_with("https://127.0.0.1:"), "{}", app.base);
     app.client = client(&ca, None);
@@ -146,6 +147,9 @@ async fn the_api_is_served_over_https_and_the_console_cookie_is_secure() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let cookie = r.headers().get(reqwest::header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    // The private key is never logged.
+    let key_body: String = leaf.key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(!app.logs().replace('\n', "").contains(&key_body[..40]), "the TLS key is in the logs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,12 +238,21 @@ async fn tls_connect(
     app: &TestApp,
     ca: &Ca,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    tls_connect_with(app, ca, rustls::DEFAULT_VERSIONS).await
+}
+
+/// The same, offering only the TLS `versions` given.
+async fn tls_connect_with(
+    app: &TestApp,
+    ca: &Ca,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     let der = rustls::pki_types::CertificateDer::from(ca.cert.der().to_vec());
     roots.add(der).expect("root");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -280,6 +293,15 @@ async fn over_tls_the_header_timeout_and_the_connection_caps_still_hold() {
     assert!(read_to_close(&mut silent, Duration::from_secs(5)).await.is_some(), "silent connection closed");
     assert!(read_to_close(&mut half, Duration::from_secs(5)).await.is_some(), "half a head: closed");
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
+    // TLS 1.3 by default, 1.2 for a client that has no 1.3 (rustls has nothing older).
+    let modern = tls_connect(&app, &ca).await.expect("TLS 1.3");
+    assert_eq!(modern.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+    let older = tls_connect_with(&app, &ca, &[&rustls::version::TLS12]).await.expect("TLS 1.2");
+    assert_eq!(older.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    drop((modern, older));
+    // Their places free up once the server sees them close.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Two connections are this client's share; a third is told why, over TLS, and closed.
     let mut held = Vec::new();
@@ -327,6 +349,7 @@ async fn plain_http_off_loopback_is_refused_unless_a_proxy_terminates_tls() {
     // Behind a proxy that terminates TLS, the operator says so and plain HTTP is served.
     let mut child = serve(&[("TESSERA_ALLOW_PLAINTEXT_HTTP", "true")])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starts");
     let mut stdout = child.stdout.take().expect("stdout");

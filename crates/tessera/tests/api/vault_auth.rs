@@ -271,6 +271,8 @@ async fn a_jwt_login_rereads_its_token_file_at_every_login() {
     assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:#?}", failures.len());
     let logins = answers_to(&log, "auth/jwt/login");
     assert!(logins >= 2, "{logins} JWT logins");
+    let presented = std::fs::read_to_string(&jwt_file).expect("jwt");
+    assert!(!app.logs().contains(&presented), "the JWT is in the logs");
     let r = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
