@@ -9,4 +9,5 @@ pub mod file;
 mod records;
 pub mod transit;
 pub mod vault;
+mod vault_auth;
 pub mod vault_client;

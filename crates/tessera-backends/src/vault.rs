@@ -182,6 +182,10 @@ impl SecretStore for VaultSecrets {
         "vault"
     }
 
+    async fn ready(&self) -> Result<(), ServiceError> {
+        self.vault.check().await
+    }
+
     async fn head(
         &self,
         _tx: &mut dyn StoreTx,

@@ -39,6 +39,13 @@ pub trait SecretStore: Send + Sync {
         false
     }
 
+    /// Readiness (`/readyz`): whether the backend can serve requests now,
+    /// with a message naming the problem when not. Backends with nothing of
+    /// their own to reach (the database, a file, the environment) are ready.
+    async fn ready(&self) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
     /// True for the read-only `environment` backend, whose values are the
     /// operator's plaintext JSON rather than Tessera ciphertext.
     fn holds_plaintext(&self) -> bool {

@@ -203,6 +203,14 @@ impl CredentialRepo for SqlTx {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn release_credential_leases(&mut self, owner: &str) -> StoreResult<u64> {
+        let done = query("UPDATE credentials SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+            .bind(owner)
+            .execute(self)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn count_credentials(&mut self) -> StoreResult<i64> {
         let row = query("SELECT COUNT(*) FROM credentials").fetch_one(self).await?;
         row.get(0)

@@ -146,6 +146,17 @@ impl WebhookRepo for SqlTx {
         Ok(claimed)
     }
 
+    async fn release_outbox_leases(&mut self, owner: &str) -> StoreResult<u64> {
+        let done = query(
+            "UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner = $1 AND delivered_at IS NULL AND failed_at IS NULL",
+        )
+        .bind(owner)
+        .execute(self)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn finish_outbox(
         &mut self,
         id: &str,

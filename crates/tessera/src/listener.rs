@@ -1,17 +1,20 @@
 //! The accept loop of `tessera serve` (instead of `axum::serve`, which has no
-//! header timeout): HTTP/1 and h2c over hyper-util, with
+//! header timeout): HTTP/1 and HTTP/2 over hyper-util, in clear text (h2c) or
+//! over TLS ([`crate::tls`]), with
 //! - a header read timeout: a client must finish a request head within
 //!   `TESSERA_HEADER_READ_TIMEOUT` (the first one counted from the accept,
-//!   so a connection that never sends a byte is closed too);
+//!   TLS handshake included, so a connection that never sends a byte is
+//!   closed too);
 //! - connection caps, in total (`TESSERA_MAX_CONNECTIONS`, never above 80 %
 //!   of the open-file limit, so `accept` keeps working and `/healthz` keeps
 //!   answering) and per client address (`TESSERA_MAX_CONNECTIONS_PER_CLIENT`):
-//!   a connection over a cap is answered 503 and closed at once;
+//!   a connection over a cap is answered 503 and closed at once (over TLS
+//!   after a handshake of at most [`REFUSAL_HANDSHAKE`], so the client can
+//!   read the answer; at most [`MAX_TLS_REFUSALS`] such at a time, more are
+//!   closed without one);
 //! - graceful shutdown: on the signal, stop accepting, let requests in
-//!   flight finish (at most [`DRAIN`]).
-//!
-//! The transport is a `TcpStream` today; TLS goes in [`serve_connection`]
-//! (wrap the stream before handing it to hyper), nothing else changes.
+//!   flight finish (at most `TESSERA_SHUTDOWN_TIMEOUT`), close idle
+//!   connections.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,11 +30,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt as _;
 
-/// Longest graceful shutdown waits for requests in flight.
-const DRAIN: Duration = Duration::from_secs(30);
+use crate::tls::Tls;
+
+/// Longest a refused TLS connection may take to read its 503.
+const REFUSAL_HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// Refused TLS connections answered at once; beyond, they are closed unanswered.
+const MAX_TLS_REFUSALS: usize = 64;
 
 /// At most one log line per this interval for refused connections and accept errors.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -49,6 +58,10 @@ pub struct ListenerOptions {
     /// held only to the total cap (the client behind them is known per
     /// request, not per connection).
     pub trusted_proxies: tessera_http::TrustedProxies,
+    /// `TESSERA_SHUTDOWN_TIMEOUT`: longest the drain waits for requests in flight.
+    pub drain: Duration,
+    /// HTTPS when set (`TESSERA_TLS_CERT_FILE`), else clear text.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// Raises the open-file soft limit to the hard limit (where the platform
@@ -99,6 +112,7 @@ pub async fn serve(
     let slots = Slots::new(opts.max_connections, opts.max_connections_per_client);
     let graceful = GracefulShutdown::new();
     let accept_errors = Throttled::default();
+    let tls_refusals = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -119,54 +133,89 @@ pub async fn serve(
         let slot = match slots.admit(peer.ip(), per_client) {
             Ok(slot) => slot,
             Err(reason) => {
-                refuse(&stream, reason, &slots.refusals);
+                match &opts.tls {
+                    None => refuse(&stream, reason, &slots.refusals),
+                    Some(tls) => refuse_tls(stream, tls, reason, &slots.refusals, &tls_refusals),
+                }
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
-        serve_connection(&builder, &graceful, &app, stream, peer, slot, opts.header_read_timeout);
+        let conn = Connection {
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            app: app.clone(),
+            peer,
+            slot,
+            deadline: tokio::time::Instant::now() + opts.header_read_timeout,
+        };
+        match &opts.tls {
+            None => {
+                tokio::spawn(conn.serve(stream));
+            }
+            Some(tls) => {
+                let acceptor = tls.acceptor();
+                tokio::spawn(async move {
+                    // The handshake counts against the first request head's time.
+                    match tokio::time::timeout_at(conn.deadline, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => conn.serve(tls_stream).await,
+                        Ok(Err(e)) => tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed"),
+                        Err(_) => {
+                            tracing::debug!(peer = %conn.peer, "TLS handshake not done within the header timeout")
+                        }
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tracing::info!(connections = graceful.count(), "draining connections");
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
-        tracing::warn!("connections still open after the drain time; closing them");
+    if tokio::time::timeout(opts.drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after TESSERA_SHUTDOWN_TIMEOUT; closing them");
     }
     Ok(())
 }
 
-/// Serves one connection on its own task. The slot is released when the task ends.
-fn serve_connection(
-    builder: &Arc<Builder<TokioExecutor>>,
-    graceful: &GracefulShutdown,
-    app: &Router,
-    stream: TcpStream,
+/// One admitted connection, before its transport is known to be ready.
+struct Connection {
+    builder: Arc<Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    app: Router,
     peer: SocketAddr,
     slot: Slot,
-    first_head_within: Duration,
-) {
-    let started = Arc::new(AtomicBool::new(false));
-    let seen = started.clone();
-    let service = app.clone().map_request(move |mut req: hyper::Request<Incoming>| {
-        seen.store(true, Ordering::Relaxed);
-        // Handlers read the peer as axum's ConnectInfo, as with axum::serve.
-        req.extensions_mut().insert(ConnectInfo(peer));
-        req.map(axum::body::Body::new)
-    });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-    let conn = graceful.watch(conn.into_owned());
-    tokio::spawn(async move {
+    /// When the first request head must be in.
+    deadline: tokio::time::Instant,
+}
+
+impl Connection {
+    /// Serves HTTP on `io` until the connection ends; the slot is released then.
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self { builder, watcher, app, peer, slot, deadline } = self;
         let _slot = slot;
+        let started = Arc::new(AtomicBool::new(false));
+        let seen = started.clone();
+        let service = app.map_request(move |mut req: hyper::Request<Incoming>| {
+            seen.store(true, Ordering::Relaxed);
+            // Handlers read the peer as axum's ConnectInfo, as with axum::serve.
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req.map(axum::body::Body::new)
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+        let conn = watcher.watch(conn.into_owned());
         tokio::pin!(conn);
         // hyper's header timeout starts once it knows the protocol; this one
         // covers a client that sends nothing, or half an h2 preface.
         tokio::select! {
             _ = &mut conn => return,
-            () = tokio::time::sleep(first_head_within) => {}
+            () = tokio::time::sleep_until(deadline) => {}
         }
         if started.load(Ordering::Relaxed) {
             let _ = conn.await;
         }
-    });
+    }
 }
 
 /// Why a connection was refused.
@@ -185,19 +234,47 @@ impl Refusal {
     }
 }
 
-/// Answers 503 if the socket takes it without waiting, and closes.
-fn refuse(stream: &TcpStream, reason: Refusal, log: &Throttled) {
+/// The answer to a connection over a cap.
+fn refusal_answer() -> String {
+    const BODY: &str =
+        r#"{"error":{"code":"too_many_connections","message":"too many open connections; retry later"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    )
+}
+
+fn count_refusal(reason: Refusal, log: &Throttled) {
     metrics::counter!("tessera_connections_refused_total", "reason" => reason.label()).increment(1);
     if let Some(suppressed) = log.due() {
         tracing::warn!(reason = reason.label(), suppressed, "connection refused: over the connection cap");
     }
-    const BODY: &str =
-        r#"{"error":{"code":"too_many_connections","message":"too many open connections; retry later"}}"#;
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    let _ = stream.try_write(answer.as_bytes());
+}
+
+/// Answers 503 if the socket takes it without waiting, and closes.
+fn refuse(stream: &TcpStream, reason: Refusal, log: &Throttled) {
+    count_refusal(reason, log);
+    let _ = stream.try_write(refusal_answer().as_bytes());
+}
+
+/// Over TLS a clear-text answer would be unreadable: the 503 goes after a
+/// short handshake, on a task of its own, a bounded number at a time.
+fn refuse_tls(stream: TcpStream, tls: &Tls, reason: Refusal, log: &Throttled, in_flight: &Arc<AtomicUsize>) {
+    count_refusal(reason, log);
+    if in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_TLS_REFUSALS {
+        in_flight.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let (acceptor, in_flight) = (tls.acceptor(), in_flight.clone());
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_HANDSHAKE, async move {
+            let mut s = acceptor.accept(stream).await?;
+            s.write_all(refusal_answer().as_bytes()).await?;
+            s.shutdown().await
+        })
+        .await;
+        in_flight.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 /// Open connections, in total and per client address.

@@ -16,6 +16,7 @@ mod migrate;
 mod serve;
 mod service;
 mod settings;
+mod tls;
 mod workers;
 
 use std::process::ExitCode;

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use secrecy::SecretString;
 use tessera_backends::vault::VaultSettings;
-use tessera_backends::vault_client::VaultConnection;
+use tessera_backends::vault_client::{VaultAuth, VaultConnection};
 use tessera_core::migrate::{MigrateOptions, Sides};
 use tessera_core::secret_store::SecretStore;
 use tessera_core::{Ctx, Tessera};
@@ -218,7 +218,7 @@ fn backend(side: &Side<'_>, settings: &Settings) -> anyhow::Result<(Backend, Str
         "vault" => {
             let s = vault_settings(side)?;
             let place = format!("vault {}/v1/{}/data/{}", s.connection.addr.trim_end_matches('/'), s.mount, s.prefix);
-            (Backend::Vault(s), place)
+            (Backend::Vault(Box::new(s)), place)
         }
         other => bail!("--{f} {other:?}: the backend must be one of database, file, environment, vault"),
     })
@@ -238,7 +238,12 @@ fn vault_settings(side: &Side<'_>) -> anyhow::Result<VaultSettings> {
         bail!("--{f} vault needs a token in {token_var}");
     };
     Ok(VaultSettings {
-        connection: VaultConnection { addr, token: SecretString::from(token), namespace: var("VAULT_NAMESPACE") },
+        connection: VaultConnection {
+            addr,
+            auth: VaultAuth::Token(SecretString::from(token)),
+            namespace: var("VAULT_NAMESPACE"),
+            tls: crate::settings::vault_tls()?,
+        },
         mount: segment(&format!("--{f}-vault-mount"), side.vault_mount.clone(), "VAULT_MOUNT_POINT", "secret")?,
         prefix: segment(&format!("--{f}-vault-prefix"), side.vault_prefix.clone(), "VAULT_PATH_PREFIX", "tessera")?,
     })

@@ -1,5 +1,12 @@
 //! `tessera serve`: opens the store and keyring, prints the first admin key
-//! once, and serves the API until SIGINT/SIGTERM.
+//! once, and serves the API (over TLS when the certificate settings are
+//! given) until SIGINT/SIGTERM.
+//!
+//! Shutdown, in order: stop accepting; let requests in flight, their group
+//! commits and the workers' claimed work finish (all at most
+//! `TESSERA_SHUTDOWN_TIMEOUT`); give back the leases still held, so another
+//! replica takes that work at once; write the last usage and denial counts;
+//! make the audit log durable; exit 0.
 
 use std::sync::Arc;
 
@@ -15,12 +22,15 @@ use crate::settings::Settings;
 pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     crate::init_logging()?;
     let has_root = settings.root_token.is_some();
+    // The certificate first: a bad file stops start-up before anything listens.
+    let tls = settings.tls.take().map(crate::tls::Tls::load).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on TESSERA_LISTEN {}", settings.listen))?;
     let addr = listener.local_addr()?;
     if settings.oauth.public_url.is_empty() {
-        settings.oauth.public_url = format!("http://{addr}");
+        settings.oauth.public_url = format!("{scheme}://{addr}");
     }
     let outbound = outbound_clients(&settings)?;
     let svc = open_service_with(&mut settings, outbound).await?;
@@ -34,9 +44,16 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     }
     let store = svc.store_backend();
     let svc = Arc::new(svc);
-    crate::workers::spawn_all(&svc, settings.refresh_interval, settings.health_interval, settings.webhook_interval);
-    crate::workers::spawn_denial_flush(&svc, settings.audit_denial_interval);
-    crate::workers::spawn_usage_flush(&svc, settings.usage_flush_interval);
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let workers = crate::workers::spawn_all(
+        &svc,
+        settings.refresh_interval,
+        settings.health_interval,
+        settings.webhook_interval,
+        &stop,
+    );
+    crate::workers::spawn_denial_flush(&svc, settings.audit_denial_interval, &stop);
+    crate::workers::spawn_usage_flush(&svc, settings.usage_flush_interval, &stop);
     let (sink_names, sink_workers) = start_audit_sinks(&svc, &settings)?;
     if !settings.audit_checkpoint_interval.is_zero() {
         crate::settings::ensure_data_dir(&settings.data_dir)?;
@@ -64,15 +81,30 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         },
         console.merge(tessera_console::connect::router(svc.clone(), settings.connect.clone())).merge(vault_api),
     );
-    println!("tessera listening on http://{addr}");
-    tracing::info!(%addr, store, "listening");
+    if let Some(tls) = &tls {
+        tls.spawn_reloader();
+    }
+    println!("tessera listening on {scheme}://{addr}");
+    tracing::info!(%addr, store, tls = tls.is_some(), "listening");
     let limits = ListenerOptions {
         header_read_timeout: settings.header_read_timeout,
         max_connections: crate::listener::connection_cap(settings.max_connections),
         max_connections_per_client: settings.max_connections_per_client,
         trusted_proxies: settings.trusted_proxies.clone(),
+        drain: settings.shutdown_timeout,
+        tls,
     };
-    crate::listener::serve(listener, app, limits, shutdown()).await?;
+    let signalled = async move {
+        shutdown().await;
+        let _ = stopping.send(true);
+    };
+    let mut stopped = stop.clone();
+    let workers_done = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        finish_workers(workers, settings.shutdown_timeout).await;
+    };
+    let (served, ()) = tokio::join!(crate::listener::serve(listener, app, limits, signalled), workers_done);
+    served?;
     // The sinks' leases go now, so another replica (or this one restarted)
     // goes on delivering at once instead of after the lease runs out.
     for worker in sink_workers {
@@ -82,6 +114,13 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         if let Err(e) = svc.release_audit_sink(name).await {
             tracing::warn!(sink = %name, error = %e.message, "cannot release the audit sink's lease");
         }
+    }
+    match svc.release_worker_leases().await {
+        Ok(r) if r.refreshes + r.deliveries > 0 => {
+            tracing::info!(refreshes = r.refreshes, deliveries = r.deliveries, "unfinished worker leases given back")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e.message, "cannot give back the worker leases; they expire on their own"),
     }
     if let Err(e) = svc.flush_usage().await {
         tracing::error!(error = %e.message, "cannot write the usage counts");
@@ -119,6 +158,19 @@ fn start_audit_sinks(
     }
     let names = sinks.iter().map(|s| s.name().to_owned()).collect();
     Ok((names, crate::workers::spawn_audit_sinks(svc, sinks, cfg.options.clone())))
+}
+
+/// Waits for the workers' scans in progress, at most `timeout`; the ones
+/// still running then are abandoned (their leases are given back next).
+async fn finish_workers(mut workers: tokio::task::JoinSet<()>, timeout: std::time::Duration) {
+    let all = async { while workers.join_next().await.is_some() {} };
+    if tokio::time::timeout(timeout, all).await.is_err() {
+        tracing::warn!(
+            running = workers.len(),
+            "workers still busy after TESSERA_SHUTDOWN_TIMEOUT; their unfinished work goes back to the queue"
+        );
+        workers.abort_all();
+    }
 }
 
 async fn shutdown() {

@@ -104,7 +104,7 @@ pub fn key_provider(source: MasterKeySource, dev_key: DevKey) -> anyhow::Result<
         }
         MasterKeySource::Transit(connection, engine) => {
             tracing::info!(%engine, "data keys wrapped by Vault Transit");
-            Arc::new(TransitKeyProvider::new(connection, engine).map_err(anyhow::Error::msg)?)
+            Arc::new(TransitKeyProvider::new(*connection, engine).map_err(anyhow::Error::msg)?)
         }
     })
 }
@@ -114,7 +114,7 @@ pub fn open_backend(backend: Backend) -> anyhow::Result<Arc<dyn SecretStore>> {
     Ok(match backend {
         Backend::Database => Arc::new(DatabaseSecrets),
         Backend::File(path) => Arc::new(FileSecrets::open(&path).map_err(anyhow::Error::msg)?),
-        Backend::Vault(v) => Arc::new(VaultSecrets::new(v).map_err(anyhow::Error::msg)?),
+        Backend::Vault(v) => Arc::new(VaultSecrets::new(*v).map_err(anyhow::Error::msg)?),
         Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?),
     })
 }

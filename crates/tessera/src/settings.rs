@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use secrecy::SecretString;
-use tessera_backends::vault_client::VaultConnection;
+use tessera_backends::vault_client::{SecretSource, VaultAuth, VaultConnection, VaultTls};
 use tessera_crypto::MasterKey;
 
 /// Everything `serve` needs.
@@ -70,6 +70,10 @@ pub struct Settings {
     pub audit_reads: tessera_store::ReadAudit,
     /// `TESSERA_AUDIT_SINKS` and how the sinks deliver.
     pub audit_sinks: AuditSinks,
+    /// `TESSERA_TLS_CERT_FILE`, `TESSERA_TLS_KEY_FILE`, `TESSERA_TLS_CLIENT_CA_FILE`: HTTPS when set.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// `TESSERA_SHUTDOWN_TIMEOUT`: longest a SIGTERM waits for requests and claimed work in flight.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// Audit streaming: the sinks and their settings.
@@ -141,7 +145,7 @@ pub enum Backend {
     /// Read-only `PLATFORM_CRED_<KEY>` variables.
     Environment,
     /// HashiCorp Vault / OpenBao KV v2.
-    Vault(tessera_backends::vault::VaultSettings),
+    Vault(Box<tessera_backends::vault::VaultSettings>),
 }
 
 /// Where the master key came from.
@@ -151,7 +155,7 @@ pub enum MasterKeySource {
     /// None set: a dev key file in the data dir.
     DevFile(PathBuf),
     /// `TESSERA_KEYRING=vault-transit`: per-tenant Transit keys in Vault.
-    Transit(VaultConnection, String),
+    Transit(Box<VaultConnection>, String),
 }
 
 /// Variables that may hold the master key, in order of precedence.
@@ -205,6 +209,8 @@ impl Settings {
         let store = Self::from_env_store_only()?;
         let listen = var("TESSERA_LISTEN").unwrap_or_else(|| "127.0.0.1:7300".into());
         let listen = listen_addr(&listen)?;
+        let tls = tls_files()?;
+        plaintext_allowed(listen, tls.is_some())?;
         let mut master_key = None;
         for name in MASTER_KEY_VARS {
             if let Some(v) = var(name) {
@@ -219,7 +225,7 @@ impl Settings {
                 master_key.unwrap_or_else(|| MasterKeySource::DevFile(store.data_dir.join("master.key")))
             }
             Some("vault-transit") => MasterKeySource::Transit(
-                vault_connection("TESSERA_KEYRING=vault-transit")?,
+                Box::new(vault_connection("TESSERA_KEYRING=vault-transit")?),
                 vault_segment("VAULT_TRANSIT_ENGINE", "transit")?,
             ),
             Some(_) => bail!("TESSERA_KEYRING must be local or vault-transit"),
@@ -240,7 +246,7 @@ impl Settings {
                 var("CREDENTIAL_FILE_PATH").map_or_else(|| store.data_dir.join("credentials.json"), PathBuf::from),
             ),
             Some("environment") => Backend::Environment,
-            Some("vault") => Backend::Vault(vault_settings()?),
+            Some("vault") => Backend::Vault(Box::new(vault_settings()?)),
             Some(_) => bail!("CREDENTIAL_BACKEND must be one of database, file, environment, vault"),
         };
         let key_cache_seconds = parse_num("TESSERA_KEY_CACHE_SECONDS", 300)?;
@@ -302,6 +308,8 @@ impl Settings {
             vault_api_mount: vault_api_mount()?,
             audit_reads: audit_reads()?,
             audit_sinks: audit_sinks(allow_loopback_http)?,
+            tls,
+            shutdown_timeout: std::time::Duration::from_secs(positive("TESSERA_SHUTDOWN_TIMEOUT", 30)?),
             ..store
         })
     }
@@ -352,8 +360,46 @@ impl Settings {
             // Offline commands that only open the store record no reads.
             audit_reads: tessera_store::ReadAudit::Durable,
             audit_sinks: AuditSinks::default(),
+            tls: None,
+            shutdown_timeout: std::time::Duration::from_secs(30),
         })
     }
+}
+
+/// `TESSERA_TLS_CERT_FILE` and `TESSERA_TLS_KEY_FILE` (both or neither),
+/// and `TESSERA_TLS_CLIENT_CA_FILE` (only with them).
+fn tls_files() -> anyhow::Result<Option<crate::tls::TlsFiles>> {
+    let client_ca = var("TESSERA_TLS_CLIENT_CA_FILE").map(PathBuf::from);
+    match (var("TESSERA_TLS_CERT_FILE"), var("TESSERA_TLS_KEY_FILE")) {
+        (Some(cert), Some(key)) => {
+            Ok(Some(crate::tls::TlsFiles { cert: PathBuf::from(cert), key: PathBuf::from(key), client_ca }))
+        }
+        (None, None) if client_ca.is_some() => {
+            bail!("TESSERA_TLS_CLIENT_CA_FILE needs TESSERA_TLS_CERT_FILE and TESSERA_TLS_KEY_FILE (client certificates are checked over TLS)")
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!("TESSERA_TLS_KEY_FILE must be set with TESSERA_TLS_CERT_FILE"),
+        (None, Some(_)) => bail!("TESSERA_TLS_CERT_FILE must be set with TESSERA_TLS_KEY_FILE"),
+    }
+}
+
+/// Plain HTTP only on a loopback address, unless `TESSERA_ALLOW_PLAINTEXT_HTTP=true`
+/// says a proxy in front terminates TLS: API keys and secrets would
+/// otherwise cross the network in clear text.
+fn plaintext_allowed(listen: SocketAddr, tls: bool) -> anyhow::Result<()> {
+    let allowed = match var("TESSERA_ALLOW_PLAINTEXT_HTTP").as_deref().map(str::trim) {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => bail!("TESSERA_ALLOW_PLAINTEXT_HTTP must be true or false"),
+    };
+    if tls || allowed || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    bail!(
+        "TESSERA_LISTEN {listen} is not a loopback address and TLS is off: API keys and secrets would cross the \
+         network in clear text. Set TESSERA_TLS_CERT_FILE and TESSERA_TLS_KEY_FILE, or, when a reverse proxy or \
+         load balancer in front terminates TLS, TESSERA_ALLOW_PLAINTEXT_HTTP=true"
+    )
 }
 
 /// `TESSERA_VAULT_API_MOUNT` (default `secret`): one path segment.
@@ -493,16 +539,65 @@ fn oauth_settings() -> anyhow::Result<tessera_core::service::OAuthOptions> {
     })
 }
 
-/// `VAULT_ADDR`/`VAULT_URL`, `VAULT_TOKEN`, `VAULT_NAMESPACE`; `needed_by` names
-/// the setting that requires Vault, for the error line.
-fn vault_connection(needed_by: &str) -> anyhow::Result<VaultConnection> {
+/// `VAULT_ADDR`/`VAULT_URL`, the login (`VAULT_AUTH_METHOD` and its
+/// variables), `VAULT_NAMESPACE` and TLS to Vault; `needed_by` names the
+/// setting that requires Vault, for the error line.
+pub(crate) fn vault_connection(needed_by: &str) -> anyhow::Result<VaultConnection> {
     let Some(addr) = var("VAULT_ADDR").or_else(|| var("VAULT_URL")) else {
         bail!("VAULT_ADDR (or VAULT_URL) must be set when {needed_by}");
     };
-    let Some(token) = var("VAULT_TOKEN") else {
-        bail!("VAULT_TOKEN must be set when {needed_by}");
+    Ok(VaultConnection { addr, auth: vault_auth(needed_by)?, namespace: var("VAULT_NAMESPACE"), tls: vault_tls()? })
+}
+
+/// `VAULT_AUTH_METHOD`: `token` (default: `VAULT_TOKEN`), `approle`
+/// (`VAULT_ROLE_ID`, `VAULT_SECRET_ID` or `VAULT_SECRET_ID_FILE`,
+/// `VAULT_AUTH_MOUNT`) or `jwt` (`VAULT_JWT_ROLE`, `VAULT_JWT_FILE`, `VAULT_AUTH_MOUNT`).
+fn vault_auth(needed_by: &str) -> anyhow::Result<VaultAuth> {
+    let readable = |name: &str, path: &str| -> anyhow::Result<PathBuf> {
+        std::fs::metadata(path).with_context(|| format!("{name} {path} cannot be read"))?;
+        Ok(PathBuf::from(path))
     };
-    Ok(VaultConnection { addr, token: SecretString::from(token), namespace: var("VAULT_NAMESPACE") })
+    match var("VAULT_AUTH_METHOD").as_deref().map(str::trim) {
+        None | Some("token") => {
+            let Some(token) = var("VAULT_TOKEN") else {
+                bail!("VAULT_TOKEN must be set when {needed_by} (or VAULT_AUTH_METHOD=approle or jwt)");
+            };
+            Ok(VaultAuth::Token(SecretString::from(token)))
+        }
+        Some("approle") => {
+            let Some(role_id) = var("VAULT_ROLE_ID") else {
+                bail!("VAULT_ROLE_ID must be set when VAULT_AUTH_METHOD=approle");
+            };
+            let secret_id = match (var("VAULT_SECRET_ID"), var("VAULT_SECRET_ID_FILE")) {
+                (Some(v), None) => SecretSource::Value(SecretString::from(v)),
+                (None, Some(f)) => SecretSource::File(readable("VAULT_SECRET_ID_FILE", &f)?),
+                _ => bail!("exactly one of VAULT_SECRET_ID and VAULT_SECRET_ID_FILE must be set when VAULT_AUTH_METHOD=approle"),
+            };
+            Ok(VaultAuth::AppRole { mount: vault_segment("VAULT_AUTH_MOUNT", "approle")?, role_id, secret_id })
+        }
+        Some("jwt") => {
+            let (Some(role), Some(file)) = (var("VAULT_JWT_ROLE"), var("VAULT_JWT_FILE")) else {
+                bail!("VAULT_JWT_ROLE and VAULT_JWT_FILE must be set when VAULT_AUTH_METHOD=jwt");
+            };
+            let jwt_file = readable("VAULT_JWT_FILE", &file)?;
+            Ok(VaultAuth::Jwt { mount: vault_segment("VAULT_AUTH_MOUNT", "jwt")?, role, jwt_file })
+        }
+        Some(_) => bail!("VAULT_AUTH_METHOD must be token, approle or jwt"),
+    }
+}
+
+/// `VAULT_CACERT`, `VAULT_CAPATH`, `VAULT_CLIENT_CERT` and `VAULT_CLIENT_KEY` (both or neither).
+pub(crate) fn vault_tls() -> anyhow::Result<VaultTls> {
+    let client_cert = match (var("VAULT_CLIENT_CERT"), var("VAULT_CLIENT_KEY")) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        _ => bail!("VAULT_CLIENT_CERT and VAULT_CLIENT_KEY must be set together"),
+    };
+    Ok(VaultTls {
+        ca_cert: var("VAULT_CACERT").map(PathBuf::from),
+        ca_path: var("VAULT_CAPATH").map(PathBuf::from),
+        client_cert,
+    })
 }
 
 /// A Vault path setting: segments of letters, digits, '.', '_' or '-'.

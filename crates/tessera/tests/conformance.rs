@@ -373,8 +373,9 @@ async fn vault_backend_on_openbao() {
     let vault = tessera_backends::vault::VaultSecrets::new(tessera_backends::vault::VaultSettings {
         connection: tessera_backends::vault_client::VaultConnection {
             addr: bao.addr.clone(),
-            token: bao.token.clone().into(),
+            auth: tessera_backends::vault_client::VaultAuth::Token(bao.token.clone().into()),
             namespace: None,
+            tls: Default::default(),
         },
         mount: "secret".into(),
         prefix: "conformance".into(),

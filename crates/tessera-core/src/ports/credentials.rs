@@ -109,6 +109,9 @@ pub trait CredentialRepo {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Frees every refresh lease `owner` holds (a replica shutting down), so
+    /// another replica may claim those credentials at once. Returns how many.
+    async fn release_credential_leases(&mut self, owner: &str) -> StoreResult<u64>;
     /// How many credentials are stored.
     async fn count_credentials(&mut self) -> StoreResult<i64>;
     /// How many refreshable credentials expire by `due_by` (the refresh queue).

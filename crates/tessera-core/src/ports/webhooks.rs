@@ -112,6 +112,9 @@ pub trait WebhookRepo {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<OutboxRecord>>;
+    /// Frees every delivery lease `owner` holds (a replica shutting down), so
+    /// another replica may claim those events at once. Returns how many.
+    async fn release_outbox_leases(&mut self, owner: &str) -> StoreResult<u64>;
     /// Records the outcome of an attempt and releases the lease.
     async fn finish_outbox(
         &mut self,

@@ -26,11 +26,13 @@ mod options;
 mod outbound;
 mod proxy;
 mod proxy_call;
+mod readiness;
 mod refresh;
 mod retry;
 mod secret_import;
 mod secret_kv;
 mod secrets;
+mod shutdown;
 mod tenants;
 mod tools;
 mod transit;
@@ -67,10 +69,12 @@ pub use oauth_flow::{AuthorizationStart, CallbackOutcome, CallbackParams};
 pub use options::{ConsoleOptions, EnvClient, OAuthOptions, TesseraOptions};
 pub use outbound::Outbound;
 pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
+pub use readiness::{Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_import::ImportOutcome;
 pub use secret_kv::SecretVersionRead;
 pub use secrets::{SecretPayload, SecretWrite};
+pub use shutdown::ReleasedLeases;
 pub use tools::{ToolInvocation, ToolResult};
 pub use transit::{DataKeyOut, Sealed, TransitKeyView};
 pub use usage_stats::{UsageReport, UsageRow};
@@ -210,13 +214,6 @@ impl Tessera {
     /// The keyring (for offline admin commands such as `migrate`).
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
-    }
-
-    /// Readiness: the store answers and the key provider works.
-    pub async fn ready(&self) -> Result<(), ServiceError> {
-        self.store.ping().await?;
-        let check = self.keyring.provider().check_value().await?;
-        self.keyring.provider().verify_check_value(&check).await
     }
 
     /// Checks the caller may read `tenant`; a refusal is an audited denial.

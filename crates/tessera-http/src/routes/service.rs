@@ -20,12 +20,16 @@ pub(crate) async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: the metadata store answers and the key provider works.
+/// Readiness: the metadata store answers, the credential backend can serve
+/// (Vault reachable, unsealed, logged in) and the key provider works. A 503
+/// names each backend that is not usable and why.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", security(()), tag = "service",
-    responses((status = 200, description = "ready"), (status = 503, description = "a backend is down")))]
+    responses((status = 200, description = "ready: every backend with its status"), (status = 503, description = "a backend is not usable: the message names which and why")))]
 pub(crate) async fn readyz(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
-    s.svc.ready().await?;
-    Ok(Json(json!({"status": "ready", "store": s.svc.store_backend()})))
+    let ready = s.svc.readiness().await.into_result()?;
+    let checks: serde_json::Map<String, serde_json::Value> =
+        ready.checks.iter().map(|c| (c.component.to_owned(), json!({"backend": c.backend, "status": "ok"}))).collect();
+    Ok(Json(json!({"status": "ready", "store": s.svc.store_backend(), "checks": checks})))
 }
 
 /// The OpenAPI document of this API.

@@ -3,15 +3,15 @@
 //! kept in `Zeroizing` strings and never appear in an error message.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use tessera_backends::vault_client::VaultClient;
 use zeroize::Zeroizing;
 
 /// Resolves references, reading each Vault path once.
 pub struct Resolver {
-    client: Option<reqwest::Client>,
+    client: Option<Result<VaultClient, String>>,
     vault: HashMap<String, Result<HashMap<String, Zeroizing<String>>, String>>,
 }
 
@@ -99,38 +99,22 @@ impl Resolver {
     }
 
     async fn read_vault(&mut self, path: &str) -> Result<HashMap<String, Zeroizing<String>>, String> {
-        let addr = std::env::var("VAULT_ADDR")
-            .or_else(|_| std::env::var("VAULT_URL"))
-            .map_err(|_| "VAULT_ADDR (or VAULT_URL) is not set".to_owned())?;
-        let token = Zeroizing::new(std::env::var("VAULT_TOKEN").map_err(|_| "VAULT_TOKEN is not set".to_owned())?);
-        if self.client.is_none() {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| format!("cannot build the Vault HTTP client: {e}"))?;
-            self.client = Some(client);
-        }
-        let client = self.client.as_ref().expect("just built");
-        let url = format!("{}/v1/{path}", addr.trim_end_matches('/'));
-        let mut req = client.get(url).header("X-Vault-Token", token.as_str());
-        if let Ok(ns) = std::env::var("VAULT_NAMESPACE") {
-            if !ns.is_empty() {
-                req = req.header("X-Vault-Namespace", ns);
-            }
-        }
-        let resp = req.send().await.map_err(|e| format!("Vault did not answer: {}", e.without_url()))?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
+        // The same client (login, renewal, TLS settings) as the vault backend's.
+        let client = self.client.get_or_insert_with(|| {
+            crate::settings::vault_connection("a tenants file has ${VAULT:...} references")
+                .map_err(|e| e.to_string())
+                .and_then(VaultClient::new)
+        });
+        let client = client.as_ref().map_err(Clone::clone)?;
+        let r = client.call(reqwest::Method::GET, &client.url(path), None).await.map_err(|e| e.message)?;
+        if r.status == reqwest::StatusCode::NOT_FOUND {
             return Err(format!("nothing at Vault path {path}"));
         }
-        if !status.is_success() {
-            return Err(format!("Vault answered {status} for {path}"));
+        if !r.status.is_success() {
+            return Err(format!("Vault answered {} for {path}", r.status));
         }
-        let body =
-            Zeroizing::new(resp.bytes().await.map_err(|e| format!("Vault answer: {}", e.without_url()))?.to_vec());
         let parsed: KvResponse =
-            serde_json::from_slice(&body).map_err(|_| format!("Vault's answer for {path} is not a KV v2 secret"))?;
+            serde_json::from_value(r.body).map_err(|_| format!("Vault's answer for {path} is not a KV v2 secret"))?;
         Ok(parsed
             .data
             .data

@@ -155,6 +155,11 @@ impl TestApp {
         std::fs::read_to_string(self.dir.path().join(format!("serve.{n}.err.log"))).unwrap_or_default()
     }
 
+    /// The running server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().and_then(Child::id).expect("a running server")
+    }
+
     /// Stops the process (SIGKILL) and starts it again on the same data.
     pub async fn restart(&mut self) {
         self.stop().await;

@@ -28,12 +28,36 @@ impl Bao {
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
         let token = format!("bao-root-{}", uuid::Uuid::new_v4().simple());
-        Some(Self::start_on(&bin, port, &token).await)
+        Some(Self::start_on(&bin, port, &token, &[]).await)
     }
 
-    async fn start_on(bin: &str, port: u16, token: &str) -> Self {
+    /// Starts one that logs every request and answer to the file `log` (a
+    /// file audit device, declared in a config file beside it: OpenBao does
+    /// not enable audit devices through its API).
+    pub async fn start_with_audit(log: &std::path::Path) -> Option<Self> {
+        let hcl = format!(
+            "audit \"file\" \"to-file\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
+            log.display().to_string()
+        );
+        Self::start_with_config(&log.with_extension("hcl"), &hcl).await
+    }
+
+    /// Starts one with `hcl` added to the dev server's configuration (written
+    /// to `config`): an audit device, another listener.
+    pub async fn start_with_config(config: &std::path::Path, hcl: &str) -> Option<Self> {
+        let Ok(bin) = std::env::var("TESSERA_TEST_BAO") else {
+            return Self::start().await;
+        };
+        std::fs::write(config, hcl).expect("OpenBao config");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let token = format!("bao-root-{}", uuid::Uuid::new_v4().simple());
+        Some(Self::start_on(&bin, port, &token, &[format!("-config={}", config.display())]).await)
+    }
+
+    async fn start_on(bin: &str, port: u16, token: &str, extra: &[String]) -> Self {
         let child = std::process::Command::new(bin)
             .args(["server", "-dev", "-dev-no-store-token", "-log-level=error"])
+            .args(extra)
             .arg(format!("-dev-root-token-id={token}"))
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .env("HOME", std::env::temp_dir())
@@ -86,7 +110,7 @@ impl Bao {
     /// Starts a fresh one on the same port with the same token.
     pub async fn start_again(&mut self) {
         let bin = std::env::var("TESSERA_TEST_BAO").expect("set");
-        let mut next = Self::start_on(&bin, self.port, &self.token).await;
+        let mut next = Self::start_on(&bin, self.port, &self.token, &[]).await;
         std::mem::swap(self, &mut next);
     }
 
