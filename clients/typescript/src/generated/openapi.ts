@@ -379,7 +379,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the metadata store answers and the key provider works. */
+        /**
+         * Readiness: the metadata store answers, the credential backend can serve
+         *     (Vault reachable, unsealed, logged in) and the key provider works. A 503
+         *     names each backend that is not usable and why.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -4238,14 +4242,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description ready */
+            /** @description ready: every backend with its status */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description a backend is down */
+            /** @description a backend is not usable: the message names which and why */
             503: {
                 headers: {
                     [name: string]: unknown;
