@@ -943,6 +943,29 @@ class ProxyAuth1(TypedDict):
     type: Literal["none"]
 
 
+class ResolvedConnection(TypedDict):
+    """
+    The resolved view of a connection (`GET .../integrations/{key}/resolved`):
+    what an SDK reads.
+    """
+
+    config: dict[str, Any]
+    """
+    Every field with a value, merged in this order (a later one wins): the
+    schema's `default`, the integration's defaults, the tenant's overrides;
+    secret fields decrypted. With stored credentials, also `accessToken`
+    (refreshed first if it had expired) and `tokenType`.
+    """
+    integration: str
+    """
+    Integration key.
+    """
+    tenantId: str
+    """
+    Tenant.
+    """
+
+
 class RevokedCredentials(TypedDict):
     """
     The answer to `DELETE .../credentials`.
@@ -991,6 +1014,79 @@ class SecretList(TypedDict):
     tenantId: str
     """
     Tenant.
+    """
+
+
+class SecretReadData(TypedDict):
+    """
+    A secret version holding a map of fields (what the Vault-compatible API writes).
+    """
+
+    createdAt: str
+    """
+    When this version was written (RFC 3339).
+    """
+    data: dict[str, Any]
+    """
+    The fields.
+    """
+    path: str
+    """
+    Path.
+    """
+    version: int
+    """
+    This version.
+    """
+
+
+class SecretReadValue(TypedDict):
+    """
+    A secret version holding one value.
+    """
+
+    createdAt: str
+    """
+    When this version was written (RFC 3339).
+    """
+    path: str
+    """
+    Path.
+    """
+    value: str | float | bool | dict[str, Any] | list[Any]
+    """
+    The value: any JSON but null.
+    """
+    version: int
+    """
+    This version.
+    """
+
+
+class SecretVersionView(TypedDict):
+    """
+    One version's metadata.
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    createdBy: str
+    """
+    Creator.
+    """
+    deletedAt: str | None
+    """
+    Soft-deleted at; null if not deleted.
+    """
+    destroyed: bool
+    """
+    Erased for good.
+    """
+    version: int
+    """
+    Version.
     """
 
 
@@ -1602,6 +1698,99 @@ class ProxySettings(TypedDict):
     baseUrl: str
     """
     Every call goes under this URL (scheme, host, port and path prefix are fixed).
+    """
+
+
+class SecretMetadataView(TypedDict):
+    """
+    A secret's metadata: versions, never values.
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    currentVersion: int
+    """
+    Newest version.
+    """
+    maxVersions: int
+    """
+    Versions kept.
+    """
+    path: str
+    """
+    Path.
+    """
+    rotateAfterDays: int | None
+    """
+    Rotation policy: days after the last write when
+    `secret.rotation_due` is sent; null if none.
+    """
+    updatedAt: str
+    """
+    Last written.
+    """
+    versions: list[SecretVersionView]
+    """
+    Kept versions, oldest first.
+    """
+
+
+SecretRead: TypeAlias = SecretReadValue | SecretReadData
+"""
+One version of a secret, as written: one value (`SecretReadValue`) or a map of fields (`SecretReadData`).
+"""
+
+
+SecretReadAnswer: TypeAlias = SecretRead | SecretMetadataView
+"""
+Without `?versions`: the value (`SecretRead`); with it: the metadata (`SecretMetadataView`).
+"""
+
+
+class WebhookCreated(WebhookView):
+    """
+    A new webhook and its signing secret (shown in this answer only).
+    """
+
+    secret: str
+    """
+    `whsec_...`: the key of every delivery's `Tessera-Signature` (HMAC-SHA256 over `<t>.<body>`). Keep it: it is never shown again.
+    """
+
+
+class WebhookDelivery(TypedDict):
+    """
+    The body of every webhook delivery: what Tessera POSTs to a webhook's
+    URL, with the headers `Tessera-Event`, `Tessera-Delivery` and
+    `Tessera-Signature`.
+    """
+
+    createdAt: str
+    """
+    When the event happened (RFC 3339); the same on every retry.
+    """
+    data: dict[str, Any]
+    """
+    What happened: metadata only, never a secret value or token. Its
+    fields depend on `event`, e.g. `credential.stored`: `integration`,
+    `tokenType`, `scopes`, `hasRefreshToken`, `expiresAt`, `source`;
+    `key.rotated`: `version`, `createdAt`; `secret.rotation_due`: `path`,
+    `rotateAfterDays`, `lastWrittenAt`, `dueAt`.
+    """
+    event: WebhookEvent
+    """
+    The event (also the `Tessera-Event` header).
+    """
+    id: str
+    """
+    `evt_...`, also the `Tessera-Delivery` header: the same on every retry
+    of one event, so a receiver deduplicates on it.
+    """
+    tenantId: str
+    """
+    The tenant it happened to.
     """
 
 

@@ -27,6 +27,7 @@ mod proxy_call;
 mod refresh;
 mod retry;
 mod secret_kv;
+mod secret_views;
 mod secrets;
 mod tenants;
 mod tools;
@@ -64,6 +65,9 @@ pub use outbound::Outbound;
 pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use refresh::RefreshReport;
 pub use secret_kv::SecretVersionRead;
+pub use secret_views::{
+    ResolvedConnection, SecretRead, SecretReadAnswer, SecretReadData, SecretReadValue, WebhookCreated,
+};
 pub use secrets::{SecretPayload, SecretWrite};
 pub use tools::{ToolInvocation, ToolResult};
 pub use transit::{DataKeyOut, Sealed, TransitKeyView};

@@ -321,7 +321,8 @@ pub struct SecretVersionView {
     pub created_at: String,
     /// Creator.
     pub created_by: String,
-    /// Soft-deleted at.
+    /// Soft-deleted at; null if not deleted.
+    #[schema(required)]
     pub deleted_at: Option<String>,
     /// Erased for good.
     pub destroyed: bool,
@@ -343,6 +344,7 @@ pub struct SecretMetadataView {
     pub updated_at: String,
     /// Rotation policy: days after the last write when
     /// `secret.rotation_due` is sent; null if none.
+    #[schema(required)]
     pub rotate_after_days: Option<u32>,
     /// Kept versions, oldest first.
     pub versions: Vec<SecretVersionView>,

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::helpers::{Db, TestApp, ROOT_TOKEN};
 
+mod answers;
+
 /// The validator's path, or None (with a printed reason) outside CI.
 fn validator() -> Option<String> {
     let Ok(path) = std::env::var("TESSERA_TEST_OPENAPI_VALIDATOR") else {
