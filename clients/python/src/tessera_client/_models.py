@@ -5,6 +5,81 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
 
 
+class ApiKeyCreated(TypedDict):
+    """
+    `POST /api-keys`: the new key, in this answer only.
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    id: str
+    """
+    Id (for `DELETE /api-keys/{id}`).
+    """
+    key: str
+    """
+    The key itself (`tsr_...`): send it as `Authorization: Bearer <key>`.
+    Keep it: it is never shown again (only its hash is stored).
+    """
+    name: str
+    """
+    Name.
+    """
+    role: str
+    """
+    Role.
+    """
+    scopes: list[dict[str, Any]] | None
+    """
+    A scoped key's scopes; null: unscoped.
+    """
+    tenantId: str | None
+    """
+    Bound tenant; null for an admin or auditor key.
+    """
+
+
+class ApiKeyView(TypedDict):
+    """
+    An API key's public view (never the key or its hash).
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    createdBy: str
+    """
+    Creator.
+    """
+    id: str
+    """
+    Id.
+    """
+    lastUsedAt: NotRequired[str | None]
+    """
+    Last accepted (to the minute); none if never used.
+    """
+    name: str
+    """
+    Name.
+    """
+    role: str
+    """
+    Role.
+    """
+    scopes: NotRequired[list[dict[str, Any]] | None]
+    """
+    A scoped key's scopes; absent: unscoped.
+    """
+    tenantId: NotRequired[str | None]
+    """
+    Bound tenant.
+    """
+
+
 class AuditEventView(TypedDict):
     """
     One audit event as shown.
@@ -209,6 +284,41 @@ class ConnectedIntegration(TypedDict):
     integration: str
     """
     Integration key.
+    """
+
+
+class ConnectionMatch(TypedDict):
+    """
+    A match of a connection query.
+    """
+
+    config: dict[str, Any]
+    """
+    Public config.
+    """
+    isEnabled: bool
+    """
+    Enabled.
+    """
+    tenantId: str
+    """
+    Tenant.
+    """
+
+
+class ConnectionMatches(TypedDict):
+    """
+    The answer of `GET /integrations/{key}/connections`. (Fields in
+    alphabetical order: the order the answer had as a `json!` map.)
+    """
+
+    connections: list[ConnectionMatch]
+    """
+    The tenants whose public config matches every filter.
+    """
+    integration: str
+    """
+    The integration key, as asked.
     """
 
 
@@ -1481,6 +1591,17 @@ Exactly one of `value` (any JSON but null) and `data` (a map of fields).
 """
 
 
+class ApiKeyList(TypedDict):
+    """
+    The answer of `GET /api-keys` (never a key or its hash).
+    """
+
+    apiKeys: list[ApiKeyView]
+    """
+    The keys the caller may see.
+    """
+
+
 class ConnectSessionInput(TypedDict):
     """
     The body of `POST /connect/sessions`.
@@ -1623,6 +1744,17 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
+class IntegrationList(TypedDict):
+    """
+    The answer of `GET /integrations`: the registry.
+    """
+
+    integrations: list[IntegrationView]
+    """
+    Every registered integration.
+    """
+
+
 class NewWebhook(TypedDict):
     """
     Body of `POST /tenants/{tenantId}/webhooks`.
@@ -1747,6 +1879,17 @@ SecretReadAnswer: TypeAlias = SecretRead | SecretMetadataView
 """
 Without `?versions`: the value (`SecretRead`); with it: the metadata (`SecretMetadataView`).
 """
+
+
+class TenantList(TypedDict):
+    """
+    The answer of `GET /tenants`.
+    """
+
+    tenants: list[TenantView]
+    """
+    The tenants the caller may see (a tenant-bound key: its own).
+    """
 
 
 class WebhookCreated(WebhookView):

@@ -736,6 +736,50 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
+        /** @description `POST /api-keys`: the new key, in this answer only. */
+        ApiKeyCreated: {
+            /** @description Created. */
+            createdAt: string;
+            /** @description Id (for `DELETE /api-keys/{id}`). */
+            id: string;
+            /**
+             * @description The key itself (`tsr_...`): send it as `Authorization: Bearer <key>`.
+             *     Keep it: it is never shown again (only its hash is stored).
+             */
+            key: string;
+            /** @description Name. */
+            name: string;
+            /** @description Role. */
+            role: string;
+            /** @description A scoped key's scopes; null: unscoped. */
+            scopes: Record<string, never>[] | null;
+            /** @description Bound tenant; null for an admin or auditor key. */
+            tenantId: string | null;
+        };
+        /** @description The answer of `GET /api-keys` (never a key or its hash). */
+        ApiKeyList: {
+            /** @description The keys the caller may see. */
+            apiKeys: components["schemas"]["ApiKeyView"][];
+        };
+        /** @description An API key's public view (never the key or its hash). */
+        ApiKeyView: {
+            /** @description Created. */
+            createdAt: string;
+            /** @description Creator. */
+            createdBy: string;
+            /** @description Id. */
+            id: string;
+            /** @description Last accepted (to the minute); none if never used. */
+            lastUsedAt?: string | null;
+            /** @description Name. */
+            name: string;
+            /** @description Role. */
+            role: string;
+            /** @description A scoped key's scopes; absent: unscoped. */
+            scopes?: Record<string, never>[] | null;
+            /** @description Bound tenant. */
+            tenantId?: string | null;
+        };
         /** @description One audit event as shown. */
         AuditEventView: {
             /** @description Action. */
@@ -881,6 +925,25 @@ export interface components {
             /** @description When (RFC 3339). */
             at: string;
             /** @description Integration key. */
+            integration: string;
+        };
+        /** @description A match of a connection query. */
+        ConnectionMatch: {
+            /** @description Public config. */
+            config: Record<string, never>;
+            /** @description Enabled. */
+            isEnabled: boolean;
+            /** @description Tenant. */
+            tenantId: string;
+        };
+        /**
+         * @description The answer of `GET /integrations/{key}/connections`. (Fields in
+         *     alphabetical order: the order the answer had as a `json!` map.)
+         */
+        ConnectionMatches: {
+            /** @description The tenants whose public config matches every filter. */
+            connections: components["schemas"]["ConnectionMatch"][];
+            /** @description The integration key, as asked. */
             integration: string;
         };
         /** @description A tenant's connection to an integration (no secret values). */
@@ -1254,6 +1317,11 @@ export interface components {
              *     whose settings `oauth` then overrides.
              */
             template?: string | null;
+        };
+        /** @description The answer of `GET /integrations`: the registry. */
+        IntegrationList: {
+            /** @description Every registered integration. */
+            integrations: components["schemas"]["IntegrationView"][];
         };
         /** @description A registry entry. */
         IntegrationView: {
@@ -1683,6 +1751,11 @@ export interface components {
             /** @description Tenant. */
             tenantId: string;
         };
+        /** @description The answer of `GET /tenants`. */
+        TenantList: {
+            /** @description The tenants the caller may see (a tenant-bound key: its own). */
+            tenants: components["schemas"]["TenantView"][];
+        };
         /**
          * @description Whether a tenant may be used.
          * @enum {string}
@@ -1915,12 +1988,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"apiKeys": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
             };
             /** @description no or an unknown API key */
             401: {
@@ -1973,12 +2048,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {"id","key","name","role","tenantId"} */
+            /** @description success */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ApiKeyCreated"];
+                };
             };
             /** @description the request is not valid */
             400: {
@@ -2728,12 +2805,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"integrations": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["IntegrationList"];
+                };
             };
             /** @description no or an unknown API key */
             401: {
@@ -3188,12 +3267,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"integration", "connections": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ConnectionMatches"];
+                };
             };
             /** @description the request is not valid */
             400: {
@@ -4428,12 +4509,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"tenants": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["TenantList"];
+                };
             };
             /** @description no or an unknown API key */
             401: {

@@ -66,7 +66,7 @@ pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use refresh::RefreshReport;
 pub use secret_kv::SecretVersionRead;
 pub use secret_views::{
-    ResolvedConnection, SecretRead, SecretReadAnswer, SecretReadData, SecretReadValue, WebhookCreated,
+    ApiKeyCreated, ResolvedConnection, SecretRead, SecretReadAnswer, SecretReadData, SecretReadValue, WebhookCreated,
 };
 pub use secrets::{SecretPayload, SecretWrite};
 pub use tools::{ToolInvocation, ToolResult};

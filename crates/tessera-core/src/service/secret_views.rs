@@ -3,8 +3,8 @@
 //! `Serialize`, so nothing can send one): the resolved view and a secret
 //! read are written as bytes in a zeroizing buffer ([`crate::secret_json`]),
 //! so plaintext never sits in an ordinary string or `Value`, and the webhook
-//! creation answer is written by the HTTP adapter around the secret it shows
-//! once. Each type documents those bytes; `tests/api/openapi/answers.rs`
+//! and API key creation answers are written by the HTTP adapter around the
+//! secret each shows once. Each type documents those bytes; `tests/api/openapi/answers.rs`
 //! validates real answers against the document's schemas, so a change to the
 //! bytes that the schema does not follow fails there.
 
@@ -166,4 +166,30 @@ impl PartialSchema for WebhookCreated {
         });
         serde_json::from_value(doc).expect("the WebhookCreated schema is a valid schema")
     }
+}
+
+// Documents the object the HTTP adapter writes around `CreatedApiKey` (the
+// `///` lines are the schema's description in the document).
+/// `POST /api-keys`: the new key, in this answer only.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct ApiKeyCreated {
+    /// Id (for `DELETE /api-keys/{id}`).
+    pub id: String,
+    /// The key itself (`tsr_...`): send it as `Authorization: Bearer <key>`.
+    /// Keep it: it is never shown again (only its hash is stored).
+    #[schema(pattern = "^tsr_")]
+    pub key: String,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Bound tenant; null for an admin or auditor key.
+    #[schema(required)]
+    pub tenant_id: Option<String>,
+    /// A scoped key's scopes; null: unscoped.
+    #[schema(required, value_type = Option<Vec<Object>>)]
+    pub scopes: Option<Value>,
+    /// Created.
+    pub created_at: String,
 }

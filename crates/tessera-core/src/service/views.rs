@@ -359,3 +359,38 @@ pub struct SecretList {
     /// Paths, sorted.
     pub paths: Vec<String>,
 }
+
+/// The answer of `GET /tenants`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantList {
+    /// The tenants the caller may see (a tenant-bound key: its own).
+    pub tenants: Vec<TenantView>,
+}
+
+/// The answer of `GET /integrations`: the registry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationList {
+    /// Every registered integration.
+    pub integrations: Vec<IntegrationView>,
+}
+
+/// The answer of `GET /api-keys` (never a key or its hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyList {
+    /// The keys the caller may see.
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// The answer of `GET /integrations/{key}/connections`. (Fields in
+/// alphabetical order: the order the answer had as a `json!` map.)
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionMatches {
+    /// The tenants whose public config matches every filter.
+    pub connections: Vec<ConnectionMatch>,
+    /// The integration key, as asked.
+    pub integration: String,
+}

@@ -1,11 +1,13 @@
-//! The answers no derived view describes, checked against the running
-//! server's `/openapi.json`: the resolved view and a secret read (written as
-//! bytes from zeroizing buffers), `?versions`, the webhook creation answer
-//! (written around the secret it shows once), and a real webhook delivery
-//! (the document's `webhooks` section). Each real answer must validate
-//! against the schema its operation names, with every `$ref` resolved in the
-//! document; and each schema must refuse a body that is not the answer (a
-//! missing field, a value and data at once), so that it says something.
+//! Answers of the running server checked against its own `/openapi.json`,
+//! for the ones that were once described in words only: the resolved view
+//! and a secret read (written as bytes from zeroizing buffers), `?versions`,
+//! the webhook and API key creation answers (each written around the secret
+//! it shows once), the lists of tenants, integrations, API keys and matching
+//! connections, and a real webhook delivery with its headers (the document's
+//! `webhooks` section). Each real answer must validate against the schema
+//! its operation names, with every `$ref` resolved in the document; and each
+//! schema must refuse a body that is not the answer (a missing field, a value
+//! and data at once), so that it says something.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -60,7 +62,7 @@ fn without(value: &Value, key: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_written_as_bytes_and_webhook_deliveries_match_their_schemas_in_the_document() {
+async fn answers_once_described_in_words_and_a_webhook_delivery_match_their_schemas_in_the_document() {
     let app = TestApp::start(
         Db::Sqlite,
         &[
@@ -174,5 +176,31 @@ async fn answers_written_as_bytes_and_webhook_deliveries_match_their_schemas_in_
         let header = Schema::new(&doc, name, &p["schema"]);
         header.assert_valid(name, &json!(got[0].header(name)));
     }
+    // The lists, and the API key creation answer (the key shown once).
+    let r = app
+        .post("/api-keys", ROOT_TOKEN, json!({"name": "acme backend", "role": "tenant_service", "tenantId": "acme"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let schema = Schema::answer(&doc, "/api-keys", "post", "201");
+    schema.assert_valid("the API key creation answer", &r.body);
+    schema.assert_refused("an answer without the key", &without(&r.body, "key"));
+    let r = app.post("/api-keys", ROOT_TOKEN, json!({"name": "ops", "role": "admin"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    schema.assert_valid("an admin key's creation answer", &r.body);
+    for (path, op) in [
+        ("/api-keys", "/api-keys"),
+        ("/tenants", "/tenants"),
+        ("/integrations", "/integrations"),
+        ("/integrations/crm/connections?config.region=eu", "/integrations/{key}/connections"),
+    ] {
+        let r = app.get(path, ROOT_TOKEN).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let list = r.body.as_object().and_then(|o| o.values().find_map(Value::as_array)).expect("a list");
+        assert!(!list.is_empty(), "{path}: {}", r.text);
+        let schema = Schema::answer(&doc, op, "get", "200");
+        schema.assert_valid(path, &r.body);
+        schema.assert_refused("a bare list", &json!(list));
+    }
+
     app.assert_plaintext_absent(&["crm_schema_key_1", "crm_schema_access_1", "sk_schema_1", "pw_schema_1"], &[]).await;
 }
