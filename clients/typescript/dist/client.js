@@ -56,9 +56,10 @@ function nothing() {
     return undefined;
 }
 function record(text) {
-    const b = JSON.parse(text);
-    const kind = "data" in b ? "data" : "value";
-    return { path: b.path, version: b.version, createdAt: b.createdAt, kind, value: new Secret((b[kind] ?? null)) };
+    const b = json(text);
+    // The payload's name says which of the two it is; its value is JSON as parsed.
+    const [kind, value] = "data" in b ? ["data", b.data] : ["value", b.value];
+    return { path: b.path, version: b.version, createdAt: b.createdAt, kind, value: new Secret(value) };
 }
 function isTimeout(e) {
     return e instanceof DOMException && e.name === "TimeoutError";
@@ -180,6 +181,7 @@ export class TesseraClient {
             path: `/tenants/${segment("tenant", tenant)}/integrations/${segment("integration", integration)}/resolved`,
             parse: (text) => {
                 const b = json(text);
+                // JSON.parse gave the config: its values are JSON values.
                 return new ResolvedView(b.tenantId, b.integration, b.config);
             },
         }, options.signal);

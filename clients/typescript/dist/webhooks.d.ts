@@ -8,22 +8,16 @@
  * compares in constant time (Web Crypto's `verify`), and refuses a
  * timestamp further than `toleranceSeconds` from now (a replayed delivery).
  */
-import { Secret, type JsonValue } from "./secret.js";
+import { Secret } from "./secret.js";
 import type { components } from "./generated/openapi.js";
 /** How far a delivery's timestamp may be from now: five minutes. */
 export declare const DEFAULT_TOLERANCE_SECONDS = 300;
 /**
- * A delivery's body (the document does not describe it: typed here). `id`
- * is also the `Tessera-Delivery` header, the same on every retry of one
- * event: deduplicate on it.
+ * A delivery's body: the generated `WebhookDelivery` (the document's
+ * `webhooks` section). `id` is also the `Tessera-Delivery` header, the same
+ * on every retry of one event: deduplicate on it.
  */
-export interface WebhookEvent {
-    id: string;
-    event: components["schemas"]["WebhookEventName"];
-    tenantId: string;
-    createdAt: string;
-    data: Record<string, JsonValue>;
-}
+export type WebhookEvent = components["schemas"]["WebhookDelivery"];
 export interface VerifyOptions {
     /** Default 300. */
     toleranceSeconds?: number;

@@ -11,18 +11,21 @@ import type {
   ConnectSession,
   ConnectSessionInput,
   ConnectSessionView,
+  CreatedConnectSession,
   CreatedWebhook,
   CredentialInput,
   CredentialView,
+  ResolvedConnection,
   RevokedCredentials,
   SecretList,
   SecretMetadata,
+  SecretRead,
   SecretRecord,
   SecretWritten,
   StoredCredentials,
   ToolResult,
+  WebhookCreated,
   WebhookEventName,
-  WebhookView,
 } from "./types.js";
 
 export const VERSION = "0.1.0";
@@ -129,9 +132,10 @@ function nothing(): undefined {
 }
 
 function record(text: string): SecretRecord {
-  const b = JSON.parse(text) as { path: string; version: number; createdAt: string; value?: JsonValue; data?: JsonValue };
-  const kind = "data" in b ? "data" : "value";
-  return { path: b.path, version: b.version, createdAt: b.createdAt, kind, value: new Secret((b[kind] ?? null) as JsonValue) };
+  const b = json<SecretRead>(text);
+  // The payload's name says which of the two it is; its value is JSON as parsed.
+  const [kind, value] = "data" in b ? (["data", b.data] as const) : (["value", b.value] as const);
+  return { path: b.path, version: b.version, createdAt: b.createdAt, kind, value: new Secret(value as JsonValue) };
 }
 
 function isTimeout(e: unknown): boolean {
@@ -260,8 +264,9 @@ export class TesseraClient {
         method: "GET",
         path: `/tenants/${segment("tenant", tenant)}/integrations/${segment("integration", integration)}/resolved`,
         parse: (text) => {
-          const b = json<{ tenantId: string; integration: string; config: Record<string, JsonValue> }>(text);
-          return new ResolvedView(b.tenantId, b.integration, b.config);
+          const b = json<ResolvedConnection>(text);
+          // JSON.parse gave the config: its values are JSON values.
+          return new ResolvedView(b.tenantId, b.integration, b.config as Record<string, JsonValue>);
         },
       },
       options.signal,
@@ -532,7 +537,7 @@ export class TesseraClient {
         path: "/connect/sessions",
         json: input,
         parse: (text) => {
-          const b = json<{ id: string; expiresAt: string; url: string; token: string }>(text);
+          const b = json<CreatedConnectSession>(text);
           return { id: b.id, expiresAt: b.expiresAt, url: new Secret(b.url), token: new Secret(b.token) };
         },
       },
@@ -571,7 +576,7 @@ export class TesseraClient {
         path: `/tenants/${segment("tenant", tenant)}/webhooks`,
         json: { url, events },
         parse: (text) => {
-          const { secret, ...webhook } = json<WebhookView & { secret: string }>(text);
+          const { secret, ...webhook } = json<WebhookCreated>(text);
           return { webhook, secret: new Secret(secret) };
         },
       },

@@ -11,6 +11,8 @@ import {
   type ErrorCode,
   type ResolvedView,
   type SecretWritten,
+  type SecretMetadata,
+  type WebhookDelivery,
   type WebhookEvent,
   type WebhookEventName,
 } from "@tessera/client";
@@ -54,7 +56,15 @@ export const noEvent: WebhookEventName = "secret.read";
 
 export async function receive(body: Uint8Array, signature: string | null, secret: string): Promise<string> {
   const event: WebhookEvent = await verifyWebhook(secret, body, signature);
-  return `${event.event} ${event.tenantId}`;
+  // The body is the document's WebhookDelivery, its event one of the names.
+  const delivery: WebhookDelivery = event;
+  const name: WebhookEventName = delivery.event;
+  return `${name} ${event.tenantId}`;
+}
+
+export async function versions(tenant: string, path: string): Promise<(string | null)[]> {
+  const meta: SecretMetadata = await tessera.secretVersions(tenant, path);
+  return meta.versions.map((v) => v.deletedAt);
 }
 
 export function describe(e: unknown): string {

@@ -7,7 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use sha2::Sha256;
+use utoipa::ToSchema;
 
 use crate::error::ServiceError;
 
@@ -175,6 +177,34 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+// The `WebhookDelivery` schema of `/openapi.json` (the `///` lines are its
+// description there). The fields are declared in alphabetical order, the
+// order the body had when it was a `json!` map, so the bytes (which the
+// signature covers) did not change with the type.
+/// The body of every webhook delivery: what Tessera POSTs to a webhook's
+/// URL, with the headers `Tessera-Event`, `Tessera-Delivery` and
+/// `Tessera-Signature`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// When the event happened (RFC 3339); the same on every retry.
+    pub created_at: String,
+    /// What happened: metadata only, never a secret value or token. Its
+    /// fields depend on `event`, e.g. `credential.stored`: `integration`,
+    /// `tokenType`, `scopes`, `hasRefreshToken`, `expiresAt`, `source`;
+    /// `key.rotated`: `version`, `createdAt`; `secret.rotation_due`: `path`,
+    /// `rotateAfterDays`, `lastWrittenAt`, `dueAt`.
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
+    pub data: serde_json::Value,
+    /// The event (also the `Tessera-Event` header).
+    pub event: WebhookEvent,
+    /// `evt_...`, also the `Tessera-Delivery` header: the same on every retry
+    /// of one event, so a receiver deduplicates on it.
+    pub id: String,
+    /// The tenant it happened to.
+    pub tenant_id: String,
+}
+
 /// What a delivery attempt saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -195,6 +225,24 @@ pub trait WebhookSender: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_body_has_the_bytes_of_the_map_it_replaced() {
+        let data = serde_json::json!({"integration": "crm", "scopes": ["read"]});
+        let typed = WebhookDelivery {
+            created_at: "2026-12-01T00:00:00Z".into(),
+            data: data.clone(),
+            event: WebhookEvent::CredentialStored,
+            id: "evt_1".into(),
+            tenant_id: "acme".into(),
+        };
+        let map = serde_json::json!({
+            "id": "evt_1", "event": "credential.stored", "tenantId": "acme",
+            "createdAt": "2026-12-01T00:00:00Z", "data": data,
+        });
+        let typed = serde_json::to_vec(&typed).expect("serialises");
+        assert_eq!(typed, serde_json::to_vec(&map).expect("serialises"));
+    }
 
     #[test]
     fn urls_are_checked_like_proxy_targets() {

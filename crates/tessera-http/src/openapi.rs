@@ -1,6 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use std::sync::OnceLock;
+use tessera_core::service::SecretMetadataView;
+use tessera_core::webhook::WebhookDelivery;
 use tessera_core::ErrorCode;
 
 use utoipa::OpenApi;
@@ -27,8 +29,11 @@ use crate::routes::{
         webhooks::create, webhooks::list, webhooks::remove, webhooks::deliveries,
         connect::create, connect::read, connect::end,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&ProxyMethods, &BearerAuth, &ErrorResponses),
+    // SecretMetadataView and WebhookDelivery are also reached from answers
+    // (readSecret's oneOf, the `webhooks` section); listed so they are
+    // components whatever a handler's annotation names.
+    components(schemas(ErrorBody, ErrorDetail, SecretMetadataView, WebhookDelivery)),
+    modifiers(&ProxyMethods, &BearerAuth, &ErrorResponses, &Outgoing),
     security(("bearer" = []))
 )]
 struct ApiDoc;
@@ -193,6 +198,27 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The requests Tessera sends rather than answers: OpenAPI 3.1's `webhooks`
+/// section. utoipa 5's document type has no field for it, so its operations
+/// are annotated like any other (`webhooks::delivery`), gathered here, and
+/// put under `webhooks` by [`Outgoing`]; the schemas they name are
+/// components of [`ApiDoc`].
+#[derive(OpenApi)]
+#[openapi(paths(webhooks::delivery))]
+struct OutgoingDoc;
+
+/// Adds the `webhooks` section. The document's extensions are the one
+/// place utoipa 5 writes a top-level key it does not model (flattened, after
+/// the others); the key is set directly, since `webhooks` is no `x-` name.
+struct Outgoing;
+
+impl utoipa::Modify for Outgoing {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let webhooks = serde_json::to_value(OutgoingDoc::openapi().paths).expect("the webhooks serialise");
+        openapi.extensions.get_or_insert_with(Default::default).insert("webhooks".to_owned(), webhooks);
     }
 }
 

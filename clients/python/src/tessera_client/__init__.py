@@ -23,7 +23,7 @@ from ._errors import (
     UpstreamError,
     WebhookVerificationError,
 )
-from ._models import ErrorCode, WebhookEventName
+from ._models import ErrorCode, WebhookDelivery, WebhookEventName
 from ._secret import JsonValue, ResolvedView, Secret
 from ._types import ConnectSession, CreatedWebhook, SecretMetadata, SecretRecord, SecretVersion
 from ._webhooks import DEFAULT_TOLERANCE_SECONDS, WebhookEvent, verify_webhook
@@ -55,6 +55,7 @@ __all__ = [
     "UnavailableError",
     "UnprocessableError",
     "UpstreamError",
+    "WebhookDelivery",
     "WebhookEvent",
     "WebhookVerificationError",
     "__version__",

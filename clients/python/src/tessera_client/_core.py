@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -20,18 +20,24 @@ from ._errors import ApiError
 from ._models import (
     ConnectSessionInput,
     ConnectSessionView,
+    CreatedConnectSession,
     CredentialInput,
     CredentialView,
     EndUser,
     NewWebhook,
+    ResolvedConnection,
     RevokedCredentials,
     Scope,
     SecretList,
+    SecretReadData,
+    SecretReadValue,
     SecretWritten,
     StoredCredentials,
     ToolInvocation,
     ToolResult,
+    WebhookCreated,
     WebhookEventName,
+    WebhookView,
 )
 from ._secret import JsonValue, ResolvedView, Secret
 from ._types import ConnectSession, CreatedWebhook, SecretMetadata, SecretRecord
@@ -101,17 +107,21 @@ def _none(_: httpx.Response) -> None:
 
 def resolved(tenant: str, integration: str) -> Call[ResolvedView]:
     def parse(r: httpx.Response) -> ResolvedView:
-        body = _json(r)
+        body = cast(ResolvedConnection, _json(r))
         return ResolvedView(body["tenantId"], body["integration"], body["config"])
 
     return Call("GET", f"/tenants/{segment('tenant', tenant)}/integrations/{segment('integration', integration)}/resolved", parse)
 
 
 def _record(r: httpx.Response) -> SecretRecord:
+    # A SecretRead is one of the two; which one, its payload's name says
+    # (mypy does not narrow a union of open TypedDicts on `in`).
     body = _json(r)
-    kind: Literal["value", "data"] = "data" if "data" in body else "value"
-    value: JsonValue = body[kind]
-    return SecretRecord(body["path"], body["version"], body["createdAt"], kind, Secret(value))
+    if "data" in body:
+        data = cast(SecretReadData, body)
+        return SecretRecord(data["path"], data["version"], data["createdAt"], "data", Secret(data["data"]))
+    value = cast(SecretReadValue, body)
+    return SecretRecord(value["path"], value["version"], value["createdAt"], "value", Secret(value["value"]))
 
 
 def _secrets(tenant: str, path: str) -> str:
@@ -278,7 +288,7 @@ def create_connect_session(
         body["endUser"] = end_user
 
     def parse(r: httpx.Response) -> ConnectSession:
-        b = _json(r)
+        b = cast(CreatedConnectSession, _json(r))
         return ConnectSession(b["id"], b["expiresAt"], Secret(b["url"]), Secret(b["token"]))
 
     return Call("POST", "/connect/sessions", parse, json=body)
@@ -296,9 +306,11 @@ def create_webhook(tenant: str, url: str, events: Sequence[WebhookEventName]) ->
     body: NewWebhook = {"url": url, "events": list(events)}
 
     def parse(r: httpx.Response) -> CreatedWebhook:
-        b = _json(r)
-        secret = Secret(b.pop("secret"))
-        return CreatedWebhook(b, secret)
+        b = cast(WebhookCreated, _json(r))
+        secret = Secret(b["secret"])
+        # A WebhookCreated is a WebhookView and the secret: the view is kept without it.
+        webhook = cast(WebhookView, {k: v for k, v in b.items() if k != "secret"})
+        return CreatedWebhook(webhook, secret)
 
     return Call("POST", f"/tenants/{segment('tenant', tenant)}/webhooks", parse, json=body)
 

@@ -5,6 +5,81 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
 
 
+class ApiKeyCreated(TypedDict):
+    """
+    `POST /api-keys`: the new key, in this answer only.
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    id: str
+    """
+    Id (for `DELETE /api-keys/{id}`).
+    """
+    key: str
+    """
+    The key itself (`tsr_...`): send it as `Authorization: Bearer <key>`.
+    Keep it: it is never shown again (only its hash is stored).
+    """
+    name: str
+    """
+    Name.
+    """
+    role: str
+    """
+    Role.
+    """
+    scopes: list[dict[str, Any]] | None
+    """
+    A scoped key's scopes; null: unscoped.
+    """
+    tenantId: str | None
+    """
+    Bound tenant; null for an admin or auditor key.
+    """
+
+
+class ApiKeyView(TypedDict):
+    """
+    An API key's public view (never the key or its hash).
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    createdBy: str
+    """
+    Creator.
+    """
+    id: str
+    """
+    Id.
+    """
+    lastUsedAt: NotRequired[str | None]
+    """
+    Last accepted (to the minute); none if never used.
+    """
+    name: str
+    """
+    Name.
+    """
+    role: str
+    """
+    Role.
+    """
+    scopes: NotRequired[list[dict[str, Any]] | None]
+    """
+    A scoped key's scopes; absent: unscoped.
+    """
+    tenantId: NotRequired[str | None]
+    """
+    Bound tenant.
+    """
+
+
 class AuditEventView(TypedDict):
     """
     One audit event as shown.
@@ -209,6 +284,41 @@ class ConnectedIntegration(TypedDict):
     integration: str
     """
     Integration key.
+    """
+
+
+class ConnectionMatch(TypedDict):
+    """
+    A match of a connection query.
+    """
+
+    config: dict[str, Any]
+    """
+    Public config.
+    """
+    isEnabled: bool
+    """
+    Enabled.
+    """
+    tenantId: str
+    """
+    Tenant.
+    """
+
+
+class ConnectionMatches(TypedDict):
+    """
+    The answer of `GET /integrations/{key}/connections`. (Fields in
+    alphabetical order: the order the answer had as a `json!` map.)
+    """
+
+    connections: list[ConnectionMatch]
+    """
+    The tenants whose public config matches every filter.
+    """
+    integration: str
+    """
+    The integration key, as asked.
     """
 
 
@@ -943,6 +1053,29 @@ class ProxyAuth1(TypedDict):
     type: Literal["none"]
 
 
+class ResolvedConnection(TypedDict):
+    """
+    The resolved view of a connection (`GET .../integrations/{key}/resolved`):
+    what an SDK reads.
+    """
+
+    config: dict[str, Any]
+    """
+    Every field with a value, merged in this order (a later one wins): the
+    schema's `default`, the integration's defaults, the tenant's overrides;
+    secret fields decrypted. With stored credentials, also `accessToken`
+    (refreshed first if it had expired) and `tokenType`.
+    """
+    integration: str
+    """
+    Integration key.
+    """
+    tenantId: str
+    """
+    Tenant.
+    """
+
+
 class RevokedCredentials(TypedDict):
     """
     The answer to `DELETE .../credentials`.
@@ -991,6 +1124,79 @@ class SecretList(TypedDict):
     tenantId: str
     """
     Tenant.
+    """
+
+
+class SecretReadData(TypedDict):
+    """
+    A secret version holding a map of fields (what the Vault-compatible API writes).
+    """
+
+    createdAt: str
+    """
+    When this version was written (RFC 3339).
+    """
+    data: dict[str, Any]
+    """
+    The fields.
+    """
+    path: str
+    """
+    Path.
+    """
+    version: int
+    """
+    This version.
+    """
+
+
+class SecretReadValue(TypedDict):
+    """
+    A secret version holding one value.
+    """
+
+    createdAt: str
+    """
+    When this version was written (RFC 3339).
+    """
+    path: str
+    """
+    Path.
+    """
+    value: str | float | bool | dict[str, Any] | list[Any]
+    """
+    The value: any JSON but null.
+    """
+    version: int
+    """
+    This version.
+    """
+
+
+class SecretVersionView(TypedDict):
+    """
+    One version's metadata.
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    createdBy: str
+    """
+    Creator.
+    """
+    deletedAt: str | None
+    """
+    Soft-deleted at; null if not deleted.
+    """
+    destroyed: bool
+    """
+    Erased for good.
+    """
+    version: int
+    """
+    Version.
     """
 
 
@@ -1385,6 +1591,17 @@ Exactly one of `value` (any JSON but null) and `data` (a map of fields).
 """
 
 
+class ApiKeyList(TypedDict):
+    """
+    The answer of `GET /api-keys` (never a key or its hash).
+    """
+
+    apiKeys: list[ApiKeyView]
+    """
+    The keys the caller may see.
+    """
+
+
 class ConnectSessionInput(TypedDict):
     """
     The body of `POST /connect/sessions`.
@@ -1527,6 +1744,17 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
+class IntegrationList(TypedDict):
+    """
+    The answer of `GET /integrations`: the registry.
+    """
+
+    integrations: list[IntegrationView]
+    """
+    Every registered integration.
+    """
+
+
 class NewWebhook(TypedDict):
     """
     Body of `POST /tenants/{tenantId}/webhooks`.
@@ -1602,6 +1830,110 @@ class ProxySettings(TypedDict):
     baseUrl: str
     """
     Every call goes under this URL (scheme, host, port and path prefix are fixed).
+    """
+
+
+class SecretMetadataView(TypedDict):
+    """
+    A secret's metadata: versions, never values.
+    """
+
+    createdAt: str
+    """
+    Created.
+    """
+    currentVersion: int
+    """
+    Newest version.
+    """
+    maxVersions: int
+    """
+    Versions kept.
+    """
+    path: str
+    """
+    Path.
+    """
+    rotateAfterDays: int | None
+    """
+    Rotation policy: days after the last write when
+    `secret.rotation_due` is sent; null if none.
+    """
+    updatedAt: str
+    """
+    Last written.
+    """
+    versions: list[SecretVersionView]
+    """
+    Kept versions, oldest first.
+    """
+
+
+SecretRead: TypeAlias = SecretReadValue | SecretReadData
+"""
+One version of a secret, as written: one value (`SecretReadValue`) or a map of fields (`SecretReadData`).
+"""
+
+
+SecretReadAnswer: TypeAlias = SecretRead | SecretMetadataView
+"""
+Without `?versions`: the value (`SecretRead`); with it: the metadata (`SecretMetadataView`).
+"""
+
+
+class TenantList(TypedDict):
+    """
+    The answer of `GET /tenants`.
+    """
+
+    tenants: list[TenantView]
+    """
+    The tenants the caller may see (a tenant-bound key: its own).
+    """
+
+
+class WebhookCreated(WebhookView):
+    """
+    A new webhook and its signing secret (shown in this answer only).
+    """
+
+    secret: str
+    """
+    `whsec_...`: the key of every delivery's `Tessera-Signature` (HMAC-SHA256 over `<t>.<body>`). Keep it: it is never shown again.
+    """
+
+
+class WebhookDelivery(TypedDict):
+    """
+    The body of every webhook delivery: what Tessera POSTs to a webhook's
+    URL, with the headers `Tessera-Event`, `Tessera-Delivery` and
+    `Tessera-Signature`.
+    """
+
+    createdAt: str
+    """
+    When the event happened (RFC 3339); the same on every retry.
+    """
+    data: dict[str, Any]
+    """
+    What happened: metadata only, never a secret value or token. Its
+    fields depend on `event`, e.g. `credential.stored`: `integration`,
+    `tokenType`, `scopes`, `hasRefreshToken`, `expiresAt`, `source`;
+    `key.rotated`: `version`, `createdAt`; `secret.rotation_due`: `path`,
+    `rotateAfterDays`, `lastWrittenAt`, `dueAt`.
+    """
+    event: WebhookEvent
+    """
+    The event (also the `Tessera-Event` header).
+    """
+    id: str
+    """
+    `evt_...`, also the `Tessera-Delivery` header: the same on every retry
+    of one event, so a receiver deduplicates on it.
+    """
+    tenantId: str
+    """
+    The tenant it happened to.
     """
 
 

@@ -1,45 +1,34 @@
-"""The few answers ``/openapi.json`` describes in words only (no schema yet),
-typed here once from the server's own structs; every other type is generated
-(``_models.py``). When the document gains these schemas, generate them too.
+"""The client's own answer types: every wire type is generated from
+``/openapi.json`` (``_models.py``); what is written here is what the document
+cannot say. An answer that carries a secret (a tenant secret's value, a
+connect link, a webhook's signing secret) is handed back with that value
+wrapped in ``Secret``, so it prints as ``[SECRET]``: that wrapping is the
+client's, not the wire's. Each is built from its generated wire type
+(``SecretRead``, ``CreatedConnectSession``, ``WebhookCreated``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, TypeAlias
 
-from ._models import WebhookView
+from ._models import SecretMetadataView, SecretVersionView, WebhookView
 from ._secret import Secret
 
+SecretVersion: TypeAlias = SecretVersionView
+"""One kept version of a secret (metadata, never a value): the generated ``SecretVersionView``."""
 
-class SecretVersion(TypedDict):
-    """One kept version of a secret (metadata, never a value)."""
-
-    version: int
-    createdAt: str
-    createdBy: str
-    deletedAt: str | None
-    destroyed: bool
-
-
-class SecretMetadata(TypedDict):
-    """``GET .../secrets/{path}?versions``: a secret's versions, never values."""
-
-    path: str
-    currentVersion: int
-    maxVersions: int
-    createdAt: str
-    updatedAt: str
-    rotateAfterDays: int | None
-    versions: list[SecretVersion]
+SecretMetadata: TypeAlias = SecretMetadataView
+"""``GET .../secrets/{path}?versions``: the generated ``SecretMetadataView``."""
 
 
 @dataclass(frozen=True, slots=True)
 class SecretRecord:
-    """One version of a tenant secret: ``value`` prints as ``[SECRET]``.
+    """One version of a tenant secret (``SecretRead`` on the wire): ``value``
+    prints as ``[SECRET]``.
 
-    ``kind`` is ``"value"`` for a single value (``{"value": ...}``) and
-    ``"data"`` for a map of fields (``{"data": {...}}``, what the
+    ``kind`` is ``"value"`` for a single value (``SecretReadValue``) and
+    ``"data"`` for a map of fields (``SecretReadData``, what the
     Vault-compatible API writes); ``value`` holds either.
     """
 
@@ -52,9 +41,10 @@ class SecretRecord:
 
 @dataclass(frozen=True, slots=True)
 class ConnectSession:
-    """A new connect session: send the person's browser to
-    ``url.reveal()``. ``url`` and ``token`` are the link's credential, shown
-    by Tessera only in this answer, and print as ``[SECRET]``."""
+    """A new connect session (``CreatedConnectSession`` on the wire): send the
+    person's browser to ``url.reveal()``. ``url`` and ``token`` are the link's
+    credential, shown by Tessera only in this answer, and print as
+    ``[SECRET]``."""
 
     id: str
     expires_at: str
@@ -64,8 +54,9 @@ class ConnectSession:
 
 @dataclass(frozen=True, slots=True)
 class CreatedWebhook:
-    """A new webhook and its signing secret (``whsec_...``, shown by Tessera
-    only in this answer): keep ``secret.reveal_text()`` for ``verify_webhook``."""
+    """A new webhook and its signing secret (``WebhookCreated`` on the wire;
+    ``whsec_...``, shown by Tessera only in this answer): keep
+    ``secret.reveal_text()`` for ``verify_webhook``."""
 
     webhook: WebhookView
     secret: Secret

@@ -14,24 +14,19 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Final, TypedDict
+from typing import Final, TypeAlias, cast
 
 from ._errors import WebhookVerificationError
-from ._secret import JsonValue, Secret
+from ._models import WebhookDelivery
+from ._secret import Secret
 
 DEFAULT_TOLERANCE_SECONDS: Final = 300
 """How far a delivery's timestamp may be from now: five minutes."""
 
-
-class WebhookEvent(TypedDict):
-    """A delivery's body. ``id`` is also the ``Tessera-Delivery`` header, the
-    same on every retry of one event: deduplicate on it."""
-
-    id: str
-    event: str
-    tenantId: str
-    createdAt: str
-    data: dict[str, JsonValue]
+WebhookEvent: TypeAlias = WebhookDelivery
+"""A delivery's body: the generated ``WebhookDelivery`` (the document's
+``webhooks`` section). ``id`` is also the ``Tessera-Delivery`` header, the
+same on every retry of one event: deduplicate on it."""
 
 
 def verify_webhook(
@@ -77,4 +72,4 @@ def verify_webhook(
         raise WebhookVerificationError("the body is not JSON") from e
     if not isinstance(event, dict):
         raise WebhookVerificationError("the body is not a JSON object")
-    return event  # type: ignore[return-value]  # signed by Tessera: the shape is its own
+    return cast(WebhookDelivery, event)  # signed by Tessera: the shape is its own

@@ -664,7 +664,11 @@ export interface paths {
         /** Lists a tenant's webhooks (never their secrets). */
         get: operations["listWebhooks"];
         put?: never;
-        /** Creates a webhook; its signing secret (`whsec_...`) is in this answer only. */
+        /**
+         * Creates a webhook; its signing secret (`whsec_...`) is in this answer only.
+         * @description Each event is then POSTed to `url` as a `WebhookDelivery` (the document's
+         *     `webhooks` section, `delivery`), signed with that secret.
+         */
         post: operations["createWebhook"];
         delete?: never;
         options?: never;
@@ -707,9 +711,79 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What Tessera POSTs to a webhook's `url` for each event it subscribed to.
+         * @description `Tessera-Signature` is `t=<unix seconds>,v1=<hex>`: HMAC-SHA256 keyed with
+         *     the webhook's secret (`whsec_...`, its UTF-8 bytes) over `<t>.<body>`, the
+         *     body exactly as received. Check it before parsing the body, and refuse an
+         *     old `t` (a replay). Any 2xx answer delivers the event; anything else, or
+         *     no answer in time, is retried with backoff (the same `Tessera-Delivery`),
+         *     and redirects are not followed.
+         */
+        post: operations["webhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
+        /** @description `POST /api-keys`: the new key, in this answer only. */
+        ApiKeyCreated: {
+            /** @description Created. */
+            createdAt: string;
+            /** @description Id (for `DELETE /api-keys/{id}`). */
+            id: string;
+            /**
+             * @description The key itself (`tsr_...`): send it as `Authorization: Bearer <key>`.
+             *     Keep it: it is never shown again (only its hash is stored).
+             */
+            key: string;
+            /** @description Name. */
+            name: string;
+            /** @description Role. */
+            role: string;
+            /** @description A scoped key's scopes; null: unscoped. */
+            scopes: Record<string, never>[] | null;
+            /** @description Bound tenant; null for an admin or auditor key. */
+            tenantId: string | null;
+        };
+        /** @description The answer of `GET /api-keys` (never a key or its hash). */
+        ApiKeyList: {
+            /** @description The keys the caller may see. */
+            apiKeys: components["schemas"]["ApiKeyView"][];
+        };
+        /** @description An API key's public view (never the key or its hash). */
+        ApiKeyView: {
+            /** @description Created. */
+            createdAt: string;
+            /** @description Creator. */
+            createdBy: string;
+            /** @description Id. */
+            id: string;
+            /** @description Last accepted (to the minute); none if never used. */
+            lastUsedAt?: string | null;
+            /** @description Name. */
+            name: string;
+            /** @description Role. */
+            role: string;
+            /** @description A scoped key's scopes; absent: unscoped. */
+            scopes?: Record<string, never>[] | null;
+            /** @description Bound tenant. */
+            tenantId?: string | null;
+        };
         /** @description One audit event as shown. */
         AuditEventView: {
             /** @description Action. */
@@ -855,6 +929,25 @@ export interface components {
             /** @description When (RFC 3339). */
             at: string;
             /** @description Integration key. */
+            integration: string;
+        };
+        /** @description A match of a connection query. */
+        ConnectionMatch: {
+            /** @description Public config. */
+            config: Record<string, never>;
+            /** @description Enabled. */
+            isEnabled: boolean;
+            /** @description Tenant. */
+            tenantId: string;
+        };
+        /**
+         * @description The answer of `GET /integrations/{key}/connections`. (Fields in
+         *     alphabetical order: the order the answer had as a `json!` map.)
+         */
+        ConnectionMatches: {
+            /** @description The tenants whose public config matches every filter. */
+            connections: components["schemas"]["ConnectionMatch"][];
+            /** @description The integration key, as asked. */
             integration: string;
         };
         /** @description A tenant's connection to an integration (no secret values). */
@@ -1229,6 +1322,11 @@ export interface components {
              */
             template?: string | null;
         };
+        /** @description The answer of `GET /integrations`: the registry. */
+        IntegrationList: {
+            /** @description Every registered integration. */
+            integrations: components["schemas"]["IntegrationView"][];
+        };
         /** @description A registry entry. */
         IntegrationView: {
             /** @description How its API authenticates a tenant. */
@@ -1456,6 +1554,25 @@ export interface components {
             /** @description Every call goes under this URL (scheme, host, port and path prefix are fixed). */
             baseUrl: string;
         };
+        /**
+         * @description The resolved view of a connection (`GET .../integrations/{key}/resolved`):
+         *     what an SDK reads.
+         */
+        ResolvedConnection: {
+            /**
+             * @description Every field with a value, merged in this order (a later one wins): the
+             *     schema's `default`, the integration's defaults, the tenant's overrides;
+             *     secret fields decrypted. With stored credentials, also `accessToken`
+             *     (refreshed first if it had expired) and `tokenType`.
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            /** @description Integration key. */
+            integration: string;
+            /** @description Tenant. */
+            tenantId: string;
+        };
         /** @description The answer to `DELETE .../credentials`. */
         RevokedCredentials: {
             /** @description Integration. */
@@ -1482,6 +1599,79 @@ export interface components {
             paths: string[];
             /** @description Tenant. */
             tenantId: string;
+        };
+        /** @description A secret's metadata: versions, never values. */
+        SecretMetadataView: {
+            /** @description Created. */
+            createdAt: string;
+            /**
+             * Format: int32
+             * @description Newest version.
+             */
+            currentVersion: number;
+            /**
+             * Format: int32
+             * @description Versions kept.
+             */
+            maxVersions: number;
+            /** @description Path. */
+            path: string;
+            /**
+             * Format: int32
+             * @description Rotation policy: days after the last write when
+             *     `secret.rotation_due` is sent; null if none.
+             */
+            rotateAfterDays: number | null;
+            /** @description Last written. */
+            updatedAt: string;
+            /** @description Kept versions, oldest first. */
+            versions: components["schemas"]["SecretVersionView"][];
+        };
+        /** @description One version of a secret, as written: one value (`SecretReadValue`) or a map of fields (`SecretReadData`). */
+        SecretRead: components["schemas"]["SecretReadValue"] | components["schemas"]["SecretReadData"];
+        /** @description Without `?versions`: the value (`SecretRead`); with it: the metadata (`SecretMetadataView`). */
+        SecretReadAnswer: components["schemas"]["SecretRead"] | components["schemas"]["SecretMetadataView"];
+        /** @description A secret version holding a map of fields (what the Vault-compatible API writes). */
+        SecretReadData: {
+            /** @description When this version was written (RFC 3339). */
+            createdAt: string;
+            /** @description The fields. */
+            data: {
+                [key: string]: unknown;
+            };
+            /** @description Path. */
+            path: string;
+            /** @description This version. */
+            version: number;
+        };
+        /** @description A secret version holding one value. */
+        SecretReadValue: {
+            /** @description When this version was written (RFC 3339). */
+            createdAt: string;
+            /** @description Path. */
+            path: string;
+            /** @description The value: any JSON but null. */
+            value: string | number | boolean | {
+                [key: string]: unknown;
+            } | unknown[];
+            /** @description This version. */
+            version: number;
+        };
+        /** @description One version's metadata. */
+        SecretVersionView: {
+            /** @description Created. */
+            createdAt: string;
+            /** @description Creator. */
+            createdBy: string;
+            /** @description Soft-deleted at; null if not deleted. */
+            deletedAt: string | null;
+            /** @description Erased for good. */
+            destroyed: boolean;
+            /**
+             * Format: int32
+             * @description Version.
+             */
+            version: number;
         };
         /** @description Answer to a secret write. */
         SecretWritten: {
@@ -1565,6 +1755,11 @@ export interface components {
             /** @description Tenant. */
             tenantId: string;
         };
+        /** @description The answer of `GET /tenants`. */
+        TenantList: {
+            /** @description The tenants the caller may see (a tenant-bound key: its own). */
+            tenants: components["schemas"]["TenantView"][];
+        };
         /**
          * @description Whether a tenant may be used.
          * @enum {string}
@@ -1642,6 +1837,39 @@ export interface components {
         /** @description Body of `:undelete` and `:destroy`. */
         VersionsBody: {
             versions: number[];
+        };
+        /** @description A new webhook and its signing secret (shown in this answer only). */
+        WebhookCreated: components["schemas"]["WebhookView"] & {
+            /** @description `whsec_...`: the key of every delivery's `Tessera-Signature` (HMAC-SHA256 over `<t>.<body>`). Keep it: it is never shown again. */
+            secret: string;
+        };
+        /**
+         * @description The body of every webhook delivery: what Tessera POSTs to a webhook's
+         *     URL, with the headers `Tessera-Event`, `Tessera-Delivery` and
+         *     `Tessera-Signature`.
+         */
+        WebhookDelivery: {
+            /** @description When the event happened (RFC 3339); the same on every retry. */
+            createdAt: string;
+            /**
+             * @description What happened: metadata only, never a secret value or token. Its
+             *     fields depend on `event`, e.g. `credential.stored`: `integration`,
+             *     `tokenType`, `scopes`, `hasRefreshToken`, `expiresAt`, `source`;
+             *     `key.rotated`: `version`, `createdAt`; `secret.rotation_due`: `path`,
+             *     `rotateAfterDays`, `lastWrittenAt`, `dueAt`.
+             */
+            data: {
+                [key: string]: unknown;
+            };
+            /** @description The event (also the `Tessera-Event` header). */
+            event: components["schemas"]["WebhookEvent"];
+            /**
+             * @description `evt_...`, also the `Tessera-Delivery` header: the same on every retry
+             *     of one event, so a receiver deduplicates on it.
+             */
+            id: string;
+            /** @description The tenant it happened to. */
+            tenantId: string;
         };
         /**
          * @description An event a webhook may subscribe to.
@@ -1764,12 +1992,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"apiKeys": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
             };
             /** @description no or an unknown API key */
             401: {
@@ -1822,12 +2052,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {"id","key","name","role","tenantId"} */
+            /** @description success */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ApiKeyCreated"];
+                };
             };
             /** @description the request is not valid */
             400: {
@@ -2577,12 +2809,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"integrations": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["IntegrationList"];
+                };
             };
             /** @description no or an unknown API key */
             401: {
@@ -3037,12 +3271,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"integration", "connections": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ConnectionMatches"];
+                };
             };
             /** @description the request is not valid */
             400: {
@@ -4277,12 +4513,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"tenants": [...]} */
+            /** @description success */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["TenantList"];
+                };
             };
             /** @description no or an unknown API key */
             401: {
@@ -5274,12 +5512,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"tenantId", "integration", "config"} */
+            /** @description the merged config, secrets decrypted */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ResolvedConnection"];
+                };
             };
             /** @description the request is not valid */
             400: {
@@ -5598,12 +5838,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {"path","version","createdAt","value"|"data"} or SecretMetadataView */
+            /** @description the value (`SecretRead`), or with `?versions` the metadata (`SecretMetadataView`) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SecretReadAnswer"];
+                };
             };
             /** @description the request is not valid */
             400: {
@@ -6243,12 +6485,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {"id","tenantId","url","events","enabled","createdAt","createdBy","secret"} */
+            /** @description success */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["WebhookCreated"];
+                };
             };
             /** @description the request is not valid */
             400: {
@@ -6475,6 +6719,35 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+        };
+    };
+    webhookDelivery: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the event, as in the body */
+                "Tessera-Event": components["schemas"]["WebhookEvent"];
+                /** @description the event's id (`evt_...`), as in the body: the same on every retry, deduplicate on it */
+                "Tessera-Delivery": string;
+                /** @description `t=<unix seconds>,v1=<hex HMAC-SHA256>` */
+                "Tessera-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookDelivery"];
+            };
+        };
+        responses: {
+            /** @description delivered; any other answer is retried */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

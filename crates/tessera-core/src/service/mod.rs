@@ -31,6 +31,7 @@ mod refresh;
 mod retry;
 mod secret_import;
 mod secret_kv;
+mod secret_views;
 mod secrets;
 mod shutdown;
 mod tenants;
@@ -73,6 +74,9 @@ pub use readiness::{Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_import::ImportOutcome;
 pub use secret_kv::SecretVersionRead;
+pub use secret_views::{
+    ApiKeyCreated, ResolvedConnection, SecretRead, SecretReadAnswer, SecretReadData, SecretReadValue, WebhookCreated,
+};
 pub use secrets::{SecretPayload, SecretWrite};
 pub use shutdown::ReleasedLeases;
 pub use tools::{ToolInvocation, ToolResult};

@@ -321,7 +321,8 @@ pub struct SecretVersionView {
     pub created_at: String,
     /// Creator.
     pub created_by: String,
-    /// Soft-deleted at.
+    /// Soft-deleted at; null if not deleted.
+    #[schema(required)]
     pub deleted_at: Option<String>,
     /// Erased for good.
     pub destroyed: bool,
@@ -343,6 +344,7 @@ pub struct SecretMetadataView {
     pub updated_at: String,
     /// Rotation policy: days after the last write when
     /// `secret.rotation_due` is sent; null if none.
+    #[schema(required)]
     pub rotate_after_days: Option<u32>,
     /// Kept versions, oldest first.
     pub versions: Vec<SecretVersionView>,
@@ -356,4 +358,39 @@ pub struct SecretList {
     pub tenant_id: String,
     /// Paths, sorted.
     pub paths: Vec<String>,
+}
+
+/// The answer of `GET /tenants`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantList {
+    /// The tenants the caller may see (a tenant-bound key: its own).
+    pub tenants: Vec<TenantView>,
+}
+
+/// The answer of `GET /integrations`: the registry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationList {
+    /// Every registered integration.
+    pub integrations: Vec<IntegrationView>,
+}
+
+/// The answer of `GET /api-keys` (never a key or its hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyList {
+    /// The keys the caller may see.
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// The answer of `GET /integrations/{key}/connections`. (Fields in
+/// alphabetical order: the order the answer had as a `json!` map.)
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionMatches {
+    /// The tenants whose public config matches every filter.
+    pub connections: Vec<ConnectionMatch>,
+    /// The integration key, as asked.
+    pub integration: String,
 }

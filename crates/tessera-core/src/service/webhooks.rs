@@ -22,7 +22,7 @@ use crate::error::ServiceError;
 use crate::ids::TenantId;
 use crate::oauth::settings::random_token;
 use crate::ports::{DeliveryRecord, OutboxRecord, StoreTx, WebhookRecord};
-use crate::webhook::{signature, validate_url, SendOutcome, WebhookEvent};
+use crate::webhook::{signature, validate_url, SendOutcome, WebhookDelivery, WebhookEvent};
 
 /// How many deliveries one replica sends at once.
 const CONCURRENCY: usize = 8;
@@ -423,13 +423,13 @@ impl Tessera {
         let secret =
             self.keyring.decrypt(tx.as_mut(), owner, &secret_path(&hook.id), "secret", &hook.secret_ciphertext).await?;
         tx.commit().await?;
-        let body = serde_json::to_vec(&json!({
-            "id": o.id,
-            "event": o.event,
-            "tenantId": o.tenant_id,
-            "createdAt": rfc3339(o.created_at),
-            "data": o.payload,
-        }))
+        let body = serde_json::to_vec(&WebhookDelivery {
+            created_at: rfc3339(o.created_at),
+            data: o.payload,
+            event: o.event,
+            id: o.id.clone(),
+            tenant_id: o.tenant_id,
+        })
         .map_err(|e| ServiceError::internal(format!("a webhook body did not serialise: {e}")))?;
         let started = std::time::Instant::now();
         let at = Utc::now();

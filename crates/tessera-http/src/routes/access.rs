@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 use tessera_core::audit::VerifyReport;
-use tessera_core::service::{AuditEvents, AuditQuery};
+use tessera_core::service::{ApiKeyCreated, ApiKeyList, AuditEvents, AuditQuery};
 use utoipa::IntoParams;
 
 use crate::error::ApiResult;
@@ -96,13 +96,14 @@ impl utoipa::PartialSchema for NewKey {
 
 /// Creates an API key; the key is in this answer only.
 #[utoipa::path(post, path = "/api-keys", operation_id = "createApiKey", tag = "access", request_body = NewKey,
-    responses((status = 201, description = "{\"id\",\"key\",\"name\",\"role\",\"tenantId\"}"), (status = 400), (status = 403)))]
+    responses((status = 201, body = ApiKeyCreated), (status = 400), (status = 403)))]
 pub(crate) async fn create_key(
     State(s): State<AppState>,
     Caller(ctx): Caller,
     Body(b): Body<NewKey>,
 ) -> ApiResult<impl IntoResponse> {
     let created = s.svc.create_api_key(&ctx, &b.name, &b.role, b.tenant_id.as_deref(), b.scopes.as_deref()).await?;
+    // `ApiKeyCreated` documents this object in /openapi.json.
     let body = json!({
         "id": created.view.id,
         "key": created.key.expose_secret(),
@@ -116,9 +117,9 @@ pub(crate) async fn create_key(
 }
 
 /// Lists API keys (never the keys themselves).
-#[utoipa::path(get, path = "/api-keys", operation_id = "listApiKeys", tag = "access", responses((status = 200, description = "{\"apiKeys\": [...]}")))]
+#[utoipa::path(get, path = "/api-keys", operation_id = "listApiKeys", tag = "access", responses((status = 200, body = ApiKeyList)))]
 pub(crate) async fn list_keys(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
-    Ok(Json(json!({"apiKeys": s.svc.list_api_keys(&ctx).await?})))
+    Ok(Json(ApiKeyList { api_keys: s.svc.list_api_keys(&ctx).await? }))
 }
 
 /// Deletes an API key; it stops working at once on this replica.

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tessera_core::service::{ConfigList, ConnectionView, TenantIntegrations};
+use tessera_core::service::{ConfigList, ConnectionView, ResolvedConnection, TenantIntegrations};
 use utoipa::IntoParams;
 
 use super::integrations::ConfigBody;
@@ -75,7 +75,7 @@ pub(crate) async fn put_config(
 /// The SDK view: defaults and overrides merged, secrets decrypted. Audited.
 #[utoipa::path(get, path = "/tenants/{tenantId}/integrations/{key}/resolved", operation_id = "resolveConnection", tag = "connections",
     params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
-    responses((status = 200, description = "{\"tenantId\", \"integration\", \"config\"}"), (status = 404), (status = 409)))]
+    responses((status = 200, body = ResolvedConnection, description = "the merged config, secrets decrypted"), (status = 404), (status = 409)))]
 pub(crate) async fn resolved(
     State(s): State<AppState>,
     Caller(ctx): Caller,

@@ -8,8 +8,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use tessera_core::service::{DefaultsView, IntegrationInput, IntegrationView};
+use serde_json::{Map, Value};
+use tessera_core::service::{ConnectionMatches, DefaultsView, IntegrationInput, IntegrationList, IntegrationView};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
@@ -36,9 +36,9 @@ pub(crate) async fn create(
 }
 
 /// Lists the registry.
-#[utoipa::path(get, path = "/integrations", operation_id = "listIntegrations", tag = "integrations", responses((status = 200, description = "{\"integrations\": [...]}")))]
+#[utoipa::path(get, path = "/integrations", operation_id = "listIntegrations", tag = "integrations", responses((status = 200, body = IntegrationList)))]
 pub(crate) async fn list(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
-    Ok(Json(json!({"integrations": s.svc.list_integrations(&ctx).await?})))
+    Ok(Json(IntegrationList { integrations: s.svc.list_integrations(&ctx).await? }))
 }
 
 /// One integration.
@@ -113,7 +113,7 @@ pub(crate) async fn get_defaults(
 
 /// Tenants whose public config matches every `config.<field>=<value>` (admin).
 #[utoipa::path(get, path = "/integrations/{key}/connections", operation_id = "findConnections", tag = "integrations", params(("key" = String, Path, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", description = "integration key")),
-    responses((status = 200, description = "{\"integration\", \"connections\": [...]}")))]
+    responses((status = 200, body = ConnectionMatches)))]
 pub(crate) async fn connections(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -122,5 +122,5 @@ pub(crate) async fn connections(
 ) -> ApiResult<impl IntoResponse> {
     let filters = q.into_iter().filter_map(|(k, v)| k.strip_prefix("config.").map(|f| (f.to_owned(), v))).collect();
     let found = s.svc.find_connections(&ctx, &key, filters).await?;
-    Ok(Json(json!({"integration": key, "connections": found})))
+    Ok(Json(ConnectionMatches { connections: found, integration: key }))
 }

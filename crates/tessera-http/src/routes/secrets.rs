@@ -10,7 +10,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tessera_core::service::{SecretList, SecretMetadataView, SecretPayload, SecretWrite, SecretWritten};
+use tessera_core::service::{
+    SecretList, SecretMetadataView, SecretPayload, SecretReadAnswer, SecretWrite, SecretWritten,
+};
 use tessera_core::ErrorCode;
 use utoipa::{IntoParams, ToSchema};
 
@@ -62,7 +64,7 @@ pub(crate) struct ReadQuery {
 /// Reads the newest (or `?version=N`) value; `?versions` gives metadata. Audited.
 #[utoipa::path(get, path = "/tenants/{tenantId}/secrets/{path}", operation_id = "readSecret", tag = "secrets",
     params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)"), ("path" = String, Path, pattern = r"^(?!_)(?!\.\.?(/|$))[A-Za-z0-9._-]+(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)*$", max_length = 512, description = "secret path: segments of [A-Za-z0-9._-] joined by `/` (no `.` or `..` segment; a leading `_` is reserved)"), ReadQuery),
-    responses((status = 200, description = "{\"path\",\"version\",\"createdAt\",\"value\"|\"data\"} or SecretMetadataView"), (status = 404)))]
+    responses((status = 200, body = SecretReadAnswer, description = "the value (`SecretRead`), or with `?versions` the metadata (`SecretMetadataView`)"), (status = 404)))]
 pub(crate) async fn read(
     State(s): State<AppState>,
     Caller(ctx): Caller,

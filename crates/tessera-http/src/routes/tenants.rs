@@ -6,8 +6,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
-use tessera_core::service::{KeyVersionView, KeysView, TenantView};
+use tessera_core::service::{KeyVersionView, KeysView, TenantList, TenantView};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
@@ -47,9 +46,9 @@ pub(crate) async fn create(
 }
 
 /// Lists the tenants the caller may see.
-#[utoipa::path(get, path = "/tenants", operation_id = "listTenants", tag = "tenants", responses((status = 200, description = "{\"tenants\": [...]}")))]
+#[utoipa::path(get, path = "/tenants", operation_id = "listTenants", tag = "tenants", responses((status = 200, body = TenantList)))]
 pub(crate) async fn list(State(s): State<AppState>, Caller(ctx): Caller) -> ApiResult<impl IntoResponse> {
-    Ok(Json(json!({"tenants": s.svc.list_tenants(&ctx).await?})))
+    Ok(Json(TenantList { tenants: s.svc.list_tenants(&ctx).await? }))
 }
 
 /// One tenant.

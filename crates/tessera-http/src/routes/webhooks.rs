@@ -9,7 +9,8 @@ use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
-use tessera_core::service::{DeliveryLog, WebhookList};
+use tessera_core::service::{DeliveryLog, WebhookCreated, WebhookList};
+use tessera_core::webhook::{WebhookDelivery, WebhookEvent};
 use utoipa::ToSchema;
 
 use crate::error::ApiResult;
@@ -48,10 +49,12 @@ fn events_schema() -> utoipa::openapi::Array {
 }
 
 /// Creates a webhook; its signing secret (`whsec_...`) is in this answer only.
+///
+/// Each event is then POSTed to `url` as a `WebhookDelivery` (the document's
+/// `webhooks` section, `delivery`), signed with that secret.
 #[utoipa::path(post, path = "/tenants/{tenantId}/webhooks", operation_id = "createWebhook", tag = "webhooks",
     params(("tenantId" = String, Path, pattern = r"^([a-z0-9][a-z0-9_-]{0,62}|_platform)$", description = "tenant id (`_platform`: the platform tenant, admins only)")), request_body = NewWebhook,
-    responses((status = 201, description = "{\"id\",\"tenantId\",\"url\",\"events\",\"enabled\",\"createdAt\",\"createdBy\",\"secret\"}"),
-        (status = 400), (status = 404)))]
+    responses((status = 201, body = WebhookCreated), (status = 400), (status = 404)))]
 pub(crate) async fn create(
     State(s): State<AppState>,
     Caller(ctx): Caller,
@@ -59,6 +62,7 @@ pub(crate) async fn create(
     Body(b): Body<NewWebhook>,
 ) -> ApiResult<impl IntoResponse> {
     let created = s.svc.create_webhook(&ctx, &t, &b.url, &b.events).await?;
+    // `WebhookCreated` documents this object in /openapi.json.
     let v = created.view;
     let body = json!({
         "id": v.id,
@@ -107,3 +111,23 @@ pub(crate) async fn deliveries(
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(s.svc.webhook_deliveries(&ctx, &t, &id).await?))
 }
+
+/// What Tessera POSTs to a webhook's `url` for each event it subscribed to.
+///
+/// `Tessera-Signature` is `t=<unix seconds>,v1=<hex>`: HMAC-SHA256 keyed with
+/// the webhook's secret (`whsec_...`, its UTF-8 bytes) over `<t>.<body>`, the
+/// body exactly as received. Check it before parsing the body, and refuse an
+/// old `t` (a replay). Any 2xx answer delivers the event; anything else, or
+/// no answer in time, is retried with backoff (the same `Tessera-Delivery`),
+/// and redirects are not followed.
+#[utoipa::path(post, path = "delivery", operation_id = "webhookDelivery", tag = "webhooks",
+    params(
+        ("Tessera-Event" = WebhookEvent, Header, description = "the event, as in the body"),
+        ("Tessera-Delivery" = String, Header, description = "the event's id (`evt_...`), as in the body: the same on every retry, deduplicate on it"),
+        ("Tessera-Signature" = String, Header, pattern = r"^t=[0-9]+,v1=[0-9a-f]{64}$", description = "`t=<unix seconds>,v1=<hex HMAC-SHA256>`"),
+    ),
+    request_body = WebhookDelivery,
+    responses((status = "2XX", description = "delivered; any other answer is retried")),
+    security(()))]
+#[allow(dead_code)] // documentation: the webhook worker (tessera-core) sends it; it is no route of ours
+pub(crate) async fn delivery() {}

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::helpers::{Db, TestApp, ROOT_TOKEN};
 
+mod answers;
+
 /// The validator's path, or None (with a printed reason) outside CI.
 fn validator() -> Option<String> {
     let Ok(path) = std::env::var("TESSERA_TEST_OPENAPI_VALIDATOR") else {
@@ -114,6 +116,33 @@ async fn the_openapi_document_documents_error_answers_with_the_error_body() {
             assert_eq!(schema["$ref"], "#/components/schemas/ErrorBody", "{method} {path} {status}");
         }
     }
+}
+
+/// Every JSON answer has a schema (none is described in words only, so a
+/// client generated from the document gets a type for each); the answers
+/// listed are not JSON of ours: text, a redirect, the document itself, or
+/// an upstream's own answer.
+#[tokio::test]
+async fn every_json_answer_the_document_lists_has_a_schema() {
+    let app = TestApp::sqlite().await;
+    let doc = document(&app).await;
+    let not_ours = ["healthz", "readyz", "getMetrics", "getOpenApi", "completeAuthorization"];
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"].as_str().expect("operationId");
+        if not_ours.contains(&id) || id.starts_with("proxyCall") {
+            continue;
+        }
+        for (status, answer) in op["responses"].as_object().expect("responses") {
+            if !status.starts_with('2') || status == "204" {
+                continue;
+            }
+            let schema = &answer["content"]["application/json"]["schema"];
+            assert!(schema.is_object(), "{method} {path} {status} ({id}) has no schema: {answer}");
+        }
+    }
+    // What Tessera sends to a webhook's URL is described too.
+    let delivery = &doc["webhooks"]["delivery"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(delivery["$ref"], "#/components/schemas/WebhookDelivery", "{}", doc["webhooks"]);
 }
 
 /// The document lists every error code, and the answers the API gives to

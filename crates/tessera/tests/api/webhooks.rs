@@ -25,19 +25,20 @@ crate::on_both_databases!(
     old_finished_events_are_purged_with_their_log,
 );
 
-/// A receiver that records every delivery and can be told to fail.
+/// A receiver that records every delivery and can be told to fail (also
+/// used by `openapi::answers`).
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Got>>>,
     /// Answer 500 to this many requests first.
     fail_first: Arc<AtomicU32>,
     /// Answer 500 to every request.
     fail_all: Arc<AtomicBool>,
-    url: String,
+    pub(crate) url: String,
 }
 
 #[derive(Clone, Debug)]
-struct Got {
+pub(crate) struct Got {
     headers: axum::http::HeaderMap,
     body: Vec<u8>,
     /// What the receiver answered.
@@ -45,16 +46,16 @@ struct Got {
 }
 
 impl Got {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}/hooks/tessera", listener.local_addr().expect("addr"));
         let me = Self { url, ..Self::default() };
@@ -93,7 +94,7 @@ impl Receiver {
     }
 
     /// Waits until `n` deliveries of `event` arrived, each checked against `secret`.
-    async fn wait_for(&self, event: &str, n: usize, secret: &str) -> Vec<Got> {
+    pub(crate) async fn wait_for(&self, event: &str, n: usize, secret: &str) -> Vec<Got> {
         let started = Instant::now();
         loop {
             let got = self.delivered(event);
