@@ -72,7 +72,7 @@ pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use readiness::{Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_import::ImportOutcome;
-pub use secret_kv::SecretVersionRead;
+pub use secret_kv::{CustomMetadata, SecretVersionRead};
 pub use secrets::{SecretPayload, SecretWrite};
 pub use shutdown::ReleasedLeases;
 pub use tools::{ToolInvocation, ToolResult};
