@@ -14,6 +14,8 @@ use tessera_core::secret_store::{read_only, NewVersion, SecretStore};
 use tessera_core::ServiceError;
 use zeroize::Zeroizing;
 
+use crate::error::BackendError;
+
 const PREFIX: &str = "PLATFORM_CRED_";
 
 /// Read-only secrets from the process environment.
@@ -25,7 +27,7 @@ pub struct EnvironmentSecrets {
 impl EnvironmentSecrets {
     /// Reads every `PLATFORM_CRED_<KEY>` from `vars`; a value that is not a
     /// JSON object is refused naming its variable (never its value).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, String> {
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, BackendError> {
         let mut values = BTreeMap::new();
         for (name, value) in vars {
             let Some(key) = name.strip_prefix(PREFIX) else { continue };
@@ -33,11 +35,19 @@ impl EnvironmentSecrets {
             let path = key.to_ascii_lowercase();
             let valid_path = !path.is_empty() && path.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !valid_path {
-                return Err(format!("{name}: the name after {PREFIX} must be letters, digits and _"));
+                return Err(BackendError::Setting {
+                    setting: name,
+                    problem: "is not a valid name: the name after PLATFORM_CRED_ must be letters, digits and _",
+                });
             }
             match serde_json::from_str::<serde_json::Value>(&value) {
                 Ok(serde_json::Value::Object(_)) => {}
-                _ => return Err(format!("{name} must be a JSON object, e.g. '{{\"api_key\":\"...\"}}'")),
+                _ => {
+                    return Err(BackendError::Setting {
+                        setting: name,
+                        problem: r#"must be a JSON object, e.g. '{"api_key":"..."}'"#,
+                    })
+                }
             }
             values.insert(path, value);
         }
@@ -169,6 +179,8 @@ mod tests {
         let err = EnvironmentSecrets::from_vars([("PLATFORM_CRED_BAD".to_owned(), "not-json-secret".to_owned())])
             .err()
             .expect("refused");
+        assert!(matches!(&err, BackendError::Setting { setting, .. } if setting == "PLATFORM_CRED_BAD"), "{err:?}");
+        let err = err.to_string();
         assert!(err.contains("PLATFORM_CRED_BAD") && !err.contains("not-json-secret"), "{err}");
     }
 }

@@ -12,7 +12,7 @@
 //! them once per batch ([`SecretStore::hold_changes`]): rewriting the whole
 //! file for every copied version made a migration quadratic in its size.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tessera_core::ErrorCode;
@@ -25,9 +25,12 @@ use tessera_core::secret_store::{NewVersion, SecretStore};
 use tessera_core::ServiceError;
 use tokio::sync::Mutex;
 
+use crate::error::BackendError;
 use crate::records::Secrets;
 
 const FORMAT: &str = "tessera-credentials-v1";
+/// The setting every start-up error names.
+const SETTING: &str = "CREDENTIAL_FILE_PATH";
 
 #[derive(Deserialize)]
 struct Document {
@@ -61,11 +64,9 @@ struct State {
 impl FileSecrets {
     /// Opens (or creates) the file; refuses loose permissions, a corrupt
     /// file, or a file another process holds.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let name = path.display();
+    pub fn open(path: &Path) -> Result<Self, BackendError> {
         let dir = parent(path);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let lock_path = path.with_extension("lock");
         let lock = private_options()
             .read(true)
@@ -73,21 +74,23 @@ impl FileSecrets {
             .create(true)
             .truncate(false)
             .open(&lock_path)
-            .map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot open {}: {e}", lock_path.display()))?;
-        lock.try_lock().map_err(|_| format!("CREDENTIAL_FILE_PATH {name} is in use by another process (locked)"))?;
+            .map_err(io("open", &lock_path))?;
+        lock.try_lock().map_err(|e| match e {
+            TryLockError::WouldBlock => BackendError::Locked { path: path.to_owned() },
+            TryLockError::Error(source) => io("lock", &lock_path)(source),
+        })?;
         let secrets = if path.exists() {
             check_private(path)?;
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot read {name}: {e}"))?;
-            let doc: Document = serde_json::from_str(&text)
-                .map_err(|_| format!("CREDENTIAL_FILE_PATH {name} is not a Tessera credential file (or is corrupt)"))?;
+            let text = std::fs::read_to_string(path).map_err(io("read", path))?;
+            let doc: Document =
+                serde_json::from_str(&text).map_err(|_| BackendError::NotACredentialFile { path: path.to_owned() })?;
             if doc.format != FORMAT {
-                return Err(format!("CREDENTIAL_FILE_PATH {name} has format {:?}, expected {FORMAT}", doc.format));
+                return Err(BackendError::UnknownFormat { path: path.to_owned(), found: doc.format, expected: FORMAT });
             }
             doc.secrets
         } else {
             let empty = Secrets::default();
-            persist(path, &empty).map_err(|e| format!("CREDENTIAL_FILE_PATH: cannot create {name}: {e}"))?;
+            persist(path, &empty).map_err(io("create", path))?;
             empty
         };
         Ok(Self { path: path.to_owned(), state: Mutex::new(State { secrets, durable: None }), _lock: lock })
@@ -144,19 +147,22 @@ fn private_options() -> OpenOptions {
     o
 }
 
-fn check_private(path: &Path) -> Result<(), String> {
+fn check_private(path: &Path) -> Result<(), BackendError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(|e| e.to_string())?.permissions().mode() & 0o777;
+        let metadata = std::fs::metadata(path).map_err(io("read", path))?;
+        let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(format!(
-                "CREDENTIAL_FILE_PATH {} has mode {mode:o}; it must be readable by its owner only (chmod 600)",
-                path.display()
-            ));
+            return Err(BackendError::LoosePermissions { setting: SETTING, path: path.to_owned(), mode });
         }
     }
     Ok(())
+}
+
+/// An I/O error on `path` while trying to `action` it, as a start-up error.
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BackendError + 'a {
+    move |source| BackendError::Io { setting: SETTING, action, path: path.to_owned(), source }
 }
 
 /// Temp file, fsync, rename, fsync the folder.
@@ -342,7 +348,8 @@ mod tests {
         let path = dir.path().join("credentials.json");
         let first = FileSecrets::open(&path).expect("first opens");
         let err = FileSecrets::open(&path).err().expect("second refused");
-        assert!(err.contains("in use by another process"), "{err}");
+        assert!(matches!(err, BackendError::Locked { .. }), "{err:?}");
+        assert!(err.to_string().contains("in use by another process"), "{err}");
         drop(first);
         assert!(FileSecrets::open(&path).is_ok(), "free again once the first is gone");
     }
@@ -408,10 +415,12 @@ mod tests {
         assert_eq!(mode, 0o600);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = FileSecrets::open(&path).err().expect("loose mode refused");
-        assert!(err.contains("chmod 600"), "{err}");
+        assert!(matches!(err, BackendError::LoosePermissions { mode: 0o644, .. }), "{err:?}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         std::fs::write(&path, "{\"torn").expect("write");
         let err = FileSecrets::open(&path).err().expect("corrupt refused");
-        assert!(err.contains("corrupt"), "{err}");
+        assert!(matches!(err, BackendError::NotACredentialFile { .. }), "{err:?}");
+        assert!(err.to_string().contains("corrupt"), "{err}");
     }
 }

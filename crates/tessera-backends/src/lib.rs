@@ -5,9 +5,12 @@
 //! The `database` backend lives in the core, beside the metadata store.
 
 pub mod environment;
+mod error;
 pub mod file;
 mod records;
 pub mod transit;
 pub mod vault;
 mod vault_auth;
 pub mod vault_client;
+
+pub use error::BackendError;

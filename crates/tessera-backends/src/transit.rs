@@ -19,6 +19,7 @@ use tessera_crypto::{check, wrap_aad, DataKey, KeyOwner, WrapFormat, WrappedData
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
+use crate::error::BackendError;
 use crate::vault_client::{VaultClient, VaultConnection};
 
 /// Data keys wrapped by Vault Transit.
@@ -30,7 +31,7 @@ pub struct TransitKeyProvider {
 
 impl TransitKeyProvider {
     /// A provider on `<engine>` (`VAULT_TRANSIT_ENGINE`, default `transit`).
-    pub fn new(connection: VaultConnection, engine: String) -> Result<Self, String> {
+    pub fn new(connection: VaultConnection, engine: String) -> Result<Self, BackendError> {
         Ok(Self { vault: VaultClient::new(connection)?, engine, ensured: Mutex::new(HashSet::new()) })
     }
 

@@ -16,6 +16,7 @@ use tessera_core::secret_store::{NewVersion, SecretStore};
 use tessera_core::ErrorCode;
 use tessera_core::ServiceError;
 
+use crate::error::BackendError;
 use crate::vault_client::{Reply, VaultClient, VaultConnection};
 
 /// Where the KV v2 secrets live.
@@ -37,7 +38,7 @@ pub struct VaultSecrets {
 
 impl VaultSecrets {
     /// A client; nothing is contacted until the first request.
-    pub fn new(settings: VaultSettings) -> Result<Self, String> {
+    pub fn new(settings: VaultSettings) -> Result<Self, BackendError> {
         Ok(Self { vault: VaultClient::new(settings.connection)?, mount: settings.mount, prefix: settings.prefix })
     }
 

@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tessera_core::{ErrorCode, ServiceError};
 
+use crate::error::BackendError;
 use crate::vault_auth::{vault_errors, Refresh, Session};
 pub use crate::vault_auth::{SecretSource, VaultAuth};
 
@@ -73,10 +74,13 @@ pub(crate) struct Inner {
 
 impl VaultClient {
     /// A client; nothing is contacted until the first request.
-    pub fn new(c: VaultConnection) -> Result<Self, String> {
+    pub fn new(c: VaultConnection) -> Result<Self, BackendError> {
         let addr = c.addr.trim_end_matches('/').to_owned();
         if !(addr.starts_with("http://") || addr.starts_with("https://")) {
-            return Err("VAULT_ADDR must start with http:// or https://".into());
+            return Err(BackendError::Setting {
+                setting: "VAULT_ADDR".into(),
+                problem: "must start with http:// or https://",
+            });
         }
         let http = http_client(&c.tls)?;
         let inner = Inner {
@@ -227,7 +231,7 @@ impl VaultClient {
 }
 
 /// The HTTP client, with the CA and client certificate the TLS settings name.
-fn http_client(tls: &VaultTls) -> Result<reqwest::Client, String> {
+fn http_client(tls: &VaultTls) -> Result<reqwest::Client, BackendError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
@@ -236,13 +240,12 @@ fn http_client(tls: &VaultTls) -> Result<reqwest::Client, String> {
     if let Some(file) = &tls.ca_cert {
         let found = pem_certificates("VAULT_CACERT", file)?;
         if found.is_empty() {
-            return Err(format!("VAULT_CACERT: {} holds no PEM certificate", file.display()));
+            return Err(BackendError::NoCertificate { setting: "VAULT_CACERT", path: file.clone() });
         }
         cas.extend(found);
     }
     if let Some(dir) = &tls.ca_path {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("VAULT_CAPATH: cannot read {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(io("VAULT_CAPATH", dir))?;
         let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
         files.sort();
         let before = cas.len();
@@ -250,7 +253,7 @@ fn http_client(tls: &VaultTls) -> Result<reqwest::Client, String> {
             cas.extend(pem_certificates("VAULT_CAPATH", &file)?);
         }
         if cas.len() == before {
-            return Err(format!("VAULT_CAPATH: {} holds no PEM certificate", dir.display()));
+            return Err(BackendError::NoCertificate { setting: "VAULT_CAPATH", path: dir.clone() });
         }
     }
     if !cas.is_empty() {
@@ -261,33 +264,76 @@ fn http_client(tls: &VaultTls) -> Result<reqwest::Client, String> {
         }
     }
     if let Some((cert, key)) = &tls.client_cert {
-        let mut pem =
-            std::fs::read(cert).map_err(|e| format!("VAULT_CLIENT_CERT: cannot read {}: {e}", cert.display()))?;
-        let key_pem = zeroize::Zeroizing::new(
-            std::fs::read(key).map_err(|e| format!("VAULT_CLIENT_KEY: cannot read {}: {e}", key.display()))?,
-        );
+        let mut pem = std::fs::read(cert).map_err(io("VAULT_CLIENT_CERT", cert))?;
+        let key_pem = zeroize::Zeroizing::new(std::fs::read(key).map_err(io("VAULT_CLIENT_KEY", key))?);
         pem.push(b'\n');
         pem.extend_from_slice(&key_pem);
         let identity = reqwest::Identity::from_pem(&pem);
         zeroize::Zeroize::zeroize(&mut pem);
-        let identity = identity.map_err(|_| {
-            format!(
-                "VAULT_CLIENT_CERT/VAULT_CLIENT_KEY: {} and {} are not a PEM certificate and its private key",
-                cert.display(),
-                key.display()
-            )
-        })?;
+        let identity =
+            identity.map_err(|source| BackendError::ClientIdentity { cert: cert.clone(), key: key.clone(), source })?;
         b = b.identity(identity);
     }
-    b.build().map_err(|e| format!("VAULT_ADDR: cannot build an HTTP client: {e}"))
+    b.build().map_err(|source| BackendError::HttpClient { source })
+}
+
+/// A file a TLS setting names that cannot be read.
+fn io<'a>(setting: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BackendError + 'a {
+    move |source| BackendError::Io { setting, action: "read", path: path.to_owned(), source }
 }
 
 /// The certificates of a PEM file (none for a file that holds none).
-fn pem_certificates(setting: &str, file: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = std::fs::read(file).map_err(|e| format!("{setting}: cannot read {}: {e}", file.display()))?;
+fn pem_certificates(setting: &'static str, file: &Path) -> Result<Vec<reqwest::Certificate>, BackendError> {
+    let pem = std::fs::read(file).map_err(io(setting, file))?;
     if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
         return Ok(Vec::new());
     }
-    reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("{setting}: {} is not a PEM certificate bundle: {e}", file.display()))
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| BackendError::BadCertificate {
+        setting,
+        path: file.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(addr: &str, tls: VaultTls) -> Result<VaultClient, BackendError> {
+        let auth = VaultAuth::Token(SecretString::from("t0ken".to_owned()));
+        VaultClient::new(VaultConnection { addr: addr.into(), auth, namespace: None, tls })
+    }
+
+    #[test]
+    fn each_setting_that_stops_the_client_is_named_with_the_error_under_it() {
+        let err = client("vault:8200", VaultTls::default()).err().expect("no scheme");
+        assert!(matches!(&err, BackendError::Setting { setting, .. } if setting == "VAULT_ADDR"), "{err:?}");
+
+        let dir = tempfile::tempdir().expect("dir");
+        let missing = dir.path().join("missing.pem");
+        let tls = VaultTls { ca_cert: Some(missing.clone()), ..VaultTls::default() };
+        let err = client("https://vault:8200", tls).err().expect("no CA file");
+        assert!(matches!(&err, BackendError::Io { setting: "VAULT_CACERT", action: "read", .. }), "{err:?}");
+        let io = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<std::io::Error>()).expect("io source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(err.to_string(), format!("VAULT_CACERT: cannot read {}", missing.display()));
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here").expect("write");
+        let tls = VaultTls { ca_cert: Some(empty), ..VaultTls::default() };
+        let err = client("https://vault:8200", tls).err().expect("an empty CA file");
+        assert!(matches!(err, BackendError::NoCertificate { setting: "VAULT_CACERT", .. }), "{err:?}");
+
+        let tls = VaultTls { client_cert: Some(not_an_identity(&dir)), ..VaultTls::default() };
+        let err = client("https://vault:8200", tls).err().expect("not an identity");
+        assert!(matches!(err, BackendError::ClientIdentity { .. }), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some(), "the TLS library's reason is kept");
+    }
+
+    fn not_an_identity(dir: &tempfile::TempDir) -> (PathBuf, PathBuf) {
+        let (cert, key) = (dir.path().join("client.pem"), dir.path().join("client.key"));
+        std::fs::write(&cert, "not a certificate").expect("write");
+        std::fs::write(&key, "not a key").expect("write");
+        (cert, key)
+    }
 }

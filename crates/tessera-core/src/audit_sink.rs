@@ -32,14 +32,54 @@ pub enum SinkSpec {
     },
 }
 
+/// What is wrong with `TESSERA_AUDIT_SINKS` (or one entry of it). No
+/// variant holds the entry itself: a URL may carry a collector's token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkSpecError {
+    /// `file:` with nothing after it.
+    #[error("file: needs a path (file:/var/log/tessera/audit.jsonl)")]
+    FileWithoutPath,
+    /// A scheme Tessera has no sink for (the scheme only: it is short and names no secret).
+    #[error("unknown sink kind {0:?}: use file:<path>, https://..., or syslog+tcp://host:port")]
+    UnknownKind(String),
+    /// No scheme at all (the entry is not named: it could be a token pasted in the wrong place).
+    #[error("an unknown sink: use file:<path>, https://..., or syslog+tcp://host:port")]
+    Unknown,
+    /// An `http(s)://` entry that does not parse as a URL.
+    #[error("an HTTP sink must be an absolute URL")]
+    NotAUrl(#[source] url::ParseError),
+    /// `user:password@` in an HTTP sink's URL: the signing secret authenticates, not the URL.
+    #[error("an HTTP sink's URL may not hold credentials (user:password@)")]
+    CredentialsInUrl,
+    /// A `#fragment` in an HTTP sink's URL (never sent, so surely a mistake).
+    #[error("an HTTP sink's URL may not have a fragment")]
+    FragmentInUrl,
+    /// An HTTP sink's URL without a host.
+    #[error("an HTTP sink's URL needs a host")]
+    NoHost,
+    /// Plain `http://` to anything but this machine, or without `TESSERA_ALLOW_LOOPBACK_HTTP`.
+    #[error("an HTTP sink must use https (http only to loopback with TESSERA_ALLOW_LOOPBACK_HTTP=true)")]
+    PlainHttp,
+    /// A `syslog+tcp://` entry that is not `syslog+tcp://host:port`.
+    #[error("a syslog sink is syslog+tcp://host:port")]
+    NotSyslogHostPort,
+    /// A syslog sink without its port.
+    #[error("a syslog sink needs a port (syslog+tcp://host:514)")]
+    NoSyslogPort,
+    /// Two entries with one name ([`SinkSpec::name`], which never holds a URL's path or query).
+    #[error("the sink {0} is listed twice")]
+    ListedTwice(String),
+}
+
 impl SinkSpec {
     /// Parses one entry of `TESSERA_AUDIT_SINKS`; the error says what is
     /// wrong without repeating a URL (which may hold a collector's token).
-    pub fn parse(raw: &str, allow_loopback: bool) -> Result<Self, String> {
+    pub fn parse(raw: &str, allow_loopback: bool) -> Result<Self, SinkSpecError> {
         let raw = raw.trim();
         if let Some(path) = raw.strip_prefix("file:") {
             if path.is_empty() {
-                return Err("file: needs a path (file:/var/log/tessera/audit.jsonl)".into());
+                return Err(SinkSpecError::FileWithoutPath);
             }
             return Ok(Self::File(PathBuf::from(path)));
         }
@@ -53,8 +93,7 @@ impl SinkSpec {
         let kind = raw.split_once(':').map(|(k, _)| k).filter(|k| {
             !k.is_empty() && k.len() <= 16 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         });
-        let what = kind.map_or_else(|| "an unknown sink".to_owned(), |k| format!("unknown sink kind {k:?}"));
-        Err(format!("{what}: use file:<path>, https://..., or syslog+tcp://host:port"))
+        Err(kind.map_or(SinkSpecError::Unknown, |k| SinkSpecError::UnknownKind(k.to_owned())))
     }
 
     /// The sink's name: its key in the store (position, lease) and its label
@@ -78,13 +117,14 @@ impl SinkSpec {
     }
 }
 
-fn parse_http(raw: &str, allow_loopback: bool) -> Result<url::Url, String> {
-    let url = url::Url::parse(raw).map_err(|_| "an HTTP sink must be an absolute URL".to_owned())?;
+fn parse_http(raw: &str, allow_loopback: bool) -> Result<url::Url, SinkSpecError> {
+    // url's errors are fixed sentences ("invalid port number"): they never quote the input.
+    let url = url::Url::parse(raw).map_err(SinkSpecError::NotAUrl)?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("an HTTP sink's URL may not hold credentials (user:password@)".into());
+        return Err(SinkSpecError::CredentialsInUrl);
     }
     if url.fragment().is_some() {
-        return Err("an HTTP sink's URL may not have a fragment".into());
+        return Err(SinkSpecError::FragmentInUrl);
     }
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -95,18 +135,18 @@ fn parse_http(raw: &str, allow_loopback: bool) -> Result<url::Url, String> {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             d == "localhost" || d.ends_with(".localhost")
         }
-        None => return Err("an HTTP sink's URL needs a host".into()),
+        None => return Err(SinkSpecError::NoHost),
     };
     // The operator chooses these URLs (not a tenant, as with webhooks), so
     // any host is allowed over https; plain http only to this machine.
     if url.scheme() == "http" && !(loopback && allow_loopback) {
-        return Err("an HTTP sink must use https (http only to loopback with TESSERA_ALLOW_LOOPBACK_HTTP=true)".into());
+        return Err(SinkSpecError::PlainHttp);
     }
     Ok(url)
 }
 
-fn parse_syslog(raw: &str) -> Result<SinkSpec, String> {
-    let bad = || "a syslog sink is syslog+tcp://host:port".to_owned();
+fn parse_syslog(raw: &str) -> Result<SinkSpec, SinkSpecError> {
+    let bad = || SinkSpecError::NotSyslogHostPort;
     let url = url::Url::parse(raw).map_err(|_| bad())?;
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err(bad());
@@ -119,7 +159,7 @@ fn parse_syslog(raw: &str) -> Result<SinkSpec, String> {
         Some(h) => h.to_string(),
         None => return Err(bad()),
     };
-    let port = url.port().ok_or_else(|| "a syslog sink needs a port (syslog+tcp://host:514)".to_owned())?;
+    let port = url.port().ok_or(SinkSpecError::NoSyslogPort)?;
     if host.is_empty() {
         return Err(bad());
     }
@@ -127,12 +167,12 @@ fn parse_syslog(raw: &str) -> Result<SinkSpec, String> {
 }
 
 /// Parses `TESSERA_AUDIT_SINKS`: comma-separated, blanks ignored, each name once.
-pub fn parse_sinks(raw: &str, allow_loopback: bool) -> Result<Vec<SinkSpec>, String> {
+pub fn parse_sinks(raw: &str, allow_loopback: bool) -> Result<Vec<SinkSpec>, SinkSpecError> {
     let mut sinks: Vec<SinkSpec> = Vec::new();
     for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let spec = SinkSpec::parse(entry, allow_loopback)?;
         if sinks.iter().any(|s| s.name() == spec.name()) {
-            return Err(format!("the sink {} is listed twice", spec.name()));
+            return Err(SinkSpecError::ListedTwice(spec.name()));
         }
         sinks.push(spec);
     }
@@ -192,9 +232,27 @@ mod tests {
             "tok3n",
         ] {
             let e = SinkSpec::parse(bad, false).expect_err(bad);
-            assert!(!e.contains("tok3n"), "{e}");
+            assert!(!format!("{e} {e:?}").contains("tok3n"), "{e:?}");
         }
-        assert!(SinkSpec::parse("http://collector.example.com/x", true).is_err(), "http only to loopback");
+        assert_eq!(SinkSpec::parse("http://collector.example.com/x", true), Err(SinkSpecError::PlainHttp));
+    }
+
+    #[test]
+    fn each_refusal_says_which_rule_the_entry_breaks() {
+        let refused = |raw| SinkSpec::parse(raw, false).expect_err(raw);
+        assert_eq!(refused("file:"), SinkSpecError::FileWithoutPath);
+        assert_eq!(refused("syslog+udp://logs.example.com:514"), SinkSpecError::UnknownKind("syslog+udp".into()));
+        assert_eq!(refused("tok3n"), SinkSpecError::Unknown);
+        assert!(matches!(refused("https://"), SinkSpecError::NotAUrl(_)));
+        assert_eq!(refused("https://user:tok3n@collector.example.com/"), SinkSpecError::CredentialsInUrl);
+        assert_eq!(refused("https://collector.example.com/#tok3n"), SinkSpecError::FragmentInUrl);
+        assert_eq!(refused("http://127.0.0.1:9/x"), SinkSpecError::PlainHttp);
+        assert_eq!(refused("syslog+tcp://logs.example.com:514/tok3n"), SinkSpecError::NotSyslogHostPort);
+        assert_eq!(refused("syslog+tcp://logs.example.com"), SinkSpecError::NoSyslogPort);
+        assert_eq!(
+            parse_sinks("file:/a.jsonl,file:/a.jsonl", false),
+            Err(SinkSpecError::ListedTwice("file:/a.jsonl".into()))
+        );
     }
 
     #[test]
@@ -211,7 +269,6 @@ mod tests {
     fn the_list_is_comma_separated_and_names_each_sink_once() {
         let sinks = parse_sinks(" file:/a.jsonl, ,syslog+tcp://h:514 ", false).expect("ok");
         assert_eq!(sinks.len(), 2);
-        assert!(parse_sinks("file:/a.jsonl,file:/a.jsonl", false).is_err());
         assert_eq!(parse_sinks("", false), Ok(vec![]));
     }
 }

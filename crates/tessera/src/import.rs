@@ -117,7 +117,7 @@ async fn run_legacy(format: &str, key: String, input_path: PathBuf) -> anyhow::R
             Ok(()) => imported += 1,
             Err(reason) => {
                 failed += 1;
-                eprintln!("line {}: {reason}", i + 1);
+                eprintln!("line {}: {reason:#}", i + 1);
             }
         }
     }
@@ -138,8 +138,8 @@ struct Record {
     ciphertext: String,
 }
 
-/// Imports one line; the error is the reason to print.
-async fn import_line(svc: &Tessera, ctx: &Ctx, decrypter: &Decrypter, raw: &[u8]) -> Result<(), String> {
+/// Imports one line; the error is the reason to print (it names no value).
+async fn import_line(svc: &Tessera, ctx: &Ctx, decrypter: &Decrypter, raw: &[u8]) -> anyhow::Result<()> {
     let record = parse_record(raw)?;
     let plaintext = decrypter.decrypt(&record.ciphertext)?;
     let result = match &record.target {
@@ -154,7 +154,7 @@ async fn import_line(svc: &Tessera, ctx: &Ctx, decrypter: &Decrypter, raw: &[u8]
         Target::Field { integration, field } => {
             if plaintext.is_empty() {
                 // The service reads an empty string as "remove this field".
-                return Err("the decrypted value is empty; an empty value would remove the field".into());
+                bail!("the decrypted value is empty; an empty value would remove the field");
             }
             require_secret_field(svc, ctx, integration, field).await?;
             let mut config = Map::new();
@@ -171,54 +171,55 @@ async fn import_line(svc: &Tessera, ctx: &Ctx, decrypter: &Decrypter, raw: &[u8]
 
 /// Refuses a field the schema does not mark secret: a value that was encrypted
 /// must not become plain config (stored, listed and logged in clear).
-async fn require_secret_field(svc: &Tessera, ctx: &Ctx, integration: &str, field: &str) -> Result<(), String> {
+async fn require_secret_field(svc: &Tessera, ctx: &Ctx, integration: &str, field: &str) -> anyhow::Result<()> {
     let view = svc.get_integration(ctx, integration).await.map_err(|e| describe(&e, ""))?;
     let schema = ConfigSchema::from_stored(&view.config_schema).map_err(|e| describe(&e, ""))?;
     if schema.field(field).is_none() {
-        return Err(format!("{field} is not a property of integration {integration}"));
+        bail!("{field} is not a property of integration {integration}");
     }
     if !schema.is_secret(field) {
-        return Err(format!(
+        bail!(
             "{field} of integration {integration} is not a secret field; refusing to store a decrypted value as plain config"
-        ));
+        );
     }
     Ok(())
 }
 
 /// A service error as a reason; the plaintext is masked should a message ever echo it.
-fn describe(e: &ServiceError, plaintext: &str) -> String {
+fn describe(e: &ServiceError, plaintext: &str) -> anyhow::Error {
     let mut reason = format!("{} ({})", e.message, e.code);
     if !plaintext.is_empty() && reason.contains(plaintext) {
         reason = reason.replace(plaintext, "[SECRET]");
     }
-    reason
+    anyhow::Error::msg(reason)
 }
 
 const KEYS: [&str; 5] = ["tenantId", "path", "integration", "field", "ciphertext"];
 
 /// Parses one line. Reasons name keys and positions, never values.
-fn parse_record(raw: &[u8]) -> Result<Record, String> {
+/// (serde's own message is not kept: it can quote the line.)
+fn parse_record(raw: &[u8]) -> anyhow::Result<Record> {
     let value: Value = serde_json::from_slice(raw)
-        .map_err(|e| format!("malformed JSON ({:?} error at column {})", e.classify(), e.column()))?;
+        .map_err(|e| anyhow::anyhow!("malformed JSON ({:?} error at column {})", e.classify(), e.column()))?;
     let Value::Object(mut obj) = value else {
-        return Err("expected a JSON object".into());
+        bail!("expected a JSON object");
     };
     if let Some(unknown) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(format!("unknown key {:?} (expected {})", truncate(unknown), KEYS.join(", ")));
+        bail!("unknown key {:?} (expected {})", truncate(unknown), KEYS.join(", "));
     }
-    let mut take = |key: &str| -> Result<Option<String>, String> {
+    let mut take = |key: &str| -> anyhow::Result<Option<String>> {
         match obj.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(format!("{key} must be a string")),
+            Some(_) => bail!("{key} must be a string"),
         }
     };
-    let tenant = take("tenantId")?.ok_or("missing tenantId")?;
-    let ciphertext = take("ciphertext")?.ok_or("missing ciphertext")?;
+    let tenant = take("tenantId")?.context("missing tenantId")?;
+    let ciphertext = take("ciphertext")?.context("missing ciphertext")?;
     let target = match (take("path")?, take("integration")?, take("field")?) {
         (Some(path), None, None) => Target::Secret { path },
         (None, Some(integration), Some(field)) => Target::Field { integration, field },
-        _ => return Err("expected either path, or integration and field".into()),
+        _ => bail!("expected either path, or integration and field"),
     };
     Ok(Record { tenant, target, ciphertext })
 }
@@ -245,18 +246,19 @@ impl Decrypter {
     }
 
     /// Decrypts one value into a zeroizing UTF-8 string.
-    fn decrypt(&self, ciphertext: &str) -> Result<Zeroizing<String>, String> {
-        into_utf8(self.0.decrypt(ciphertext).map_err(|e| e.to_string())?)
+    fn decrypt(&self, ciphertext: &str) -> anyhow::Result<Zeroizing<String>> {
+        into_utf8(self.0.decrypt(ciphertext)?)
     }
 }
 
-/// Moves decrypted bytes into a zeroizing string; invalid UTF-8 is wiped and refused.
-fn into_utf8(mut bytes: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, String> {
+/// Moves decrypted bytes into a zeroizing string; invalid UTF-8 is wiped and
+/// refused (the UTF-8 error is not kept: it holds the bytes).
+fn into_utf8(mut bytes: Zeroizing<Vec<u8>>) -> anyhow::Result<Zeroizing<String>> {
     match String::from_utf8(std::mem::take(&mut *bytes)) {
         Ok(s) => Ok(Zeroizing::new(s)),
         Err(e) => {
             e.into_bytes().zeroize();
-            Err("the decrypted value is not UTF-8 text".into())
+            bail!("the decrypted value is not UTF-8 text")
         }
     }
 }
@@ -301,6 +303,7 @@ mod tests {
                 keys.iter().map(|k| ((*k).to_owned(), Value::String(value.clone()))).collect();
             let line = serde_json::to_vec(&Value::Object(obj)).expect("json");
             if let Err(reason) = parse_record(&line) {
+                let reason = format!("{reason:#}");
                 prop_assert!(!reason.contains(&value), "{}", reason);
             }
         }
@@ -333,7 +336,7 @@ mod tests {
             br#"{"tenantId":"t1","path":"a","field":"f","ciphertext":"s3cr3t-token"}"#,
             br#"{"tenantId":1,"path":"a","ciphertext":"s3cr3t-token"}"#,
         ] {
-            let reason = parse_record(bad).err().expect("refused");
+            let reason = format!("{:#}", parse_record(bad).err().expect("refused"));
             assert!(!reason.contains("s3cr3t"), "{reason}");
         }
     }

@@ -104,7 +104,7 @@ pub fn key_provider(source: MasterKeySource, dev_key: DevKey) -> anyhow::Result<
         }
         MasterKeySource::Transit(connection, engine) => {
             tracing::info!(%engine, "data keys wrapped by Vault Transit");
-            Arc::new(TransitKeyProvider::new(*connection, engine).map_err(anyhow::Error::msg)?)
+            Arc::new(TransitKeyProvider::new(*connection, engine)?)
         }
     })
 }
@@ -113,8 +113,9 @@ pub fn key_provider(source: MasterKeySource, dev_key: DevKey) -> anyhow::Result<
 pub fn open_backend(backend: Backend) -> anyhow::Result<Arc<dyn SecretStore>> {
     Ok(match backend {
         Backend::Database => Arc::new(DatabaseSecrets),
-        Backend::File(path) => Arc::new(FileSecrets::open(&path).map_err(anyhow::Error::msg)?),
-        Backend::Vault(v) => Arc::new(VaultSecrets::new(*v).map_err(anyhow::Error::msg)?),
-        Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?),
+        // The errors name the setting; the chain under them (`{:#}`) the I/O or TLS cause.
+        Backend::File(path) => Arc::new(FileSecrets::open(&path)?),
+        Backend::Vault(v) => Arc::new(VaultSecrets::new(*v)?),
+        Backend::Environment => Arc::new(EnvironmentSecrets::from_vars(std::env::vars())?),
     })
 }

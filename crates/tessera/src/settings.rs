@@ -105,8 +105,8 @@ impl Default for AuditSinks {
 /// secret: its receiver must be able to tell Tessera's batches from others'.
 fn audit_sinks(allow_loopback: bool) -> anyhow::Result<AuditSinks> {
     use tessera_core::audit_sink::{parse_sinks, SinkSpec};
-    let specs = parse_sinks(&var("TESSERA_AUDIT_SINKS").unwrap_or_default(), allow_loopback)
-        .map_err(|e| anyhow::anyhow!("TESSERA_AUDIT_SINKS: {e}"))?;
+    let specs =
+        parse_sinks(&var("TESSERA_AUDIT_SINKS").unwrap_or_default(), allow_loopback).context("TESSERA_AUDIT_SINKS")?;
     let secret = match var("TESSERA_AUDIT_SINK_SECRET") {
         Some(s) if s.trim().len() < 32 => bail!("TESSERA_AUDIT_SINK_SECRET must be at least 32 characters"),
         Some(s) => Some(SecretString::from(s.trim().to_owned())),

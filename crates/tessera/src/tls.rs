@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+use anyhow::{bail, Context};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -67,7 +68,7 @@ impl Tls {
     /// Loads the files; an error names the setting and the problem (start-up stops on it).
     pub fn load(files: TlsFiles) -> anyhow::Result<Arc<Self>> {
         let loaded = stamp(&files);
-        let config = build(&files).map_err(anyhow::Error::msg)?;
+        let config = build(&files)?;
         Ok(Arc::new(Self {
             files,
             current: RwLock::new(Arc::new(config)),
@@ -101,6 +102,7 @@ impl Tls {
             }
             Err(why) => {
                 self.stamps.lock().expect("the TLS stamps lock is never poisoned").failed = now;
+                let why = format!("{why:#}");
                 tracing::warn!(error = %why, "TLS files changed but do not load; still serving the previous certificate");
                 false
             }
@@ -160,57 +162,61 @@ fn stamp(files: &TlsFiles) -> Stamp {
         .collect()
 }
 
-fn read(setting: &str, path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{setting}: cannot read {}: {e}", path.display()))
+fn read(setting: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{setting}: cannot read {}", path.display()))
 }
 
-fn certificates(setting: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn certificates(setting: &str, path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     let pem = read(setting, path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{setting}: {} is not PEM: {e}", path.display()))?;
+        .with_context(|| format!("{setting}: {} is not PEM", path.display()))?;
     if certs.is_empty() {
-        return Err(format!("{setting}: {} holds no PEM certificate (BEGIN CERTIFICATE)", path.display()));
+        bail!("{setting}: {} holds no PEM certificate (BEGIN CERTIFICATE)", path.display());
     }
     Ok(certs)
 }
 
-/// The server configuration the files describe.
-fn build(files: &TlsFiles) -> Result<ServerConfig, String> {
+/// The server configuration the files describe. Errors name the setting;
+/// the chain under them (`{:#}`) the I/O or TLS cause, never key material.
+fn build(files: &TlsFiles) -> anyhow::Result<ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certificates("TESSERA_TLS_CERT_FILE", &files.cert)?;
     let key_pem = zeroize::Zeroizing::new(read("TESSERA_TLS_KEY_FILE", &files.key)?);
+    // The PEM parser's error is not kept: it could describe the key's bytes.
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-        format!(
+        anyhow::anyhow!(
             "TESSERA_TLS_KEY_FILE: {} holds no PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
             files.key.display()
         )
     })?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS: {e}"))?;
+        .context("TLS")?;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = RootCertStore::empty();
             for ca in certificates("TESSERA_TLS_CLIENT_CA_FILE", path)? {
-                roots.add(ca).map_err(|e| {
-                    format!("TESSERA_TLS_CLIENT_CA_FILE: {} holds a certificate that is not a CA: {e}", path.display())
+                roots.add(ca).with_context(|| {
+                    format!("TESSERA_TLS_CLIENT_CA_FILE: {} holds a certificate that is not a CA", path.display())
                 })?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| format!("TESSERA_TLS_CLIENT_CA_FILE: {e}"))?;
+                .context("TESSERA_TLS_CLIENT_CA_FILE")?;
             builder.with_client_cert_verifier(verifier)
         }
     };
     let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => format!(
+        rustls::Error::InconsistentKeys(_) => anyhow::anyhow!(
             "TESSERA_TLS_KEY_FILE {} is not the key of the certificate in TESSERA_TLS_CERT_FILE {}",
             files.key.display(),
             files.cert.display()
         ),
-        other => format!("TESSERA_TLS_KEY_FILE {}: unusable key: {other}", files.key.display()),
+        other => {
+            anyhow::Error::new(other).context(format!("TESSERA_TLS_KEY_FILE {}: unusable key", files.key.display()))
+        }
     })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)

@@ -73,7 +73,7 @@ pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use readiness::{Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_import::ImportOutcome;
-pub use secret_kv::SecretVersionRead;
+pub use secret_kv::{CustomMetadata, SecretVersionRead};
 pub use secret_views::{
     ApiKeyCreated, ResolvedConnection, SecretRead, SecretReadAnswer, SecretReadData, SecretReadValue, WebhookCreated,
 };

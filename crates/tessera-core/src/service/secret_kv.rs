@@ -17,6 +17,9 @@ use crate::access::Access;
 use crate::error::ServiceError;
 use crate::ids::{SecretPath, TenantId};
 
+/// A secret's custom metadata (KV v2's `custom_metadata`): key to value.
+pub type CustomMetadata = BTreeMap<String, String>;
+
 /// One version as a KV v2 read shows it: its metadata always, its plaintext
 /// only while it is readable (neither deleted nor destroyed).
 pub struct SecretVersionRead {
@@ -33,7 +36,7 @@ pub struct SecretVersionRead {
     /// The stored JSON text, in a buffer that zeroizes; none when deleted or destroyed.
     pub plaintext: Option<Zeroizing<Vec<u8>>>,
     /// The secret's custom metadata (database backend), if set.
-    pub custom_metadata: Option<BTreeMap<String, String>>,
+    pub custom_metadata: Option<CustomMetadata>,
 }
 
 /// Most pairs of custom metadata a secret may have, and the longest key and
@@ -161,7 +164,7 @@ impl Tessera {
         ctx: &Ctx,
         tenant: &str,
         path: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, ServiceError> {
+    ) -> Result<Option<CustomMetadata>, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
         let path = SecretPath::parse_user(path)?;
         self.allow_secret(ctx, &tenant, path.as_str(), Access::Read).await?;
@@ -185,7 +188,7 @@ impl Tessera {
         ctx: &Ctx,
         tenant: &str,
         path: &str,
-        custom: BTreeMap<String, String>,
+        custom: CustomMetadata,
     ) -> Result<(), ServiceError> {
         let tenant = TenantId::parse(tenant)?;
         let path = SecretPath::parse_user(path)?;
@@ -239,7 +242,7 @@ impl Tessera {
         tx: &mut dyn crate::ports::StoreTx,
         tenant: &str,
         path: &str,
-    ) -> Result<Option<BTreeMap<String, String>>, ServiceError> {
+    ) -> Result<Option<CustomMetadata>, ServiceError> {
         if !self.secrets.is_transactional() {
             return Ok(None);
         }

@@ -9,6 +9,7 @@ mod refs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_core::service::{CredentialInput, Scopes};
@@ -138,7 +139,7 @@ pub async fn run(file: PathBuf, dry_run: bool) -> anyhow::Result<ExitCode> {
     match apply_file(&svc, &file, dry_run, |line| println!("{line}")).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("tessera apply: {e}");
+            eprintln!("tessera apply: {e:#}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -153,7 +154,7 @@ pub async fn at_start(svc: &Tessera) -> anyhow::Result<()> {
             let path = std::env::var("TENANT_CONFIG_PATH").unwrap_or_else(|_| "config/tenants.json".into());
             apply_file(svc, Path::new(&path), false, |line| tracing::info!(file = %path, "apply: {line}"))
                 .await
-                .map_err(|e| anyhow::anyhow!("applying TENANT_CONFIG_PATH {path}: {e}"))
+                .with_context(|| format!("applying TENANT_CONFIG_PATH {path}"))
         }
         Some(_) => anyhow::bail!("ENABLE_TENANT_CONFIG_FILE must be true or false"),
     }
@@ -161,7 +162,7 @@ pub async fn at_start(svc: &Tessera) -> anyhow::Result<()> {
 
 /// Reads, resolves, plans and (unless `dry_run`) applies a tenants file.
 /// Errors are messages naming the entry; never a resolved value.
-async fn apply_file(svc: &Tessera, path: &Path, dry_run: bool, mut print: impl FnMut(&Step)) -> Result<(), String> {
+async fn apply_file(svc: &Tessera, path: &Path, dry_run: bool, mut print: impl FnMut(&Step)) -> anyhow::Result<()> {
     let file = read_file(path)?;
     let tenants = resolve_all(file).await?;
     let ctx = Ctx::cli();
@@ -175,15 +176,17 @@ async fn apply_file(svc: &Tessera, path: &Path, dry_run: bool, mut print: impl F
     write(svc, &ctx, &tenants, &steps).await
 }
 
-fn read_file(path: &Path) -> Result<TenantsFile, String> {
+fn read_file(path: &Path) -> anyhow::Result<TenantsFile> {
     let text =
-        Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?);
+        Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?);
     let yaml = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml");
-    // Parse errors name a line and column, never the document's values.
+    // Parse errors name a line and column, never the document's values: the
+    // parser's error is redacted into text and not kept as a source.
+    let refused = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {}", path.display(), redact(&e.to_string()));
     if yaml {
-        serde_norway::from_str(&text).map_err(|e| format!("{}: {}", path.display(), redact(&e.to_string())))
+        serde_norway::from_str(&text).map_err(|e| refused(&e))
     } else {
-        serde_json::from_str(&text).map_err(|e| format!("{}: {}", path.display(), redact(&e.to_string())))
+        serde_json::from_str(&text).map_err(|e| refused(&e))
     }
 }
 
@@ -203,7 +206,7 @@ fn redact(message: &str) -> String {
 }
 
 /// Resolves every reference; all failures are reported together.
-async fn resolve_all(file: TenantsFile) -> Result<Vec<Tenant>, String> {
+async fn resolve_all(file: TenantsFile) -> anyhow::Result<Vec<Tenant>> {
     let mut resolver = Resolver::new();
     let mut errors = Vec::new();
     let mut tenants = Vec::new();
@@ -253,7 +256,7 @@ async fn resolve_all(file: TenantsFile) -> Result<Vec<Tenant>, String> {
     if errors.is_empty() {
         Ok(tenants)
     } else {
-        Err(errors.join("\n"))
+        Err(anyhow::Error::msg(errors.join("\n")))
     }
 }
 
@@ -324,7 +327,7 @@ async fn resolve_credentials(resolver: &mut Resolver, c: CredentialsEntry) -> Re
 }
 
 /// What the file changes, checked against what is stored (nothing written).
-async fn plan(svc: &Tessera, ctx: &Ctx, tenants: &[Tenant]) -> Result<Vec<Step>, String> {
+async fn plan(svc: &Tessera, ctx: &Ctx, tenants: &[Tenant]) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
     let mut errors = Vec::new();
     for t in tenants {
@@ -367,11 +370,11 @@ async fn plan(svc: &Tessera, ctx: &Ctx, tenants: &[Tenant]) -> Result<Vec<Step>,
     if errors.is_empty() {
         Ok(steps)
     } else {
-        Err(errors.join("\n"))
+        Err(anyhow::Error::msg(errors.join("\n")))
     }
 }
 
-async fn write(svc: &Tessera, ctx: &Ctx, tenants: &[Tenant], steps: &[Step]) -> Result<(), String> {
+async fn write(svc: &Tessera, ctx: &Ctx, tenants: &[Tenant], steps: &[Step]) -> anyhow::Result<()> {
     let find = |tenant: &str, key: &str| {
         tenants
             .iter()
@@ -383,19 +386,19 @@ async fn write(svc: &Tessera, ctx: &Ctx, tenants: &[Tenant], steps: &[Step]) -> 
     for step in steps {
         match step {
             Step::CreateTenant { id, name } => {
-                svc.create_tenant(ctx, id, name).await.map_err(|e| format!("tenant {id}: {}", e.message))?;
+                svc.create_tenant(ctx, id, name).await.map_err(|e| anyhow::anyhow!("tenant {id}: {}", e.message))?;
             }
             Step::Config { tenant, key, change: true } => {
                 let c = find(tenant, key);
                 svc.put_connection_config(ctx, tenant, key, c.config.clone().unwrap_or_default(), c.is_enabled)
                     .await
-                    .map_err(|e| format!("tenant {tenant}, integration {key}: {}", e.message))?;
+                    .map_err(|e| anyhow::anyhow!("tenant {tenant}, integration {key}: {}", e.message))?;
             }
             Step::Credentials { tenant, key, change: true } => {
                 let c = find(tenant, key).credentials.as_ref().expect("planned with credentials");
                 svc.apply_credentials(ctx, tenant, key, c.input())
                     .await
-                    .map_err(|e| format!("tenant {tenant}, integration {key}: {}", e.message))?;
+                    .map_err(|e| anyhow::anyhow!("tenant {tenant}, integration {key}: {}", e.message))?;
             }
             _ => {}
         }

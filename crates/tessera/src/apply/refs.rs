@@ -3,6 +3,7 @@
 //! kept in `Zeroizing` strings and never appear in an error message.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,15 +12,56 @@ use zeroize::Zeroizing;
 
 /// Resolves references, reading each Vault path once.
 pub struct Resolver {
-    client: Option<Result<VaultClient, String>>,
-    vault: HashMap<String, Result<HashMap<String, Zeroizing<String>>, String>>,
+    client: Option<Result<VaultClient, Unresolved>>,
+    vault: HashMap<String, Result<HashMap<String, Zeroizing<String>>, Unresolved>>,
 }
 
 /// Why one reference could not be resolved (never the value).
 #[derive(Debug)]
 pub struct RefError {
     pub reference: String,
-    pub reason: String,
+    pub reason: Unresolved,
+}
+
+/// Why a reference has no value. Cloned because a Vault failure is kept
+/// and given to every reference to the same client or path (each is read
+/// once). Nothing here holds a resolved value.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unresolved {
+    /// `${...` without its `}`.
+    #[error("has no closing }}")]
+    Unclosed,
+    /// `${KIND:...}` of an unknown kind, or with no `:`.
+    #[error("is not a reference")]
+    NotAReference,
+    /// `${VAULT:...}` without both a path and a field.
+    #[error("is not VAULT:<path>:<field>")]
+    NotVaultPathField,
+    /// `${ENV:NAME}` with NAME unset.
+    #[error("{0} is not set")]
+    EnvUnset(String),
+    /// `${FILE:path}` that cannot be read (the kind only: the path is in the reference).
+    #[error("cannot read the file: {0}")]
+    File(std::io::ErrorKind),
+    /// The Vault settings (VAULT_ADDR, the login, TLS) do not make a client;
+    /// the chain under it names the setting and its cause.
+    #[error("{0:#}")]
+    VaultSettings(Arc<anyhow::Error>),
+    /// Vault could not be asked (unreachable, sealed, the login refused).
+    #[error("{}", .0.message)]
+    Vault(tessera_core::ServiceError),
+    /// No secret at that KV v2 path.
+    #[error("nothing at Vault path {0}")]
+    NotInVault(String),
+    /// Vault answered the read with another status.
+    #[error("Vault answered {status} for {path}")]
+    VaultStatus { status: reqwest::StatusCode, path: String },
+    /// What Vault answered is not a KV v2 secret.
+    #[error("Vault's answer for {0} is not a KV v2 secret")]
+    NotKv2(String),
+    /// The secret has no such field.
+    #[error("no field {0}")]
+    NoField(String),
 }
 
 #[derive(Deserialize)]
@@ -50,7 +92,7 @@ impl Resolver {
             out.push_str(&rest[..start]);
             let after = &rest[start..];
             let Some(end) = after.find('}') else {
-                return Err(RefError { reference: after.to_owned(), reason: "has no closing }".into() });
+                return Err(RefError { reference: after.to_owned(), reason: Unresolved::Unclosed });
             };
             let reference = &after[..=end];
             let value = self
@@ -62,15 +104,13 @@ impl Resolver {
         }
     }
 
-    async fn resolve_one(&mut self, reference: &str) -> Result<Zeroizing<String>, String> {
+    async fn resolve_one(&mut self, reference: &str) -> Result<Zeroizing<String>, Unresolved> {
         let inner = &reference[2..reference.len() - 1];
-        let (kind, arg) = inner.split_once(':').ok_or("is not a reference")?;
+        let (kind, arg) = inner.split_once(':').ok_or(Unresolved::NotAReference)?;
         match kind {
-            "ENV" => std::env::var(arg).map(Zeroizing::new).map_err(|_| format!("{arg} is not set")),
+            "ENV" => std::env::var(arg).map(Zeroizing::new).map_err(|_| Unresolved::EnvUnset(arg.to_owned())),
             "FILE" => {
-                let mut text = Zeroizing::new(
-                    std::fs::read_to_string(arg).map_err(|e| format!("cannot read the file: {}", e.kind()))?,
-                );
+                let mut text = Zeroizing::new(std::fs::read_to_string(arg).map_err(|e| Unresolved::File(e.kind()))?);
                 if text.ends_with('\n') {
                     text.pop();
                     if text.ends_with('\r') {
@@ -80,9 +120,9 @@ impl Resolver {
                 Ok(text)
             }
             "VAULT" => {
-                let (path, field) = arg.rsplit_once(':').ok_or("is not VAULT:<path>:<field>")?;
+                let (path, field) = arg.rsplit_once(':').ok_or(Unresolved::NotVaultPathField)?;
                 if path.is_empty() || field.is_empty() {
-                    return Err("is not VAULT:<path>:<field>".into());
+                    return Err(Unresolved::NotVaultPathField);
                 }
                 let path = kv2_path(path);
                 if !self.vault.contains_key(&path) {
@@ -90,31 +130,30 @@ impl Resolver {
                     self.vault.insert(path.clone(), read);
                 }
                 match self.vault.get(&path).expect("just read") {
-                    Ok(fields) => fields.get(field).cloned().ok_or_else(|| format!("no field {field}")),
+                    Ok(fields) => fields.get(field).cloned().ok_or_else(|| Unresolved::NoField(field.to_owned())),
                     Err(e) => Err(e.clone()),
                 }
             }
-            _ => Err("is not a reference".into()),
+            _ => Err(Unresolved::NotAReference),
         }
     }
 
-    async fn read_vault(&mut self, path: &str) -> Result<HashMap<String, Zeroizing<String>>, String> {
+    async fn read_vault(&mut self, path: &str) -> Result<HashMap<String, Zeroizing<String>>, Unresolved> {
         // The same client (login, renewal, TLS settings) as the vault backend's.
         let client = self.client.get_or_insert_with(|| {
             crate::settings::vault_connection("a tenants file has ${VAULT:...} references")
-                .map_err(|e| e.to_string())
-                .and_then(VaultClient::new)
+                .and_then(|c| Ok(VaultClient::new(c)?))
+                .map_err(|e| Unresolved::VaultSettings(Arc::new(e)))
         });
         let client = client.as_ref().map_err(Clone::clone)?;
-        let r = client.call(reqwest::Method::GET, &client.url(path), None).await.map_err(|e| e.message)?;
+        let r = client.call(reqwest::Method::GET, &client.url(path), None).await.map_err(Unresolved::Vault)?;
         if r.status == reqwest::StatusCode::NOT_FOUND {
-            return Err(format!("nothing at Vault path {path}"));
+            return Err(Unresolved::NotInVault(path.to_owned()));
         }
         if !r.status.is_success() {
-            return Err(format!("Vault answered {} for {path}", r.status));
+            return Err(Unresolved::VaultStatus { status: r.status, path: path.to_owned() });
         }
-        let parsed: KvResponse =
-            serde_json::from_value(r.body).map_err(|_| format!("Vault's answer for {path} is not a KV v2 secret"))?;
+        let parsed: KvResponse = serde_json::from_value(r.body).map_err(|_| Unresolved::NotKv2(path.to_owned()))?;
         Ok(parsed
             .data
             .data
@@ -181,7 +220,20 @@ mod tests {
         let path = std::env::var("PATH").unwrap_or_default();
         let got = r.resolve("a ${ENV:PATH} b").await.map_err(|e| e.reason).unwrap_or_default();
         assert_eq!(got.as_str(), format!("a {path} b"));
-        assert!(r.resolve("${ENV:TESSERA_SURELY_UNSET_VAR}").await.is_err());
+        let unset = r.resolve("${ENV:TESSERA_SURELY_UNSET_VAR}").await.expect_err("unset");
+        assert!(matches!(&unset.reason, Unresolved::EnvUnset(name) if name == "TESSERA_SURELY_UNSET_VAR"));
+        assert_eq!(unset.reason.to_string(), "TESSERA_SURELY_UNSET_VAR is not set");
         assert_eq!(r.resolve("plain ${x}").await.map(|s| s.to_string()).ok().as_deref(), Some("plain ${x}"));
+    }
+
+    #[tokio::test]
+    async fn each_reference_that_does_not_resolve_says_why() {
+        let mut r = Resolver::new();
+        let mut why = async |text: &str| r.resolve(text).await.expect_err(text).reason;
+        assert!(matches!(why("${ENV:X").await, Unresolved::Unclosed));
+        assert!(matches!(why("${VAULT:secret/a}").await, Unresolved::NotVaultPathField));
+        assert!(matches!(why("${VAULT::field}").await, Unresolved::NotVaultPathField));
+        let missing = why("${FILE:/surely/not/here/tessera}").await;
+        assert!(matches!(missing, Unresolved::File(std::io::ErrorKind::NotFound)), "{missing:?}");
     }
 }

@@ -10,7 +10,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{Entry, Refused};
+use super::{Entry, Malformed, Refused};
 
 /// Parses a dotenv file into its entries and the lines refused.
 pub fn parse(text: &str) -> (Vec<Entry>, Vec<Refused>) {
@@ -26,15 +26,12 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<Refused>) {
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
         let Some((key, rest)) = line.split_once('=') else {
-            refused.push(Refused::at(line_no, "expected KEY=value"));
+            refused.push(Refused::at(line_no, Malformed::NoEquals));
             continue;
         };
         let key = key.trim_end();
         if !valid_key(key) {
-            refused.push(Refused::at(
-                line_no,
-                "the key must be letters, digits, '_', '.' or '-', not starting with a digit",
-            ));
+            refused.push(Refused::at(line_no, Malformed::BadKey));
             continue;
         }
         let rest = rest.trim_start();
@@ -71,7 +68,7 @@ fn only_comment_after(tail: &str) -> bool {
 
 /// A double-quoted value from just after the opening quote; continues on the
 /// next lines (`*next` moves past them) until an unescaped closing quote.
-fn double_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroizing<String>, String> {
+fn double_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroizing<String>, Malformed> {
     let mut value = Zeroizing::new(String::new());
     let mut part = first;
     loop {
@@ -82,7 +79,7 @@ fn double_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroiz
                     return if only_comment_after(&part[at + 1..]) {
                         Ok(value)
                     } else {
-                        Err("unexpected text after the closing double quote".into())
+                        Err(Malformed::TextAfterQuote)
                     };
                 }
                 '\\' => match chars.next().map(|(_, e)| e) {
@@ -102,7 +99,7 @@ fn double_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroiz
             }
         }
         let Some(line) = lines.get(*next) else {
-            return Err("the double-quoted value has no closing quote".into());
+            return Err(Malformed::UnclosedDoubleQuote);
         };
         value.push('\n');
         part = line;
@@ -113,7 +110,7 @@ fn double_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroiz
 /// A single-quoted value, taken literally: it ends at a `'` followed only by
 /// blanks or a comment (so a quote inside the value, as Infisical writes it
 /// unescaped, does not end it), over several lines if needed.
-fn single_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroizing<String>, String> {
+fn single_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroizing<String>, Malformed> {
     let mut value = Zeroizing::new(String::new());
     let mut part = first;
     loop {
@@ -128,7 +125,7 @@ fn single_quoted(first: &str, lines: &[&str], next: &mut usize) -> Result<Zeroiz
         }
         value.push_str(part);
         let Some(line) = lines.get(*next) else {
-            return Err("the single-quoted value has no closing quote".into());
+            return Err(Malformed::UnclosedSingleQuote);
         };
         value.push('\n');
         part = line;
@@ -187,11 +184,18 @@ mod tests {
         let (entries, refused) = parse(text);
         assert_eq!(entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["GOOD"]);
         assert_eq!(refused.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(
+            refused.iter().map(|r| r.reason).collect::<Vec<_>>(),
+            [Malformed::NoEquals, Malformed::BadKey, Malformed::UnclosedDoubleQuote]
+        );
         for r in &refused {
-            assert!(!r.reason.contains("s3cr3t"), "{}", r.reason);
+            assert!(!r.reason.to_string().contains("s3cr3t"), "{}", r.reason);
         }
         let (_, refused) = parse("X=\"s3cr3t\" tail\n");
-        assert_eq!(refused[0].reason, "unexpected text after the closing double quote");
+        assert_eq!(refused[0].reason, Malformed::TextAfterQuote);
+        assert_eq!(refused[0].reason.to_string(), "unexpected text after the closing double quote");
+        let (_, refused) = parse("X='s3cr3t\n");
+        assert_eq!(refused[0].reason, Malformed::UnclosedSingleQuote);
     }
 
     proptest! {
@@ -207,7 +211,7 @@ mod tests {
             for quote in ["", "\"", "'"] {
                 let (_, refused) = parse(&format!("KEY={quote}{value}\nX Y {value}\n"));
                 for r in refused {
-                    prop_assert!(!r.reason.contains(&value), "{}", r.reason);
+                    prop_assert!(!r.reason.to_string().contains(&value), "{}", r.reason);
                 }
             }
         }

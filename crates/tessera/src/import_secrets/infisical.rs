@@ -9,37 +9,36 @@
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::{Entry, Refused};
+use super::{Entry, Malformed, Refused};
 
 /// Parses the export; an error (not an array, not JSON) refuses the whole file.
-pub fn parse(bytes: &[u8]) -> Result<(Vec<Entry>, Vec<Refused>), String> {
+/// (serde's own message is not kept: it can quote the file.)
+pub fn parse(bytes: &[u8]) -> anyhow::Result<(Vec<Entry>, Vec<Refused>)> {
     // serde_json's values cannot be wiped; each value is copied into a
     // zeroizing string at once and the document dropped at the end.
     let doc: Vec<Value> = match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Array(items)) => items,
-        Ok(_) => return Err("an Infisical JSON export is an array of secrets".into()),
-        Err(e) => {
-            return Err(format!("not JSON ({:?} error at line {} column {})", e.classify(), e.line(), e.column()))
-        }
+        Ok(_) => anyhow::bail!("an Infisical JSON export is an array of secrets"),
+        Err(e) => anyhow::bail!("not JSON ({:?} error at line {} column {})", e.classify(), e.line(), e.column()),
     };
     let (mut entries, mut refused) = (Vec::new(), Vec::new());
     for (i, item) in doc.iter().enumerate() {
         let n = i + 1;
         let Value::Object(fields) = item else {
-            refused.push(Refused::at(n, "expected an object with key and value"));
+            refused.push(Refused::at(n, Malformed::NotAnObject));
             continue;
         };
         let key = match fields.get("key") {
             Some(Value::String(k)) if !k.is_empty() => k.clone(),
             _ => {
-                refused.push(Refused::at(n, "key must be a non-empty string"));
+                refused.push(Refused::at(n, Malformed::BadInfisicalKey));
                 continue;
             }
         };
         let value = match fields.get("value") {
             Some(Value::String(v)) => Zeroizing::new(v.clone()),
             _ => {
-                refused.push(Refused { line: n, key: Some(key), reason: "value must be a string".into() });
+                refused.push(Refused { line: n, key: Some(key), reason: Malformed::ValueNotAString });
                 continue;
             }
         };
@@ -47,7 +46,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Entry>, Vec<Refused>), String> {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(p)) => p.trim_matches('/').to_owned(),
             Some(_) => {
-                refused.push(Refused { line: n, key: Some(key), reason: "secretPath must be a string".into() });
+                refused.push(Refused { line: n, key: Some(key), reason: Malformed::SecretPathNotAString });
                 continue;
             }
         };
@@ -75,10 +74,19 @@ mod tests {
         let got: Vec<_> = entries.iter().map(|e| (e.line, e.key.as_str(), e.value.as_str())).collect();
         assert_eq!(got, [(1, "STRIPE_KEY", "sk_1"), (2, "stripe/live/WEBHOOK", "whsec_2")]);
         assert_eq!(refused.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4, 5, 6]);
-        assert!(refused.iter().all(|r| !r.reason.contains("s3cr3t")));
+        assert_eq!(
+            refused.iter().map(|r| r.reason).collect::<Vec<_>>(),
+            [
+                Malformed::ValueNotAString,
+                Malformed::BadInfisicalKey,
+                Malformed::SecretPathNotAString,
+                Malformed::NotAnObject
+            ]
+        );
         assert!(parse(br#"{"key":"s3cr3t"}"#).is_err());
         // Entries hold values, so they have no Debug: match instead of expect_err.
         let Err(truncated) = parse(b"[{\"key\": \"s3cr3t") else { panic!("a truncated export is refused") };
+        let truncated = format!("{truncated:#}");
         assert!(truncated.contains("line 1") && !truncated.contains("s3cr3t"), "{truncated}");
     }
 }

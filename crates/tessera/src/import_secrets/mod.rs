@@ -42,13 +42,46 @@ pub struct Entry {
 pub struct Refused {
     pub line: usize,
     pub key: Option<String>,
-    pub reason: String,
+    pub reason: Malformed,
 }
 
 impl Refused {
-    fn at(line: usize, reason: &str) -> Self {
-        Self { line, key: None, reason: reason.to_owned() }
+    fn at(line: usize, reason: Malformed) -> Self {
+        Self { line, key: None, reason }
     }
+}
+
+/// Why an entry of a file cannot be read. No variant holds anything of the
+/// entry: its line and key are beside it in [`Refused`], its value nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// dotenv: a line that is neither blank, a comment nor `KEY=value`.
+    #[error("expected KEY=value")]
+    NoEquals,
+    /// dotenv: a key that is not a variable name.
+    #[error("the key must be letters, digits, '_', '.' or '-', not starting with a digit")]
+    BadKey,
+    /// dotenv: `"value" more`.
+    #[error("unexpected text after the closing double quote")]
+    TextAfterQuote,
+    /// dotenv: a double-quoted value open to the end of the file.
+    #[error("the double-quoted value has no closing quote")]
+    UnclosedDoubleQuote,
+    /// dotenv: a single-quoted value open to the end of the file.
+    #[error("the single-quoted value has no closing quote")]
+    UnclosedSingleQuote,
+    /// Infisical: an array item that is not an object.
+    #[error("expected an object with key and value")]
+    NotAnObject,
+    /// Infisical: no `key`, or not a non-empty string.
+    #[error("key must be a non-empty string")]
+    BadInfisicalKey,
+    /// Infisical: no `value`, or not a string.
+    #[error("value must be a string")]
+    ValueNotAString,
+    /// Infisical: a `secretPath` that is not a string.
+    #[error("secretPath must be a string")]
+    SecretPathNotAString,
 }
 
 /// Where the secrets come from.
@@ -96,7 +129,7 @@ pub async fn run(source: Source, tenant: &str, prefix: Option<&str>) -> anyhow::
                     std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))?;
                 dotenv::parse(text)
             } else {
-                infisical::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+                infisical::parse(&bytes).with_context(|| file.display().to_string())?
             };
             let word = if matches!(source, Source::Dotenv(_)) { "line" } else { "entry" };
             for r in bad {
@@ -104,7 +137,7 @@ pub async fn run(source: Source, tenant: &str, prefix: Option<&str>) -> anyhow::
                     Some(k) => format!("{word} {} ({k})", r.line),
                     None => format!("{word} {}", r.line),
                 };
-                refused.push((r.line, label, r.reason));
+                refused.push((r.line, label, r.reason.to_string()));
             }
             for e in entries {
                 let payload = SecretPayload::Value(Value::String(e.value.to_string()));
@@ -154,20 +187,17 @@ pub async fn run(source: Source, tenant: &str, prefix: Option<&str>) -> anyhow::
     svc.get_tenant(&ctx, tenant.as_str())
         .await
         .map_err(|e| anyhow::anyhow!("--tenant {tenant}: {} (create the tenant first)", e.message))?;
-    let mut report: Vec<(usize, Result<String, String>)> =
-        refused.into_iter().map(|(order, label, reason)| (order, Err(format!("{label}: {reason}")))).collect();
+    let mut report: Vec<(usize, Report)> =
+        refused.into_iter().map(|(order, label, reason)| (order, Report::Failed { label, reason })).collect();
     for item in items {
-        let outcome = write(&svc, &ctx, tenant.as_str(), item, &mut tally).await;
-        report.push(outcome);
+        report.push(write(&svc, &ctx, tenant.as_str(), item).await);
     }
     report.sort_by_key(|(order, _)| *order);
     for (_, line) in &report {
+        tally.count(line);
         match line {
-            Ok(done) => println!("{done}"),
-            Err(failed) => {
-                tally.failed += 1;
-                eprintln!("{failed}");
-            }
+            Report::Imported { .. } => println!("{line}"),
+            Report::Failed { .. } => eprintln!("{line}"),
         }
     }
     for label in &skipped {
@@ -193,29 +223,46 @@ pub async fn run(source: Source, tenant: &str, prefix: Option<&str>) -> anyhow::
     Ok(if t.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Writes one item; the line to report.
-async fn write(
-    svc: &Tessera,
-    ctx: &Ctx,
-    tenant: &str,
-    item: Item,
-    tally: &mut Tally,
-) -> (usize, Result<String, String>) {
+/// One line of the report, for one key (or line) of the input.
+enum Report {
+    /// Written through the import use case, or found unchanged: on stdout.
+    Imported { label: String, path: String, outcome: ImportOutcome },
+    /// Not written, and why (never a value): on stderr.
+    Failed { label: String, reason: String },
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Imported { label, path, outcome } => match outcome {
+                ImportOutcome::Created { version } => write!(f, "{label} -> {path}: created (version {version})"),
+                ImportOutcome::Updated { previous, version } => {
+                    write!(f, "{label} -> {path}: new version {version} (was {previous})")
+                }
+                ImportOutcome::Unchanged { version } => write!(f, "{label} -> {path}: unchanged (version {version})"),
+            },
+            Self::Failed { label, reason } => write!(f, "{label}: {reason}"),
+        }
+    }
+}
+
+impl Tally {
+    fn count(&mut self, line: &Report) {
+        match line {
+            Report::Imported { outcome: ImportOutcome::Created { .. }, .. } => self.created += 1,
+            Report::Imported { outcome: ImportOutcome::Updated { .. }, .. } => self.updated += 1,
+            Report::Imported { outcome: ImportOutcome::Unchanged { .. }, .. } => self.unchanged += 1,
+            Report::Failed { .. } => self.failed += 1,
+        }
+    }
+}
+
+/// Writes one item; its place in the report and its line.
+async fn write(svc: &Tessera, ctx: &Ctx, tenant: &str, item: Item) -> (usize, Report) {
     let Item { order, label, path, payload, mask } = item;
     let line = match svc.import_secret(ctx, tenant, &path, payload).await {
-        Ok(ImportOutcome::Created { version }) => {
-            tally.created += 1;
-            Ok(format!("{label} -> {path}: created (version {version})"))
-        }
-        Ok(ImportOutcome::Updated { previous, version }) => {
-            tally.updated += 1;
-            Ok(format!("{label} -> {path}: new version {version} (was {previous})"))
-        }
-        Ok(ImportOutcome::Unchanged { version }) => {
-            tally.unchanged += 1;
-            Ok(format!("{label} -> {path}: unchanged (version {version})"))
-        }
-        Err(e) => Err(format!("{label}: {}", describe(&e, &mask))),
+        Ok(outcome) => Report::Imported { label, path, outcome },
+        Err(e) => Report::Failed { label, reason: describe(&e, &mask) },
     };
     (order, line)
 }
