@@ -83,10 +83,12 @@ pub fn spawn_denial_flush(svc: &Arc<Tessera>, interval: Duration, stop: &Stop) {
 /// (`serve` writes the last counts itself once stopped.)
 pub fn spawn_usage_flush(svc: &Arc<Tessera>, interval: Duration, stop: &Stop) {
     let s = svc.clone();
-    tokio::spawn(every(interval, "usage counts", stop.clone(), move || {
+    // Asked every second: the counts also go early once they hold many connections.
+    let check = interval.min(Duration::from_secs(1));
+    tokio::spawn(every(check, "usage counts", stop.clone(), move || {
         let s = s.clone();
         async move {
-            s.flush_usage().await?;
+            s.flush_usage_when_due(interval).await?;
             Ok(false)
         }
     }));

@@ -2,6 +2,9 @@
 //! oauth2-mock-server: the flows Tessera's OAuth tests rely on behave like a
 //! strict provider. Skips when `TESSERA_TEST_OAUTH_PROVIDER` is unset.
 
+#[path = "common/process.rs"]
+mod process;
+
 #[path = "common/oauth.rs"]
 mod oauth;
 

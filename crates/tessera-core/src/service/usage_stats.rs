@@ -2,10 +2,15 @@
 //! proxy calls, tool calls). Counted in memory per hour and added to the
 //! store by a worker every minute ([`Tessera::flush_usage`]), since a write
 //! per call would cost more than the call; a killed process loses at most
-//! the counts since its last flush.
+//! the counts since its last flush. The map is also flushed as soon as it
+//! holds [`MAX_PENDING`] connections, so its memory stays bounded however
+//! many tenants are read within a minute (100,000 tenants read at random
+//! would otherwise hold one entry per connection until the next minute).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DurationRound, TimeDelta, Utc};
 use serde::Serialize;
@@ -46,15 +51,37 @@ type PerKind = [i64; 3];
 /// Counts not yet in the store: hour -> tenant -> integration -> uses. Nested
 /// so that a use of a connection already counted this hour is found by
 /// borrowed names (no allocation on the per-call path).
-#[derive(Default)]
-pub(crate) struct UsageCounts(Mutex<ByHour>);
+pub(crate) struct UsageCounts {
+    counts: Mutex<ByHour>,
+    /// How many (hour, tenant, integration) entries `counts` holds.
+    entries: AtomicUsize,
+    /// When the counts were last taken for the store.
+    taken_at: Mutex<Instant>,
+}
+
+impl Default for UsageCounts {
+    fn default() -> Self {
+        Self { counts: Mutex::default(), entries: AtomicUsize::new(0), taken_at: Mutex::new(Instant::now()) }
+    }
+}
+
+/// Connections counted in memory at most before the counts go to the store
+/// early (about 3 MB of map).
+pub(crate) const MAX_PENDING: usize = 10_000;
 
 /// hour -> tenant -> integration -> uses.
 type ByHour = HashMap<i64, HashMap<String, HashMap<String, PerKind>>>;
 
 impl UsageCounts {
     fn lock(&self) -> std::sync::MutexGuard<'_, ByHour> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the counts should go to the store now: `interval` has passed
+    /// since they last did, or they hold [`MAX_PENDING`] connections.
+    fn due(&self, interval: Duration) -> bool {
+        let taken_at = *self.taken_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.entries.load(Ordering::Relaxed) >= MAX_PENDING || taken_at.elapsed() >= interval
     }
 
     fn add(&self, hour: i64, tenant: &str, key: &str, counts: PerKind) {
@@ -66,6 +93,7 @@ impl UsageCounts {
         let by_key = by_tenant.get_mut(tenant).expect("inserted above");
         if !by_key.contains_key(key) {
             by_key.insert(key.to_owned(), [0; 3]);
+            self.entries.fetch_add(1, Ordering::Relaxed);
         }
         let slot = by_key.get_mut(key).expect("inserted above");
         for (s, n) in slot.iter_mut().zip(counts) {
@@ -75,7 +103,12 @@ impl UsageCounts {
 
     /// Takes every count as store rows.
     fn take(&self) -> Vec<UsageRecord> {
-        let all = std::mem::take(&mut *self.lock());
+        let all = {
+            let mut counts = self.lock();
+            self.entries.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *counts)
+        };
+        *self.taken_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
         let mut rows = Vec::new();
         for (hour, by_tenant) in all {
             for (tenant, by_key) in by_tenant {
@@ -150,6 +183,16 @@ impl Tessera {
         let mut counts = [0; 3];
         counts[Use::ALL.iter().position(|u| *u == what).unwrap_or(0)] = 1;
         self.usage.add(hour_start(Utc::now()), tenant.as_str(), key.as_str(), counts);
+    }
+
+    /// Adds the counts to the store when [`Self::flush_usage`] is due: every
+    /// `interval`, or early once [`MAX_PENDING`] connections are counted (the
+    /// worker asks every second). Returns how many rows were written.
+    pub async fn flush_usage_when_due(&self, interval: Duration) -> Result<usize, ServiceError> {
+        if !self.usage.due(interval) {
+            return Ok(0);
+        }
+        self.flush_usage().await
     }
 
     /// Adds the counts kept in memory to the store (every minute, and at
@@ -233,7 +276,8 @@ impl Tessera {
 
 #[cfg(test)]
 mod tests {
-    use super::UsageCounts;
+    use super::{UsageCounts, MAX_PENDING};
+    use std::time::Duration;
 
     #[test]
     fn counts_add_up_per_connection_and_kind_and_survive_a_failed_flush() {
@@ -257,6 +301,23 @@ mod tests {
         counts.restore(&rows);
         counts.add(7, "acme", "crm", [0, 1, 0]);
         assert_eq!(counts.take().iter().map(|r| r.count).sum::<i64>(), 4);
+    }
+
+    #[test]
+    fn counts_are_due_every_interval_or_as_soon_as_they_hold_too_many_connections() {
+        let counts = UsageCounts::default();
+        let hour = Duration::from_secs(3600);
+        assert!(!counts.due(hour), "nothing counted, just taken");
+        assert!(counts.due(Duration::ZERO), "the interval has passed");
+        for i in 0..MAX_PENDING - 1 {
+            counts.add(7, &format!("t{i}"), "crm", [1, 0, 0]);
+            counts.add(7, &format!("t{i}"), "crm", [1, 0, 0]);
+        }
+        assert!(!counts.due(hour), "a connection counted twice is one entry");
+        counts.add(7, "one-more", "crm", [0, 1, 0]);
+        assert!(counts.due(hour), "at MAX_PENDING connections the counts go early");
+        assert_eq!(counts.take().len(), MAX_PENDING);
+        assert!(!counts.due(hour), "taking them starts over");
     }
 
     fn row(tenant: &str, kind: &str, count: i64) -> crate::ports::UsageRecord {

@@ -7,9 +7,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
-use std::io::BufRead;
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -61,22 +59,9 @@ async fn spawn(script: &str, port: Option<u16>) -> (std::process::Child, String,
         cmd.env("PORT", p.to_string());
     }
     let mut child = cmd.spawn().expect("node starts the MCP server");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let first_line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = match tokio::time::timeout(Duration::from_secs(30), first_line).await {
-        Ok(Ok(Ok(line))) if !line.trim().is_empty() => line,
-        outcome => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the MCP server did not print its address within 30 s: {outcome:?}");
-        }
-    };
-    let v: Value = serde_json::from_str(&line).expect("the MCP server's first line is JSON");
-    let url = v["url"].as_str().unwrap_or_else(|| panic!("url in {line}")).to_owned();
-    let port = v["port"].as_u64().unwrap_or_else(|| panic!("port in {line}")) as u16;
+    let v: Value = super::process::first_json_line(&mut child, "the MCP server").await;
+    let url = v["url"].as_str().unwrap_or_else(|| panic!("url in {v}")).to_owned();
+    let port = v["port"].as_u64().unwrap_or_else(|| panic!("port in {v}")) as u16;
     (child, url, port)
 }
 

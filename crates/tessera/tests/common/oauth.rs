@@ -8,9 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
-use std::io::BufRead;
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -50,22 +48,8 @@ impl OAuthProvider {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("node starts the OAuth provider");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let first_line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
-        });
-        let line = match tokio::time::timeout(Duration::from_secs(30), first_line).await {
-            Ok(Ok(Ok(line))) if !line.trim().is_empty() => line,
-            outcome => {
-                // Killing it also ends a read still waiting on its stdout.
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the OAuth provider did not print its addresses within 30 s: {outcome:?}");
-            }
-        };
-        let urls: Value = serde_json::from_str(&line).expect("the provider's first line is JSON");
-        let url = |key: &str| urls[key].as_str().unwrap_or_else(|| panic!("{key} in {line}")).to_owned();
+        let urls: Value = super::process::first_json_line(&mut child, "the OAuth provider").await;
+        let url = |key: &str| urls[key].as_str().unwrap_or_else(|| panic!("{key} in {urls}")).to_owned();
         Some(Self {
             issuer: url("issuer"),
             authorize_url: url("authorizeUrl"),

@@ -94,6 +94,28 @@ pub fn bytes_under(dir: &Path) -> Vec<u8> {
     all
 }
 
+/// The first line a harness server (`node harness/...`) prints, parsed as
+/// JSON: where it listens. Waits 30 s at most; a server that prints nothing
+/// by then is killed and fails the test, naming `what` it was.
+pub async fn first_json_line(child: &mut std::process::Child, what: &str) -> serde_json::Value {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let first_line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = match tokio::time::timeout(Duration::from_secs(30), first_line).await {
+        Ok(Ok(Ok(line))) if !line.trim().is_empty() => line,
+        outcome => {
+            // Killing it also ends a read still waiting on its stdout.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not print its address within 30 s: {outcome:?}");
+        }
+    };
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{what}'s first line is not JSON ({e}): {line}"))
+}
+
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
