@@ -7,7 +7,6 @@
 //! A sink never sees anything an audit event does not hold, and an audit
 //! event never holds a secret value (see [`crate::audit`]).
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -126,17 +125,7 @@ fn parse_http(raw: &str, allow_loopback: bool) -> Result<url::Url, SinkSpecError
     if url.fragment().is_some() {
         return Err(SinkSpecError::FragmentInUrl);
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => {
-            IpAddr::V6(ip).is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => return Err(SinkSpecError::NoHost),
-    };
+    let loopback = crate::webhook::names_this_machine(&url.host().ok_or(SinkSpecError::NoHost)?);
     // The operator chooses these URLs (not a tenant, as with webhooks), so
     // any host is allowed over https; plain http only to this machine.
     if url.scheme() == "http" && !(loopback && allow_loopback) {

@@ -35,14 +35,8 @@ pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<url::Url, Service
     let reach = match url.host() {
         Some(url::Host::Ipv4(ip)) => reach(ip.into()),
         Some(url::Host::Ipv6(ip)) => reach(ip.into()),
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            if d == "localhost" || d.ends_with(".localhost") {
-                Reach::Loopback
-            } else {
-                Reach::Public
-            }
-        }
+        Some(host @ url::Host::Domain(_)) if names_this_machine(&host) => Reach::Loopback,
+        Some(url::Host::Domain(_)) => Reach::Public,
         None => Reach::Refused,
     };
     match reach {
@@ -56,6 +50,21 @@ pub fn validate_url(raw: &str, allow_loopback: bool) -> Result<url::Url, Service
         return Err(bad("url must use https"));
     }
     Ok(url)
+}
+
+/// Whether a URL's host is this machine as written: a direct loopback
+/// address (127.0.0.0/8, `::1`, `::ffff:127.x`) or `localhost` and its
+/// subdomains (RFC 6761). The one test of "loopback" for every URL an
+/// operator or tenant configures; names are not resolved here.
+pub fn names_this_machine(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => reach((*ip).into()) == Reach::Loopback,
+        url::Host::Ipv6(ip) => reach((*ip).into()) == Reach::Loopback,
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+    }
 }
 
 /// What a webhook may do with an address.

@@ -79,8 +79,10 @@ pub fn spawn_denial_flush(svc: &Arc<Tessera>, interval: Duration, stop: &Stop) {
     }));
 }
 
-/// Adds the in-memory usage counts to the store every `interval`.
-/// (`serve` writes the last counts itself once stopped.)
+/// Adds the in-memory usage counts to the store every `interval`, or
+/// sooner once they hold many connections (`flush_usage_when_due`), so
+/// memory stays bounded under many tenants. (`serve` writes the last counts
+/// itself once stopped.)
 pub fn spawn_usage_flush(svc: &Arc<Tessera>, interval: Duration, stop: &Stop) {
     let s = svc.clone();
     // Asked every second: the counts also go early once they hold many connections.

@@ -94,11 +94,11 @@ impl Tessera {
         self.audit_before_external_write(ctx, "config.backfill", &owner, &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let mut record = Self::require_integration(tx.as_mut(), &key).await?;
-        let schema = record.config_schema.clone();
+        let schema = &record.config_schema;
         let actor = ctx.principal.id.clone();
         let moved = match tenant {
             None => {
-                let ops = extract(&schema, &mut record.defaults, &mut record.defaults_meta, &actor);
+                let ops = extract(schema, &mut record.defaults, &mut record.defaults_meta, &actor);
                 let n = ops.len() as u64;
                 self.apply_secret_ops(tx.as_mut(), ctx, &owner, &key, ops).await?;
                 tx.update_integration(&record).await?;
@@ -106,7 +106,7 @@ impl Tessera {
             }
             Some(t) => {
                 let Some(mut conn) = tx.get_connection(t, key.as_str()).await? else { return Ok(0) };
-                let ops = extract(&schema, &mut conn.config, &mut conn.config_meta, &actor);
+                let ops = extract(schema, &mut conn.config, &mut conn.config_meta, &actor);
                 let n = ops.len() as u64;
                 self.apply_secret_ops(tx.as_mut(), ctx, &owner, &key, ops).await?;
                 tx.upsert_connection(&conn).await?;

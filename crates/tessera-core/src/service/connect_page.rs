@@ -22,8 +22,7 @@ use super::oauth_flow::{oauth_settings_of, with_query, AuthorizationStart, Callb
 use super::{rfc3339, Ctx, Tessera};
 use crate::access::{Principal, Role};
 use crate::audit::AuditEvent;
-use crate::domain::AuthType;
-use crate::domain::WebhookEvent;
+use crate::domain::{AuthType, WebhookEvent};
 use crate::error::ServiceError;
 use crate::ids::{IntegrationKey, TenantId};
 use crate::ports::{ConnectSessionRecord, ConnectStatus, IntegrationRecord, OAuthStateRecord, StoreTx};
@@ -280,7 +279,7 @@ impl Tessera {
         if kind_of(&integration) != Some(ConnectKind::Fields) {
             return Err(not_offered());
         }
-        let schema = integration.config_schema.clone();
+        let schema = &integration.config_schema;
         let conn = tx.get_connection(&session.tenant_id, &integration.key).await?;
         tx.commit().await?;
         let (config, stored_secrets) = match conn {
@@ -290,6 +289,7 @@ impl Tessera {
             }
             None => (Map::new(), Vec::new()),
         };
+        let schema = integration.config_schema;
         Ok(ConnectFields { key: integration.key, name: integration.name, schema, config, stored_secrets })
     }
 

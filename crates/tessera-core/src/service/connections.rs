@@ -85,7 +85,7 @@ impl Tessera {
         let event =
             ctx.event("config.update", Some(tenant.as_str()), format!("{resource}{sep}fields={fields}"), "success");
         self.audit.append_in_tx(tx, vec![event]).await?;
-        Ok((conn, schema.clone(), created))
+        Ok((conn, integration.config_schema, created))
     }
 
     /// `GET /tenants/{t}/integrations/{key}`.

@@ -180,7 +180,7 @@ impl Tessera {
             name: input.name.trim().to_owned(),
             category: input.category,
             auth_type,
-            config_schema: schema.clone(),
+            config_schema: schema,
             defaults: Map::new(),
             defaults_meta: ConfigMeta::new(),
             settings,
@@ -265,7 +265,7 @@ impl Tessera {
         record.name = input.name.trim().to_owned();
         record.category = input.category;
         record.auth_type = auth_type;
-        record.config_schema = schema.clone();
+        record.config_schema = schema;
         record.updated_at = Utc::now();
         tx.update_integration(&record).await?;
         self.audit
@@ -331,10 +331,10 @@ impl Tessera {
         self.audit_before_external_write(ctx, "config.update", &TenantId::platform(), &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let mut record = Self::require_integration(tx.as_mut(), &key).await?;
-        let schema = record.config_schema.clone();
+        let schema = &record.config_schema;
         let now = Utc::now();
         let ops =
-            apply_change(&schema, &config, &mut record.defaults, &mut record.defaults_meta, &ctx.principal.id, now)?;
+            apply_change(schema, &config, &mut record.defaults, &mut record.defaults_meta, &ctx.principal.id, now)?;
         self.apply_secret_ops(tx.as_mut(), ctx, &TenantId::platform(), &key, ops).await?;
         record.updated_at = now;
         tx.update_integration(&record).await?;
@@ -351,7 +351,7 @@ impl Tessera {
             )
             .await?;
         tx.commit().await?;
-        Ok(masked_defaults(&record, &schema))
+        Ok(masked_defaults(&record, &record.config_schema))
     }
 
     /// `GET /integrations/{key}/defaults`, secrets masked.

@@ -70,7 +70,7 @@ pub use oauth_flow::{AuthorizationStart, CallbackOutcome, CallbackParams};
 pub use options::{ConsoleOptions, EnvClient, OAuthOptions, TesseraOptions};
 pub use outbound::Outbound;
 pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
-pub use readiness::{Readiness, ReadinessCheck};
+pub use readiness::{Component, Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_import::ImportOutcome;
 pub use secret_kv::{CustomMetadata, SecretVersionRead};

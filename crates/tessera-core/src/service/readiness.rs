@@ -4,11 +4,42 @@
 
 use crate::{ServiceError, Tessera};
 
+/// What a process depends on, as `/readyz` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// The metadata store.
+    Store,
+    /// The credential backend.
+    Secrets,
+    /// The key provider.
+    Keyring,
+}
+
+impl Component {
+    /// The key `/readyz` reports this component under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Secrets => "secrets",
+            Self::Keyring => "keyring",
+        }
+    }
+
+    /// The component in an operator's words.
+    fn described(self) -> &'static str {
+        match self {
+            Self::Store => "the metadata store",
+            Self::Secrets => "the credential backend",
+            Self::Keyring => "the keyring",
+        }
+    }
+}
+
 /// One backend's check.
 #[derive(Debug)]
 pub struct ReadinessCheck {
-    /// `store` (metadata), `secrets` (credential backend) or `keyring` (key provider).
-    pub component: &'static str,
+    /// Which dependency this is.
+    pub component: Component,
     /// Which implementation: `sqlite`, `postgres`, `vault`, `local`, `vault-transit`, ...
     pub backend: String,
     /// Why it is not usable, if it is not.
@@ -17,11 +48,7 @@ pub struct ReadinessCheck {
 
 impl ReadinessCheck {
     fn describe(&self) -> String {
-        let what = match self.component {
-            "store" => "the metadata store",
-            "secrets" => "the credential backend",
-            _ => "the keyring",
-        };
+        let what = self.component.described();
         let why = self.error.as_ref().map_or("", |e| e.message.as_str());
         format!("{what} ({}): {why}", self.backend)
     }
@@ -60,13 +87,17 @@ impl Tessera {
         Readiness {
             checks: vec![
                 ReadinessCheck {
-                    component: "store",
+                    component: Component::Store,
                     backend: self.store.backend_name().to_owned(),
                     error: store.err(),
                 },
-                ReadinessCheck { component: "secrets", backend: self.secrets.name().to_owned(), error: secrets.err() },
                 ReadinessCheck {
-                    component: "keyring",
+                    component: Component::Secrets,
+                    backend: self.secrets.name().to_owned(),
+                    error: secrets.err(),
+                },
+                ReadinessCheck {
+                    component: Component::Keyring,
                     // The provider's kind only: /readyz is public, the key's id is not for everyone.
                     backend: self.keyring.provider().kek_id().split(':').next().unwrap_or_default().to_owned(),
                     error: keyring.err(),

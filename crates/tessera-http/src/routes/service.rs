@@ -27,8 +27,11 @@ pub(crate) async fn healthz() -> impl IntoResponse {
     responses((status = 200, description = "ready: every backend with its status"), (status = 503, description = "a backend is not usable: the message names which and why")))]
 pub(crate) async fn readyz(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     let ready = s.svc.readiness().await.into_result()?;
-    let checks: serde_json::Map<String, serde_json::Value> =
-        ready.checks.iter().map(|c| (c.component.to_owned(), json!({"backend": c.backend, "status": "ok"}))).collect();
+    let checks: serde_json::Map<String, serde_json::Value> = ready
+        .checks
+        .iter()
+        .map(|c| (c.component.as_str().to_owned(), json!({"backend": c.backend, "status": "ok"})))
+        .collect();
     Ok(Json(json!({"status": "ready", "store": s.svc.store_backend(), "checks": checks})))
 }
 
