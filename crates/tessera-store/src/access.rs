@@ -163,21 +163,29 @@ impl AuditRepo for SqlTx {
     }
 
     async fn append_audit(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
-        let Some(last) = events.last() else { return Ok(()) };
-        let inserted = self.insert_audit_rows(events).await;
+        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(()) };
+        let chained = events.windows(2).all(|w| w[1].seq == w[0].seq + 1 && w[1].prev_hash == w[0].hash);
+        if !chained {
+            return Err(StoreError::other("audit events to append do not form one chain"));
+        }
+        // Moves the head only if the batch continues it (nothing is written
+        // otherwise: the caller reads the head and chains again), then inserts.
+        let moved = query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4")
+            .bind(last.seq)
+            .bind(&last.hash)
+            .bind(first.seq - 1)
+            .bind(&first.prev_hash)
+            .execute(self)
+            .await;
+        let appended = match moved {
+            Ok(done) if done.rows_affected() == 0 => Err(StoreError::AuditHeadMoved),
+            Ok(_) => self.insert_audit_rows(events).await,
+            Err(e) => Err(e),
+        };
         if let Some(head) = &self.audit_head {
-            *head.lock().expect("audit head lock") = inserted.as_ref().ok().map(|()| (last.seq, last.hash.clone()));
+            *head.lock().expect("audit head lock") = appended.as_ref().ok().map(|()| (last.seq, last.hash.clone()));
         }
-        inserted?;
-        if self.dialect == Dialect::Postgres {
-            // On SQLite a trigger moves the head with each row (migration 0005).
-            query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(last.seq)
-                .bind(&last.hash)
-                .execute(self)
-                .await?;
-        }
-        Ok(())
+        appended
     }
 
     async fn list_audit(&mut self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
@@ -228,10 +236,13 @@ impl SqlTx {
     /// event: it runs in place, so there is no round trip to save.
     async fn insert_audit_rows(&mut self, events: &[AuditRecord]) -> StoreResult<()> {
         let rows_per_insert = match self.dialect {
+            // In place, a statement costs SQLite little; one that writes several
+            // rows and may still fail (the unique id) keeps a statement journal
+            // of the pages it changes, which a one-row insert does not need.
             Dialect::Sqlite => 1,
             Dialect::Postgres => AUDIT_ROWS_PER_INSERT,
         };
-        for (n, chunk) in events.chunks(rows_per_insert).enumerate() {
+        for chunk in events.chunks(rows_per_insert) {
             let sql = audit_insert_sql(self.dialect, chunk.len());
             let mut q = query(&sql);
             for e in chunk {
@@ -250,22 +261,12 @@ impl SqlTx {
                     .bind(&e.prev_hash)
                     .bind(&e.hash);
             }
-            match q.execute(self).await {
-                Ok(_) => {}
-                // Only the first statement can meet a moved head, and a refused
-                // statement leaves nothing behind: the caller may chain again.
-                Err(e) if n == 0 && e.chain().contains(HEAD_MOVED) => {
-                    return Err(StoreError::AuditHeadMoved);
-                }
-                Err(e) => return Err(e),
-            }
+            q.execute(self).await?;
         }
         Ok(())
     }
 }
 
-/// What the SQLite trigger raises for an event that does not continue the head.
-const HEAD_MOVED: &str = "audit_head_moved";
 #[cfg(test)]
 mod tests {
     use tessera_core::audit::{verify, AuditChain, AuditEvent, GENESIS_HASH};
@@ -338,5 +339,21 @@ mod tests {
         assert!(matches!(refused, Err(tessera_core::ports::StoreError::AuditHeadMoved)), "{refused:?}");
         tx.commit().await.expect("commit");
         assert_chain(&store, 2).await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_events_do_not_chain_is_refused_and_writes_nothing() {
+        let (store, _url, _dir) = open().await;
+        append(&store, "one").await;
+        let mut tx = store.begin_write().await.expect("begin");
+        let (seq, hash) = tx.lock_audit_head().await.expect("head");
+        let mut batch = AuditChain::unkeyed().chain(seq, hash, vec![event("a"), event("b"), event("c")]);
+        // The second event skips one: the first continues the head, the rest do not chain.
+        batch[1].seq += 1;
+        let refused = tx.append_audit(&batch).await;
+        assert!(refused.is_err(), "{refused:?}");
+        tx.commit().await.expect("commit");
+        assert_chain(&store, 2).await;
+        assert_eq!(store.begin_read().await.expect("read").audit_head().await.expect("head").0, 2);
     }
 }

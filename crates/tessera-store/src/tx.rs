@@ -44,8 +44,8 @@ pub(crate) struct SqlTx {
 }
 
 /// The audit chain head `(seq, hash)` this process remembers; `None` when
-/// unknown. Only a hint: the database refuses an append that does not
-/// continue the real head (migration 0005), and then it is read again.
+/// unknown. Only a hint: an append that does not continue the real head
+/// moves nothing and is refused (`append_audit`), and then it is read again.
 pub(crate) type AuditHead = Arc<Mutex<Option<(i64, String)>>>;
 
 impl SqlTx {

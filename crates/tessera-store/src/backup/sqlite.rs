@@ -102,7 +102,7 @@ pub(super) fn import(path: &Path, file: &Path) -> Result<(), BackupError> {
     conn.execute_batch("PRAGMA foreign_keys = ON; BEGIN IMMEDIATE").map_err(err("begin"))?;
     ensure_empty(&conn)?;
     let mut known = std::collections::HashMap::new();
-    let (mut seen_event, mut seen_head) = (false, false);
+    let mut seen_head = false;
     for row in Rows::open(file)? {
         let row = row?;
         let table = row.table.as_str();
@@ -112,16 +112,6 @@ pub(super) fn import(path: &Path, file: &Path) -> Result<(), BackupError> {
         let cols = &known[table];
         if let Some(col) = row.row.keys().find(|c| !cols.contains(c)) {
             return Err(unknown_column(table, col));
-        }
-        if table == "audit_events" && !seen_event {
-            // The head triggers (migration 0005) accept an event only if it
-            // continues `audit_head`: start the head just before the first
-            // event; each insert then moves it on, as when it was written.
-            seen_event = true;
-            let seq = row.row.get("seq").and_then(Value::as_i64).unwrap_or(1);
-            let prev = row.row.get("prev_hash").and_then(Value::as_str).unwrap_or_default();
-            conn.execute("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1", rusqlite::params![seq - 1, prev])
-                .map_err(err("audit head"))?;
         }
         if table == AUDIT_HEAD && !seen_head {
             // The backup's head replaces the genesis row the migration made.
