@@ -31,6 +31,8 @@ mod refresh;
 mod retry;
 mod secret_import;
 mod secret_kv;
+mod secret_settings;
+mod secret_subkeys;
 mod secret_views;
 mod secrets;
 mod shutdown;
@@ -73,7 +75,9 @@ pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use readiness::{Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_import::ImportOutcome;
-pub use secret_kv::{CustomMetadata, SecretVersionRead};
+pub use secret_kv::{CustomMetadata, KvWritten, SecretVersionRead};
+pub use secret_settings::{KvConfigChange, KvMetadata, SecretMetadataChange, SecretMetadataSet};
+pub use secret_subkeys::SecretSubkeys;
 pub use secret_views::{
     ApiKeyCreated, ResolvedConnection, SecretRead, SecretReadAnswer, SecretReadData, SecretReadValue, WebhookCreated,
 };

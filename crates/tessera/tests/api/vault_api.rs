@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::{Bao, Resp, TestApp, ROOT_TOKEN};
 
+mod settings;
+
 const HVAC_SCRIPT: &str = include_str!("vault_api/hvac_kv.py");
 const HVAC_TRANSIT_SCRIPT: &str = include_str!("vault_api/hvac_transit.py");
 
@@ -69,19 +71,17 @@ async fn reference_bao() -> Option<Bao> {
 
 /// Removes what differs between two servers and runs: request ids, times,
 /// the servers' addresses, and fields one of them adds (Vault's `mount_type`,
-/// which OpenBao leaves out; OpenBao's metadata-version fields; the number of
-/// versions kept, which Tessera states and OpenBao leaves at 0 for "default").
+/// which OpenBao leaves out; OpenBao's metadata-version fields and soft
+/// deletion of Transit keys, which Tessera does not have).
 fn normalise(v: &mut Value, addr: &str) {
     match v {
         Value::Object(map) => {
-            for gone in
-                ["mount_type", "current_metadata_version", "metadata_cas_required", "max_versions", "soft_deleted"]
-            {
+            for gone in ["mount_type", "current_metadata_version", "metadata_cas_required", "soft_deleted"] {
                 map.remove(gone);
             }
-            // A Transit key's versions map to their creation times.
+            // A Transit key's versions map to their creation times, or (an export) to key material.
             if let Some(Value::Object(keys)) = map.get_mut("keys") {
-                keys.values_mut().for_each(|t| *t = json!("<time>"));
+                keys.values_mut().for_each(|t| *t = json!("<time or key>"));
             }
             for (k, val) in map.iter_mut() {
                 match (k.as_str(), &*val) {
@@ -169,8 +169,27 @@ async fn hvac_runs_kv_v2_against_tessera_as_against_openbao(app: TestApp) {
     assert_eq!(native.body["version"], 3);
     let list = app.get("/tenants/acme/secrets", ROOT_TOKEN).await;
     let meta = app.get("/tenants/acme/secrets/svc/db?versions", ROOT_TOKEN).await;
-    app.assert_plaintext_absent(&["hvac-pw-one", "hvac-pw-two", "hvac-pw-four", "hvac-token-three"], &[&list, &meta])
-        .await;
+    // The version max_versions pruned is gone for the native API too, its row with it.
+    let pruned = app.get("/tenants/acme/secrets/set/x?version=1", ROOT_TOKEN).await;
+    assert_eq!(
+        (pruned.status, pruned.body["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("version_not_found"))
+    );
+    let rows = "SELECT CAST(COUNT(*) AS TEXT) FROM secret_versions WHERE tenant_id = 'acme' AND path = 'set/x'";
+    assert_eq!(app.sql_text(rows).await, "3", "versions 2 to 4 are kept, version 1 is deleted");
+    let set = app.get("/tenants/acme/secrets/set/x?versions", ROOT_TOKEN).await;
+    let secrets = [
+        "hvac-pw-one",
+        "hvac-pw-two",
+        "hvac-pw-four",
+        "hvac-token-three",
+        "hvac-set-one",
+        "hvac-set-two",
+        "hvac-set-three",
+        "hvac-set-four",
+        "hvac-short-five",
+    ];
+    app.assert_plaintext_absent(&secrets, &[&list, &meta, &set]).await;
 }
 
 /// `bao <args>` with `BAO_ADDR`/`BAO_TOKEN`/`BAO_NAMESPACE`: exit code,
@@ -224,6 +243,44 @@ const BAO_COMMANDS: &[&[&str]] = &[
     &["kv", "get", "-format=json", "secret/app/cache"],
     &["kv", "patch", "secret/app/cache", "url=x"],
     &["kv", "list", "-format=json", "secret/app"],
+    // Per-secret settings: pruning, check-and-set required, a deletion time on each version.
+    &[
+        "kv",
+        "metadata",
+        "put",
+        "-max-versions=2",
+        "-cas-required=true",
+        "-delete-version-after=1h",
+        "secret/app/limited",
+    ],
+    &["kv", "metadata", "get", "-format=json", "secret/app/limited"],
+    &["kv", "put", "-format=json", "secret/app/limited", "token=bao-limited-five"],
+    &["kv", "put", "-format=json", "-cas=0", "secret/app/limited", "token=bao-limited-five"],
+    &["kv", "put", "-format=json", "-cas=1", "secret/app/limited", "token=bao-limited-six", "user=svc"],
+    &["kv", "put", "-format=json", "-cas=2", "secret/app/limited", "token=bao-limited-seven", "user=svc"],
+    &["kv", "patch", "-format=json", "secret/app/limited", "user=other"],
+    &["kv", "patch", "-format=json", "-cas=3", "secret/app/limited", "user=other"],
+    &["kv", "get", "-format=json", "-version=1", "secret/app/limited"],
+    &["kv", "get", "-format=json", "-version=3", "secret/app/limited"],
+    &["kv", "metadata", "get", "-format=json", "secret/app/limited"],
+    &["read", "-format=json", "secret/subkeys/app/limited"],
+    &["read", "-format=json", "secret/subkeys/app/db"],
+    &["read", "-format=json", "secret/subkeys/app/limited", "version=1"],
+    &["read", "-format=json", "secret/subkeys/app/limited", "depth=1"],
+    &["kv", "metadata", "put", "-delete-version-after=bogus", "secret/app/limited"],
+    &["kv", "metadata", "put", "-delete-version-after=1s", "secret/app/brief"],
+    &["kv", "put", "-format=json", "secret/app/brief", "token=bao-brief-eight"],
+    &["sleep", "1500"],
+    &["kv", "get", "-format=json", "secret/app/brief"],
+    &["kv", "metadata", "get", "-format=json", "secret/app/brief"],
+    // The mount's settings.
+    &["read", "-format=json", "secret/config"],
+    &["write", "secret/config", "max_versions=3", "cas_required=true", "delete_version_after=30m"],
+    &["read", "-format=json", "secret/config"],
+    &["kv", "put", "-format=json", "secret/app/mounted", "k=v"],
+    &["kv", "metadata", "put", "-cas-required=false", "secret/app/mounted"],
+    &["write", "secret/config", "max_versions=0", "cas_required=false", "delete_version_after=0s"],
+    &["read", "-format=json", "secret/config"],
 ];
 
 async fn the_bao_cli_runs_kv_commands_against_tessera_as_against_openbao(app: TestApp) {
@@ -235,10 +292,20 @@ async fn the_bao_cli_runs_kv_commands_against_tessera_as_against_openbao(app: Te
     let mut tessera = Vec::new();
     let mut reference = Vec::new();
     for args in BAO_COMMANDS {
+        // Both servers wrote before the pause: each version has outlived its delete_version_after after it.
+        if let ["sleep", ms] = args {
+            tokio::time::sleep(std::time::Duration::from_millis(ms.parse().expect("milliseconds"))).await;
+            continue;
+        }
         tessera.push(bao_cli(&bin, &app.base, &key, home.path(), args).await);
         reference.push(bao_cli(&bin, &bao.addr, &bao.token, home.path(), args).await);
     }
     side_by_side("bao kv", &Value::Array(tessera), &Value::Array(reference));
+    // max_versions bounds the secret for the native API too.
+    let limited = app.get("/tenants/acme/secrets/app/limited?versions", ROOT_TOKEN).await;
+    let kept: Vec<u64> =
+        limited.body["versions"].as_array().expect("versions").iter().filter_map(|v| v["version"].as_u64()).collect();
+    assert_eq!((kept, limited.body["maxVersions"].clone()), (vec![3, 4], json!(2)), "{}", limited.text);
     let native = app.get("/tenants/acme/secrets/app/db", ROOT_TOKEN).await;
     assert_eq!(
         native.body["data"],
@@ -247,7 +314,17 @@ async fn the_bao_cli_runs_kv_commands_against_tessera_as_against_openbao(app: Te
         native.text
     );
     let list = app.get("/tenants/acme/secrets", ROOT_TOKEN).await;
-    app.assert_plaintext_absent(&["bao-pw-one", "bao-pw-two", "bao-pw-three", "bao-url-four"], &[&list]).await;
+    let secrets = [
+        "bao-pw-one",
+        "bao-pw-two",
+        "bao-pw-three",
+        "bao-url-four",
+        "bao-limited-five",
+        "bao-limited-six",
+        "bao-limited-seven",
+        "bao-brief-eight",
+    ];
+    app.assert_plaintext_absent(&secrets, &[&list, &limited]).await;
 }
 
 async fn namespaces_are_tenants_and_other_tenants_are_permission_denied(app: TestApp) {
