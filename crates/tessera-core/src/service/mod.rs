@@ -39,6 +39,7 @@ mod shutdown;
 mod tenants;
 mod tools;
 mod transit;
+mod transit_admin;
 mod usage;
 mod usage_stats;
 mod view_cache;
@@ -84,7 +85,7 @@ pub use secret_views::{
 pub use secrets::{SecretPayload, SecretWrite};
 pub use shutdown::ReleasedLeases;
 pub use tools::{ToolInvocation, ToolResult};
-pub use transit::{DataKeyOut, Sealed, TransitKeyView};
+pub use transit::{DataKeyOut, Sealed, TransitExport, TransitExportKind, TransitKeyConfig, TransitKeyView};
 pub use usage_stats::{UsageReport, UsageRow};
 pub use views::*;
 

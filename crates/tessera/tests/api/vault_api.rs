@@ -116,8 +116,13 @@ fn side_by_side(what: &str, tessera: &Value, bao: &Value) {
     }
 }
 
-/// Runs an hvac script against a server; its steps as JSON.
+/// Runs an hvac script against a server; its steps as JSON, normalised.
 async fn hvac_steps(python: &str, source: &str, addr: &str, token: &str, dir: &Path) -> Value {
+    hvac_steps_raw(python, source, addr, token, dir).await.0
+}
+
+/// Runs an hvac script against a server: its steps normalised, and as printed.
+async fn hvac_steps_raw(python: &str, source: &str, addr: &str, token: &str, dir: &Path) -> (Value, Value) {
     let script = dir.join("hvac_script.py");
     std::fs::write(&script, source).expect("script written");
     let out = tokio::process::Command::new(python)
@@ -138,8 +143,9 @@ async fn hvac_steps(python: &str, source: &str, addr: &str, token: &str, dir: &P
             }
         }
     }
+    let raw = steps.clone();
     normalise(&mut steps, addr);
-    steps
+    (steps, raw)
 }
 
 fn tool(var: &str) -> Option<String> {
@@ -437,9 +443,25 @@ async fn hvac_runs_transit_against_tessera_as_against_openbao(app: TestApp) {
     app.tenant("acme").await;
     let key = app.key("tenant_admin", Some("acme")).await;
     let work = tempfile::tempdir().expect("dir");
-    let tessera = hvac_steps(&python, HVAC_TRANSIT_SCRIPT, &app.base, &key, work.path()).await;
+    let (tessera, raw) = hvac_steps_raw(&python, HVAC_TRANSIT_SCRIPT, &app.base, &key, work.path()).await;
     let reference = hvac_steps(&python, HVAC_TRANSIT_SCRIPT, &bao.addr, &bao.token, work.path()).await;
     side_by_side("hvac Transit", &tessera, &reference);
+    // What the exports showed (encryption and HMAC keys) is nowhere in storage, logs or audit.
+    let exported: Vec<String> = raw
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["step"].as_str().is_some_and(|n| n.starts_with("export")))
+        .filter_map(|s| s.pointer("/result/data/keys").and_then(Value::as_object))
+        .flat_map(|keys| keys.values().filter_map(|k| k.as_str().map(str::to_owned)))
+        .collect();
+    assert!(exported.len() >= 4, "encryption and HMAC keys of both versions: {raw}");
+    let exported: Vec<&str> = exported.iter().map(String::as_str).collect();
+    app.assert_plaintext_absent(&exported, &[]).await;
+    let audit = app.get("/audit?limit=1000", ROOT_TOKEN).await;
+    for action in ["transit.key_config", "transit.key_export", "transit.key_delete"] {
+        assert!(audit.text.contains(action), "{action} audited: {}", audit.text);
+    }
     // The keys are the tenant's, encrypted under its data key; another tenant's key cannot decrypt.
     app.tenant("beta").await;
     let beta = app.key("tenant_admin", Some("beta")).await;
@@ -471,7 +493,8 @@ async fn mount_transit(bao: &Bao) {
 
 /// `bao write transit/...` and `bao read transit/keys/...`: each ciphertext
 /// is decrypted and rewrapped on the server that made it.
-async fn bao_transit(bin: &str, addr: &str, token: &str, home: &Path) -> Vec<Value> {
+/// Also gives the key material the export printed, as printed.
+async fn bao_transit(bin: &str, addr: &str, token: &str, home: &Path) -> (Vec<Value>, Vec<String>) {
     let run = |args: Vec<String>| async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         bao_cli(bin, addr, token, home, &args).await
@@ -508,7 +531,46 @@ async fn bao_transit(bin: &str, addr: &str, token: &str, home: &Path) -> Vec<Val
         run(own(&["write", "-format=json", "transit/decrypt/payments", "ciphertext=vault:v1:AAAA"])).await["exit"]
             .clone(),
     );
-    out
+    // Configuration, export and deletion.
+    for args in [
+        &["delete", "transit/keys/payments"][..],
+        &["read", "-format=json", "transit/export/encryption-key/payments"],
+        &["write", "-format=json", "transit/keys/payments/config", "deletion_allowed=true", "exportable=true"],
+        &["read", "-format=json", "transit/export/encryption-key/payments"],
+        &["read", "-format=json", "transit/export/hmac-key/payments/1"],
+        &["read", "-format=json", "transit/export/encryption-key/payments/latest"],
+        &["read", "-format=json", "transit/export/encryption-key/payments/9"],
+        &["read", "-format=json", "transit/export/public-key/payments"],
+        &["read", "-format=json", "transit/export/certificate-chain/payments"],
+        &["write", "-format=json", "transit/keys/payments/config", "min_decryption_version=2"],
+        &["write", "-format=json", "transit/keys/payments/config", "exportable=false", "min_encryption_version=3"],
+    ] {
+        out.push(run(own(args)).await);
+    }
+    let exported = bao_exported_keys(bin, addr, token, home, "payments").await;
+    out.push(
+        run(vec!["write".into(), "-format=json".into(), "transit/decrypt/payments".into(), format!("ciphertext={ct}")])
+            .await,
+    );
+    out.push(run(own(&["delete", "transit/keys/payments"])).await);
+    out.push(run(own(&["read", "-format=json", "transit/keys/payments"])).await);
+    (out, exported)
+}
+
+/// The key material `bao read transit/export/encryption-key/<name>` prints, as printed.
+async fn bao_exported_keys(bin: &str, addr: &str, token: &str, home: &Path, name: &str) -> Vec<String> {
+    let raw = tokio::process::Command::new(bin)
+        .args(["read", "-format=json", &format!("transit/export/encryption-key/{name}")])
+        .env_clear()
+        .env("HOME", home)
+        .env("BAO_ADDR", addr)
+        .env("BAO_TOKEN", token)
+        .env("BAO_NAMESPACE", "acme")
+        .output()
+        .await
+        .expect("bao runs");
+    let shown: Value = serde_json::from_slice(&raw.stdout).expect("JSON");
+    shown["data"]["keys"].as_object().expect("keys").values().filter_map(|k| k.as_str().map(str::to_owned)).collect()
 }
 
 async fn the_bao_cli_writes_transit_against_tessera_as_against_openbao(app: TestApp) {
@@ -518,9 +580,21 @@ async fn the_bao_cli_writes_transit_against_tessera_as_against_openbao(app: Test
     app.tenant("acme").await;
     let key = app.key("tenant_admin", Some("acme")).await;
     let home = tempfile::tempdir().expect("home");
-    let tessera = bao_transit(&bin, &app.base, &key, home.path()).await;
-    let reference = bao_transit(&bin, &bao.addr, &bao.token, home.path()).await;
+    let (tessera, exported) = bao_transit(&bin, &app.base, &key, home.path()).await;
+    let (reference, _) = bao_transit(&bin, &bao.addr, &bao.token, home.path()).await;
     side_by_side("bao transit", &Value::Array(tessera), &Value::Array(reference));
+    // The export was audited; the key material it showed is nowhere in storage, logs or audit.
+    let audit = app.get("/audit?action=transit.key_export&limit=100", ROOT_TOKEN).await;
+    let outcomes: Vec<&str> =
+        audit.body["events"].as_array().expect("events").iter().filter_map(|e| e["outcome"].as_str()).collect();
+    assert!(outcomes.contains(&"success") && outcomes.contains(&"failure"), "{}", audit.text);
+    assert_eq!(exported.len(), 1, "version 2 alone: version 1 no longer decrypts");
+    let exported: Vec<&str> = exported.iter().map(String::as_str).collect();
+    app.assert_plaintext_absent(&exported, &[]).await;
+    // Deleted with every version of its material.
+    let rows =
+        "SELECT CAST(COUNT(*) AS TEXT) FROM secret_versions WHERE tenant_id = 'acme' AND path = '_transit/payments'";
+    assert_eq!(app.sql_text(rows).await, "0");
 }
 
 crate::on_both_databases!(
