@@ -360,6 +360,7 @@ mod tests {
             ciphertext: ciphertext.into(),
             created_by: "test".into(),
             created_at: Utc::now(),
+            deleted_at: None,
         }
     }
 

@@ -85,7 +85,7 @@ impl Secrets {
             ciphertext: Some(new.ciphertext),
             created_at: at,
             created_by: new.created_by,
-            deleted_at: None,
+            deleted_at: new.deleted_at.map(|t| t.timestamp_micros()),
         });
         let keep_from = entry.current_version.saturating_sub(max) + 1;
         entry.versions.retain(|v| v.version >= keep_from);

@@ -52,6 +52,8 @@ error_codes! {
     BodyUnreadable = "body_unreadable",
     /// Check-and-set failed: the secret's newest version is not the one named.
     CasMismatch = "cas_mismatch",
+    /// The secret (or its tenant's KV mount) requires check-and-set: the write must name the version it replaces (`cas`).
+    CasRequired = "cas_required",
     /// The connect link does not offer that integration.
     ConnectIntegrationNotOffered = "connect_integration_not_offered",
     /// The connect link is unknown or malformed.
@@ -84,6 +86,8 @@ error_codes! {
     DecryptFailed = "decrypt_failed",
     /// A stored value failed to decrypt (tampered, moved, or the wrong master key).
     DecryptionFailed = "decryption_failed",
+    /// The Transit key may not be deleted: its configuration does not allow deletion (`deletion_allowed`).
+    DeletionNotAllowed = "deletion_not_allowed",
     /// The caller's role or scopes do not allow this.
     Forbidden = "forbidden",
     /// The request headers are over the limit.
@@ -160,6 +164,8 @@ error_codes! {
     InvalidScopes = "invalid_scopes",
     /// The secret path is not valid.
     InvalidSecretPath = "invalid_secret_path",
+    /// A secret's or KV mount's version settings are out of range.
+    InvalidSecretSettings = "invalid_secret_settings",
     /// since is not an RFC 3339 time.
     InvalidSince = "invalid_since",
     /// The OAuth state is unknown, used already or expired.
@@ -214,6 +220,8 @@ error_codes! {
     MissingTenantId = "missing_tenant_id",
     /// The secret holds one value, not fields: write it whole instead of patching it.
     NotAFieldMap = "not_a_field_map",
+    /// The Transit key's material may not be exported: it is not configured as exportable.
+    NotExportable = "not_exportable",
     /// The provider did not issue tokens for the code.
     OauthExchangeFailed = "oauth_exchange_failed",
     /// OAuth is not configured for the integration.
@@ -254,6 +262,8 @@ error_codes! {
     SecretNotFound = "secret_not_found",
     /// Secret fields cannot be used as filters.
     SecretNotQueryable = "secret_not_queryable",
+    /// Version settings (max_versions, cas_required, delete_version_after) need the database credential backend.
+    SecretSettingsUnsupported = "secret_settings_unsupported",
     /// The provider failed while authorizing (RFC 6749).
     ServerError = "server_error",
     /// The OAuth flow took too long; start it again.

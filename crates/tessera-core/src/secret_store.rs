@@ -26,6 +26,10 @@ pub struct NewVersion {
     pub created_by: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// When it is to count as deleted (KV v2's `delete_version_after`);
+    /// none: until someone deletes it. Only the `database` backend keeps a
+    /// time set ahead like this.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// Where secret versions are kept.
@@ -264,7 +268,7 @@ impl SecretStore for DatabaseSecrets {
             ciphertext: Some(new.ciphertext),
             created_at: new.created_at,
             created_by: new.created_by,
-            deleted_at: None,
+            deleted_at: new.deleted_at,
         };
         tx.insert_secret_version(tenant, path, &record).await?;
         if version > max_versions {

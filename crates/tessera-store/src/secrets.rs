@@ -3,7 +3,7 @@
 use crate::db::{query, Row};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tessera_core::ports::{SecretRecord, SecretRepo, SecretVersionRecord, StoreResult};
+use tessera_core::ports::{KvSettings, SecretRecord, SecretRepo, SecretVersionRecord, StoreResult};
 
 use crate::tx::{like_prefix, micros, opt_time, time, SqlTx};
 use crate::Dialect;
@@ -35,6 +35,24 @@ fn u32_col(row: &Row, col: &str) -> StoreResult<u32> {
     Ok(u32::try_from(v).unwrap_or(0))
 }
 
+/// Settings from the columns `max_versions`, `cas_required`, `delete_version_after`.
+fn settings(row: &Row) -> StoreResult<KvSettings> {
+    Ok(KvSettings {
+        max_versions: u32_col(row, "max_versions")?,
+        cas_required: row.get::<i64>("cas_required")? == 1,
+        delete_version_after: row.get("delete_version_after")?,
+    })
+}
+
+/// KV v2's oldest version after a write of `version` keeping `max_versions`:
+/// it moves up once a write reaches `max_versions` (Vault's sliding window).
+/// `$cur` names the version column of the statement it goes into.
+fn oldest_after(cur: &str, max: &str) -> String {
+    format!(
+        "CASE WHEN {cur} + 1 - {max} > secrets.oldest_version THEN {cur} + 1 - {max} ELSE secrets.oldest_version END"
+    )
+}
+
 const VERSION_COLS: &str = "version, kind, ciphertext, created_at, created_by, deleted_at";
 
 #[async_trait]
@@ -59,6 +77,88 @@ impl SecretRepo for SqlTx {
             Some(row) => row.get(0),
             None => Ok(None),
         }
+    }
+
+    async fn get_secret_settings(&mut self, tenant: &str, path: &str) -> StoreResult<Option<(KvSettings, u32)>> {
+        let row = query(
+            "SELECT kv_max_versions AS max_versions, kv_cas_required AS cas_required, \
+             kv_delete_version_after AS delete_version_after, oldest_version FROM secrets \
+             WHERE tenant_id = $1 AND path = $2",
+        )
+        .bind(tenant)
+        .bind(path)
+        .fetch_optional(self)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((settings(&row)?, u32_col(&row, "oldest_version")?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_secret_settings(&mut self, tenant: &str, path: &str, s: &KvSettings) -> StoreResult<bool> {
+        let done = query(
+            "UPDATE secrets SET kv_max_versions = $3, kv_cas_required = $4, kv_delete_version_after = $5 \
+             WHERE tenant_id = $1 AND path = $2",
+        )
+        .bind(tenant)
+        .bind(path)
+        .bind(i64::from(s.max_versions))
+        .bind(i64::from(s.cas_required))
+        .bind(s.delete_version_after)
+        .execute(self)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_kv_config(&mut self, tenant: &str) -> StoreResult<Option<KvSettings>> {
+        let row = query("SELECT max_versions, cas_required, delete_version_after FROM kv_configs WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(self)
+            .await?;
+        row.as_ref().map(settings).transpose()
+    }
+
+    async fn set_kv_config(&mut self, tenant: &str, s: &KvSettings, at: DateTime<Utc>) -> StoreResult<()> {
+        query(
+            "INSERT INTO kv_configs (tenant_id, max_versions, cas_required, delete_version_after, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET \
+             max_versions = excluded.max_versions, cas_required = excluded.cas_required, \
+             delete_version_after = excluded.delete_version_after, updated_at = excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(i64::from(s.max_versions))
+        .bind(i64::from(s.cas_required))
+        .bind(s.delete_version_after)
+        .bind(micros(at))
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_version_rules(
+        &mut self,
+        tenant: &str,
+        path: &str,
+    ) -> StoreResult<(Option<KvSettings>, Option<KvSettings>)> {
+        // One statement on the write path: the secret's row (if any), then the mount's.
+        let rows = query(
+            "SELECT 1 AS src, kv_max_versions AS max_versions, kv_cas_required AS cas_required, \
+             kv_delete_version_after AS delete_version_after FROM secrets WHERE tenant_id = $1 AND path = $2 \
+             UNION ALL SELECT 2 AS src, max_versions, cas_required, delete_version_after FROM kv_configs \
+             WHERE tenant_id = $1",
+        )
+        .bind(tenant)
+        .bind(path)
+        .fetch_all(self)
+        .await?;
+        let (mut secret, mut mount) = (None, None);
+        for row in &rows {
+            match row.get::<i64>("src")? {
+                1 => secret = Some(settings(row)?),
+                _ => mount = Some(settings(row)?),
+            }
+        }
+        Ok((secret, mount))
     }
 
     async fn lock_secret_path(&mut self, tenant: &str, path: &str) -> StoreResult<()> {
@@ -86,18 +186,20 @@ impl SecretRepo for SqlTx {
     }
 
     async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()> {
-        query(
-            "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, path) DO UPDATE SET \
-             current_version = excluded.current_version, max_versions = excluded.max_versions, \
-             updated_at = excluded.updated_at, rotation_notified_at = NULL",
-        )
+        query(format!(
+            "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at, \
+                 oldest_version) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, path) DO UPDATE SET \
+                 current_version = excluded.current_version, max_versions = excluded.max_versions, \
+                 updated_at = excluded.updated_at, rotation_notified_at = NULL, oldest_version = {}",
+            oldest_after("excluded.current_version", "excluded.max_versions")
+        ))
         .bind(&s.tenant_id)
         .bind(&s.path)
         .bind(i64::from(s.current_version))
         .bind(i64::from(s.max_versions))
         .bind(micros(s.created_at))
         .bind(micros(s.updated_at))
+        .bind(i64::from((s.current_version + 1).saturating_sub(s.max_versions)))
         .execute(self)
         .await?;
         Ok(())
@@ -110,17 +212,19 @@ impl SecretRepo for SqlTx {
         max_versions: u32,
         at: DateTime<Utc>,
     ) -> StoreResult<u32> {
-        let row = query(
-            "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at) \
-             VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (tenant_id, path) DO UPDATE SET \
+        let row = query(format!(
+            "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at, \
+             oldest_version) VALUES ($1, $2, 1, $3, $4, $4, $5) ON CONFLICT (tenant_id, path) DO UPDATE SET \
              current_version = secrets.current_version + 1, max_versions = excluded.max_versions, \
-             updated_at = excluded.updated_at, rotation_notified_at = NULL \
+             updated_at = excluded.updated_at, rotation_notified_at = NULL, oldest_version = {} \
              RETURNING current_version",
-        )
+            oldest_after("(secrets.current_version + 1)", "excluded.max_versions")
+        ))
         .bind(tenant)
         .bind(path)
         .bind(i64::from(max_versions))
         .bind(micros(at))
+        .bind(i64::from(max_versions <= 1))
         .fetch_one(self)
         .await?;
         u32_col(&row, "current_version")

@@ -3,17 +3,20 @@
 //! | Vault | Tessera's use case |
 //! | --- | --- |
 //! | `GET data/<p>[?version=N]` | `read_secret_version` (a deleted or destroyed version: 404 with its metadata, as Vault) |
-//! | `PUT`/`POST data/<p>` `{"data", "options": {"cas"}}` | `put_secret` with check-and-set |
+//! | `PUT`/`POST data/<p>` `{"data", "options": {"cas"}}` | `put_secret_kv` with check-and-set |
 //! | `PATCH data/<p>` | `patch_secret` (JSON merge patch) |
 //! | `DELETE data/<p>` | `delete_secret` (the newest version) |
 //! | `POST delete/<p>`, `undelete/<p>`, `destroy/<p>` `{"versions"}` | `delete_secret`, `undelete_secret`, `destroy_secret` |
-//! | `GET metadata/<p>` | `secret_metadata` |
+//! | `GET metadata/<p>` | `secret_kv_metadata` |
 //! | `LIST metadata/<p>`, `GET ...?list=true` | `list_secrets`, folded to one level as Vault lists |
-//! | `POST metadata/<p>` `{"custom_metadata"}` | `set_secret_custom_metadata` |
+//! | `POST metadata/<p>` `{"max_versions", "cas_required", "delete_version_after", "custom_metadata"}` | `set_secret_metadata` |
 //! | `DELETE metadata/<p>` | `remove_secret` (every version) |
+//! | `GET subkeys/<p>[?version=N&depth=D]` | `secret_subkeys` |
+//! | `GET`/`POST config` | `kv_config`, `set_kv_config` |
 //!
 //! KV v2's `data` (an object of fields) is a Tessera `data` secret; a
-//! Tessera `value` secret reads as `{"value": <its value>}`.
+//! Tessera `value` secret reads as `{"value": <its value>}`. Metadata,
+//! settings and subkeys are in [`crate::kv_metadata`].
 
 use std::collections::BTreeSet;
 use tessera_core::ErrorCode;
@@ -22,23 +25,26 @@ use axum::body::Bytes;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tessera_core::secret_json::SecretJson;
-use tessera_core::service::{SecretPayload, SecretWrite, SecretWritten};
+use tessera_core::service::{KvWritten, SecretPayload, SecretWrite};
 use tessera_core::Tessera;
 
 use crate::caller::Caller;
-use crate::{reply, VaultState};
+use crate::{kv_metadata, reply, VaultState};
 
 /// Answers one KV v2 request; `rest` is the path after the mount.
 pub(crate) async fn handle(state: &VaultState, caller: &Caller, parts: &Parts, rest: &str, body: &Bytes) -> Response {
     let (op, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if !matches!(op, "data" | "metadata" | "delete" | "undelete" | "destroy") {
+    if !matches!(op, "data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys" | "config") {
         return reply::no_handler(&format!("{}/{rest}", state.opts.mount));
     }
     let Some(tenant) = caller.tenant() else { return reply::no_tenant() };
     let svc = state.svc.as_ref();
     let query = parts.uri.query().unwrap_or_default();
+    if rest == "config" {
+        return kv_metadata::config(svc, caller, &tenant, parts.method.as_str(), body).await;
+    }
     let listing = op == "metadata"
         && (parts.method.as_str() == "LIST"
             || (parts.method == "GET" && param(query, "list").as_deref() == Some("true")));
@@ -58,6 +64,7 @@ pub(crate) async fn handle(state: &VaultState, caller: &Caller, parts: &Parts, r
         },
         ("data", "DELETE") => idempotent(svc.delete_secret(&caller.ctx, &tenant, path, None).await),
         ("metadata", "GET") => req.metadata().await,
+        ("subkeys", "GET") => req.subkeys(query).await,
         ("metadata", "PUT" | "POST") => req.write_metadata(body).await,
         ("metadata", "DELETE") => idempotent(svc.remove_secret(&caller.ctx, &tenant, path).await),
         ("delete" | "undelete" | "destroy", "PUT" | "POST") => req.versions(op, body).await,
@@ -66,19 +73,18 @@ pub(crate) async fn handle(state: &VaultState, caller: &Caller, parts: &Parts, r
 }
 
 /// One request about one secret path.
-struct Req<'a> {
-    svc: &'a Tessera,
-    caller: &'a Caller,
-    tenant: &'a str,
-    path: &'a str,
+pub(crate) struct Req<'a> {
+    pub(crate) svc: &'a Tessera,
+    pub(crate) caller: &'a Caller,
+    pub(crate) tenant: &'a str,
+    pub(crate) path: &'a str,
 }
 
 impl Req<'_> {
     async fn read(&self, query: &str) -> Response {
-        let version = match param(query, "version").map(|v| v.parse::<u32>()) {
-            None | Some(Ok(0)) => None,
-            Some(Ok(n)) => Some(n),
-            Some(Err(_)) => return reply::errors(StatusCode::BAD_REQUEST, &["invalid version"]),
+        let version = match version_param(query) {
+            Ok(v) => v,
+            Err(message) => return reply::field_invalid(&message),
         };
         let read = match self.svc.read_secret_version(&self.caller.ctx, self.tenant, self.path, version).await {
             Ok(r) => r,
@@ -128,95 +134,19 @@ impl Req<'_> {
             self.svc.patch_secret(ctx, self.tenant, self.path, fields, cas).await
         } else {
             let write = SecretWrite { payload: SecretPayload::Data(fields), cas, rotate_after_days: None };
-            self.svc.put_secret(ctx, self.tenant, self.path, write).await
+            self.svc.put_secret_kv(ctx, self.tenant, self.path, write, true).await
         };
         match written {
-            Ok(SecretWritten { version, created_at, .. }) => {
+            Ok(KvWritten { version, created_at, deletion_time, custom_metadata, .. }) => {
                 // Vault's write answer shows the secret's custom metadata too.
-                let custom = match self.svc.secret_custom_metadata(ctx, self.tenant, self.path).await {
-                    Ok(c) => c,
-                    Err(e) => return reply::service_error(&e),
-                };
-                let mut meta = version_metadata(&created_at, None, false, version);
-                meta["custom_metadata"] = json!(custom);
+                let mut meta = version_metadata(&created_at, deletion_time.as_deref(), false, version);
+                meta["custom_metadata"] = json!(custom_metadata);
                 reply::envelope(StatusCode::OK, self.caller.request_id(), &meta, "kv")
             }
             // Vault answers a patch of nothing readable with a bare 404.
             Err(e) if patch && e.kind == tessera_core::ErrorKind::NotFound && e.code != ErrorCode::TenantNotFound => {
                 StatusCode::NOT_FOUND.into_response()
             }
-            Err(e) => reply::service_error(&e),
-        }
-    }
-
-    async fn metadata(&self) -> Response {
-        let meta = match self.svc.secret_metadata(&self.caller.ctx, self.tenant, self.path).await {
-            Ok(m) => m,
-            Err(e) => return reply::service_error(&e),
-        };
-        let custom = match self.svc.secret_custom_metadata(&self.caller.ctx, self.tenant, self.path).await {
-            Ok(c) => c,
-            Err(e) => return reply::service_error(&e),
-        };
-        let versions: Map<String, Value> = meta
-            .versions
-            .iter()
-            .map(|v| {
-                let at = json!({
-                    "created_time": v.created_at,
-                    "deletion_time": v.deleted_at.as_deref().unwrap_or_default(),
-                    "destroyed": v.destroyed,
-                });
-                (v.version.to_string(), at)
-            })
-            .collect();
-        // Vault counts from the oldest version kept once older ones were pruned; 0 before.
-        let oldest = meta.versions.first().map_or(0, |v| v.version);
-        let data = json!({
-            "cas_required": false,
-            "created_time": meta.created_at,
-            "current_version": meta.current_version,
-            "custom_metadata": custom,
-            "delete_version_after": "0s",
-            "max_versions": meta.max_versions,
-            "oldest_version": if oldest > 1 { oldest } else { 0 },
-            "updated_time": meta.updated_at,
-            "versions": versions,
-        });
-        reply::envelope(StatusCode::OK, self.caller.request_id(), &data, "kv")
-    }
-
-    /// `POST metadata/<p>`: `custom_metadata` is stored; the version
-    /// settings Tessera does not keep per secret are refused unless they
-    /// ask for what Tessera does anyway (the defaults).
-    async fn write_metadata(&self, body: &Bytes) -> Response {
-        let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else {
-            return reply::errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"]);
-        };
-        let defaults = [
-            ("max_versions", &[json!(0)][..]),
-            ("cas_required", &[json!(false)][..]),
-            ("delete_version_after", &[json!("0s"), json!(0), json!("0")][..]),
-        ];
-        for (field, allowed) in defaults {
-            if doc.get(field).is_some_and(|v| !v.is_null() && !allowed.contains(v)) {
-                let message = format!("{field} is not supported by Tessera (its setting applies to every secret)");
-                return reply::errors(StatusCode::BAD_REQUEST, &[message.as_str()]);
-            }
-        }
-        let custom = match doc.get("custom_metadata") {
-            None | Some(Value::Null) => return reply::no_content(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect::<Option<std::collections::BTreeMap<_, _>>>(),
-            Some(_) => None,
-        };
-        let Some(custom) = custom else {
-            return reply::errors(StatusCode::BAD_REQUEST, &["custom_metadata must map strings to strings"]);
-        };
-        match self.svc.set_secret_custom_metadata(&self.caller.ctx, self.tenant, self.path, custom).await {
-            Ok(()) => reply::no_content(),
             Err(e) => reply::service_error(&e),
         }
     }
@@ -265,8 +195,18 @@ async fn list(svc: &Tessera, caller: &Caller, tenant: &str, folder: &str) -> Res
     reply::envelope(StatusCode::OK, caller.request_id(), &json!({ "keys": keys }), "kv")
 }
 
+/// `?version=N` (0, negative or none: the newest); a value that does not
+/// convert gives Vault's sentence for it (see [`reply::field_invalid`]).
+pub(crate) fn version_param(query: &str) -> Result<Option<u32>, String> {
+    match crate::fields::int(param(query, "version").map(Value::String).as_ref()) {
+        Ok(Some(n)) if n > 0 => Ok(Some(u32::try_from(n).unwrap_or(u32::MAX))),
+        Ok(_) => Ok(None),
+        Err(why) => Err(crate::fields::conversion_error("version", &why)),
+    }
+}
+
 /// Vault's per-version metadata.
-fn version_metadata(created: &str, deleted: Option<&str>, destroyed: bool, version: u32) -> Value {
+pub(crate) fn version_metadata(created: &str, deleted: Option<&str>, destroyed: bool, version: u32) -> Value {
     json!({
         "created_time": created,
         "custom_metadata": Value::Null,
@@ -309,6 +249,6 @@ fn merge_patch_refusal(parts: &Parts) -> Option<Response> {
 }
 
 /// A query parameter's value.
-fn param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn param(query: &str, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }

@@ -11,7 +11,9 @@
 //! touches no SQL or crypto, and answers in Vault's shapes ([`reply`]).
 
 mod caller;
+mod fields;
 mod kv;
+mod kv_metadata;
 mod reply;
 mod sys;
 mod transit;

@@ -53,11 +53,29 @@ pub(crate) fn no_content() -> Response {
 
 /// The envelope around public `data`.
 pub(crate) fn envelope(status: StatusCode, request_id: &str, data: &Value, mount_type: &str) -> Response {
+    warned(status, request_id, data, &[], mount_type)
+}
+
+/// The envelope around public `data` (`null` for none) with Vault's warnings.
+pub(crate) fn warned(
+    status: StatusCode,
+    request_id: &str,
+    data: &Value,
+    warnings: &[&str],
+    mount_type: &str,
+) -> Response {
     let mut doc = SecretJson::new();
     head(&mut doc, request_id);
     doc.public("data", data);
-    tail(&mut doc, mount_type);
+    tail_warned(&mut doc, warnings, mount_type);
     secret_bytes(status, doc.finish())
+}
+
+/// Vault's refusal of a field that does not convert, on paths that check
+/// their fields first (`Field validation failed: ...`).
+pub(crate) fn field_invalid(message: &str) -> Response {
+    let message = format!("Field validation failed: {message}");
+    errors(StatusCode::BAD_REQUEST, &[message.as_str()])
 }
 
 /// The envelope around `data` that holds decrypted values, built in a
@@ -78,8 +96,12 @@ fn head(doc: &mut SecretJson, request_id: &str) {
 }
 
 fn tail(doc: &mut SecretJson, mount_type: &str) {
+    tail_warned(doc, &[], mount_type);
+}
+
+fn tail_warned(doc: &mut SecretJson, warnings: &[&str], mount_type: &str) {
     doc.public("wrap_info", &Value::Null);
-    doc.public("warnings", &Value::Null);
+    doc.public("warnings", &if warnings.is_empty() { Value::Null } else { json!(warnings) });
     doc.public("auth", &Value::Null);
     doc.public("mount_type", &json!(mount_type));
 }

@@ -1,8 +1,10 @@
 //! Transit at `transit/`, over the tenant's own Transit keys:
-//! `keys/<name>` (create, read), `keys/<name>/rotate`, `encrypt/<name>`,
-//! `decrypt/<name>`, `rewrap/<name>`, `datakey/{plaintext,wrapped}/<name>`,
-//! each with Vault's single or `batch_input` form. Plaintexts travel as
-//! base64, as in Vault; decrypted ones are built in zeroizing buffers.
+//! `keys/<name>` (create, read, delete), `keys/<name>/rotate`,
+//! `keys/<name>/config`, `export/{encryption-key,hmac-key}/<name>[/<version>]`,
+//! `encrypt/<name>`, `decrypt/<name>`, `rewrap/<name>`,
+//! `datakey/{plaintext,wrapped}/<name>`, each with Vault's single or
+//! `batch_input` form. Plaintexts travel as base64, as in Vault; decrypted
+//! ones and exported keys are built in zeroizing buffers.
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -11,12 +13,12 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use tessera_core::secret_json::SecretJson;
-use tessera_core::service::{Sealed, TransitKeyView};
+use tessera_core::service::{Sealed, TransitExportKind, TransitKeyConfig, TransitKeyView};
 use tessera_core::{ErrorCode, ServiceError, Tessera};
 use zeroize::Zeroizing;
 
 use crate::caller::Caller;
-use crate::reply;
+use crate::{fields, reply};
 
 /// The mount Transit is served at.
 pub(crate) const MOUNT: &str = "transit";
@@ -38,7 +40,22 @@ pub(crate) async fn handle(svc: &Tessera, caller: &Caller, method: &str, rest: &
     match (segments.as_slice(), writes, method) {
         (["keys", name], true, _) => key_answer(rid, svc.create_transit_key(ctx, &tenant, name).await),
         (["keys", name], false, "GET") => key_answer(rid, svc.read_transit_key(ctx, &tenant, name).await),
+        (["keys", name], false, "DELETE") => match svc.delete_transit_key(ctx, &tenant, name).await {
+            Ok(()) => reply::no_content(),
+            Err(e) => reply::service_error(&e),
+        },
         (["keys", name, "rotate"], true, _) => key_answer(rid, svc.rotate_transit_key(ctx, &tenant, name).await),
+        (["keys", name, "config"], true, _) => match key_config(&doc) {
+            Ok(config) => match svc.configure_transit_key(ctx, &tenant, name, &config).await {
+                Ok((view, warning)) => key_answer_warned(rid, &view, warning),
+                Err(e) => reply::service_error(&e),
+            },
+            Err(message) => reply::field_invalid(&message),
+        },
+        (["export", kind, name], false, "GET") => export(svc, caller, &tenant, kind, name, None).await,
+        (["export", kind, name, version], false, "GET") => {
+            export(svc, caller, &tenant, kind, name, Some(version)).await
+        }
         (["encrypt", name], true, _) => encrypt(svc, caller, &tenant, name, &doc).await,
         (["decrypt", name], true, _) => decrypt(svc, caller, &tenant, name, &doc).await,
         (["rewrap", name], true, _) => rewrap(svc, caller, &tenant, name, &doc).await,
@@ -56,37 +73,112 @@ pub(crate) async fn handle(svc: &Tessera, caller: &Caller, method: &str, rest: &
                 Err(e) => reply::service_error(&e),
             }
         }
-        (["keys" | "encrypt" | "decrypt" | "rewrap" | "datakey", ..], _, _) => reply::unsupported(),
+        (["keys" | "encrypt" | "decrypt" | "rewrap" | "datakey" | "export", ..], _, _) => reply::unsupported(),
         _ => reply::no_handler(&format!("{MOUNT}/{rest}")),
     }
 }
 
 fn key_answer(request_id: &str, view: Result<TransitKeyView, ServiceError>) -> Response {
-    let view = match view {
-        Ok(v) => v,
-        Err(e) => return reply::service_error(&e),
-    };
+    match view {
+        Ok(v) => key_answer_warned(request_id, &v, None),
+        Err(e) => reply::service_error(&e),
+    }
+}
+
+/// A key as Vault's `GET keys/<name>` shows it (never key material).
+fn key_answer_warned(request_id: &str, view: &TransitKeyView, warning: Option<&str>) -> Response {
     let keys: Map<String, Value> = view.keys.iter().map(|(v, at)| (v.to_string(), json!(at))).collect();
     let data = json!({
-        "allow_plaintext_backup": false,
+        "allow_plaintext_backup": view.allow_plaintext_backup,
         "auto_rotate_period": 0,
-        "deletion_allowed": false,
+        "deletion_allowed": view.deletion_allowed,
         "derived": false,
-        "exportable": false,
+        "exportable": view.exportable,
         "imported_key": false,
         "keys": keys,
         "latest_version": view.latest_version,
         "min_available_version": 0,
         "min_decryption_version": view.min_decryption_version,
-        "min_encryption_version": 0,
+        "min_encryption_version": view.min_encryption_version,
         "name": view.name,
         "supports_decryption": true,
         "supports_derivation": true,
         "supports_encryption": true,
         "supports_signing": false,
-        "type": "aes256-gcm96",
+        "type": KEY_TYPE,
     });
-    reply::envelope(StatusCode::OK, request_id, &data, MOUNT)
+    let warnings: Vec<&str> = warning.into_iter().collect();
+    reply::warned(StatusCode::OK, request_id, &data, &warnings, MOUNT)
+}
+
+/// The one key type Tessera's Transit keys have.
+const KEY_TYPE: &str = "aes256-gcm96";
+
+/// The fields of `keys/<name>/config`, read as Vault reads them.
+fn key_config(doc: &Map<String, Value>) -> Result<TransitKeyConfig, String> {
+    let int = |f: &str| fields::int(doc.get(f)).map_err(|why| fields::conversion_error(f, &why));
+    let flag = |f: &str| fields::bool(doc.get(f)).map_err(|why| fields::conversion_error(f, &why));
+    Ok(TransitKeyConfig {
+        min_decryption_version: int("min_decryption_version")?,
+        min_encryption_version: int("min_encryption_version")?,
+        deletion_allowed: flag("deletion_allowed")?,
+        exportable: flag("exportable")?,
+        allow_plaintext_backup: flag("allow_plaintext_backup")?,
+    })
+}
+
+/// `GET export/<kind>/<name>[/<version>]`: the key material of an
+/// exportable key, written straight into a zeroizing buffer.
+async fn export(
+    svc: &Tessera,
+    caller: &Caller,
+    tenant: &str,
+    kind: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Response {
+    let kind = match kind {
+        "encryption-key" => TransitExportKind::Encryption,
+        "hmac-key" => TransitExportKind::Hmac,
+        "signing-key" => TransitExportKind::Signing,
+        // Material an AES key does not have; not key material, so no export check applies (as in Vault).
+        public @ ("public-key" | "certificate-chain") => {
+            if let Err(e) = svc.read_transit_key(&caller.ctx, tenant, name).await {
+                return reply::service_error(&e);
+            }
+            return if public == "public-key" {
+                let message =
+                    format!("1 error occurred:\n\t* unknown key type {KEY_TYPE} for export type public-key\n\n");
+                reply::errors(StatusCode::INTERNAL_SERVER_ERROR, &[message.as_str()])
+            } else {
+                reply::errors(
+                    StatusCode::BAD_REQUEST,
+                    &["certificate chain not supported for keys that do not support signing"],
+                )
+            };
+        }
+        other => {
+            let message = format!("invalid export type: {other}");
+            return reply::errors(StatusCode::BAD_REQUEST, &[message.as_str()]);
+        }
+    };
+    let exported = match svc.export_transit_key(&caller.ctx, tenant, name, kind, version).await {
+        Ok(e) => e,
+        Err(e) => return reply::service_error(&e),
+    };
+    let mut keys = SecretJson::new();
+    for (v, text) in &exported.keys {
+        let mut quoted = Zeroizing::new(Vec::with_capacity(text.len() + 2));
+        quoted.push(b'"');
+        quoted.extend_from_slice(text.as_bytes()); // base64: nothing to escape
+        quoted.push(b'"');
+        keys.raw(&v.to_string(), &quoted);
+    }
+    let mut data = SecretJson::new();
+    data.object("keys", keys);
+    data.public("name", &json!(exported.name));
+    data.public("type", &json!(KEY_TYPE));
+    reply::secret_envelope(StatusCode::OK, caller.request_id(), data, MOUNT)
 }
 
 /// The items of a request: `batch_input` entries, or the body itself.

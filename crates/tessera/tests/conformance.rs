@@ -47,6 +47,7 @@ fn version(ciphertext: &str, secs: i64) -> NewVersion {
         ciphertext: ciphertext.into(),
         created_by: "key_conformance".into(),
         created_at: at(secs),
+        deleted_at: None,
     }
 }
 

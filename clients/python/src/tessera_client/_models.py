@@ -510,7 +510,7 @@ class EndUser(TypedDict):
     """
 
 
-ErrorCode: TypeAlias = Literal["access_denied", "already_exists", "api_key_not_found", "audit_unavailable", "backend_read_only", "bad_request", "body_unreadable", "cas_mismatch", "connect_integration_not_offered", "connect_link_invalid", "connect_nothing_connected", "connect_session_cancelled", "connect_session_completed", "connect_session_expired", "connect_session_not_found", "connection_disabled", "connection_not_found", "credential_expired", "credential_file_unwritable", "credentials_not_found", "custom_metadata_unsupported", "data_key_missing", "decrypt_failed", "decryption_failed", "forbidden", "headers_too_large", "health_check_not_configured", "health_unavailable", "insecure_url", "integration_exists", "integration_mismatch", "integration_not_found", "internal", "invalid_auth_type", "invalid_body", "invalid_ciphertext", "invalid_config_schema", "invalid_custom_metadata", "invalid_end_user", "invalid_events", "invalid_expires_in", "invalid_expiry", "invalid_form", "invalid_health_check", "invalid_integration_key", "invalid_integrations", "invalid_key_name", "invalid_key_version", "invalid_mcp_settings", "invalid_name", "invalid_oauth_settings", "invalid_parameters", "invalid_path", "invalid_proxy_path", "invalid_proxy_settings", "invalid_query", "invalid_request", "invalid_role", "invalid_rotation", "invalid_scope", "invalid_scopes", "invalid_secret_path", "invalid_since", "invalid_state", "invalid_target", "invalid_tenant_id", "invalid_token", "invalid_token_type", "invalid_tool_id", "invalid_type", "invalid_until", "invalid_url", "invalid_versions", "invalid_webhook_url", "key_mismatch", "key_version_disallowed", "malformed_json", "mcp_not_configured", "mcp_protocol_error", "mcp_timeout", "mcp_unauthorized", "mcp_unavailable", "method_not_allowed", "missing_code", "missing_integration", "missing_required_field", "missing_tenant", "missing_tenant_id", "not_a_field_map", "oauth_exchange_failed", "oauth_not_configured", "oauth_provider_error", "oauth_refresh_failed", "oauth_unavailable", "payload_too_large", "proxy_credential_invalid", "proxy_credential_missing", "proxy_not_configured", "proxy_unavailable", "rate_limited", "redirect_uri_not_allowed", "refresh_in_progress", "request_timeout", "reserved_tenant", "rewrap_unsupported", "rotation_unsupported", "route_not_found", "secret_not_found", "secret_not_queryable", "server_error", "state_expired", "store_unavailable", "temporarily_unavailable", "tenant_exists", "tenant_not_allowed", "tenant_not_found", "tenant_required", "too_many_filters", "too_many_webhooks", "tool_error", "transit_key_not_found", "unauthenticated", "unauthorized_client", "unknown_action", "unknown_field", "unknown_template", "unknown_tool", "unsupported_media_type", "unsupported_response_type", "upstream_timeout", "upstream_unavailable", "uri_too_long", "vault_denied", "vault_error", "vault_unavailable", "version_deleted", "version_destroyed", "version_not_found", "version_unreadable", "webhook_not_found", "wrong_master_key"]
+ErrorCode: TypeAlias = Literal["access_denied", "already_exists", "api_key_not_found", "audit_unavailable", "backend_read_only", "bad_request", "body_unreadable", "cas_mismatch", "cas_required", "connect_integration_not_offered", "connect_link_invalid", "connect_nothing_connected", "connect_session_cancelled", "connect_session_completed", "connect_session_expired", "connect_session_not_found", "connection_disabled", "connection_not_found", "credential_expired", "credential_file_unwritable", "credentials_not_found", "custom_metadata_unsupported", "data_key_missing", "decrypt_failed", "decryption_failed", "deletion_not_allowed", "forbidden", "headers_too_large", "health_check_not_configured", "health_unavailable", "insecure_url", "integration_exists", "integration_mismatch", "integration_not_found", "internal", "invalid_auth_type", "invalid_body", "invalid_ciphertext", "invalid_config_schema", "invalid_custom_metadata", "invalid_end_user", "invalid_events", "invalid_expires_in", "invalid_expiry", "invalid_form", "invalid_health_check", "invalid_integration_key", "invalid_integrations", "invalid_key_name", "invalid_key_version", "invalid_mcp_settings", "invalid_name", "invalid_oauth_settings", "invalid_parameters", "invalid_path", "invalid_proxy_path", "invalid_proxy_settings", "invalid_query", "invalid_request", "invalid_role", "invalid_rotation", "invalid_scope", "invalid_scopes", "invalid_secret_path", "invalid_secret_settings", "invalid_since", "invalid_state", "invalid_target", "invalid_tenant_id", "invalid_token", "invalid_token_type", "invalid_tool_id", "invalid_type", "invalid_until", "invalid_url", "invalid_versions", "invalid_webhook_url", "key_mismatch", "key_version_disallowed", "malformed_json", "mcp_not_configured", "mcp_protocol_error", "mcp_timeout", "mcp_unauthorized", "mcp_unavailable", "method_not_allowed", "missing_code", "missing_integration", "missing_required_field", "missing_tenant", "missing_tenant_id", "not_a_field_map", "not_exportable", "oauth_exchange_failed", "oauth_not_configured", "oauth_provider_error", "oauth_refresh_failed", "oauth_unavailable", "payload_too_large", "proxy_credential_invalid", "proxy_credential_missing", "proxy_not_configured", "proxy_unavailable", "rate_limited", "redirect_uri_not_allowed", "refresh_in_progress", "request_timeout", "reserved_tenant", "rewrap_unsupported", "rotation_unsupported", "route_not_found", "secret_not_found", "secret_not_queryable", "secret_settings_unsupported", "server_error", "state_expired", "store_unavailable", "temporarily_unavailable", "tenant_exists", "tenant_not_allowed", "tenant_not_found", "tenant_required", "too_many_filters", "too_many_webhooks", "tool_error", "transit_key_not_found", "unauthenticated", "unauthorized_client", "unknown_action", "unknown_field", "unknown_template", "unknown_tool", "unsupported_media_type", "unsupported_response_type", "upstream_timeout", "upstream_unavailable", "uri_too_long", "vault_denied", "vault_error", "vault_unavailable", "version_deleted", "version_destroyed", "version_not_found", "version_unreadable", "webhook_not_found", "wrong_master_key"]
 """
 A stable code a client may match on (the message may change):
 
@@ -522,6 +522,7 @@ A stable code a client may match on (the message may change):
 - `bad_request`:  The request could not be read.
 - `body_unreadable`:  The request body could not be read.
 - `cas_mismatch`:  Check-and-set failed: the secret's newest version is not the one named.
+- `cas_required`:  The secret (or its tenant's KV mount) requires check-and-set: the write must name the version it replaces (`cas`).
 - `connect_integration_not_offered`:  The connect link does not offer that integration.
 - `connect_link_invalid`:  The connect link is unknown or malformed.
 - `connect_nothing_connected`:  Done was pressed before anything was connected.
@@ -538,6 +539,7 @@ A stable code a client may match on (the message may change):
 - `data_key_missing`:  A tenant data key a value needs is missing.
 - `decrypt_failed`:  Transit decryption failed: the ciphertext does not authenticate under the key.
 - `decryption_failed`:  A stored value failed to decrypt (tampered, moved, or the wrong master key).
+- `deletion_not_allowed`:  The Transit key may not be deleted: its configuration does not allow deletion (`deletion_allowed`).
 - `forbidden`:  The caller's role or scopes do not allow this.
 - `headers_too_large`:  The request headers are over the limit.
 - `health_check_not_configured`:  The integration has no health-check settings.
@@ -576,6 +578,7 @@ A stable code a client may match on (the message may change):
 - `invalid_scope`:  The provider refused the scopes asked for (RFC 6749).
 - `invalid_scopes`:  The scopes are not valid.
 - `invalid_secret_path`:  The secret path is not valid.
+- `invalid_secret_settings`:  A secret's or KV mount's version settings are out of range.
 - `invalid_since`:  since is not an RFC 3339 time.
 - `invalid_state`:  The OAuth state is unknown, used already or expired.
 - `invalid_target`:  The migration target is not valid.
@@ -603,6 +606,7 @@ A stable code a client may match on (the message may change):
 - `missing_tenant`:  The call must name a tenant.
 - `missing_tenant_id`:  tenant_id is required.
 - `not_a_field_map`:  The secret holds one value, not fields: write it whole instead of patching it.
+- `not_exportable`:  The Transit key's material may not be exported: it is not configured as exportable.
 - `oauth_exchange_failed`:  The provider did not issue tokens for the code.
 - `oauth_not_configured`:  OAuth is not configured for the integration.
 - `oauth_provider_error`:  The provider ended the flow with an error code outside RFC 6749's list.
@@ -623,6 +627,7 @@ A stable code a client may match on (the message may change):
 - `route_not_found`:  No such route.
 - `secret_not_found`:  No such secret.
 - `secret_not_queryable`:  Secret fields cannot be used as filters.
+- `secret_settings_unsupported`:  Version settings (max_versions, cas_required, delete_version_after) need the database credential backend.
 - `server_error`:  The provider failed while authorizing (RFC 6749).
 - `state_expired`:  The OAuth flow took too long; start it again.
 - `store_unavailable`:  The metadata store is unavailable; retry later.

@@ -212,8 +212,14 @@ pub(super) async fn apply(
                 ))
             }
         };
-        let new =
-            NewVersion { kind: s.kind.clone(), ciphertext, created_by: s.created_by.clone(), created_at: s.created_at };
+        // A deletion time is copied after the append, as the target's own delete.
+        let new = NewVersion {
+            kind: s.kind.clone(),
+            ciphertext,
+            created_by: s.created_by.clone(),
+            created_at: s.created_at,
+            deleted_at: None,
+        };
         // Check-and-set: a writer on the target at the same time stops the copy of this secret.
         let v = sides.to.append(tx, tenant, path, new, Some(current), max_versions).await?;
         current = v;

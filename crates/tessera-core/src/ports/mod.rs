@@ -284,6 +284,29 @@ pub struct SecretVersionRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+impl SecretVersionRecord {
+    /// Whether the version is soft-deleted at `now`: a deletion time in the
+    /// future (KV v2's `delete_version_after`) is one that has not come yet,
+    /// and the version is still readable until then.
+    pub fn is_deleted_at(&self, now: DateTime<Utc>) -> bool {
+        self.deleted_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// Version settings as KV v2 names them (`max_versions`, `cas_required`,
+/// `delete_version_after`), of one secret or of a tenant's whole KV mount
+/// (`<mount>/config`). Not secret: metadata, as in Vault.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KvSettings {
+    /// Versions to keep; 0: not set here.
+    pub max_versions: u32,
+    /// Every write must name the version it replaces (check-and-set).
+    pub cas_required: bool,
+    /// Seconds a new version stays readable before it counts as deleted; 0:
+    /// not set here. Negative (a mount's only): turned off for every secret.
+    pub delete_version_after: i64,
+}
+
 /// An API key row (the key itself is never stored).
 #[derive(Debug, Clone)]
 pub struct ApiKeyRecord {
@@ -577,6 +600,22 @@ pub trait SecretRepo {
     async fn set_secret_custom_metadata(&mut self, tenant: &str, path: &str, json: Option<&str>) -> StoreResult<bool>;
     /// A secret's custom metadata (JSON text), if set.
     async fn get_secret_custom_metadata(&mut self, tenant: &str, path: &str) -> StoreResult<Option<String>>;
+    /// A secret's own version settings and its oldest version as KV v2
+    /// counts it (0 until versions were first pruned); none without a head row.
+    async fn get_secret_settings(&mut self, tenant: &str, path: &str) -> StoreResult<Option<(KvSettings, u32)>>;
+    /// Replaces a secret's own version settings; false if it has no head row.
+    async fn set_secret_settings(&mut self, tenant: &str, path: &str, settings: &KvSettings) -> StoreResult<bool>;
+    /// A tenant's KV mount settings, if ever set.
+    async fn get_kv_config(&mut self, tenant: &str) -> StoreResult<Option<KvSettings>>;
+    /// Replaces a tenant's KV mount settings.
+    async fn set_kv_config(&mut self, tenant: &str, settings: &KvSettings, at: DateTime<Utc>) -> StoreResult<()>;
+    /// What a write to one secret must follow, in one statement: the
+    /// secret's own settings and its tenant's mount settings, each if set.
+    async fn get_version_rules(
+        &mut self,
+        tenant: &str,
+        path: &str,
+    ) -> StoreResult<(Option<KvSettings>, Option<KvSettings>)>;
     /// Makes concurrent writers of one secret take turns until the end of
     /// the transaction (each then reads the head the previous one left), so
     /// that each write gets its own version. PostgreSQL: a transaction-level

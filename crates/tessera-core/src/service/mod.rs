@@ -31,12 +31,15 @@ mod refresh;
 mod retry;
 mod secret_import;
 mod secret_kv;
+mod secret_settings;
+mod secret_subkeys;
 mod secret_views;
 mod secrets;
 mod shutdown;
 mod tenants;
 mod tools;
 mod transit;
+mod transit_admin;
 mod usage;
 mod usage_stats;
 mod view_cache;
@@ -73,14 +76,16 @@ pub use proxy_call::{ProxyAnswer, ProxyLimits, ProxyRequest};
 pub use readiness::{Component, Readiness, ReadinessCheck};
 pub use refresh::RefreshReport;
 pub use secret_import::ImportOutcome;
-pub use secret_kv::{CustomMetadata, SecretVersionRead};
+pub use secret_kv::{CustomMetadata, KvWritten, SecretVersionRead};
+pub use secret_settings::{KvConfigChange, KvMetadata, SecretMetadataChange, SecretMetadataSet};
+pub use secret_subkeys::SecretSubkeys;
 pub use secret_views::{
     ApiKeyCreated, ResolvedConnection, SecretRead, SecretReadAnswer, SecretReadData, SecretReadValue, WebhookCreated,
 };
 pub use secrets::{SecretPayload, SecretWrite};
 pub use shutdown::ReleasedLeases;
 pub use tools::{ToolInvocation, ToolResult};
-pub use transit::{DataKeyOut, Sealed, TransitKeyView};
+pub use transit::{DataKeyOut, Sealed, TransitExport, TransitExportKind, TransitKeyConfig, TransitKeyView};
 pub use usage_stats::{UsageReport, UsageRow};
 pub use views::*;
 

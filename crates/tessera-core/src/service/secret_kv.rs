@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::secrets::{secret_missing, version_missing, VersionWrite};
-use super::{rfc3339, Ctx, SecretWritten, Tessera};
+use super::secrets::{secret_missing, version_missing, Appended, VersionWrite};
+use super::{rfc3339, Ctx, Tessera};
 use crate::access::Access;
 use crate::error::ServiceError;
 use crate::ids::{SecretPath, TenantId};
@@ -39,6 +39,47 @@ pub struct SecretVersionRead {
     pub custom_metadata: Option<CustomMetadata>,
 }
 
+/// A version written through KV v2, as its write answer shows it.
+pub struct KvWritten {
+    /// The path.
+    pub path: String,
+    /// The new version.
+    pub version: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339: when it is to count as deleted (`delete_version_after`), if set.
+    pub deletion_time: Option<String>,
+    /// The secret's custom metadata, if asked for and set.
+    pub custom_metadata: Option<CustomMetadata>,
+}
+
+impl KvWritten {
+    pub(crate) fn new(path: &SecretPath, done: &Appended, custom_metadata: Option<CustomMetadata>) -> Self {
+        Self {
+            path: path.to_string(),
+            version: done.version,
+            created_at: rfc3339(done.at),
+            deletion_time: done.deletion_at.map(rfc3339),
+            custom_metadata,
+        }
+    }
+}
+
+/// Checks custom metadata against Vault's limits and gives its stored JSON
+/// text (none for an empty map: cleared).
+pub(crate) fn custom_metadata_json(custom: &CustomMetadata) -> Result<Option<String>, ServiceError> {
+    let fits = custom.len() <= MAX_CUSTOM_PAIRS
+        && custom.iter().all(|(k, v)| !k.is_empty() && k.len() <= MAX_CUSTOM_KEY && v.len() <= MAX_CUSTOM_VALUE);
+    if !fits {
+        return Err(ServiceError::invalid(
+            ErrorCode::InvalidCustomMetadata,
+            "custom_metadata may hold at most 64 pairs, keys of 1-128 bytes and values of at most 512 bytes",
+            Some("custom_metadata"),
+        ));
+    }
+    Ok((!custom.is_empty()).then(|| serde_json::to_string(custom).expect("a map of strings serialises")))
+}
+
 /// Most pairs of custom metadata a secret may have, and the longest key and
 /// value in bytes (Vault's limits, so what Vault accepts Tessera accepts).
 const MAX_CUSTOM_PAIRS: usize = 64;
@@ -57,10 +98,22 @@ impl Tessera {
         path: &str,
         version: Option<u32>,
     ) -> Result<SecretVersionRead, ServiceError> {
+        self.read_kv_version(ctx, tenant, path, version, "").await
+    }
+
+    /// [`Tessera::read_secret_version`], audited on the resource with `suffix` (`?subkeys`).
+    pub(crate) async fn read_kv_version(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        path: &str,
+        version: Option<u32>,
+        suffix: &str,
+    ) -> Result<SecretVersionRead, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
         let path = SecretPath::parse_user(path)?;
         self.allow_secret(ctx, &tenant, path.as_str(), Access::Read).await?;
-        let resource = format!("tenants/{tenant}/secrets/{path}");
+        let resource = format!("tenants/{tenant}/secrets/{path}{suffix}");
         let mut tx = self.store.read().await?;
         let record = Self::require_tenant(tx.as_mut(), &tenant).await?;
         let read = async {
@@ -73,7 +126,7 @@ impl Tessera {
                 }
             };
             let v = found.ok_or_else(|| version_missing(p, wanted))?;
-            let readable = v.deleted_at.is_none() && v.ciphertext.is_some();
+            let readable = !v.is_deleted_at(chrono::Utc::now()) && v.ciphertext.is_some();
             let plaintext = if readable {
                 Some(self.reveal(Some(tx.as_mut()), record.key_owner(), p, &v, wanted).await?)
             } else {
@@ -111,7 +164,7 @@ impl Tessera {
         path: &str,
         patch: Map<String, Value>,
         cas: Option<u32>,
-    ) -> Result<SecretWritten, ServiceError> {
+    ) -> Result<KvWritten, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
         let path = SecretPath::parse_user(path)?;
         self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
@@ -119,6 +172,11 @@ impl Tessera {
         self.audit_before_external_write(ctx, "secret.write", &tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let record = Self::require_tenant(tx.as_mut(), &tenant).await?;
+        let (t, p) = (tenant.as_str(), path.as_str());
+        // As Vault: a missing secret first, then a missing check-and-set, then an unreadable version.
+        self.secrets.head(tx.as_mut(), t, p).await?.ok_or_else(|| secret_missing(p))?;
+        let rules = self.version_rules(tx.as_mut(), t, p).await?;
+        rules.require_cas(cas)?;
         let current = self.read_version(tx.as_mut(), record.key_owner(), path.as_str(), None).await?;
         let newest = current.version.version;
         if let Some(expected) = cas {
@@ -135,19 +193,15 @@ impl Tessera {
             .map_err(|_| ServiceError::internal("a stored field map is not a JSON object"))?;
         merge_patch(&mut fields, patch);
         let plaintext = Zeroizing::new(serde_json::to_vec(&fields).expect("JSON values serialise"));
-        let (version, at) = self
-            .write_version(
+        let done = self
+            .write_version_under(
                 tx.as_mut(),
                 ctx,
-                VersionWrite {
-                    tenant: tenant.as_str(),
-                    path: path.as_str(),
-                    kind: "data",
-                    plaintext: &plaintext,
-                    cas: Some(newest),
-                },
+                VersionWrite { tenant: t, path: p, kind: "data", plaintext: &plaintext, cas: Some(newest) },
+                &rules,
             )
             .await?;
+        let custom_metadata = self.custom_metadata_in(tx.as_mut(), t, p).await?;
         self.audit
             .append_in_tx(
                 tx.as_mut(),
@@ -155,89 +209,10 @@ impl Tessera {
             )
             .await?;
         tx.commit().await?;
-        Ok(SecretWritten { path: path.to_string(), version, created_at: rfc3339(at) })
+        Ok(KvWritten::new(&path, &done, custom_metadata))
     }
 
-    /// A secret's custom metadata (KV v2's `custom_metadata`), if set.
-    pub async fn secret_custom_metadata(
-        &self,
-        ctx: &Ctx,
-        tenant: &str,
-        path: &str,
-    ) -> Result<Option<CustomMetadata>, ServiceError> {
-        let tenant = TenantId::parse(tenant)?;
-        let path = SecretPath::parse_user(path)?;
-        self.allow_secret(ctx, &tenant, path.as_str(), Access::Read).await?;
-        if !self.secrets.is_transactional() {
-            return Ok(None); // only the database backend keeps it
-        }
-        let mut tx = self.store.read().await?;
-        Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let custom = self.custom_metadata_in(tx.as_mut(), tenant.as_str(), path.as_str()).await;
-        tx.commit().await?;
-        custom
-    }
-
-    /// Replaces a secret's custom metadata: string keys (1-128 bytes) and
-    /// values (up to 512 bytes), at most 64 pairs; an empty map clears it.
-    /// Database credential backend only (the others keep no such field). A
-    /// path with no secret yet gets one with no version, as Vault keeps
-    /// metadata before data. Audited as `secret.metadata`.
-    pub async fn set_secret_custom_metadata(
-        &self,
-        ctx: &Ctx,
-        tenant: &str,
-        path: &str,
-        custom: CustomMetadata,
-    ) -> Result<(), ServiceError> {
-        let tenant = TenantId::parse(tenant)?;
-        let path = SecretPath::parse_user(path)?;
-        self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
-        if !self.secrets.is_transactional() {
-            return Err(ServiceError::invalid(
-                ErrorCode::CustomMetadataUnsupported,
-                "custom metadata needs the database credential backend",
-                Some("custom_metadata"),
-            ));
-        }
-        let fits = custom.len() <= MAX_CUSTOM_PAIRS
-            && custom.iter().all(|(k, v)| !k.is_empty() && k.len() <= MAX_CUSTOM_KEY && v.len() <= MAX_CUSTOM_VALUE);
-        if !fits {
-            return Err(ServiceError::invalid(
-                ErrorCode::InvalidCustomMetadata,
-                "custom_metadata may hold at most 64 pairs, keys of 1-128 bytes and values of at most 512 bytes",
-                Some("custom_metadata"),
-            ));
-        }
-        let json = (!custom.is_empty()).then(|| serde_json::to_string(&custom).expect("a map of strings serialises"));
-        let resource = format!("tenants/{tenant}/secrets/{path}?metadata");
-        let mut tx = self.store.begin_write().await?;
-        Self::require_tenant(tx.as_mut(), &tenant).await?;
-        let (t, p) = (tenant.as_str(), path.as_str());
-        tx.lock_secret_path(t, p).await?;
-        if !tx.set_secret_custom_metadata(t, p, json.as_deref()).await? {
-            // As in Vault, metadata may come before the first version (a
-            // writer that marks what it owns first): a head with no version.
-            let now = chrono::Utc::now();
-            let head = crate::ports::SecretRecord {
-                tenant_id: t.to_owned(),
-                path: p.to_owned(),
-                current_version: 0,
-                max_versions: self.opts.max_versions,
-                created_at: now,
-                updated_at: now,
-            };
-            tx.upsert_secret(&head).await?;
-            tx.set_secret_custom_metadata(t, p, json.as_deref()).await?;
-        }
-        self.audit
-            .append_in_tx(tx.as_mut(), vec![ctx.event("secret.metadata", Some(tenant.as_str()), resource, "success")])
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn custom_metadata_in(
+    pub(crate) async fn custom_metadata_in(
         &self,
         tx: &mut dyn crate::ports::StoreTx,
         tenant: &str,

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
+use super::secret_kv::KvWritten;
+use super::secret_settings::VersionRules;
 use super::{rfc3339, Ctx, SecretList, SecretMetadataView, SecretVersionView, SecretWritten, Tessera};
 use crate::access::Access;
 use crate::error::ServiceError;
@@ -85,7 +87,7 @@ pub(crate) fn readable_ciphertext<'v>(
     path: &str,
     wanted: u32,
 ) -> Result<&'v str, ServiceError> {
-    if v.deleted_at.is_some() {
+    if v.is_deleted_at(Utc::now()) {
         return Err(ServiceError::not_found(
             ErrorCode::VersionDeleted,
             format!("version {wanted} of {path} is deleted; undelete it to read it"),
@@ -100,23 +102,54 @@ pub(crate) fn secret_missing(path: &str) -> ServiceError {
     ServiceError::not_found(ErrorCode::SecretNotFound, format!("no secret at {path}"))
 }
 
+/// A version just written.
+pub(crate) struct Appended {
+    pub version: u32,
+    pub at: DateTime<Utc>,
+    /// When it is to count as deleted (`delete_version_after`), if set.
+    pub deletion_at: Option<DateTime<Utc>>,
+}
+
 impl Tessera {
-    /// Writes a new version inside `tx`. Returns its number and time.
+    /// Writes a new version inside `tx`, under the secret's version rules.
+    /// Returns its number and time.
     pub(crate) async fn write_version(
         &self,
         tx: &mut dyn StoreTx,
         ctx: &Ctx,
         w: VersionWrite<'_>,
     ) -> Result<(u32, DateTime<Utc>), ServiceError> {
+        let rules = self.version_rules(tx, w.tenant, w.path).await?;
+        let done = self.write_version_under(tx, ctx, w, &rules).await?;
+        Ok((done.version, done.at))
+    }
+
+    /// Writes a new version inside `tx` under `rules`: a write without
+    /// check-and-set is refused where one is required; the version gets its
+    /// deletion time; at most the rules' number of versions stay.
+    pub(crate) async fn write_version_under(
+        &self,
+        tx: &mut dyn StoreTx,
+        ctx: &Ctx,
+        w: VersionWrite<'_>,
+        rules: &VersionRules,
+    ) -> Result<Appended, ServiceError> {
         let VersionWrite { tenant, path, kind, plaintext, cas } = w;
+        rules.require_cas(cas)?;
         let now = Utc::now();
         let ciphertext = self.keyring.encrypt(tx, tenant, path, kind, plaintext).await?;
-        let new =
-            NewVersion { kind: kind.to_owned(), ciphertext, created_by: ctx.principal.id.clone(), created_at: now };
-        let version = self.secrets.append(tx, tenant, path, new, cas, self.opts.max_versions).await?;
+        let deletion_at = rules.deletion_time(now);
+        let new = NewVersion {
+            kind: kind.to_owned(),
+            ciphertext,
+            created_by: ctx.principal.id.clone(),
+            created_at: now,
+            deleted_at: deletion_at,
+        };
+        let version = self.secrets.append(tx, tenant, path, new, cas, rules.max_versions).await?;
         metrics::counter!("tessera_secret_operations_total", "kind" => "write", "backend" => self.secrets.name())
             .increment(1);
-        Ok((version, now))
+        Ok(Appended { version, at: now, deletion_at })
     }
 
     /// Reads and decrypts one version (the newest when `version` is none).
@@ -173,7 +206,8 @@ impl Tessera {
         }
     }
 
-    /// `PUT /tenants/{t}/secrets/{path}`.
+    /// `PUT /tenants/{t}/secrets/{path}`. Where the secret (or its tenant's
+    /// KV mount) requires check-and-set, a write without `cas` is refused.
     pub async fn put_secret(
         &self,
         ctx: &Ctx,
@@ -181,6 +215,20 @@ impl Tessera {
         path: &str,
         write: SecretWrite,
     ) -> Result<SecretWritten, ServiceError> {
+        let written = self.put_secret_kv(ctx, tenant, path, write, false).await?;
+        Ok(SecretWritten { path: written.path, version: written.version, created_at: written.created_at })
+    }
+
+    /// [`Tessera::put_secret`], answered as KV v2 answers a write: with the
+    /// version's deletion time and (`with_custom`) the secret's custom metadata.
+    pub async fn put_secret_kv(
+        &self,
+        ctx: &Ctx,
+        tenant: &str,
+        path: &str,
+        write: SecretWrite,
+        with_custom: bool,
+    ) -> Result<KvWritten, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
         let path = SecretPath::parse_user(path)?;
         self.allow_secret(ctx, &tenant, path.as_str(), Access::Write).await?;
@@ -205,8 +253,9 @@ impl Tessera {
             Self::require_tenant(tx.as_mut(), &tenant).await?;
         }
         let plaintext = write.payload.plaintext();
+        let rules = self.version_rules(tx.as_mut(), tenant.as_str(), path.as_str()).await?;
         let written = self
-            .write_version(
+            .write_version_under(
                 tx.as_mut(),
                 ctx,
                 VersionWrite {
@@ -216,13 +265,14 @@ impl Tessera {
                     plaintext: &plaintext,
                     cas: write.cas,
                 },
+                &rules,
             )
             .await;
         // In the database the tenant is checked where it matters, by the
         // foreign key of the secret's row (and by finding its data key): one
         // statement fewer inside the write lock. Only a failed write asks
         // whether the tenant is missing, to say so.
-        let (version, at) = match written {
+        let done = match written {
             Ok(done) => done,
             Err(e) if transactional => {
                 Self::require_tenant(tx.as_mut(), &tenant).await?;
@@ -233,6 +283,11 @@ impl Tessera {
         if let Some(days) = write.rotate_after_days {
             tx.set_secret_rotation(tenant.as_str(), path.as_str(), Some(days).filter(|d| *d > 0)).await?;
         }
+        let custom_metadata = if with_custom {
+            self.custom_metadata_in(tx.as_mut(), tenant.as_str(), path.as_str()).await?
+        } else {
+            None
+        };
         self.audit
             .append_in_tx(
                 tx.as_mut(),
@@ -240,7 +295,7 @@ impl Tessera {
             )
             .await?;
         tx.commit().await?;
-        Ok(SecretWritten { path: path.to_string(), version, created_at: rfc3339(at) })
+        Ok(KvWritten::new(&path, &done, custom_metadata))
     }
 
     /// `GET /tenants/{t}/secrets/{path}[?version=N]`: the decrypted value as a
@@ -321,6 +376,12 @@ impl Tessera {
             .await?
             .ok_or_else(|| ServiceError::not_found(ErrorCode::SecretNotFound, format!("no secret at {path}")))?;
         let versions = self.secrets.versions(tx.as_mut(), tenant.as_str(), path.as_str()).await?;
+        // What the next write keeps: the secret's and its mount's settings may have changed since the last.
+        let max_versions = if self.secrets.is_transactional() {
+            self.version_rules(tx.as_mut(), tenant.as_str(), path.as_str()).await?.max_versions
+        } else {
+            head.max_versions
+        };
         let rotate_after_days = if self.secrets.is_transactional() {
             tx.get_secret_rotation(tenant.as_str(), path.as_str()).await?
         } else {
@@ -330,7 +391,7 @@ impl Tessera {
         Ok(SecretMetadataView {
             path: path.to_string(),
             current_version: head.current_version,
-            max_versions: head.max_versions,
+            max_versions,
             created_at: rfc3339(head.created_at),
             updated_at: rfc3339(head.updated_at),
             rotate_after_days,
@@ -416,7 +477,11 @@ impl Tessera {
         let (t, p) = (tenant.as_str(), path.as_str());
         match change {
             VersionChange::Delete => self.secrets.set_deleted(tx.as_mut(), t, p, &versions, Some(Utc::now())).await?,
-            VersionChange::Undelete => self.secrets.set_deleted(tx.as_mut(), t, p, &versions, None).await?,
+            VersionChange::Undelete => {
+                // As in Vault, an undeleted version gets a new deletion time where `delete_version_after` is set.
+                let at = self.version_rules(tx.as_mut(), t, p).await?.deletion_time(Utc::now());
+                self.secrets.set_deleted(tx.as_mut(), t, p, &versions, at).await?;
+            }
             VersionChange::Destroy => self.secrets.destroy(tx.as_mut(), t, p, &versions).await?,
         }
         self.audit
@@ -441,6 +506,10 @@ impl Tessera {
         let mut tx = self.store.begin_write().await?;
         let record = Self::require_tenant(tx.as_mut(), &tenant).await?;
         let old = self.read_version(tx.as_mut(), record.key_owner(), path.as_str(), Some(version)).await?;
+        // A rollback replaces the newest version it saw, as `kv rollback` does with check-and-set,
+        // so a secret that requires check-and-set can be rolled back too.
+        let current =
+            self.secrets.head(tx.as_mut(), tenant.as_str(), path.as_str()).await?.map_or(0, |h| h.current_version);
         let (new_version, at) = self
             .write_version(
                 tx.as_mut(),
@@ -450,7 +519,7 @@ impl Tessera {
                     path: path.as_str(),
                     kind: &old.version.kind,
                     plaintext: &old.plaintext,
-                    cas: None,
+                    cas: Some(current),
                 },
             )
             .await?;

@@ -33,8 +33,51 @@ pub struct TransitKeyView {
     pub latest_version: u32,
     /// Oldest version that still decrypts.
     pub min_decryption_version: u32,
-    /// Each version's creation time, Unix seconds.
+    /// Oldest version an encryption may ask for (0: any that decrypts).
+    pub min_encryption_version: u32,
+    /// Whether the key may be deleted.
+    pub deletion_allowed: bool,
+    /// Whether its material may be exported (once set, for good).
+    pub exportable: bool,
+    /// Whether a plaintext backup may be taken (once set, for good).
+    pub allow_plaintext_backup: bool,
+    /// Each version still decrypting and its creation time, Unix seconds.
     pub keys: BTreeMap<u32, i64>,
+}
+
+/// A change of a Transit key's configuration (`keys/<name>/config`): each
+/// field given is applied as Vault applies it; the others stay.
+#[derive(Debug, Clone, Default)]
+pub struct TransitKeyConfig {
+    /// Oldest version that still decrypts (0 means 1).
+    pub min_decryption_version: Option<i64>,
+    /// Oldest version an encryption may ask for (0: any).
+    pub min_encryption_version: Option<i64>,
+    /// Whether the key may be deleted.
+    pub deletion_allowed: Option<bool>,
+    /// Makes the key exportable; false leaves an exportable key exportable.
+    pub exportable: Option<bool>,
+    /// Allows plaintext backups; false leaves that as it is.
+    pub allow_plaintext_backup: Option<bool>,
+}
+
+/// Which material an export shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitExportKind {
+    /// `encryption-key`: the AES-256-GCM key of each version.
+    Encryption,
+    /// `hmac-key`: the HMAC key of each version.
+    Hmac,
+    /// `signing-key`: refused, as Vault refuses it for a key that does not sign.
+    Signing,
+}
+
+/// Exported key material: each version's key, base64, in buffers that zeroize.
+pub struct TransitExport {
+    /// The key's name.
+    pub name: String,
+    /// Version to base64 key bytes.
+    pub keys: BTreeMap<u32, Zeroizing<String>>,
 }
 
 /// One encryption's result: the ciphertext and the key version used.
@@ -50,50 +93,178 @@ pub struct DataKeyOut {
     pub key_version: u32,
 }
 
-/// The stored form of a key: every version's material (base64) and time.
+/// The stored form of a key: its configuration, and every version's
+/// material (base64) and time. Rings stored before a field existed read it
+/// as its default.
 #[derive(Serialize, Deserialize)]
-struct KeyRing {
-    latest: u32,
-    min_decryption_version: u32,
-    versions: BTreeMap<u32, StoredVersion>,
+pub(super) struct KeyRing {
+    pub(super) latest: u32,
+    pub(super) min_decryption_version: u32,
+    #[serde(default)]
+    min_encryption_version: u32,
+    #[serde(default)]
+    pub(super) deletion_allowed: bool,
+    #[serde(default)]
+    pub(super) exportable: bool,
+    #[serde(default)]
+    allow_plaintext_backup: bool,
+    pub(super) versions: BTreeMap<u32, StoredVersion>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredVersion {
+pub(super) struct StoredVersion {
     created: i64,
-    key: String,
+    pub(super) key: String,
+    /// The version's HMAC key (base64), as each Vault key version has one
+    /// beside its encryption key; versions made before it existed get one
+    /// when the key is made exportable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) hmac: Option<String>,
 }
 
 impl Drop for KeyRing {
     fn drop(&mut self) {
         for v in self.versions.values_mut() {
             v.key.zeroize();
+            if let Some(h) = v.hmac.as_mut() {
+                h.zeroize();
+            }
         }
     }
 }
 
+/// 32 random bytes, as base64, in a string that is zeroized with the ring.
+fn random_key_text() -> String {
+    STANDARD.encode(tessera_crypto::random_bytes(32))
+}
+
 impl KeyRing {
-    fn new() -> Self {
-        let mut ring = Self { latest: 0, min_decryption_version: 1, versions: BTreeMap::new() };
+    pub(super) fn new() -> Self {
+        let mut ring = Self {
+            latest: 0,
+            min_decryption_version: 1,
+            min_encryption_version: 0,
+            deletion_allowed: false,
+            exportable: false,
+            allow_plaintext_backup: false,
+            versions: BTreeMap::new(),
+        };
         ring.add_version();
         ring
     }
 
-    fn add_version(&mut self) {
+    pub(super) fn add_version(&mut self) {
         self.latest += 1;
         let key = TransitKey::generate();
-        let stored =
-            StoredVersion { created: chrono::Utc::now().timestamp(), key: STANDARD.encode(key.expose_bytes()) };
+        let stored = StoredVersion {
+            created: chrono::Utc::now().timestamp(),
+            key: STANDARD.encode(key.expose_bytes()),
+            hmac: Some(random_key_text()),
+        };
         self.versions.insert(self.latest, stored);
     }
 
-    fn view(&self, name: &str) -> TransitKeyView {
+    pub(super) fn view(&self, name: &str) -> TransitKeyView {
         TransitKeyView {
             name: name.to_owned(),
             latest_version: self.latest,
             min_decryption_version: self.min_decryption_version,
-            keys: self.versions.iter().map(|(v, s)| (*v, s.created)).collect(),
+            min_encryption_version: self.min_encryption_version,
+            deletion_allowed: self.deletion_allowed,
+            exportable: self.exportable,
+            allow_plaintext_backup: self.allow_plaintext_backup,
+            // As Vault: the versions below min_decryption_version are archived, not listed.
+            keys: self.versions.range(self.min_decryption_version..).map(|(v, s)| (*v, s.created)).collect(),
         }
+    }
+
+    /// The key an encryption uses: the newest, or `version` if it may be asked for.
+    pub(super) fn key_to_encrypt(&self, version: Option<u32>) -> Result<(TransitKey, u32), ServiceError> {
+        match version.filter(|v| *v > 0) {
+            Some(v) if v > self.latest => Err(ServiceError::invalid(
+                ErrorCode::InvalidKeyVersion,
+                "requested version for encryption is higher than the latest key version",
+                Some("key_version"),
+            )),
+            Some(v) if v < self.min_encryption_version => Err(ServiceError::invalid(
+                ErrorCode::KeyVersionDisallowed,
+                "requested version for encryption is less than the minimum encryption key version",
+                Some("key_version"),
+            )),
+            other => self.key(other),
+        }
+    }
+
+    /// Applies a configuration change as Vault does; returns whether
+    /// anything changed and a warning to show, if any.
+    pub(super) fn configure(
+        &mut self,
+        change: &TransitKeyConfig,
+    ) -> Result<(bool, Option<&'static str>), ServiceError> {
+        let mut changed = false;
+        let mut warning = None;
+        let bad = |message: String| ServiceError::invalid(ErrorCode::InvalidKeyVersion, message, None);
+        if let Some(wanted) = change.min_decryption_version {
+            if wanted < 0 {
+                return Err(bad("min decryption version cannot be negative".into()));
+            }
+            let wanted = if wanted == 0 {
+                warning = Some(
+                    "since Vault 0.3 (prior to the OpenBao fork), transit key numbering starts at 1; forcing minimum to 1",
+                );
+                1
+            } else {
+                wanted
+            };
+            if wanted != i64::from(self.min_decryption_version) {
+                if wanted > i64::from(self.latest) {
+                    return Err(bad(format!(
+                        "cannot set min decryption version of {wanted}, latest key version is {}",
+                        self.latest
+                    )));
+                }
+                self.min_decryption_version = u32::try_from(wanted).expect("at most the latest version");
+                changed = true;
+            }
+        }
+        if let Some(wanted) = change.min_encryption_version {
+            if wanted < 0 {
+                return Err(bad("min encryption version cannot be negative".into()));
+            }
+            if wanted != i64::from(self.min_encryption_version) {
+                if wanted > i64::from(self.latest) {
+                    return Err(bad(format!(
+                        "cannot set min encryption version of {wanted}, latest key version is {}",
+                        self.latest
+                    )));
+                }
+                self.min_encryption_version = u32::try_from(wanted).expect("at most the latest version");
+                changed = true;
+            }
+        }
+        if self.min_encryption_version > 0 && self.min_encryption_version < self.min_decryption_version {
+            return Err(bad(format!(
+                "cannot set min encryption/decryption values; min encryption version of {} must be greater than or equal to min decryption version of {}",
+                self.min_encryption_version, self.min_decryption_version
+            )));
+        }
+        if let Some(allowed) = change.deletion_allowed {
+            changed |= allowed != self.deletion_allowed;
+            self.deletion_allowed = allowed;
+        }
+        // Both are one-way, as in Vault: false leaves them set.
+        if change.exportable == Some(true) && !self.exportable {
+            self.exportable = true;
+            changed = true;
+            for v in self.versions.values_mut() {
+                v.hmac.get_or_insert_with(random_key_text);
+            }
+        }
+        if change.allow_plaintext_backup == Some(true) && !self.allow_plaintext_backup {
+            self.allow_plaintext_backup = true;
+            changed = true;
+        }
+        Ok((changed, warning))
     }
 
     /// The key of `version` (the newest when none), if it may be used.
@@ -123,13 +294,34 @@ impl KeyRing {
     }
 }
 
+/// What [`Tessera::change_ring`] does to a key.
+#[derive(Clone, Copy)]
+pub(super) enum RingChange<'a> {
+    /// Creates it if missing.
+    Create,
+    /// Adds a version.
+    Rotate,
+    /// Changes its configuration.
+    Configure(&'a TransitKeyConfig),
+}
+
+impl RingChange<'_> {
+    fn action(self) -> &'static str {
+        match self {
+            Self::Create => "transit.key_create",
+            Self::Rotate => "transit.key_rotate",
+            Self::Configure(_) => "transit.key_config",
+        }
+    }
+}
+
 fn key_missing() -> ServiceError {
     ServiceError::invalid(ErrorCode::TransitKeyNotFound, "encryption key not found", None)
 }
 
 impl Tessera {
     /// The key ring at `path` and its secret version, if it exists.
-    async fn load_ring(
+    pub(super) async fn load_ring(
         &self,
         tx: &mut dyn StoreTx,
         record: &TenantRecord,
@@ -159,34 +351,51 @@ impl Tessera {
 
     /// Creates the key (if `create_only`, only when missing) or adds a version,
     /// in one write transaction; audited as `action`.
-    async fn change_ring(
+    pub(super) async fn change_ring(
         &self,
         ctx: &Ctx,
         tenant: &TenantId,
         name: &str,
-        rotate: bool,
-        action: &str,
-    ) -> Result<KeyRing, ServiceError> {
+        change: RingChange<'_>,
+    ) -> Result<(KeyRing, Option<&'static str>), ServiceError> {
         self.allow_tenant_write(ctx, tenant).await?;
         let path = SecretPath::transit_key(name)?;
+        let action = change.action();
         let resource = format!("tenants/{tenant}/transit/keys/{name}");
         self.audit_before_external_write(ctx, action, tenant, &resource).await?;
         let mut tx = self.store.begin_write().await?;
         let record = Self::require_tenant(tx.as_mut(), tenant).await?;
-        let (ring, cas) = match self.load_ring(tx.as_mut(), &record, &path).await? {
-            Some((mut ring, version)) if rotate => {
+        let mut warning = None;
+        let (ring, cas) = match (self.load_ring(tx.as_mut(), &record, &path).await?, change) {
+            (Some((mut ring, version)), RingChange::Rotate) => {
                 ring.add_version();
                 (ring, version)
             }
-            // Creating a key that exists changes nothing, as in Vault.
-            Some((ring, _)) => {
-                tx.commit().await?;
-                return Ok(ring);
+            (Some((mut ring, version)), RingChange::Configure(config)) => {
+                let (changed, said) = ring.configure(config)?;
+                warning = said;
+                if !changed {
+                    tx.commit().await?;
+                    return Ok((ring, warning));
+                }
+                (ring, version)
             }
-            None if rotate => {
+            // Creating a key that exists changes nothing, as in Vault.
+            (Some((ring, _)), RingChange::Create) => {
+                tx.commit().await?;
+                return Ok((ring, None));
+            }
+            (None, RingChange::Rotate) => {
                 return Err(ServiceError::not_found(ErrorCode::TransitKeyNotFound, "no such transit key"))
             }
-            None => (KeyRing::new(), 0),
+            (None, RingChange::Configure(_)) => {
+                return Err(ServiceError::invalid(
+                    ErrorCode::TransitKeyNotFound,
+                    format!("no existing key named {name} could be found"),
+                    None,
+                ))
+            }
+            (None, RingChange::Create) => (KeyRing::new(), 0),
         };
         let plaintext = ring.plaintext();
         self.write_version(
@@ -205,7 +414,7 @@ impl Tessera {
             .append_in_tx(tx.as_mut(), vec![ctx.event(action, Some(tenant.as_str()), resource, "success")])
             .await?;
         tx.commit().await?;
-        Ok(ring)
+        Ok((ring, warning))
     }
 
     /// Creates a Transit key (a key that exists is left as it is).
@@ -216,7 +425,7 @@ impl Tessera {
         name: &str,
     ) -> Result<TransitKeyView, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        Ok(self.change_ring(ctx, &tenant, name, false, "transit.key_create").await?.view(name))
+        Ok(self.change_ring(ctx, &tenant, name, RingChange::Create).await?.0.view(name))
     }
 
     /// Adds a version to a Transit key; new encryptions use it.
@@ -227,7 +436,7 @@ impl Tessera {
         name: &str,
     ) -> Result<TransitKeyView, ServiceError> {
         let tenant = TenantId::parse(tenant)?;
-        Ok(self.change_ring(ctx, &tenant, name, true, "transit.key_rotate").await?.view(name))
+        Ok(self.change_ring(ctx, &tenant, name, RingChange::Rotate).await?.0.view(name))
     }
 
     /// A Transit key's description.
@@ -252,8 +461,8 @@ impl Tessera {
         let tenant = TenantId::parse(tenant)?;
         let ring = match self.ring_for_use(ctx, &tenant, name).await? {
             Some(ring) => ring,
-            None => match self.change_ring(ctx, &tenant, name, false, "transit.key_create").await {
-                Ok(ring) => ring,
+            None => match self.change_ring(ctx, &tenant, name, RingChange::Create).await {
+                Ok((ring, _)) => ring,
                 // Another request created it meanwhile: use that one.
                 Err(e) if e.code == ErrorCode::CasMismatch => {
                     self.ring_for_use(ctx, &tenant, name).await?.ok_or_else(key_missing)?
@@ -261,7 +470,8 @@ impl Tessera {
                 Err(e) => return Err(e),
             },
         };
-        let sealed = plaintexts.iter().map(|p| ring.key(key_version).map(|(key, v)| (key.seal(v, p), v))).collect();
+        let sealed =
+            plaintexts.iter().map(|p| ring.key_to_encrypt(key_version).map(|(key, v)| (key.seal(v, p), v))).collect();
         self.audit_transit(ctx, &tenant, name, "transit.encrypt").await?;
         Ok(sealed)
     }
@@ -297,7 +507,7 @@ impl Tessera {
             .iter()
             .map(|c| {
                 let plaintext = open(&ring, c)?;
-                ring.key(key_version).map(|(key, v)| (key.seal(v, &plaintext), v))
+                ring.key_to_encrypt(key_version).map(|(key, v)| (key.seal(v, &plaintext), v))
             })
             .collect();
         self.audit_transit(ctx, &tenant, name, "transit.rewrap").await?;

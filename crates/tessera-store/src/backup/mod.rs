@@ -43,6 +43,7 @@ pub(crate) const TABLES: &[(&str, &str)] = &[
     ("oauth_states", "state_hash"),
     ("secrets", "tenant_id, path"),
     ("secret_versions", "tenant_id, path, version"),
+    ("kv_configs", "tenant_id"),
     ("api_keys", "id"),
     ("webhooks", "id"),
     ("webhook_outbox", "id"),

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::{Bao, Resp, TestApp, ROOT_TOKEN};
 
+mod settings;
+
 const HVAC_SCRIPT: &str = include_str!("vault_api/hvac_kv.py");
 const HVAC_TRANSIT_SCRIPT: &str = include_str!("vault_api/hvac_transit.py");
 
@@ -69,19 +71,17 @@ async fn reference_bao() -> Option<Bao> {
 
 /// Removes what differs between two servers and runs: request ids, times,
 /// the servers' addresses, and fields one of them adds (Vault's `mount_type`,
-/// which OpenBao leaves out; OpenBao's metadata-version fields; the number of
-/// versions kept, which Tessera states and OpenBao leaves at 0 for "default").
+/// which OpenBao leaves out; OpenBao's metadata-version fields and soft
+/// deletion of Transit keys, which Tessera does not have).
 fn normalise(v: &mut Value, addr: &str) {
     match v {
         Value::Object(map) => {
-            for gone in
-                ["mount_type", "current_metadata_version", "metadata_cas_required", "max_versions", "soft_deleted"]
-            {
+            for gone in ["mount_type", "current_metadata_version", "metadata_cas_required", "soft_deleted"] {
                 map.remove(gone);
             }
-            // A Transit key's versions map to their creation times.
+            // A Transit key's versions map to their creation times, or (an export) to key material.
             if let Some(Value::Object(keys)) = map.get_mut("keys") {
-                keys.values_mut().for_each(|t| *t = json!("<time>"));
+                keys.values_mut().for_each(|t| *t = json!("<time or key>"));
             }
             for (k, val) in map.iter_mut() {
                 match (k.as_str(), &*val) {
@@ -116,8 +116,13 @@ fn side_by_side(what: &str, tessera: &Value, bao: &Value) {
     }
 }
 
-/// Runs an hvac script against a server; its steps as JSON.
+/// Runs an hvac script against a server; its steps as JSON, normalised.
 async fn hvac_steps(python: &str, source: &str, addr: &str, token: &str, dir: &Path) -> Value {
+    hvac_steps_raw(python, source, addr, token, dir).await.0
+}
+
+/// Runs an hvac script against a server: its steps normalised, and as printed.
+async fn hvac_steps_raw(python: &str, source: &str, addr: &str, token: &str, dir: &Path) -> (Value, Value) {
     let script = dir.join("hvac_script.py");
     std::fs::write(&script, source).expect("script written");
     let out = tokio::process::Command::new(python)
@@ -138,8 +143,9 @@ async fn hvac_steps(python: &str, source: &str, addr: &str, token: &str, dir: &P
             }
         }
     }
+    let raw = steps.clone();
     normalise(&mut steps, addr);
-    steps
+    (steps, raw)
 }
 
 fn tool(var: &str) -> Option<String> {
@@ -169,8 +175,27 @@ async fn hvac_runs_kv_v2_against_tessera_as_against_openbao(app: TestApp) {
     assert_eq!(native.body["version"], 3);
     let list = app.get("/tenants/acme/secrets", ROOT_TOKEN).await;
     let meta = app.get("/tenants/acme/secrets/svc/db?versions", ROOT_TOKEN).await;
-    app.assert_plaintext_absent(&["hvac-pw-one", "hvac-pw-two", "hvac-pw-four", "hvac-token-three"], &[&list, &meta])
-        .await;
+    // The version max_versions pruned is gone for the native API too, its row with it.
+    let pruned = app.get("/tenants/acme/secrets/set/x?version=1", ROOT_TOKEN).await;
+    assert_eq!(
+        (pruned.status, pruned.body["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("version_not_found"))
+    );
+    let rows = "SELECT CAST(COUNT(*) AS TEXT) FROM secret_versions WHERE tenant_id = 'acme' AND path = 'set/x'";
+    assert_eq!(app.sql_text(rows).await, "3", "versions 2 to 4 are kept, version 1 is deleted");
+    let set = app.get("/tenants/acme/secrets/set/x?versions", ROOT_TOKEN).await;
+    let secrets = [
+        "hvac-pw-one",
+        "hvac-pw-two",
+        "hvac-pw-four",
+        "hvac-token-three",
+        "hvac-set-one",
+        "hvac-set-two",
+        "hvac-set-three",
+        "hvac-set-four",
+        "hvac-short-five",
+    ];
+    app.assert_plaintext_absent(&secrets, &[&list, &meta, &set]).await;
 }
 
 /// `bao <args>` with `BAO_ADDR`/`BAO_TOKEN`/`BAO_NAMESPACE`: exit code,
@@ -224,6 +249,44 @@ const BAO_COMMANDS: &[&[&str]] = &[
     &["kv", "get", "-format=json", "secret/app/cache"],
     &["kv", "patch", "secret/app/cache", "url=x"],
     &["kv", "list", "-format=json", "secret/app"],
+    // Per-secret settings: pruning, check-and-set required, a deletion time on each version.
+    &[
+        "kv",
+        "metadata",
+        "put",
+        "-max-versions=2",
+        "-cas-required=true",
+        "-delete-version-after=1h",
+        "secret/app/limited",
+    ],
+    &["kv", "metadata", "get", "-format=json", "secret/app/limited"],
+    &["kv", "put", "-format=json", "secret/app/limited", "token=bao-limited-five"],
+    &["kv", "put", "-format=json", "-cas=0", "secret/app/limited", "token=bao-limited-five"],
+    &["kv", "put", "-format=json", "-cas=1", "secret/app/limited", "token=bao-limited-six", "user=svc"],
+    &["kv", "put", "-format=json", "-cas=2", "secret/app/limited", "token=bao-limited-seven", "user=svc"],
+    &["kv", "patch", "-format=json", "secret/app/limited", "user=other"],
+    &["kv", "patch", "-format=json", "-cas=3", "secret/app/limited", "user=other"],
+    &["kv", "get", "-format=json", "-version=1", "secret/app/limited"],
+    &["kv", "get", "-format=json", "-version=3", "secret/app/limited"],
+    &["kv", "metadata", "get", "-format=json", "secret/app/limited"],
+    &["read", "-format=json", "secret/subkeys/app/limited"],
+    &["read", "-format=json", "secret/subkeys/app/db"],
+    &["read", "-format=json", "secret/subkeys/app/limited", "version=1"],
+    &["read", "-format=json", "secret/subkeys/app/limited", "depth=1"],
+    &["kv", "metadata", "put", "-delete-version-after=bogus", "secret/app/limited"],
+    &["kv", "metadata", "put", "-delete-version-after=1s", "secret/app/brief"],
+    &["kv", "put", "-format=json", "secret/app/brief", "token=bao-brief-eight"],
+    &["sleep", "1500"],
+    &["kv", "get", "-format=json", "secret/app/brief"],
+    &["kv", "metadata", "get", "-format=json", "secret/app/brief"],
+    // The mount's settings.
+    &["read", "-format=json", "secret/config"],
+    &["write", "secret/config", "max_versions=3", "cas_required=true", "delete_version_after=30m"],
+    &["read", "-format=json", "secret/config"],
+    &["kv", "put", "-format=json", "secret/app/mounted", "k=v"],
+    &["kv", "metadata", "put", "-cas-required=false", "secret/app/mounted"],
+    &["write", "secret/config", "max_versions=0", "cas_required=false", "delete_version_after=0s"],
+    &["read", "-format=json", "secret/config"],
 ];
 
 async fn the_bao_cli_runs_kv_commands_against_tessera_as_against_openbao(app: TestApp) {
@@ -235,10 +298,20 @@ async fn the_bao_cli_runs_kv_commands_against_tessera_as_against_openbao(app: Te
     let mut tessera = Vec::new();
     let mut reference = Vec::new();
     for args in BAO_COMMANDS {
+        // Both servers wrote before the pause: each version has outlived its delete_version_after after it.
+        if let ["sleep", ms] = args {
+            tokio::time::sleep(std::time::Duration::from_millis(ms.parse().expect("milliseconds"))).await;
+            continue;
+        }
         tessera.push(bao_cli(&bin, &app.base, &key, home.path(), args).await);
         reference.push(bao_cli(&bin, &bao.addr, &bao.token, home.path(), args).await);
     }
     side_by_side("bao kv", &Value::Array(tessera), &Value::Array(reference));
+    // max_versions bounds the secret for the native API too.
+    let limited = app.get("/tenants/acme/secrets/app/limited?versions", ROOT_TOKEN).await;
+    let kept: Vec<u64> =
+        limited.body["versions"].as_array().expect("versions").iter().filter_map(|v| v["version"].as_u64()).collect();
+    assert_eq!((kept, limited.body["maxVersions"].clone()), (vec![3, 4], json!(2)), "{}", limited.text);
     let native = app.get("/tenants/acme/secrets/app/db", ROOT_TOKEN).await;
     assert_eq!(
         native.body["data"],
@@ -247,7 +320,17 @@ async fn the_bao_cli_runs_kv_commands_against_tessera_as_against_openbao(app: Te
         native.text
     );
     let list = app.get("/tenants/acme/secrets", ROOT_TOKEN).await;
-    app.assert_plaintext_absent(&["bao-pw-one", "bao-pw-two", "bao-pw-three", "bao-url-four"], &[&list]).await;
+    let secrets = [
+        "bao-pw-one",
+        "bao-pw-two",
+        "bao-pw-three",
+        "bao-url-four",
+        "bao-limited-five",
+        "bao-limited-six",
+        "bao-limited-seven",
+        "bao-brief-eight",
+    ];
+    app.assert_plaintext_absent(&secrets, &[&list, &limited]).await;
 }
 
 async fn namespaces_are_tenants_and_other_tenants_are_permission_denied(app: TestApp) {
@@ -360,9 +443,25 @@ async fn hvac_runs_transit_against_tessera_as_against_openbao(app: TestApp) {
     app.tenant("acme").await;
     let key = app.key("tenant_admin", Some("acme")).await;
     let work = tempfile::tempdir().expect("dir");
-    let tessera = hvac_steps(&python, HVAC_TRANSIT_SCRIPT, &app.base, &key, work.path()).await;
+    let (tessera, raw) = hvac_steps_raw(&python, HVAC_TRANSIT_SCRIPT, &app.base, &key, work.path()).await;
     let reference = hvac_steps(&python, HVAC_TRANSIT_SCRIPT, &bao.addr, &bao.token, work.path()).await;
     side_by_side("hvac Transit", &tessera, &reference);
+    // What the exports showed (encryption and HMAC keys) is nowhere in storage, logs or audit.
+    let exported: Vec<String> = raw
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["step"].as_str().is_some_and(|n| n.starts_with("export")))
+        .filter_map(|s| s.pointer("/result/data/keys").and_then(Value::as_object))
+        .flat_map(|keys| keys.values().filter_map(|k| k.as_str().map(str::to_owned)))
+        .collect();
+    assert!(exported.len() >= 4, "encryption and HMAC keys of both versions: {raw}");
+    let exported: Vec<&str> = exported.iter().map(String::as_str).collect();
+    app.assert_plaintext_absent(&exported, &[]).await;
+    let audit = app.get("/audit?limit=1000", ROOT_TOKEN).await;
+    for action in ["transit.key_config", "transit.key_export", "transit.key_delete"] {
+        assert!(audit.text.contains(action), "{action} audited: {}", audit.text);
+    }
     // The keys are the tenant's, encrypted under its data key; another tenant's key cannot decrypt.
     app.tenant("beta").await;
     let beta = app.key("tenant_admin", Some("beta")).await;
@@ -394,7 +493,8 @@ async fn mount_transit(bao: &Bao) {
 
 /// `bao write transit/...` and `bao read transit/keys/...`: each ciphertext
 /// is decrypted and rewrapped on the server that made it.
-async fn bao_transit(bin: &str, addr: &str, token: &str, home: &Path) -> Vec<Value> {
+/// Also gives the key material the export printed, as printed.
+async fn bao_transit(bin: &str, addr: &str, token: &str, home: &Path) -> (Vec<Value>, Vec<String>) {
     let run = |args: Vec<String>| async move {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         bao_cli(bin, addr, token, home, &args).await
@@ -431,7 +531,46 @@ async fn bao_transit(bin: &str, addr: &str, token: &str, home: &Path) -> Vec<Val
         run(own(&["write", "-format=json", "transit/decrypt/payments", "ciphertext=vault:v1:AAAA"])).await["exit"]
             .clone(),
     );
-    out
+    // Configuration, export and deletion.
+    for args in [
+        &["delete", "transit/keys/payments"][..],
+        &["read", "-format=json", "transit/export/encryption-key/payments"],
+        &["write", "-format=json", "transit/keys/payments/config", "deletion_allowed=true", "exportable=true"],
+        &["read", "-format=json", "transit/export/encryption-key/payments"],
+        &["read", "-format=json", "transit/export/hmac-key/payments/1"],
+        &["read", "-format=json", "transit/export/encryption-key/payments/latest"],
+        &["read", "-format=json", "transit/export/encryption-key/payments/9"],
+        &["read", "-format=json", "transit/export/public-key/payments"],
+        &["read", "-format=json", "transit/export/certificate-chain/payments"],
+        &["write", "-format=json", "transit/keys/payments/config", "min_decryption_version=2"],
+        &["write", "-format=json", "transit/keys/payments/config", "exportable=false", "min_encryption_version=3"],
+    ] {
+        out.push(run(own(args)).await);
+    }
+    let exported = bao_exported_keys(bin, addr, token, home, "payments").await;
+    out.push(
+        run(vec!["write".into(), "-format=json".into(), "transit/decrypt/payments".into(), format!("ciphertext={ct}")])
+            .await,
+    );
+    out.push(run(own(&["delete", "transit/keys/payments"])).await);
+    out.push(run(own(&["read", "-format=json", "transit/keys/payments"])).await);
+    (out, exported)
+}
+
+/// The key material `bao read transit/export/encryption-key/<name>` prints, as printed.
+async fn bao_exported_keys(bin: &str, addr: &str, token: &str, home: &Path, name: &str) -> Vec<String> {
+    let raw = tokio::process::Command::new(bin)
+        .args(["read", "-format=json", &format!("transit/export/encryption-key/{name}")])
+        .env_clear()
+        .env("HOME", home)
+        .env("BAO_ADDR", addr)
+        .env("BAO_TOKEN", token)
+        .env("BAO_NAMESPACE", "acme")
+        .output()
+        .await
+        .expect("bao runs");
+    let shown: Value = serde_json::from_slice(&raw.stdout).expect("JSON");
+    shown["data"]["keys"].as_object().expect("keys").values().filter_map(|k| k.as_str().map(str::to_owned)).collect()
 }
 
 async fn the_bao_cli_writes_transit_against_tessera_as_against_openbao(app: TestApp) {
@@ -441,9 +580,21 @@ async fn the_bao_cli_writes_transit_against_tessera_as_against_openbao(app: Test
     app.tenant("acme").await;
     let key = app.key("tenant_admin", Some("acme")).await;
     let home = tempfile::tempdir().expect("home");
-    let tessera = bao_transit(&bin, &app.base, &key, home.path()).await;
-    let reference = bao_transit(&bin, &bao.addr, &bao.token, home.path()).await;
+    let (tessera, exported) = bao_transit(&bin, &app.base, &key, home.path()).await;
+    let (reference, _) = bao_transit(&bin, &bao.addr, &bao.token, home.path()).await;
     side_by_side("bao transit", &Value::Array(tessera), &Value::Array(reference));
+    // The export was audited; the key material it showed is nowhere in storage, logs or audit.
+    let audit = app.get("/audit?action=transit.key_export&limit=100", ROOT_TOKEN).await;
+    let outcomes: Vec<&str> =
+        audit.body["events"].as_array().expect("events").iter().filter_map(|e| e["outcome"].as_str()).collect();
+    assert!(outcomes.contains(&"success") && outcomes.contains(&"failure"), "{}", audit.text);
+    assert_eq!(exported.len(), 1, "version 2 alone: version 1 no longer decrypts");
+    let exported: Vec<&str> = exported.iter().map(String::as_str).collect();
+    app.assert_plaintext_absent(&exported, &[]).await;
+    // Deleted with every version of its material.
+    let rows =
+        "SELECT CAST(COUNT(*) AS TEXT) FROM secret_versions WHERE tenant_id = 'acme' AND path = '_transit/payments'";
+    assert_eq!(app.sql_text(rows).await, "0");
 }
 
 crate::on_both_databases!(

@@ -6,6 +6,7 @@ JSON list: each step's name and either its result or the error hvac raised
 import json
 import os
 import sys
+import time
 
 import hvac
 
@@ -61,5 +62,55 @@ step("read a path with no version", lambda: kv.read_secret_version(path="svc/lat
 step("first write after metadata", lambda: kv.create_or_update_secret(path="svc/later", secret={"k": "v"}, cas=0))
 step("read it", lambda: kv.read_secret_version(path="svc/later", raise_on_deleted_version=True))
 step("list after", lambda: kv.list_secrets(path="svc"))
+
+
+def raw_get(path):
+    """A GET whose answer is kept whatever its status (hvac raises on a 404 with a body)."""
+    r = client.adapter.get(f"/v1/{path}", raise_exception=False)
+    if isinstance(r, dict):
+        return {"status": 200, "body": r}
+    return {"status": r.status_code, "body": r.json() if r.content else None}
+
+
+# Per-secret settings: max_versions prunes, cas_required refuses blind writes.
+step("settings", lambda: kv.update_metadata(path="set/x", max_versions=2, cas_required=True, delete_version_after="3h"))
+step("settings shown", lambda: kv.read_secret_metadata(path="set/x"))
+step("write without cas", lambda: kv.create_or_update_secret(path="set/x", secret={"k": "hvac-set-one"}))
+step("write with cas 0", lambda: kv.create_or_update_secret(path="set/x", secret={"k": "hvac-set-one"}, cas=0))
+step("write with cas 1", lambda: kv.create_or_update_secret(path="set/x", secret={"k": "hvac-set-two", "db": {"host": "h", "tls": {"ca": "c"}}}, cas=1))
+step("write with cas 2", lambda: kv.create_or_update_secret(path="set/x", secret={"k": "hvac-set-three", "db": {"host": "h"}}, cas=2))
+step("patch without cas", lambda: kv.patch(path="set/x", secret={"k": "x"}))
+step("metadata after pruning", lambda: kv.read_secret_metadata(path="set/x"))
+step("read a pruned version", lambda: kv.read_secret_version(path="set/x", version=1, raise_on_deleted_version=True))
+step("read a kept version", lambda: kv.read_secret_version(path="set/x", version=2, raise_on_deleted_version=True))
+step("subkeys", lambda: raw_get("secret/subkeys/set/x"))
+step("subkeys of version 2 to depth 2", lambda: raw_get("secret/subkeys/set/x?version=2&depth=2"))
+step("subkeys to depth 1", lambda: raw_get("secret/subkeys/set/x?depth=1"))
+step("subkeys of a pruned version", lambda: raw_get("secret/subkeys/set/x?version=1"))
+step("subkeys of a missing secret", lambda: raw_get("secret/subkeys/set/none"))
+step("subkeys with a bad depth", lambda: raw_get("secret/subkeys/set/x?depth=deep"))
+step("settings cleared", lambda: kv.update_metadata(path="set/x", max_versions=0, cas_required=False))
+step("write after clearing", lambda: kv.create_or_update_secret(path="set/x", secret={"k": "hvac-set-four"}))
+step("bad settings", lambda: kv.update_metadata(path="set/x", delete_version_after="soon"))
+# delete_version_after: each new version gets a deletion time and reads as deleted after it.
+step("short-lived", lambda: kv.update_metadata(path="set/short", delete_version_after="1s"))
+step("write short-lived", lambda: kv.create_or_update_secret(path="set/short", secret={"k": "hvac-short-five"}))
+step("read before it expires", lambda: kv.read_secret_version(path="set/short", raise_on_deleted_version=True))
+time.sleep(1.5)
+step("read after it expired", lambda: raw_get("secret/data/set/short"))
+step("subkeys after it expired", lambda: raw_get("secret/subkeys/set/short"))
+step("undelete it", lambda: kv.undelete_secret_versions(path="set/short", versions=[1]))
+step("metadata of the short-lived", lambda: kv.read_secret_metadata(path="set/short"))
+# The mount's settings, and how they combine with a secret's.
+step("mount config", lambda: kv.read_configuration())
+step("configure the mount", lambda: kv.configure(max_versions=3, cas_required=True, delete_version_after="2h"))
+step("mount config after", lambda: kv.read_configuration())
+step("write without cas on the mount", lambda: kv.create_or_update_secret(path="set/mount", secret={"k": "v"}))
+step("turning cas off where the mount requires it", lambda: kv.update_metadata(path="set/mount", cas_required=False, max_versions=2))
+for n in range(4):
+    step(f"mount write {n}", lambda n=n: kv.create_or_update_secret(path="set/mount", secret={"k": f"v{n}"}, cas=n))
+step("the larger max_versions holds", lambda: kv.read_secret_metadata(path="set/mount"))
+step("reset the mount", lambda: kv.configure(max_versions=0, cas_required=False, delete_version_after="0s"))
+step("mount config reset", lambda: kv.read_configuration())
 
 json.dump(steps, sys.stdout)
