@@ -348,7 +348,10 @@ impl Tessera {
     /// ended more than a week ago.
     pub(crate) async fn expire_connect_sessions(&self, limit: i64) -> Result<u64, ServiceError> {
         let now = Utc::now();
-        let mut tx = self.store.begin_write().await?;
+        // Sessions and the webhook outbox are in no cached view: a log write,
+        // so that this sweep (every few seconds, mostly finding nothing) does
+        // not empty every replica's view cache each time.
+        let mut tx = self.store.begin_log_write().await?;
         let expired = tx.expire_connect_sessions(now, limit).await?;
         for s in &expired {
             self.enqueue(tx.as_mut(), &s.tenant_id, WebhookEvent::ConnectSessionExpired, session_event(s)).await?;
