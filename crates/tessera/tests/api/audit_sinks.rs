@@ -218,10 +218,19 @@ async fn a_restarted_server_resumes_after_the_last_event_delivered(db: Db) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("audit.jsonl");
     let mut env = sink_env(&format!("{},file:{}", http.url, file.display()));
-    // Small files, so the file sink rotates several times on the way.
-    env.extend([("TESSERA_AUDIT_FILE_MAX_BYTES", "4000".to_owned()), ("TESSERA_AUDIT_FILE_KEEP", "100".to_owned())]);
+    // Files smaller than any batch: the file sink rotates before every write
+    // but the first. (How many events a batch holds depends on the machine's
+    // speed; the waits below make at least four writes, so three rotations.)
+    env.extend([("TESSERA_AUDIT_FILE_MAX_BYTES", "1".to_owned()), ("TESSERA_AUDIT_FILE_KEEP", "100".to_owned())]);
     let mut app = start(db, &env).await;
     activity(&app, "before").await;
+    for _ in 0..3 {
+        let head = seq(all_events(&app).await.last().expect("events"));
+        wait_for("http", head, || http.events()).await;
+        wait_for("file", head, || file_events(&file)).await;
+        // One more event, delivered after the ones above: a write of its own.
+        app.get("/tenants/acme/secrets/stripe/before-0", ROOT_TOKEN).await;
+    }
     let head = seq(all_events(&app).await.last().expect("events"));
     wait_for("http", head, || http.events()).await;
     wait_for("file", head, || file_events(&file)).await;
