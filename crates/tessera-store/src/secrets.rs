@@ -46,11 +46,22 @@ fn settings(row: &Row) -> StoreResult<KvSettings> {
 
 /// KV v2's oldest version after a write of `version` keeping `max_versions`:
 /// it moves up once a write reaches `max_versions` (Vault's sliding window).
-/// `$cur` names the version column of the statement it goes into.
-fn oldest_after(cur: &str, max: &str) -> String {
-    format!(
-        "CASE WHEN {cur} + 1 - {max} > secrets.oldest_version THEN {cur} + 1 - {max} ELSE secrets.oldest_version END"
-    )
+/// `$cur` names the version column of the statement it goes into. A macro, so
+/// that the statements stay `&'static str` (no formatting on the write path).
+macro_rules! oldest_after {
+    ($cur:literal, $max:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $cur,
+            " + 1 - ",
+            $max,
+            " > secrets.oldest_version THEN ",
+            $cur,
+            " + 1 - ",
+            $max,
+            " ELSE secrets.oldest_version END"
+        )
+    };
 }
 
 const VERSION_COLS: &str = "version, kind, ciphertext, created_at, created_by, deleted_at";
@@ -186,12 +197,12 @@ impl SecretRepo for SqlTx {
     }
 
     async fn upsert_secret(&mut self, s: &SecretRecord) -> StoreResult<()> {
-        query(format!(
+        query(concat!(
             "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at, \
                  oldest_version) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, path) DO UPDATE SET \
                  current_version = excluded.current_version, max_versions = excluded.max_versions, \
-                 updated_at = excluded.updated_at, rotation_notified_at = NULL, oldest_version = {}",
-            oldest_after("excluded.current_version", "excluded.max_versions")
+                 updated_at = excluded.updated_at, rotation_notified_at = NULL, oldest_version = ",
+            oldest_after!("excluded.current_version", "excluded.max_versions")
         ))
         .bind(&s.tenant_id)
         .bind(&s.path)
@@ -212,13 +223,13 @@ impl SecretRepo for SqlTx {
         max_versions: u32,
         at: DateTime<Utc>,
     ) -> StoreResult<u32> {
-        let row = query(format!(
+        let row = query(concat!(
             "INSERT INTO secrets (tenant_id, path, current_version, max_versions, created_at, updated_at, \
              oldest_version) VALUES ($1, $2, 1, $3, $4, $4, $5) ON CONFLICT (tenant_id, path) DO UPDATE SET \
              current_version = secrets.current_version + 1, max_versions = excluded.max_versions, \
-             updated_at = excluded.updated_at, rotation_notified_at = NULL, oldest_version = {} \
-             RETURNING current_version",
-            oldest_after("(secrets.current_version + 1)", "excluded.max_versions")
+             updated_at = excluded.updated_at, rotation_notified_at = NULL, oldest_version = ",
+            oldest_after!("(secrets.current_version + 1)", "excluded.max_versions"),
+            " RETURNING current_version"
         ))
         .bind(tenant)
         .bind(path)

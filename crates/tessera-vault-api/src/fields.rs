@@ -5,7 +5,35 @@
 //! shown as Go shows them (`"3h0m0s"`). Errors are worded as Vault's, so a
 //! client that shows them shows the same sentence.
 
-use serde_json::Value;
+use axum::body::Bytes;
+use serde_json::{Map, Value};
+
+/// A write's body: a JSON object, or nothing to change (`null`, as `bao
+/// write -f` and `bao kv metadata put` with no flag send, or no body); none
+/// for anything else (answer [`crate::reply::bad_json`]).
+pub(crate) fn body(body: &Bytes) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(doc)) => Some(doc),
+        Ok(Value::Null) => Some(Map::new()),
+        _ if body.iter().all(u8::is_ascii_whitespace) => Some(Map::new()),
+        _ => None,
+    }
+}
+
+/// A field that may not be negative (`max_versions`, `delete_version_after`
+/// of a secret), read with `read` and refused in Vault's words when below zero.
+pub(crate) fn non_negative<T: TryFrom<i64>>(
+    field: &str,
+    read: fn(Option<&Value>) -> Result<Option<i64>, String>,
+    doc: &Map<String, Value>,
+) -> Result<Option<T>, String> {
+    match read(doc.get(field)).map_err(|why| conversion_error(field, &why))? {
+        None => Ok(None),
+        Some(n) => T::try_from(n)
+            .map(Some)
+            .map_err(|_| conversion_error(field, &format!("cannot provide negative value '{n}'"))),
+    }
+}
 
 /// Vault's sentence for a field that does not convert.
 pub(crate) fn conversion_error(field: &str, why: &str) -> String {

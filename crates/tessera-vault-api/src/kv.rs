@@ -117,7 +117,7 @@ impl Req<'_> {
     /// A write (`{"data", "options": {"cas"}}`), or with `patch` a merge patch of the fields.
     async fn write(&self, body: &Bytes, patch: bool) -> Response {
         let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(body) else {
-            return reply::errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"]);
+            return reply::bad_json();
         };
         let cas = match doc.get("options").and_then(|o| o.get("cas")) {
             None | Some(Value::Null) => None,

@@ -61,13 +61,7 @@ impl Req<'_> {
     /// `POST metadata/<p>`: `max_versions`, `cas_required`,
     /// `delete_version_after` and `custom_metadata`, each only if sent.
     pub(crate) async fn write_metadata(&self, body: &Bytes) -> Response {
-        let doc = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(doc)) => doc,
-            // `bao kv metadata put` with no flag sends nothing to change.
-            Ok(Value::Null) => Map::new(),
-            _ if body.iter().all(u8::is_ascii_whitespace) => Map::new(),
-            _ => return reply::errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"]),
-        };
+        let Some(doc) = fields::body(body) else { return reply::bad_json() };
         let change = match metadata_change(&doc) {
             Ok(c) => c,
             Err(message) => return reply::errors(StatusCode::BAD_REQUEST, &[message.as_str()]),
@@ -108,23 +102,9 @@ impl Req<'_> {
 
 /// The fields of a metadata write, read as Vault reads them.
 fn metadata_change(doc: &Map<String, Value>) -> Result<SecretMetadataChange, String> {
-    let max_versions = fields::int(doc.get("max_versions")).map_err(|why| conversion_error("max_versions", &why))?;
-    let max_versions = match max_versions {
-        None => None,
-        Some(n) => Some(
-            u32::try_from(n)
-                .map_err(|_| conversion_error("max_versions", &format!("cannot provide negative value '{n}'")))?,
-        ),
-    };
+    let max_versions = fields::non_negative("max_versions", fields::int, doc)?;
     let cas_required = fields::bool(doc.get("cas_required")).map_err(|why| conversion_error("cas_required", &why))?;
-    let dva = fields::duration_secs(doc.get("delete_version_after"))
-        .map_err(|why| conversion_error("delete_version_after", &why))?;
-    let delete_version_after = match dva {
-        None => None,
-        Some(secs) => Some(u64::try_from(secs).map_err(|_| {
-            conversion_error("delete_version_after", &format!("cannot provide negative value '{secs}'"))
-        })?),
-    };
+    let delete_version_after = fields::non_negative("delete_version_after", fields::duration_secs, doc)?;
     let custom_metadata = match doc.get("custom_metadata") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(
@@ -152,12 +132,7 @@ pub(crate) async fn config(svc: &Tessera, caller: &Caller, tenant: &str, method:
             Err(e) => reply::service_error(&e),
         },
         "PUT" | "POST" => {
-            let doc = match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Object(doc)) => doc,
-                Ok(Value::Null) => Map::new(),
-                _ if body.iter().all(u8::is_ascii_whitespace) => Map::new(),
-                _ => return reply::errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"]),
-            };
+            let Some(doc) = fields::body(body) else { return reply::bad_json() };
             let change = match config_change(&doc) {
                 Ok(c) => c,
                 Err(message) => return reply::field_invalid(&message),
@@ -180,17 +155,10 @@ fn config_view(config: &KvSettings) -> Value {
 }
 
 fn config_change(doc: &Map<String, Value>) -> Result<KvConfigChange, String> {
-    let max_versions =
-        match fields::int(doc.get("max_versions")).map_err(|why| conversion_error("max_versions", &why))? {
-            None => None,
-            Some(n) => Some(
-                u32::try_from(n)
-                    .map_err(|_| conversion_error("max_versions", &format!("cannot provide negative value '{n}'")))?,
-            ),
-        };
     Ok(KvConfigChange {
-        max_versions,
+        max_versions: fields::non_negative("max_versions", fields::int, doc)?,
         cas_required: fields::bool(doc.get("cas_required")).map_err(|why| conversion_error("cas_required", &why))?,
+        // A negative mount-wide value is allowed: it turns the setting off.
         delete_version_after: fields::duration_secs(doc.get("delete_version_after"))
             .map_err(|why| conversion_error("delete_version_after", &why))?,
     })

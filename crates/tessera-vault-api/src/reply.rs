@@ -28,6 +28,11 @@ pub(crate) fn errors(status: StatusCode, messages: &[&str]) -> Response {
 }
 
 /// A path this API does not serve, worded as Vault words it.
+/// Vault's answer to a body that is not the JSON it wants.
+pub(crate) fn bad_json() -> Response {
+    errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"])
+}
+
 pub(crate) fn no_handler(path: &str) -> Response {
     let message = format!("no handler for route \"{path}\". route entry not found.");
     errors(StatusCode::NOT_FOUND, &[message.as_str()])

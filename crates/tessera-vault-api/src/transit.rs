@@ -29,13 +29,7 @@ pub(crate) async fn handle(svc: &Tessera, caller: &Caller, method: &str, rest: &
     let segments: Vec<&str> = rest.split('/').collect();
     let writes = matches!(method, "POST" | "PUT");
     let ctx = &caller.ctx;
-    let doc: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => m,
-        // `bao write -f` sends `null`.
-        Ok(Value::Null) => Map::new(),
-        _ if body.iter().all(u8::is_ascii_whitespace) => Map::new(),
-        _ => return reply::errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"]),
-    };
+    let Some(doc) = fields::body(body) else { return reply::bad_json() };
     let rid = caller.request_id();
     match (segments.as_slice(), writes, method) {
         (["keys", name], true, _) => key_answer(rid, svc.create_transit_key(ctx, &tenant, name).await),
